@@ -1,0 +1,84 @@
+//! The config snapshot: everything the filter needs to decide a request, sent
+//! whole by the control plane on `GET /internal/config` and swapped whole by
+//! the filter. Unknown fields are refused so that a filter never half-reads a
+//! snapshot from a newer control plane without saying so.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    /// Opaque to the filter: it asks for any version other than the one it has.
+    pub version: u64,
+    pub keys: Vec<Key>,
+    pub models: Vec<Model>,
+    pub providers: Vec<Provider>,
+    #[serde(default)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Key {
+    pub id: String,
+    /// Lower-case hex SHA-256 of the secret (`key::hash`).
+    pub hash: String,
+    pub account_id: String,
+    /// Public model ids this key may use; `None` means every model.
+    pub models: Option<Vec<String>>,
+    /// Unix seconds; the key stops working at this time.
+    pub expires_at: Option<i64>,
+    #[serde(default)]
+    pub rpm: Option<u32>,
+    #[serde(default)]
+    pub tpm: Option<u64>,
+    #[serde(default)]
+    pub max_concurrent: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    pub id: String,
+    pub deployments: Vec<Deployment>,
+    /// Prices in nano-dollars per million tokens.
+    #[serde(default)]
+    pub input_nanos_per_1m: u64,
+    #[serde(default)]
+    pub output_nanos_per_1m: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    pub provider: String,
+    pub upstream_model: String,
+    pub weight: u32,
+    /// Lower is tried first; weights share traffic within one priority.
+    pub priority: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    pub id: String,
+    pub kind: String,
+    /// `http(s)://host[:port][/path]`, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// The credential sent upstream as `Authorization: Bearer`; empty for none.
+    pub api_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub max_body_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+}

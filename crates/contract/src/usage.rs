@@ -1,0 +1,32 @@
+//! A usage record as the filter ships it to `POST /internal/usage`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageRecord {
+    /// Minted by the filter; the idempotency key of ingestion.
+    pub request_id: String,
+    pub key_id: String,
+    pub account_id: String,
+    pub model: String,
+    pub upstream_model: String,
+    pub provider: String,
+    pub status: u16,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub estimated: bool,
+    pub stream: bool,
+    pub latency_ms: u64,
+    pub ttft_ms: Option<u64>,
+    pub cost_nanos: u64,
+    /// Unix milliseconds when the request arrived.
+    pub created_at_ms: u64,
+}
+
+/// What `POST /internal/usage` takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageBatch {
+    pub records: Vec<UsageRecord>,
+}
