@@ -1,1 +1,15 @@
+//! Tollgate's proxy-wasm filter. Every decision lives in plain Rust modules
+//! that compile and test natively; `host` (wasm32 only) is the thin glue that
+//! gathers bytes from Envoy, calls them, and applies what they return.
 
+pub mod config;
+pub mod decide;
+pub mod ids;
+pub mod poller;
+pub mod reply;
+pub mod request;
+pub mod routing;
+pub mod snapshot;
+
+#[cfg(target_arch = "wasm32")]
+mod host;

@@ -1,0 +1,105 @@
+//! The plugin configuration, from the `configuration` of the wasm filter in
+//! Envoy's config. Checked once, when it arrives: a bad one is refused (Envoy
+//! then refuses the listener), never discovered by a later request.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Envoy cluster of the control plane (`/internal/config`).
+    pub control_plane_cluster: String,
+    /// `:authority` sent with the control-plane calls.
+    #[serde(default = "default_authority")]
+    pub control_plane_authority: String,
+    /// Shared secret for the filter channel and the identity headers.
+    pub filter_secret: String,
+    /// Cluster for plaintext providers (a dynamic forward proxy cluster).
+    #[serde(default = "default_plain_cluster")]
+    pub upstream_cluster: String,
+    /// Cluster for TLS providers (a dynamic forward proxy cluster with TLS).
+    #[serde(default = "default_tls_cluster")]
+    pub upstream_tls_cluster: String,
+    /// How long the control plane may hold a config poll open.
+    #[serde(default = "default_poll_wait_ms")]
+    pub poll_wait_ms: u64,
+    #[serde(default = "default_tick_ms")]
+    pub tick_ms: u64,
+}
+
+fn default_authority() -> String {
+    "tollgate-control-plane".to_string()
+}
+fn default_plain_cluster() -> String {
+    "tollgate_upstream".to_string()
+}
+fn default_tls_cluster() -> String {
+    "tollgate_upstream_tls".to_string()
+}
+fn default_poll_wait_ms() -> u64 {
+    20_000
+}
+fn default_tick_ms() -> u64 {
+    100
+}
+
+impl PluginConfig {
+    pub fn parse(raw: &[u8]) -> Result<PluginConfig, String> {
+        let config: PluginConfig =
+            serde_json::from_slice(raw).map_err(|e| format!("plugin configuration: {e}"))?;
+        if config.filter_secret.len() < 16 {
+            return Err(
+                "plugin configuration: filter_secret must have at least 16 characters".into(),
+            );
+        }
+        if config.control_plane_cluster.is_empty() {
+            return Err("plugin configuration: control_plane_cluster is empty".into());
+        }
+        if !(10..=10_000).contains(&config.tick_ms) {
+            return Err("plugin configuration: tick_ms must be within 10..=10000".into());
+        }
+        if !(1_000..=60_000).contains(&config.poll_wait_ms) {
+            return Err("plugin configuration: poll_wait_ms must be within 1000..=60000".into());
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minimal_configuration_takes_the_defaults() {
+        let c = PluginConfig::parse(
+            br#"{"control_plane_cluster":"cp","filter_secret":"0123456789abcdef"}"#,
+        )
+        .expect("config");
+        assert_eq!(c.upstream_cluster, "tollgate_upstream");
+        assert_eq!(c.poll_wait_ms, 20_000);
+    }
+
+    #[test]
+    fn bad_configurations_are_refused_with_the_field_named() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"{", "plugin configuration"),
+            (br#"{"control_plane_cluster":"cp"}"#, "filter_secret"),
+            (
+                br#"{"control_plane_cluster":"cp","filter_secret":"short"}"#,
+                "at least 16",
+            ),
+            (
+                br#"{"control_plane_cluster":"cp","filter_secret":"0123456789abcdef","typo":1}"#,
+                "typo",
+            ),
+            (
+                br#"{"control_plane_cluster":"cp","filter_secret":"0123456789abcdef","tick_ms":0}"#,
+                "tick_ms",
+            ),
+        ];
+        for (raw, want) in cases {
+            let err = PluginConfig::parse(raw).expect_err("refused");
+            assert!(err.contains(want), "{err} should mention {want}");
+        }
+    }
+}

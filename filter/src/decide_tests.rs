@@ -1,0 +1,461 @@
+use super::*;
+use tollgate_contract::snapshot::{
+    Deployment, Key as SnapKey, Model, Provider, Settings, Snapshot,
+};
+
+fn secret(seed: u8) -> String {
+    let random: Vec<u8> = (0..64u8)
+        .map(|i| i.wrapping_mul(7).wrapping_add(seed) % 200)
+        .collect();
+    key::format_key("tg-", &random).expect("key")
+}
+
+fn key(id: &str, seed: u8, models: Option<Vec<&str>>, expires_at: Option<i64>) -> SnapKey {
+    SnapKey {
+        id: id.into(),
+        hash: key::hash(&secret(seed)),
+        account_id: "acct".into(),
+        models: models.map(|m| m.into_iter().map(String::from).collect()),
+        expires_at,
+        rpm: None,
+        tpm: None,
+        max_concurrent: None,
+    }
+}
+
+fn snapshot() -> Compiled {
+    Compiled::new(Snapshot {
+        version: 1,
+        keys: vec![
+            key("all", 1, None, None),
+            key("only-a", 2, Some(vec!["model-a"]), None),
+            key("expired", 3, None, Some(1_000)),
+        ],
+        models: vec![
+            Model {
+                id: "model-a".into(),
+                deployments: vec![Deployment {
+                    provider: "mock".into(),
+                    upstream_model: "upstream-a".into(),
+                    weight: 1,
+                    priority: 0,
+                }],
+                input_nanos_per_1m: 0,
+                output_nanos_per_1m: 0,
+            },
+            Model {
+                id: "model-b".into(),
+                deployments: vec![Deployment {
+                    provider: "tls".into(),
+                    upstream_model: "upstream-b".into(),
+                    weight: 1,
+                    priority: 0,
+                }],
+                input_nanos_per_1m: 0,
+                output_nanos_per_1m: 0,
+            },
+            Model {
+                id: "orphan".into(),
+                deployments: vec![],
+                input_nanos_per_1m: 0,
+                output_nanos_per_1m: 0,
+            },
+        ],
+        providers: vec![
+            Provider {
+                id: "mock".into(),
+                kind: "openai".into(),
+                base_url: "http://127.0.0.1:9000/v1".into(),
+                api_key: "sk-provider".into(),
+            },
+            Provider {
+                id: "tls".into(),
+                kind: "openai".into(),
+                base_url: "https://api.example.com/v1".into(),
+                api_key: String::new(),
+            },
+        ],
+        settings: Settings {
+            max_body_bytes: 1024,
+        },
+    })
+    .expect("compiles")
+}
+
+fn headers(pairs: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_vec()))
+        .collect()
+}
+
+fn head_outcome(
+    snap: Option<&Compiled>,
+    method: &str,
+    path: &str,
+    hs: &[(&str, &[u8])],
+) -> Result<(String, Endpoint, bool), u16> {
+    let hs = headers(hs);
+    let head = Head {
+        method: method.as_bytes(),
+        path: path.as_bytes(),
+        headers: &hs,
+        now_s: 2_000,
+    };
+    match on_head(snap, &head) {
+        HeadDecision::Open => Ok(("-".into(), Endpoint::Status, false)),
+        HeadDecision::Reply(r) => Err(r.status),
+        HeadDecision::ToControlPlane(a) => Ok((a.key.id.clone(), a.endpoint, false)),
+        HeadDecision::ReadBody(a) => Ok((a.key.id.clone(), a.endpoint, true)),
+    }
+}
+
+#[test]
+fn request_heads_are_decided_as_the_contract_says() {
+    let snap = snapshot();
+    let good = format!("Bearer {}", secret(1));
+    let good_raw = secret(1);
+    let lower_scheme = format!("bearer {good_raw}");
+    let expired = format!("Bearer {}", secret(3));
+    let mut wrong_sum = secret(1).into_bytes();
+    let n = wrong_sum.len();
+    wrong_sum[n - 1] = if wrong_sum[n - 1] == b'A' { b'B' } else { b'A' };
+    let wrong_sum = [b"Bearer ".as_slice(), &wrong_sum].concat();
+    let unknown = format!("Bearer {}", secret(9));
+    let big = vec![b'a'; 65_536];
+    let chat = "/v1/chat/completions";
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Vec<(&'a str, &'a [u8])>,
+        Result<(&'a str, bool), u16>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "bearer key",
+            "POST",
+            chat,
+            vec![("authorization", good.as_bytes())],
+            Ok(("all", true)),
+        ),
+        (
+            "lower-case scheme",
+            "POST",
+            chat,
+            vec![("authorization", lower_scheme.as_bytes())],
+            Ok(("all", true)),
+        ),
+        (
+            "api-key header",
+            "POST",
+            chat,
+            vec![("api-key", good_raw.as_bytes())],
+            Ok(("all", true)),
+        ),
+        (
+            "x-api-key header",
+            "POST",
+            chat,
+            vec![("x-api-key", good_raw.as_bytes())],
+            Ok(("all", true)),
+        ),
+        (
+            "same key twice in two headers",
+            "POST",
+            chat,
+            vec![
+                ("authorization", good.as_bytes()),
+                ("api-key", good_raw.as_bytes()),
+            ],
+            Ok(("all", true)),
+        ),
+        (
+            "models list",
+            "GET",
+            "/v1/models",
+            vec![("authorization", good.as_bytes())],
+            Ok(("all", false)),
+        ),
+        (
+            "status needs no key",
+            "GET",
+            "/api/status",
+            vec![],
+            Ok(("-", false)),
+        ),
+        ("no key", "POST", chat, vec![], Err(401)),
+        (
+            "empty authorization",
+            "POST",
+            chat,
+            vec![("authorization", b"")],
+            Err(401),
+        ),
+        (
+            "basic scheme",
+            "POST",
+            chat,
+            vec![("authorization", b"Basic dXNlcjpwYXNz")],
+            Err(401),
+        ),
+        (
+            "garbage",
+            "POST",
+            chat,
+            vec![("authorization", b"Bearer \xff\xfe garbage")],
+            Err(401),
+        ),
+        (
+            "sql injection",
+            "POST",
+            chat,
+            vec![("authorization", b"Bearer ' OR 1=1 --")],
+            Err(401),
+        ),
+        (
+            "64 KiB value",
+            "POST",
+            chat,
+            vec![("authorization", big.as_slice())],
+            Err(401),
+        ),
+        (
+            "wrong checksum",
+            "POST",
+            chat,
+            vec![("authorization", wrong_sum.as_slice())],
+            Err(401),
+        ),
+        (
+            "well-formed unknown key",
+            "POST",
+            chat,
+            vec![("authorization", unknown.as_bytes())],
+            Err(401),
+        ),
+        (
+            "expired key",
+            "POST",
+            chat,
+            vec![("authorization", expired.as_bytes())],
+            Err(401),
+        ),
+        (
+            "two different keys",
+            "POST",
+            chat,
+            vec![
+                ("authorization", good.as_bytes()),
+                ("x-api-key", unknown.as_bytes()),
+            ],
+            Err(401),
+        ),
+        (
+            "two authorization headers",
+            "POST",
+            chat,
+            vec![
+                ("authorization", good.as_bytes()),
+                ("authorization", good.as_bytes()),
+            ],
+            Err(401),
+        ),
+        (
+            "key in the query",
+            "POST",
+            "/v1/chat/completions?api_key=x",
+            vec![("authorization", good.as_bytes())],
+            Err(400),
+        ),
+        (
+            "internal path",
+            "GET",
+            "/internal/config",
+            vec![("authorization", good.as_bytes())],
+            Err(404),
+        ),
+        ("unknown path", "POST", "/v2/chat", vec![], Err(404)),
+        (
+            "wrong method",
+            "GET",
+            chat,
+            vec![("authorization", good.as_bytes())],
+            Err(405),
+        ),
+        (
+            "declared body over the limit",
+            "POST",
+            chat,
+            vec![
+                ("authorization", good.as_bytes()),
+                ("content-length", b"1025"),
+            ],
+            Err(413),
+        ),
+        (
+            "declared body at the limit",
+            "POST",
+            chat,
+            vec![
+                ("authorization", good.as_bytes()),
+                ("content-length", b"1024"),
+            ],
+            Ok(("all", true)),
+        ),
+    ];
+    for (name, method, path, hs, want) in cases {
+        let got = head_outcome(Some(&snap), method, path, &hs).map(|(id, _, body)| (id, body));
+        let want = want.map(|(id, body)| (id.to_string(), body));
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+#[test]
+fn without_a_snapshot_every_keyed_request_is_503_and_status_still_answers() {
+    let good = format!("Bearer {}", secret(1));
+    assert_eq!(
+        head_outcome(
+            None,
+            "POST",
+            "/v1/chat/completions",
+            &[("authorization", good.as_bytes())]
+        ),
+        Err(503)
+    );
+    assert_eq!(head_outcome(None, "GET", "/v1/models", &[]), Err(503));
+    assert!(head_outcome(None, "GET", "/api/status", &[]).is_ok());
+}
+
+#[test]
+fn every_wrong_key_gets_the_same_body() {
+    let snap = snapshot();
+    let bodies: Vec<Vec<u8>> = [
+        b"Bearer x".as_slice(),
+        b"Bearer ' OR 1=1",
+        format!("Bearer {}", secret(9)).as_bytes(),
+        format!("Bearer {}", secret(3)).as_bytes(),
+    ]
+    .iter()
+    .map(|v| {
+        let hs = headers(&[("authorization", v)]);
+        let head = Head {
+            method: b"POST",
+            path: b"/v1/chat/completions",
+            headers: &hs,
+            now_s: 2_000,
+        };
+        match on_head(Some(&snap), &head) {
+            HeadDecision::Reply(r) => r.body,
+            other => panic!("not refused: {other:?}"),
+        }
+    })
+    .collect();
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[test]
+fn own_namespace_headers_are_listed_for_removal() {
+    let hs = headers(&[
+        ("x-tollgate-key-id", b"k"),
+        ("x-tollgate-filter-secret", b"s"),
+        ("x-request-id", b"r"),
+        ("authorization", b"a"),
+    ]);
+    assert_eq!(
+        spoofed(&hs),
+        vec!["x-tollgate-key-id", "x-tollgate-filter-secret"]
+    );
+}
+
+fn admitted(snap: &Compiled, id: &str) -> Admitted {
+    let key = snap
+        .keys
+        .values()
+        .find(|k| k.id == id)
+        .cloned()
+        .expect("key");
+    Admitted {
+        key,
+        endpoint: Endpoint::ChatCompletions,
+    }
+}
+
+#[test]
+fn bodies_are_decided_as_the_contract_says() {
+    let snap = snapshot();
+    let over = format!("{{\"model\":\"model-a\",\"pad\":\"{}\"}}", "x".repeat(1024));
+    type Case<'a> = (&'a str, &'a str, &'a [u8], Result<&'a str, u16>);
+    let cases: Vec<Case> = vec![
+        (
+            "allowed model",
+            "all",
+            br#"{"model":"model-a","messages":[]}"#,
+            Ok("upstream-a"),
+        ),
+        (
+            "allowlisted model",
+            "only-a",
+            br#"{"model":"model-a"}"#,
+            Ok("upstream-a"),
+        ),
+        (
+            "model outside the allowlist",
+            "only-a",
+            br#"{"model":"model-b"}"#,
+            Err(403),
+        ),
+        ("unknown model", "all", br#"{"model":"nope"}"#, Err(404)),
+        (
+            "model with no deployment",
+            "all",
+            br#"{"model":"orphan"}"#,
+            Err(502),
+        ),
+        (
+            "duplicate model key",
+            "only-a",
+            br#"{"model":"model-a","model":"model-b"}"#,
+            Err(400),
+        ),
+        ("bad json", "all", b"{", Err(400)),
+        ("body over the limit", "all", over.as_bytes(), Err(413)),
+    ];
+    for (name, key_id, body, want) in cases {
+        let got = on_body(&snap, &admitted(&snap, key_id), body, 0)
+            .map(|f| f.upstream_model)
+            .map_err(|r| r.status);
+        assert_eq!(got, want.map(String::from), "{name}");
+    }
+}
+
+#[test]
+fn a_forward_carries_the_provider_address_credential_and_rewritten_body() {
+    let snap = snapshot();
+    let f = on_body(
+        &snap,
+        &admitted(&snap, "all"),
+        br#"{"model":"model-a","stream":true}"#,
+        3,
+    )
+    .expect("forward");
+    assert_eq!(
+        f,
+        Forward {
+            authority: "127.0.0.1:9000".into(),
+            path: "/v1/chat/completions".into(),
+            cluster: Cluster::Plain,
+            authorization: Some("Bearer sk-provider".into()),
+            body: br#"{"model":"upstream-a","stream":true}"#.to_vec(),
+            model: "model-a".into(),
+            upstream_model: "upstream-a".into(),
+            provider: "mock".into(),
+            stream: true,
+        }
+    );
+    let f = on_body(&snap, &admitted(&snap, "all"), br#"{"model":"model-b"}"#, 0).expect("forward");
+    assert_eq!(
+        (f.cluster, f.authorization, f.authority.as_str()),
+        (Cluster::Tls, None, "api.example.com")
+    );
+}

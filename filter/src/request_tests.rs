@@ -1,0 +1,118 @@
+use super::*;
+
+fn refused(raw: &[u8]) -> Reply {
+    match Body::parse(raw) {
+        Ok(_) => panic!(
+            "accepted: {:?}",
+            String::from_utf8_lossy(&raw[..raw.len().min(80)])
+        ),
+        Err(r) => r,
+    }
+}
+
+fn param_of(reply: &Reply) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).expect("json");
+    v["error"]["param"].clone()
+}
+
+#[test]
+fn model_and_stream_are_read_from_the_top_level() {
+    let b =
+        Body::parse(br#"{"model":"m","stream":true,"messages":[{"model":"nested"}]}"#).expect("ok");
+    assert_eq!((b.model.as_str(), b.stream), ("m", true));
+    let b = Body::parse(b" {\"model\":\"m\\u0041\"} ").expect("ok");
+    assert_eq!(b.model, "mA");
+    let b = Body::parse(br#"{"model":"m","stream":null}"#).expect("ok");
+    assert!(!b.stream);
+}
+
+#[test]
+fn bad_bodies_are_refused_with_400_and_the_param_named() {
+    let cases: Vec<(Vec<u8>, serde_json::Value)> = vec![
+        (b"".to_vec(), serde_json::Value::Null),
+        (b"   ".to_vec(), serde_json::Value::Null),
+        (b"{".to_vec(), serde_json::Value::Null),
+        (b"not json".to_vec(), serde_json::Value::Null),
+        (b"[1,2]".to_vec(), serde_json::Value::Null),
+        (b"\"model\"".to_vec(), serde_json::Value::Null),
+        (
+            b"\xef\xbb\xbf{\"model\":\"m\"}".to_vec(),
+            serde_json::Value::Null,
+        ),
+        (b"{\"model\":\"m\xff\"}".to_vec(), serde_json::Value::Null),
+        (br#"{"messages":[]}"#.to_vec(), "model".into()),
+        (br#"{"model":5}"#.to_vec(), "model".into()),
+        (br#"{"model":null}"#.to_vec(), "model".into()),
+        (br#"{"model":""}"#.to_vec(), "model".into()),
+        (
+            br#"{"model":"m","stream":"true"}"#.to_vec(),
+            "stream".into(),
+        ),
+        (br#"{"model":"m","stream":1}"#.to_vec(), "stream".into()),
+        (
+            br#"{"model":"allowed","model":"denied"}"#.to_vec(),
+            "model".into(),
+        ),
+        (
+            br#"{"model":"m","stream":false,"stream":true}"#.to_vec(),
+            "stream".into(),
+        ),
+        (
+            br#"{"model":"m"} trailing"#.to_vec(),
+            serde_json::Value::Null,
+        ),
+    ];
+    for (raw, want_param) in cases {
+        let r = refused(&raw);
+        assert_eq!(r.status, 400, "{:?}", String::from_utf8_lossy(&raw));
+        assert_eq!(
+            param_of(&r),
+            want_param,
+            "{:?}",
+            String::from_utf8_lossy(&raw)
+        );
+    }
+}
+
+#[test]
+fn the_rewrite_replaces_only_the_model_and_keeps_everything_else_verbatim() {
+    let raw = br#"{ "messages": [{"role":"user","content":"hi \u00e9"}], "model" : "public", "temperature": 0.70 }"#;
+    let b = Body::parse(raw).expect("ok");
+    let out = b.rewrite("upstream/\"x\"");
+    assert_eq!(
+        std::str::from_utf8(&out).expect("utf8"),
+        r#"{"messages":[{"role":"user","content":"hi \u00e9"}],"model":"upstream/\"x\"","temperature":0.70}"#
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("valid json");
+    assert_eq!(v["model"], "upstream/\"x\"");
+}
+
+#[test]
+fn values_policy_does_not_read_pass_through_verbatim() {
+    // Only the top level is taken apart: a number out of f64 range deep in
+    // the body is the upstream's to judge, and it gets exactly these bytes.
+    let raw = br#"{"model":"m","x":[1e400,"\ud800"]}"#;
+    let b = Body::parse(raw).expect("ok");
+    assert_eq!(b.rewrite("m"), raw.to_vec());
+    // Nesting 10^4 deep is skipped without recursion, in bounded time.
+    let deep = format!(
+        "{{\"model\":\"m\",\"x\":{}{}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    assert!(Body::parse(deep.as_bytes()).is_ok());
+}
+
+#[test]
+fn a_huge_flat_array_parses_in_bounded_time() {
+    let mut raw = b"{\"model\":\"m\",\"input\":[".to_vec();
+    for i in 0..1_000_000 {
+        if i > 0 {
+            raw.push(b',');
+        }
+        raw.push(b'1');
+    }
+    raw.extend_from_slice(b"]}");
+    let b = Body::parse(&raw).expect("ok");
+    assert_eq!(b.rewrite("u").len(), raw.len());
+}

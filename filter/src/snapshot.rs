@@ -1,0 +1,119 @@
+//! The snapshot as the filter uses it: compiled once when it arrives (keys
+//! indexed by hash, provider URLs taken apart, credentials pre-formatted), then
+//! shared read-only by every request until the next one replaces it whole. A
+//! snapshot that does not compile is refused and the previous one stays.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use tollgate_contract::snapshot::{Key, Model, Settings, Snapshot};
+
+use crate::routing::{parse_base_url, BaseUrl};
+
+#[derive(Debug)]
+pub struct Upstream {
+    pub id: String,
+    pub base: BaseUrl,
+    /// `Bearer <provider key>`, or `None` when the provider needs no key.
+    pub authorization: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Compiled {
+    pub version: u64,
+    pub keys: HashMap<String, Rc<Key>>,
+    pub models: HashMap<String, Model>,
+    pub upstreams: HashMap<String, Upstream>,
+    pub settings: Settings,
+}
+
+impl Compiled {
+    pub fn from_json(raw: &[u8]) -> Result<Compiled, String> {
+        let snapshot: Snapshot =
+            serde_json::from_slice(raw).map_err(|e| format!("snapshot: {e}"))?;
+        Compiled::new(snapshot)
+    }
+
+    pub fn new(snapshot: Snapshot) -> Result<Compiled, String> {
+        let mut upstreams = HashMap::with_capacity(snapshot.providers.len());
+        for p in snapshot.providers {
+            let base =
+                parse_base_url(&p.base_url).map_err(|e| format!("provider {}: {e}", p.id))?;
+            let authorization = if p.api_key.is_empty() {
+                None
+            } else if p.api_key.bytes().all(|b| b.is_ascii_graphic()) {
+                Some(format!("Bearer {}", p.api_key))
+            } else {
+                return Err(format!(
+                    "provider {}: api_key has characters a header cannot carry",
+                    p.id
+                ));
+            };
+            upstreams.insert(
+                p.id.clone(),
+                Upstream {
+                    id: p.id,
+                    base,
+                    authorization,
+                },
+            );
+        }
+        let keys = snapshot
+            .keys
+            .into_iter()
+            .map(|k| (k.hash.clone(), Rc::new(k)))
+            .collect();
+        let models = snapshot
+            .models
+            .into_iter()
+            .map(|m| (m.id.clone(), m))
+            .collect();
+        Ok(Compiled {
+            version: snapshot.version,
+            keys,
+            models,
+            upstreams,
+            settings: snapshot.settings,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_compiles_with_keys_by_hash_and_credentials_formatted() {
+        let raw = br#"{"version":3,
+            "keys":[{"id":"k1","hash":"ab","account_id":"a1","models":null,"expires_at":null}],
+            "models":[{"id":"m","deployments":[{"provider":"p","upstream_model":"u","weight":1,"priority":0}]}],
+            "providers":[{"id":"p","kind":"openai","base_url":"http://127.0.0.1:9/v1","api_key":"sk-up"},
+                         {"id":"q","kind":"openai","base_url":"https://x.example","api_key":""}]}"#;
+        let c = Compiled::from_json(raw).expect("compiles");
+        assert_eq!(c.version, 3);
+        assert_eq!(c.keys.get("ab").map(|k| k.id.as_str()), Some("k1"));
+        let p = c.upstreams.get("p").expect("p");
+        assert_eq!(p.authorization.as_deref(), Some("Bearer sk-up"));
+        assert_eq!(p.base.path, "/v1");
+        assert!(c.upstreams.get("q").expect("q").authorization.is_none());
+        assert_eq!(c.settings.max_body_bytes, 4 * 1024 * 1024);
+    }
+
+    #[test]
+    fn a_bad_snapshot_is_refused_whole() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"[]",
+            br#"{"version":1,"keys":[],"models":[],"providers":[],"extra":1}"#,
+            br#"{"version":1,"keys":[],"models":[],"providers":[{"id":"p","kind":"openai","base_url":"gopher://x","api_key":""}]}"#,
+            br#"{"version":1,"keys":[],"models":[],"providers":[{"id":"p","kind":"openai","base_url":"http://x","api_key":"a\nb"}]}"#,
+        ];
+        for raw in cases {
+            assert!(
+                Compiled::from_json(raw).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+}
