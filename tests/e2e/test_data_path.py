@@ -1,0 +1,195 @@
+"""Requests through real Envoy with the filter: the OpenAI SDK for the happy
+paths, raw HTTP for every error the contract names."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import openai
+import pytest
+from openai import OpenAI
+
+from .conftest import chat_body, raw
+
+
+@pytest.fixture
+def client(stack, key) -> OpenAI:
+    return OpenAI(base_url=f"{stack.gateway}/v1", api_key=key, max_retries=0, timeout=30)
+
+
+def test_a_chat_completion_goes_through_with_the_model_and_credential_rewritten(stack, key, client, ledger):
+    r = client.chat.completions.create(model="demo-chat", messages=[{"role": "user", "content": "hello there"}])
+    assert r.choices[0].message.content.startswith("tok0")
+    assert r.usage.prompt_tokens > 0 and r.usage.completion_tokens == 5
+    [entry] = ledger()
+    assert entry["model"] == "mock-demo-chat"
+    assert entry["authorization"] == "Bearer sk-mock-provider-key"
+    assert entry["body"]["messages"] == [{"role": "user", "content": "hello there"}]
+    # The client's key never reaches the upstream, in any header.
+    assert not any(key in str(v) for v in entry["headers"].values())
+    assert not any(name.startswith("x-tollgate-") for name in entry["headers"])
+
+
+def test_a_streamed_chat_completion_arrives_chunk_by_chunk(stack, client, ledger):
+    arrivals = []
+    text = ""
+    with client.chat.completions.create(
+        model="demo-chat",
+        messages=[{"role": "user", "content": "hello"}],
+        stream=True,
+        extra_headers={"x-mock-chunk-delay-ms": "250", "x-mock-words": "4"},
+    ) as stream:
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                arrivals.append(time.monotonic())
+                text += chunk.choices[0].delta.content
+    assert text.split() == ["tok0", "tok1", "tok2", "tok3"]
+    # Not buffered: the first word arrived long before the last (3 gaps of 250 ms).
+    assert arrivals[-1] - arrivals[0] > 0.5
+    [entry] = ledger()
+    assert entry["stream"] is True and entry["completed"] is True
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_every_model_endpoint_answers_through_the_gateway(stack, client, ledger, stream):
+    if stream:
+        words = [c.choices[0].text for c in client.completions.create(model="demo-chat", prompt="say it", stream=True) if c.choices]
+        assert "".join(words).split()[:2] == ["tok0", "tok1"]
+        events = [e.type for e in client.responses.create(model="demo-chat", input="hi there", stream=True)]
+        assert events[0] == "response.created" and events[-1] == "response.completed"
+        paths = [e["path"] for e in ledger()]
+        assert paths == ["/v1/completions", "/v1/responses"]
+        return
+    c = client.completions.create(model="demo-chat", prompt="say it")
+    assert c.choices[0].text.split()[0] == "tok0"
+    r = client.responses.create(model="demo-chat", input="hi there")
+    assert r.output_text.split()[0] == "tok0"
+    assert r.usage.input_tokens > 0
+    e = client.embeddings.create(model="demo-embed", input=["one two", "three"])
+    assert len(e.data) == 2 and e.usage.prompt_tokens == 3
+    i = client.images.generate(model="demo-image", prompt="a gate", n=2)
+    assert len(i.data) == 2
+    entries = ledger()
+    assert [x["path"] for x in entries] == ["/v1/completions", "/v1/responses", "/v1/embeddings", "/v1/images/generations"]
+    assert [x["model"] for x in entries] == ["mock-demo-chat", "mock-demo-chat", "mock-demo-embed", "mock-demo-image"]
+
+
+def _error(status_headers_body):
+    status, headers, body = status_headers_body
+    assert headers.get("content-type", "").startswith("application/json"), headers
+    assert headers.get("x-request-id", "").startswith("req_"), headers
+    err = json.loads(body)["error"]
+    assert set(err) == {"message", "type", "param", "code"}, err
+    return status, err["code"], err["param"]
+
+
+def test_every_bad_request_gets_its_openai_error(stack, key, ledger):
+    auth = ("authorization", f"Bearer {key}")
+    wrong_sum = key[:-1] + ("A" if key[-1] != "A" else "B")
+    cases = [
+        ("no key", [], chat_body(), (401, "invalid_api_key", None)),
+        ("empty authorization", [("authorization", "")], chat_body(), (401, "invalid_api_key", None)),
+        ("garbage key", [("authorization", "Bearer garbage")], chat_body(), (401, "invalid_api_key", None)),
+        ("non-UTF-8 key", [("authorization", b"Bearer \xff\xfe")], chat_body(), (401, "invalid_api_key", None)),
+        ("wrong checksum", [("authorization", f"Bearer {wrong_sum}")], chat_body(), (401, "invalid_api_key", None)),
+        ("sql injection", [("authorization", "Bearer ' OR 1=1 --")], chat_body(), (401, "invalid_api_key", None)),
+        ("malformed JSON", [auth], b'{"model":', (400, "invalid_request", None)),
+        ("not an object", [auth], b'["demo-chat"]', (400, "invalid_request", None)),
+        ("empty body", [auth], b"", (400, "invalid_request", None)),
+        ("invalid UTF-8", [auth], b'{"model":"demo-chat","x":"\xff"}', (400, "invalid_request", None)),
+        ("BOM", [auth], b"\xef\xbb\xbf" + chat_body(), (400, "invalid_request", None)),
+        ("missing model", [auth], b'{"messages":[]}', (400, "invalid_request", "model")),
+        ("model of the wrong type", [auth], b'{"model":5}', (400, "invalid_request", "model")),
+        ("stream of the wrong type", [auth], chat_body(stream="true"), (400, "invalid_request", "stream")),
+        ("duplicate model", [auth], b'{"model":"demo-chat","model":"demo-embed"}', (400, "invalid_request", "model")),
+        ("unknown model", [auth], chat_body("no-such-model"), (404, "model_not_found", "model")),
+        ("key in the query", [auth], chat_body(), (400, "invalid_request", "api_key")),
+        ("10 MiB body", [auth], b'{"model":"demo-chat","x":"' + b"a" * (10 * 1024 * 1024) + b'"}', (413, "request_too_large", None)),
+    ]
+    for name, headers, body, want in cases:
+        path = "/v1/chat/completions?api_key=x" if name == "key in the query" else "/v1/chat/completions"
+        got = _error(raw(stack, "POST", path, [("content-type", "application/json"), *headers], body))
+        assert got == want, name
+    assert ledger() == [], "no bad request reached the upstream"
+
+
+def test_a_key_may_only_use_the_models_it_is_allowed(stack, ledger):
+    account = stack.demo["account"]["id"]
+    limited = stack.must("POST", "/admin/keys", {"name": "chat only", "account_id": account, "models": ["demo-chat"]})
+    stack.wait_config()
+    auth = [("authorization", f"Bearer {limited['key']}")]
+    assert _error(raw(stack, "POST", "/v1/embeddings", auth, b'{"model":"demo-embed","input":"x"}')) == (403, "model_not_allowed", "model")
+    status, _, _ = raw(stack, "POST", "/v1/chat/completions", auth, chat_body())
+    assert status == 200
+    status, _, body = raw(stack, "GET", "/v1/models", auth)
+    assert status == 200 and [m["id"] for m in json.loads(body)["data"]] == ["demo-chat"]
+    assert _error(raw(stack, "GET", "/v1/models/demo-embed", auth))[:2] == (404, "model_not_found")
+    assert [e["model"] for e in ledger()] == ["mock-demo-chat"]
+
+
+def test_gateway_headers_from_clients_are_stripped_and_the_request_id_is_minted(stack, key, ledger):
+    status, headers, _ = raw(
+        stack, "POST", "/v1/chat/completions",
+        [("authorization", f"Bearer {key}"), ("x-tollgate-key-id", "key_forged"),
+         ("x-tollgate-cluster", "tollgate_control_plane"), ("x-request-id", "client-chosen"),
+         ("user-agent", b"caf\xe9")],
+        chat_body(),
+    )
+    assert status == 200
+    assert headers["x-request-id"].startswith("req_") and headers["x-request-id"] != "client-chosen"
+    [entry] = ledger()
+    assert entry["x_request_id"] == headers["x-request-id"]
+    assert not any(n.startswith("x-tollgate-") for n in entry["headers"])
+
+
+def test_the_catalog_and_status_answer_through_the_gateway(stack, key):
+    auth = [("authorization", f"Bearer {key}")]
+    status, _, body = raw(stack, "GET", "/v1/models", auth)
+    assert status == 200
+    assert sorted(m["id"] for m in json.loads(body)["data"]) == ["demo-chat", "demo-embed", "demo-image"]
+    status, _, body = raw(stack, "GET", "/v1/models/catalog?search=embed", auth)
+    assert status == 200
+    [entry] = json.loads(body)["data"]
+    assert entry["id"] == "demo-embed" and entry["pricing"] == {"input_per_1m": 0.15, "output_per_1m": 0.6}
+    status, _, body = raw(stack, "GET", "/v1/models/catalog?provider=mock", auth)
+    assert status == 200 and len(json.loads(body)["data"]) == 3
+    status, _, body = raw(stack, "GET", "/v1/models/catalog?provider=nobody", auth)
+    assert status == 200 and json.loads(body)["data"] == []
+    status, _, body = raw(stack, "GET", "/v1/models/demo-chat", auth)
+    assert status == 200 and json.loads(body)["id"] == "demo-chat"
+    assert _error(raw(stack, "GET", "/v1/models", []))[:2] == (401, "invalid_api_key")
+    status, headers, body = raw(stack, "GET", "/api/status", [])
+    assert status == 200 and headers["x-request-id"].startswith("req_")
+    assert json.loads(body)["control_plane"]["status"] == "ok"
+
+
+def test_internal_endpoints_are_not_reachable_through_the_gateway(stack, key):
+    for path in ("/internal/config", "/internal/usage"):
+        for method in ("GET", "POST"):
+            status, _, body = raw(stack, method, path, [("authorization", f"Bearer {key}"),
+                                                        ("x-tollgate-filter-secret", stack.filter_secret)], b"{}")
+            assert status == 404, (method, path)
+            assert b"version" not in body
+
+
+def test_an_unreachable_provider_is_a_502_in_the_openai_format(stack, key):
+    from stack import free_port
+
+    stack.must("POST", "/admin/providers", {"id": "dead", "kind": "openai",
+                                            "base_url": f"http://127.0.0.1:{free_port()}/v1", "api_key": "sk-dead"})
+    stack.must("POST", "/admin/models", {"id": "dead-model", "deployments": [{"provider": "dead", "upstream_model": "x"}]})
+    stack.wait_config()
+    got = _error(raw(stack, "POST", "/v1/chat/completions", [("authorization", f"Bearer {key}")], chat_body("dead-model")))
+    assert got[:2] == (502, "upstream_error")
+
+
+def test_the_sdk_sees_typed_errors(stack, key):
+    bad = OpenAI(base_url=f"{stack.gateway}/v1", api_key="tg-nope", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as e:
+        bad.chat.completions.create(model="demo-chat", messages=[{"role": "user", "content": "x"}])
+    assert e.value.code == "invalid_api_key"
+    good = OpenAI(base_url=f"{stack.gateway}/v1", api_key=key, max_retries=0)
+    with pytest.raises(openai.NotFoundError) as e:
+        good.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+    assert e.value.code == "model_not_found"

