@@ -188,6 +188,14 @@ pub struct Forward {
     pub upstream_model: String,
     pub provider: String,
     pub stream: bool,
+    /// The gateway asked the upstream for the stream's usage chunk ...
+    pub ask_usage: bool,
+    /// ... and the client did not, so that chunk must not reach it.
+    pub hide_usage: bool,
+    /// Prompt text characters, for an estimate when no usage is reported.
+    pub prompt_chars: u64,
+    pub input_nanos_per_1m: u64,
+    pub output_nanos_per_1m: u64,
 }
 
 pub fn on_body(
@@ -233,6 +241,11 @@ pub fn on_body(
         .get(&deployment.provider)
         .ok_or_else(|| Reply::error(ErrorCode::UpstreamError, "The provider is gone."))?;
     let suffix = admitted.endpoint.upstream_suffix().unwrap_or_default();
+    let ask_usage = body.stream
+        && matches!(
+            admitted.endpoint,
+            Endpoint::ChatCompletions | Endpoint::Completions
+        );
     Ok(Forward {
         authority: upstream.base.authority.clone(),
         path: format!("{}{}", upstream.base.path, suffix),
@@ -242,11 +255,16 @@ pub fn on_body(
             Cluster::Plain
         },
         authorization: upstream.authorization.clone(),
-        body: body.rewrite(&deployment.upstream_model),
+        body: body.rewrite(&deployment.upstream_model, ask_usage),
         model: model.id.clone(),
         upstream_model: deployment.upstream_model.clone(),
         provider: upstream.id.clone(),
         stream: body.stream,
+        ask_usage,
+        hide_usage: ask_usage && !body.include_usage,
+        prompt_chars: body.prompt_chars,
+        input_nanos_per_1m: model.input_nanos_per_1m,
+        output_nanos_per_1m: model.output_nanos_per_1m,
     })
 }
 

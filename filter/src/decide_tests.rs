@@ -446,11 +446,18 @@ fn a_forward_carries_the_provider_address_credential_and_rewritten_body() {
             path: "/v1/chat/completions".into(),
             cluster: Cluster::Plain,
             authorization: Some("Bearer sk-provider".into()),
-            body: br#"{"model":"upstream-a","stream":true}"#.to_vec(),
+            body:
+                br#"{"model":"upstream-a","stream":true,"stream_options":{"include_usage":true}}"#
+                    .to_vec(),
             model: "model-a".into(),
             upstream_model: "upstream-a".into(),
             provider: "mock".into(),
             stream: true,
+            ask_usage: true,
+            hide_usage: true,
+            prompt_chars: 0,
+            input_nanos_per_1m: 0,
+            output_nanos_per_1m: 0,
         }
     );
     let f = on_body(&snap, &admitted(&snap, "all"), br#"{"model":"model-b"}"#, 0).expect("forward");

@@ -5,11 +5,14 @@
 pub mod config;
 pub mod decide;
 pub mod ids;
+pub mod meter;
 pub mod poller;
 pub mod reply;
 pub mod request;
 pub mod routing;
 pub mod snapshot;
+pub mod sse;
+pub mod usage;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

@@ -17,6 +17,41 @@ pub struct Body<'a> {
     entries: Vec<(String, &'a RawValue)>,
     pub model: String,
     pub stream: bool,
+    /// The client's `stream_options.include_usage`.
+    pub include_usage: bool,
+    /// Characters of prompt text (`messages`, `prompt`, `input`), for an
+    /// estimate when the upstream reports no usage.
+    pub prompt_chars: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct StreamOptions {
+    include_usage: Option<bool>,
+}
+
+/// Characters inside JSON strings of a raw value (keys included, escapes
+/// counted as written): a cheap measure of prompt size without building it.
+fn string_chars(raw: &str) -> u64 {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut n = 0u64;
+    for c in raw.chars() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+                continue;
+            } else if c == '"' {
+                in_string = false;
+                continue;
+            }
+            n += 1;
+        } else if c == '"' {
+            in_string = true;
+        }
+    }
+    n
 }
 
 struct Entries<'a>(Vec<(String, &'a RawValue)>);
@@ -112,16 +147,38 @@ impl<'a> Body<'a> {
                 }
             },
         };
+        let include_usage = match find("stream_options") {
+            None => false,
+            Some(raw) if raw.get() == "null" => false,
+            Some(raw) => serde_json::from_str::<StreamOptions>(raw.get())
+                .map_err(|_| {
+                    invalid(
+                        "The stream_options parameter must be an object with a boolean include_usage.",
+                        Some("stream_options"),
+                    )
+                })?
+                .include_usage
+                .unwrap_or(false),
+        };
+        let prompt_chars = ["messages", "prompt", "input", "instructions"]
+            .iter()
+            .filter_map(|name| find(name))
+            .map(|raw| string_chars(raw.get()))
+            .sum();
         Ok(Body {
             entries,
             model,
             stream,
+            include_usage,
+            prompt_chars,
         })
     }
 
     /// The body to send upstream: the same entries, in the same order, with
-    /// `model` replaced by the deployment's upstream model.
-    pub fn rewrite(&self, upstream_model: &str) -> Vec<u8> {
+    /// `model` replaced by the deployment's upstream model. With
+    /// `ask_usage`, `stream_options.include_usage` is set to true (other
+    /// stream options kept) so that the stream ends with its usage.
+    pub fn rewrite(&self, upstream_model: &str, ask_usage: bool) -> Vec<u8> {
         let size: usize = self
             .entries
             .iter()
@@ -137,12 +194,30 @@ impl<'a> Body<'a> {
             out.push(b':');
             if key == "model" {
                 write_json_string(&mut out, upstream_model);
+            } else if key == "stream_options" && ask_usage {
+                write_stream_options(&mut out, value.get());
             } else {
                 out.extend_from_slice(value.get().as_bytes());
             }
         }
+        if ask_usage && !self.entries.iter().any(|(k, _)| k == "stream_options") {
+            if !self.entries.is_empty() {
+                out.push(b',');
+            }
+            out.extend_from_slice(br#""stream_options":{"include_usage":true}"#);
+        }
         out.push(b'}');
         out
+    }
+}
+
+/// `stream_options` with `include_usage` forced to true, other fields kept.
+fn write_stream_options(out: &mut Vec<u8>, raw: &str) {
+    let mut map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(raw).unwrap_or_default();
+    map.insert("include_usage".into(), serde_json::Value::Bool(true));
+    if serde_json::to_writer(&mut *out, &map).is_err() {
+        out.extend_from_slice(br#"{"include_usage":true}"#);
     }
 }
 

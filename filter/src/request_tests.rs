@@ -78,7 +78,7 @@ fn bad_bodies_are_refused_with_400_and_the_param_named() {
 fn the_rewrite_replaces_only_the_model_and_keeps_everything_else_verbatim() {
     let raw = br#"{ "messages": [{"role":"user","content":"hi \u00e9"}], "model" : "public", "temperature": 0.70 }"#;
     let b = Body::parse(raw).expect("ok");
-    let out = b.rewrite("upstream/\"x\"");
+    let out = b.rewrite("upstream/\"x\"", false);
     assert_eq!(
         std::str::from_utf8(&out).expect("utf8"),
         r#"{"messages":[{"role":"user","content":"hi \u00e9"}],"model":"upstream/\"x\"","temperature":0.70}"#
@@ -93,7 +93,7 @@ fn values_policy_does_not_read_pass_through_verbatim() {
     // the body is the upstream's to judge, and it gets exactly these bytes.
     let raw = br#"{"model":"m","x":[1e400,"\ud800"]}"#;
     let b = Body::parse(raw).expect("ok");
-    assert_eq!(b.rewrite("m"), raw.to_vec());
+    assert_eq!(b.rewrite("m", false), raw.to_vec());
     // Nesting 10^4 deep is skipped without recursion, in bounded time.
     let deep = format!(
         "{{\"model\":\"m\",\"x\":{}{}}}",
@@ -114,5 +114,51 @@ fn a_huge_flat_array_parses_in_bounded_time() {
     }
     raw.extend_from_slice(b"]}");
     let b = Body::parse(&raw).expect("ok");
-    assert_eq!(b.rewrite("u").len(), raw.len());
+    assert_eq!(b.rewrite("u", false).len(), raw.len());
+}
+
+#[test]
+fn a_stream_is_asked_for_its_usage_keeping_the_clients_other_stream_options() {
+    let cases: &[(&[u8], bool, &str)] = &[
+        (
+            br#"{"model":"m","stream":true}"#,
+            false,
+            r#"{"model":"u","stream":true,"stream_options":{"include_usage":true}}"#,
+        ),
+        (
+            br#"{"model":"m","stream":true,"stream_options":{"include_usage":false,"x":1}}"#,
+            false,
+            r#"{"model":"u","stream":true,"stream_options":{"include_usage":true,"x":1}}"#,
+        ),
+        (
+            br#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#,
+            true,
+            r#"{"model":"u","stream":true,"stream_options":{"include_usage":true}}"#,
+        ),
+        (
+            br#"{"model":"m","stream":true,"stream_options":null}"#,
+            false,
+            r#"{"model":"u","stream":true,"stream_options":{"include_usage":true}}"#,
+        ),
+    ];
+    for (raw, client_asked, want) in cases {
+        let b = Body::parse(raw).expect("ok");
+        assert_eq!(b.include_usage, *client_asked);
+        assert_eq!(
+            std::str::from_utf8(&b.rewrite("u", true)).expect("utf8"),
+            *want
+        );
+    }
+    let r = refused(br#"{"model":"m","stream":true,"stream_options":"yes"}"#);
+    assert_eq!(param_of(&r), "stream_options");
+}
+
+#[test]
+fn prompt_size_counts_the_characters_of_the_text_fields() {
+    let b = Body::parse(br#"{"model":"m","messages":[{"role":"user","content":"hello \"you\""}]}"#)
+        .expect("ok");
+    // "role" + "user" + "content" + `hello "you"`
+    assert_eq!(b.prompt_chars, 4 + 4 + 7 + 11);
+    let b = Body::parse(br#"{"model":"m","input":["ab","cd"],"other":"ignored"}"#).expect("ok");
+    assert_eq!(b.prompt_chars, 4);
 }

@@ -1,0 +1,146 @@
+//! Token counts from what the upstream sent: the `usage` of a JSON answer, or
+//! of a stream's final usage chunk (`response.completed` for the Responses
+//! API). The last reported value counts, never a sum. When nothing is
+//! reported, the output is estimated from the text actually delivered.
+
+use serde::Deserialize;
+
+use crate::routing::Endpoint;
+use crate::sse::Event;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+}
+
+#[derive(Deserialize, Default)]
+struct UsageShape {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+}
+
+impl UsageShape {
+    fn tokens(&self) -> Tokens {
+        Tokens {
+            input: self.prompt_tokens.or(self.input_tokens).unwrap_or(0),
+            output: self.completion_tokens.or(self.output_tokens).unwrap_or(0),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Delta {
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    delta: Option<Delta>,
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ResponseObject {
+    usage: Option<UsageShape>,
+}
+
+/// The few fields of a chunk or answer that counting needs; the rest is skipped.
+#[derive(Deserialize)]
+struct Chunk {
+    usage: Option<UsageShape>,
+    choices: Option<Vec<Choice>>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    response: Option<ResponseObject>,
+    delta: Option<serde_json::Value>,
+}
+
+/// The usage of a whole (non-streamed) JSON answer.
+pub fn from_body(body: &[u8]) -> Option<Tokens> {
+    let chunk: Chunk = serde_json::from_slice(body).ok()?;
+    chunk.usage.map(|u| u.tokens())
+}
+
+/// Counts a stream as its events pass.
+#[derive(Debug, Default)]
+pub struct StreamCounter {
+    reported: Option<Tokens>,
+    delivered_chars: u64,
+    pub done: bool,
+}
+
+/// What to do with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Forward,
+    /// The usage-only chunk the gateway asked for on the client's behalf.
+    Hide,
+}
+
+impl StreamCounter {
+    /// Observes one event. `hide_usage` says the client did not ask for the
+    /// usage chunk, so the one the gateway asked for must not reach it.
+    pub fn observe(&mut self, endpoint: Endpoint, event: &Event, hide_usage: bool) -> Pass {
+        if event.data == "[DONE]" {
+            self.done = true;
+            return Pass::Forward;
+        }
+        let Ok(chunk) = serde_json::from_str::<Chunk>(&event.data) else {
+            return Pass::Forward;
+        };
+        if endpoint == Endpoint::Responses {
+            let kind = event.event.as_deref().or(chunk.kind.as_deref());
+            if kind == Some("response.output_text.delta") {
+                if let Some(serde_json::Value::String(s)) = &chunk.delta {
+                    self.delivered_chars += s.chars().count() as u64;
+                }
+            }
+            if kind == Some("response.completed") {
+                self.done = true;
+                if let Some(u) = chunk.response.as_ref().and_then(|r| r.usage.as_ref()) {
+                    self.reported = Some(u.tokens());
+                }
+            }
+            return Pass::Forward;
+        }
+        for choice in chunk.choices.iter().flatten() {
+            let text = choice
+                .delta
+                .as_ref()
+                .and_then(|d| d.content.as_deref())
+                .or(choice.text.as_deref());
+            if let Some(t) = text {
+                self.delivered_chars += t.chars().count() as u64;
+            }
+        }
+        if let Some(u) = &chunk.usage {
+            self.reported = Some(u.tokens());
+            let usage_only = chunk.choices.as_ref().is_some_and(|c| c.is_empty());
+            if usage_only && hide_usage {
+                return Pass::Hide;
+            }
+        }
+        Pass::Forward
+    }
+
+    pub fn reported(&self) -> Option<Tokens> {
+        self.reported
+    }
+
+    /// Output tokens estimated from the text delivered so far.
+    pub fn estimated_output(&self) -> u64 {
+        estimate_from_chars(self.delivered_chars)
+    }
+}
+
+/// About four characters a token for English text, rounded up.
+pub fn estimate_from_chars(chars: u64) -> u64 {
+    chars.div_ceil(4)
+}
+
+#[cfg(test)]
+#[path = "usage_tests.rs"]
+mod tests;
