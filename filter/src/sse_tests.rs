@@ -26,7 +26,8 @@ fn ev(event: Option<&str>, data: &str) -> Option<Event> {
 
 #[test]
 fn the_grammar_of_the_standard_is_followed() {
-    let cases: Vec<(&str, &[u8], Vec<Option<Event>>)> = vec![
+    type Case<'a> = (&'a str, &'a [u8], Vec<Option<Event>>);
+    let cases: Vec<Case> = vec![
         (
             "lf",
             b"data: a\n\ndata: b\n\n",
