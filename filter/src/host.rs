@@ -9,11 +9,13 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 
 use crate::config::PluginConfig;
 use crate::decide::{self, Admitted, Cluster, Head, HeadDecision};
 use crate::ids::RequestIds;
+use crate::meter::{self, Meter};
+use crate::outbox::Outbox;
 use crate::poller::{PollOutcome, Poller};
 use crate::reply::Reply;
 use crate::snapshot::Compiled;
@@ -26,16 +28,55 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::new()) });
 }}
 
+/// Usage records kept while the control plane is away (about 400 bytes each).
+const OUTBOX_CAPACITY: usize = 20_000;
+const OUTBOX_BATCH: usize = 200;
+const OUTBOX_MAX_AGE_MS: u64 = 500;
+
+/// Counters in Envoy's stats (`wasmcustom.tollgate_*`), summed over workers.
+#[derive(Default, Clone, Copy)]
+struct Metrics {
+    records: Option<u32>,
+    estimated: Option<u32>,
+    shipped: Option<u32>,
+    dropped: Option<u32>,
+    config_version: Option<u32>,
+}
+
+impl Metrics {
+    fn define() -> Metrics {
+        let counter = |name: &str| hostcalls::define_metric(MetricType::Counter, name).ok();
+        Metrics {
+            records: counter("tollgate_usage_records"),
+            estimated: counter("tollgate_usage_estimated"),
+            shipped: counter("tollgate_usage_shipped"),
+            dropped: counter("tollgate_usage_dropped"),
+            config_version: hostcalls::define_metric(MetricType::Gauge, "tollgate_config_version")
+                .ok(),
+        }
+    }
+
+    fn add(id: Option<u32>, n: u64) {
+        if let Some(id) = id {
+            let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+}
+
 /// What the root context shares with the requests of its worker.
 struct Shared {
     config: Option<Rc<PluginConfig>>,
     snapshot: Option<Rc<Compiled>>,
     ids: RequestIds,
+    outbox: Outbox,
+    metrics: Metrics,
 }
 
 struct Root {
     shared: Rc<RefCell<Shared>>,
     poller: Poller,
+    poll_token: Option<u32>,
+    ship_token: Option<u32>,
 }
 
 fn now_ms() -> u64 {
@@ -53,9 +94,60 @@ impl Root {
                 config: None,
                 snapshot: None,
                 ids: RequestIds::new(now_ms()),
+                outbox: Outbox::new(OUTBOX_CAPACITY, OUTBOX_BATCH, OUTBOX_MAX_AGE_MS),
+                metrics: Metrics::default(),
             })),
             poller: Poller::default(),
+            poll_token: None,
+            ship_token: None,
         }
+    }
+
+    /// Sends the next usage batch when one is due.
+    fn ship(&mut self) {
+        let now = now_ms();
+        let mut shared = self.shared.borrow_mut();
+        let Some(config) = shared.config.clone() else {
+            return;
+        };
+        if !shared.outbox.due(now) {
+            return;
+        }
+        let batch = shared.outbox.take_batch();
+        let headers = vec![
+            (":method", "POST"),
+            (":path", "/internal/usage"),
+            (":authority", config.control_plane_authority.as_str()),
+            ("content-type", "application/json"),
+            (SECRET_HEADER, config.filter_secret.as_str()),
+        ];
+        match hostcalls::dispatch_http_call(
+            &config.control_plane_cluster,
+            headers,
+            Some(&batch),
+            vec![],
+            Duration::from_secs(10),
+        ) {
+            Ok(token) => self.ship_token = Some(token),
+            Err(status) => {
+                log::warn!("tollgate: usage batch not sent: {status:?}");
+                shared.outbox.on_result(false, now);
+            }
+        }
+    }
+
+    fn on_shipped(&mut self, status: Option<u16>) {
+        self.ship_token = None;
+        let now = now_ms();
+        let mut shared = self.shared.borrow_mut();
+        let before = shared.outbox.shipped;
+        let ok = status == Some(200);
+        if !ok {
+            log::warn!("tollgate: usage batch refused ({status:?}); kept for a retry");
+        }
+        shared.outbox.on_result(ok, now);
+        let metrics = shared.metrics;
+        Metrics::add(metrics.shipped, shared.outbox.shipped - before);
     }
 
     fn poll(&mut self) {
@@ -81,7 +173,10 @@ impl Root {
             vec![],
             timeout,
         ) {
-            Ok(_) => self.poller.sent(),
+            Ok(token) => {
+                self.poll_token = Some(token);
+                self.poller.sent();
+            }
             Err(status) => {
                 log::warn!("tollgate: config poll not sent: {status:?}");
                 self.poller.not_sent(now);
@@ -93,7 +188,7 @@ impl Root {
 impl Context for Root {
     fn on_http_call_response(
         &mut self,
-        _token: u32,
+        token: u32,
         _headers: usize,
         body_size: usize,
         _trailers: usize,
@@ -106,6 +201,15 @@ impl Context for Root {
                     .ok()
                     .and_then(|s| s.parse::<u16>().ok())
             });
+        if self.ship_token == Some(token) {
+            self.on_shipped(status);
+            self.ship();
+            return;
+        }
+        if self.poll_token != Some(token) {
+            return;
+        }
+        self.poll_token = None;
         let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
             .ok()
             .flatten()
@@ -118,7 +222,11 @@ impl Context for Root {
                     compiled.keys.len(),
                     compiled.models.len()
                 );
-                self.shared.borrow_mut().snapshot = Some(Rc::new(*compiled));
+                let mut shared = self.shared.borrow_mut();
+                if let Some(id) = shared.metrics.config_version {
+                    let _ = hostcalls::record_metric(id, compiled.version);
+                }
+                shared.snapshot = Some(Rc::new(*compiled));
             }
             PollOutcome::Unchanged => {}
             PollOutcome::Failed(reason) => {
@@ -144,7 +252,10 @@ impl RootContext for Root {
         match PluginConfig::parse(&raw) {
             Ok(config) => {
                 let tick = Duration::from_millis(config.tick_ms);
-                self.shared.borrow_mut().config = Some(Rc::new(config));
+                let mut shared = self.shared.borrow_mut();
+                shared.config = Some(Rc::new(config));
+                shared.metrics = Metrics::define();
+                drop(shared);
                 if let Err(status) = hostcalls::set_tick_period(tick) {
                     log::error!("tollgate: cannot set the tick period: {status:?}");
                     return false;
@@ -160,6 +271,7 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         self.poll();
+        self.ship();
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -167,8 +279,10 @@ impl RootContext for Root {
             id: context_id,
             shared: Rc::clone(&self.shared),
             request_id: String::new(),
+            started_ms: 0,
             snapshot: None,
             admitted: None,
+            meter: None,
         }))
     }
 
@@ -181,8 +295,11 @@ struct Http {
     id: u32,
     shared: Rc<RefCell<Shared>>,
     request_id: String,
+    started_ms: u64,
     snapshot: Option<Rc<Compiled>>,
     admitted: Option<Admitted>,
+    /// Set once the request is forwarded to a provider: it will be billed.
+    meter: Option<Meter>,
 }
 
 fn set_request_header(name: &str, value: Option<&[u8]>) {
@@ -251,6 +368,21 @@ impl Http {
                 "The gateway could not forward the request.",
             ));
         }
+        self.meter = Some(Meter::new(meter::Request {
+            request_id: self.request_id.clone(),
+            key_id: admitted.key.id.clone(),
+            account_id: admitted.key.account_id.clone(),
+            endpoint: admitted.endpoint,
+            model: f.model.clone(),
+            upstream_model: f.upstream_model.clone(),
+            provider: f.provider.clone(),
+            stream: f.stream,
+            hide_usage: f.hide_usage,
+            prompt_chars: f.prompt_chars,
+            input_nanos_per_1m: f.input_nanos_per_1m,
+            output_nanos_per_1m: f.output_nanos_per_1m,
+            started_ms: self.started_ms,
+        }));
         log::debug!(
             "#{} tollgate: {} -> {} via {} ({} bytes, stream {})",
             self.id,
@@ -269,6 +401,7 @@ impl Context for Http {}
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.request_id = self.shared.borrow_mut().ids.next_id();
+        self.started_ms = now_ms();
         self.snapshot = self.shared.borrow().snapshot.clone();
         let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
         for name in decide::spoofed(&headers) {
@@ -353,6 +486,82 @@ impl HttpContext for Http {
         ) {
             log::warn!("#{} tollgate: cannot set x-request-id: {status:?}", self.id);
         }
+        if let Some(meter) = self.meter.as_mut() {
+            let header = |name: &str| {
+                hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            };
+            let status = std::str::from_utf8(&header(":status"))
+                .ok()
+                .and_then(|s| s.parse::<u16>().ok())
+                .unwrap_or(0);
+            if meter.on_headers(status, &header("content-type")) {
+                let _ = hostcalls::set_map_value_bytes(
+                    MapType::HttpResponseHeaders,
+                    "content-length",
+                    None,
+                );
+            }
+        }
         Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(meter) = self.meter.as_mut() else {
+            return Action::Continue;
+        };
+        let chunk = hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if let Some(replacement) = meter.on_chunk(&chunk, end_of_stream, now_ms()) {
+            if replacement != chunk {
+                if let Err(status) =
+                    hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &replacement)
+                {
+                    log::error!(
+                        "#{} tollgate: cannot rewrite a response chunk: {status:?}",
+                        self.id
+                    );
+                }
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        let Some(mut meter) = self.meter.take() else {
+            return;
+        };
+        let code = hostcalls::get_property(vec!["response", "code"])
+            .ok()
+            .flatten()
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map(u64::from_le_bytes)
+            .and_then(|c| u16::try_from(c).ok())
+            .unwrap_or(0);
+        let record = meter.finish(now_ms(), code);
+        let _ = hostcalls::set_property(
+            vec!["tollgate_tokens_in"],
+            Some(record.input_tokens.to_string().as_bytes()),
+        );
+        let _ = hostcalls::set_property(
+            vec!["tollgate_tokens_out"],
+            Some(record.output_tokens.to_string().as_bytes()),
+        );
+        if let Ok(json) = serde_json::to_vec(&record) {
+            let _ = hostcalls::set_property(vec!["tollgate_usage"], Some(&json));
+        }
+        let mut shared = self.shared.borrow_mut();
+        let metrics = shared.metrics;
+        Metrics::add(metrics.records, 1);
+        if record.estimated {
+            Metrics::add(metrics.estimated, 1);
+        }
+        let dropped = shared.outbox.dropped;
+        shared.outbox.push(record, now_ms());
+        Metrics::add(metrics.dropped, shared.outbox.dropped - dropped);
     }
 }

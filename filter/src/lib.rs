@@ -6,6 +6,7 @@ pub mod config;
 pub mod decide;
 pub mod ids;
 pub mod meter;
+pub mod outbox;
 pub mod poller;
 pub mod reply;
 pub mod request;
