@@ -7,6 +7,7 @@ pub mod error;
 pub mod key;
 pub mod sha256;
 pub mod snapshot;
+pub mod url;
 pub mod usage;
 
 pub use error::ErrorCode;
