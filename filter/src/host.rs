@@ -283,6 +283,7 @@ impl RootContext for Root {
             snapshot: None,
             admitted: None,
             meter: None,
+            draining: None,
         }))
     }
 
@@ -300,7 +301,16 @@ struct Http {
     admitted: Option<Admitted>,
     /// Set once the request is forwarded to a provider: it will be billed.
     meter: Option<Meter>,
+    /// An error decided before the client finished sending its body: the rest
+    /// of the body is read and thrown away first, so that an HTTP/1.1 client
+    /// that sends everything before it reads (most SDKs) gets the error
+    /// instead of a reset connection.
+    draining: Option<(Reply, u64)>,
 }
+
+/// How much of a refused body is read and discarded before giving up on the
+/// client and answering (Envoy then resets the rest).
+const DRAIN_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 
 fn set_request_header(name: &str, value: Option<&[u8]>) {
     if let Err(status) = hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, value) {
@@ -309,6 +319,34 @@ fn set_request_header(name: &str, value: Option<&[u8]>) {
 }
 
 impl Http {
+    /// Answers `reply` once the request body has ended, discarding what
+    /// arrives until then (up to `DRAIN_LIMIT_BYTES`).
+    fn drain(
+        &mut self,
+        reply: Reply,
+        drained: u64,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Action {
+        let drained = drained.saturating_add(body_size as u64);
+        if end_of_stream || drained > DRAIN_LIMIT_BYTES {
+            return self.send(&reply);
+        }
+        if body_size > 0 {
+            if let Err(status) =
+                hostcalls::set_buffer(BufferType::HttpRequestBody, 0, body_size, &[])
+            {
+                log::warn!(
+                    "#{} tollgate: cannot discard a refused body: {status:?}",
+                    self.id
+                );
+                return self.send(&reply);
+            }
+        }
+        self.draining = Some((reply, drained));
+        Action::Pause
+    }
+
     fn send(&self, reply: &Reply) -> Action {
         let mut headers: Vec<(&str, &str)> = vec![
             ("content-type", "application/json"),
@@ -424,6 +462,10 @@ impl HttpContext for Http {
         };
         match decide::on_head(self.snapshot.as_deref(), &head) {
             HeadDecision::Open => Action::Continue,
+            HeadDecision::Reply(reply) if !end_of_stream => {
+                self.draining = Some((reply, 0));
+                Action::Pause
+            }
             HeadDecision::Reply(reply) => self.send(&reply),
             HeadDecision::ToControlPlane(admitted) => {
                 let secret = self
@@ -455,6 +497,9 @@ impl HttpContext for Http {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if let Some((reply, drained)) = self.draining.take() {
+            return self.drain(reply, drained, body_size, end_of_stream);
+        }
         let Some(snapshot) = self.snapshot.clone() else {
             return Action::Continue;
         };
@@ -464,7 +509,7 @@ impl HttpContext for Http {
         let limit = snapshot.settings.max_body_bytes;
         if body_size as u64 > limit {
             self.admitted = None;
-            return self.send(&decide::too_large(limit));
+            return self.drain(decide::too_large(limit), 0, body_size, end_of_stream);
         }
         if !end_of_stream {
             return Action::Pause;
