@@ -1,0 +1,245 @@
+//! Accounts: who pays. A balance of `null` means unlimited.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::app::{Admin, AppState};
+use crate::error::{parse_json, ApiError, ApiResult};
+use crate::util::{
+    check_text, double_option, nanos_to_usd, new_id, now_ms, usd_to_nanos, List, PageQuery,
+};
+
+#[derive(Debug, sqlx::FromRow)]
+struct Row {
+    id: String,
+    name: String,
+    balance_nanos: Option<i64>,
+    spent_nanos: i64,
+    rpm: Option<i64>,
+    tpm: Option<i64>,
+    max_concurrent: Option<i64>,
+    created_at_ms: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Account {
+    id: String,
+    object: &'static str,
+    name: String,
+    balance_usd: Option<f64>,
+    spent_usd: f64,
+    rpm: Option<i64>,
+    tpm: Option<i64>,
+    max_concurrent: Option<i64>,
+    created_at: i64,
+}
+
+impl From<Row> for Account {
+    fn from(r: Row) -> Account {
+        Account {
+            id: r.id,
+            object: "account",
+            name: r.name,
+            balance_usd: r.balance_nanos.map(nanos_to_usd),
+            spent_usd: nanos_to_usd(r.spent_nanos),
+            rpm: r.rpm,
+            tpm: r.tpm,
+            max_concurrent: r.max_concurrent,
+            created_at: r.created_at_ms / 1000,
+        }
+    }
+}
+
+const COLUMNS: &str =
+    "id, name, balance_nanos, spent_nanos, rpm, tpm, max_concurrent, created_at_ms";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccount {
+    name: String,
+    balance_usd: Option<f64>,
+    rpm: Option<u32>,
+    tpm: Option<u32>,
+    max_concurrent: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountPatch {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    balance_usd: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    rpm: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    tpm: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    max_concurrent: Option<Option<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credit {
+    amount_usd: f64,
+}
+
+async fn load(state: &AppState, id: &str) -> ApiResult<Row> {
+    sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&state.db.pool)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("No account {id:?}.")))
+}
+
+pub async fn create(
+    _: Admin,
+    State(state): State<AppState>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Account>)> {
+    let new: NewAccount = parse_json(&body)?;
+    check_text(&new.name, "name", 200)?;
+    let balance = new
+        .balance_usd
+        .map(|v| usd_to_nanos(v, "balance_usd"))
+        .transpose()?;
+    let id = new_id("acct");
+    sqlx::query(
+        "INSERT INTO accounts (id, name, balance_nanos, spent_nanos, rpm, tpm, max_concurrent, created_at_ms) \
+         VALUES ($1, $2, $3, 0, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(&new.name)
+    .bind(balance)
+    .bind(new.rpm.map(i64::from))
+    .bind(new.tpm.map(i64::from))
+    .bind(new.max_concurrent.map(i64::from))
+    .bind(now_ms())
+    .execute(&state.db.pool)
+    .await?;
+    state.config.publish(&state).await;
+    Ok((StatusCode::CREATED, Json(load(&state, &id).await?.into())))
+}
+
+pub async fn list(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Json<List<Account>>> {
+    let limit = page.limit()?;
+    let rows = sqlx::query_as::<_, Row>(&format!(
+        "SELECT {COLUMNS} FROM accounts WHERE id > $1 ORDER BY id LIMIT $2"
+    ))
+    .bind(page.after.unwrap_or_default())
+    .bind(limit + 1)
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(Json(List::page(
+        rows.into_iter().map(Account::from).collect(),
+        limit,
+    )))
+}
+
+pub async fn get(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Account>> {
+    Ok(Json(load(&state, &id).await?.into()))
+}
+
+pub async fn patch(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Account>> {
+    let p: AccountPatch = parse_json(&body)?;
+    let mut row = load(&state, &id).await?;
+    if let Some(name) = p.name {
+        check_text(&name, "name", 200)?;
+        row.name = name;
+    }
+    if let Some(balance) = p.balance_usd {
+        row.balance_nanos = balance
+            .map(|v| usd_to_nanos(v, "balance_usd"))
+            .transpose()?;
+    }
+    if let Some(v) = p.rpm {
+        row.rpm = v.map(i64::from);
+    }
+    if let Some(v) = p.tpm {
+        row.tpm = v.map(i64::from);
+    }
+    if let Some(v) = p.max_concurrent {
+        row.max_concurrent = v.map(i64::from);
+    }
+    sqlx::query("UPDATE accounts SET name = $1, balance_nanos = $2, rpm = $3, tpm = $4, max_concurrent = $5 WHERE id = $6")
+        .bind(&row.name)
+        .bind(row.balance_nanos)
+        .bind(row.rpm)
+        .bind(row.tpm)
+        .bind(row.max_concurrent)
+        .bind(&id)
+        .execute(&state.db.pool)
+        .await?;
+    state.config.publish(&state).await;
+    Ok(Json(load(&state, &id).await?.into()))
+}
+
+/// Adds to the balance in one statement (never read-then-write). An account
+/// without a balance (unlimited) stays unlimited.
+pub async fn credit(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Account>> {
+    let c: Credit = parse_json(&body)?;
+    let amount = usd_to_nanos(c.amount_usd, "amount_usd")?;
+    let done = sqlx::query("UPDATE accounts SET balance_nanos = balance_nanos + $1 WHERE id = $2")
+        .bind(amount)
+        .bind(&id)
+        .execute(&state.db.pool)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::NotFound(format!("No account {id:?}.")));
+    }
+    state.config.publish(&state).await;
+    Ok(Json(load(&state, &id).await?.into()))
+}
+
+/// Only an account without live keys can go (its revoked keys go with it);
+/// its usage records keep its id.
+pub async fn delete(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    load(&state, &id).await?;
+    let live: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_keys WHERE account_id = $1 AND revoked_at_ms IS NULL",
+    )
+    .bind(&id)
+    .fetch_one(&state.db.pool)
+    .await?;
+    if live > 0 {
+        return Err(ApiError::Conflict(format!(
+            "Account {id:?} still has {live} live key(s); revoke them first."
+        )));
+    }
+    let mut tx = state.db.pool.begin().await?;
+    sqlx::query("DELETE FROM api_keys WHERE account_id = $1")
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM accounts WHERE id = $1")
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    state.config.publish(&state).await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,260 @@
+//! The filter channel, control plane to filter: `GET /internal/config`.
+//!
+//! The whole snapshot is rebuilt from the database after every admin write
+//! (and every few seconds, to pick up what another control plane on the same
+//! PostgreSQL wrote) and published on a watch channel. Its version is a hash
+//! of its content, so that a restart or a second replica publishes the same
+//! version for the same content and filters do not swap for nothing.
+//! Filters long-poll with the version they have: they get the snapshot at once
+//! when it differs, else the request waits until it changes or `wait_ms` ends
+//! (304).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::{watch, Mutex};
+use tollgate_contract::snapshot::{Deployment, Key, Model, Provider, Settings, Snapshot};
+
+use crate::app::{AppState, Filter};
+use crate::error::{ApiError, ApiResult};
+
+/// The longest a poll is held open.
+pub const MAX_WAIT_MS: u64 = 60_000;
+/// How often the snapshot is rebuilt without an admin write.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+pub struct Published {
+    pub version: u64,
+    pub body: Bytes,
+    pub keys: usize,
+}
+
+pub struct ConfigChannel {
+    tx: watch::Sender<Arc<Published>>,
+    /// Rebuilds run one at a time, so that versions are published in the
+    /// order of the database states they were read from.
+    rebuild: Mutex<()>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl ConfigChannel {
+    pub fn new(first: Published) -> ConfigChannel {
+        ConfigChannel {
+            tx: watch::Sender::new(Arc::new(first)),
+            rebuild: Mutex::new(()),
+            shutdown: watch::Sender::new(false),
+        }
+    }
+
+    pub fn current(&self) -> Arc<Published> {
+        self.tx.borrow().clone()
+    }
+
+    /// Rebuilds and publishes after a change. A failure is logged and left to
+    /// the periodic refresh: the admin write itself is already committed.
+    pub async fn publish(&self, state: &AppState) {
+        if let Err(e) = self.try_publish(state).await {
+            tracing::warn!(error = %e, "config snapshot not rebuilt; retrying on the next refresh");
+        }
+    }
+
+    pub async fn try_publish(&self, state: &AppState) -> ApiResult<()> {
+        let _one_at_a_time = self.rebuild.lock().await;
+        let next = build(state).await?;
+        self.tx.send_if_modified(|current| {
+            if current.version == next.version {
+                return false;
+            }
+            tracing::info!(
+                version = next.version,
+                keys = next.keys,
+                bytes = next.body.len(),
+                "config published"
+            );
+            *current = Arc::new(next);
+            true
+        });
+        Ok(())
+    }
+
+    /// Ends every held poll (for a quick graceful shutdown).
+    pub fn close(&self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+fn version_of(body: &[u8]) -> u64 {
+    let digest = tollgate_contract::sha256::digest(body);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    // Never 0, which a filter might read as "none yet";
+    // 53 bits, so that JSON tools that read numbers as doubles keep it exact.
+    (u64::from_be_bytes(first) >> 11).max(1)
+}
+
+/// Reads everything the filter needs from the database.
+pub async fn build(state: &AppState) -> ApiResult<Published> {
+    #[derive(sqlx::FromRow)]
+    struct KeyRow {
+        id: String,
+        hash: String,
+        account_id: String,
+        models: Option<String>,
+        expires_at: Option<i64>,
+        rpm: Option<i64>,
+        tpm: Option<i64>,
+        max_concurrent: Option<i64>,
+    }
+    #[derive(sqlx::FromRow)]
+    struct ProviderRow {
+        id: String,
+        kind: String,
+        base_url: String,
+        api_key_enc: String,
+    }
+    let pool = &state.db.pool;
+    let key_rows = sqlx::query_as::<_, KeyRow>(
+        "SELECT id, hash, account_id, models, expires_at, rpm, tpm, max_concurrent \
+         FROM api_keys WHERE revoked_at_ms IS NULL ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let provider_rows = sqlx::query_as::<_, ProviderRow>(
+        "SELECT id, kind, base_url, api_key_enc FROM providers ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let model_rows = crate::admin::all_models(state).await?;
+
+    let bad = |what: String| ApiError::Internal(anyhow::anyhow!(what));
+    let mut keys = Vec::with_capacity(key_rows.len());
+    for k in key_rows {
+        let models = k
+            .models
+            .as_deref()
+            .map(serde_json::from_str::<Vec<String>>)
+            .transpose()
+            .map_err(|e| bad(format!("key {}: models: {e}", k.id)))?;
+        keys.push(Key {
+            id: k.id,
+            hash: k.hash,
+            account_id: k.account_id,
+            models,
+            expires_at: k.expires_at,
+            rpm: k.rpm.map(|v| v as u32),
+            tpm: k.tpm.map(|v| v as u64),
+            max_concurrent: k.max_concurrent.map(|v| v as u32),
+        });
+    }
+    let mut providers = Vec::with_capacity(provider_rows.len());
+    for p in provider_rows {
+        let api_key = state
+            .sealer
+            .open(&p.api_key_enc)
+            .map_err(|e| bad(format!("provider {}: {e:#}", p.id)))?;
+        providers.push(Provider {
+            id: p.id,
+            kind: p.kind,
+            base_url: p.base_url,
+            api_key,
+        });
+    }
+    let mut models = Vec::with_capacity(model_rows.len());
+    for m in model_rows {
+        let deployments = m
+            .deployments()?
+            .into_iter()
+            .map(|d| Deployment {
+                provider: d.provider,
+                upstream_model: d.upstream_model,
+                weight: d.weight,
+                priority: d.priority,
+            })
+            .collect();
+        models.push(Model {
+            id: m.id,
+            deployments,
+            input_nanos_per_1m: m.input_nanos_per_1m.max(0) as u64,
+            output_nanos_per_1m: m.output_nanos_per_1m.max(0) as u64,
+        });
+    }
+    let mut snapshot = Snapshot {
+        version: 0,
+        keys,
+        models,
+        providers,
+        settings: Settings::default(),
+    };
+    let unversioned = serde_json::to_vec(&snapshot).map_err(|e| ApiError::Internal(e.into()))?;
+    snapshot.version = version_of(&unversioned);
+    let body = serde_json::to_vec(&snapshot).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Published {
+        version: snapshot.version,
+        body: Bytes::from(body),
+        keys: snapshot.keys.len(),
+    })
+}
+
+/// Rebuilds every few seconds: expiries, and writes by another replica.
+pub async fn refresh_forever(state: AppState) {
+    let mut tick = tokio::time::interval(REFRESH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        state.config.publish(&state).await;
+    }
+}
+
+fn snapshot_response(p: &Published) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(p.body.clone()),
+    )
+        .into_response()
+}
+
+pub async fn get_config(
+    _: Filter,
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    state.saw_poll();
+    let number = |name: &str| -> ApiResult<Option<u64>> {
+        query
+            .get(name)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    ApiError::invalid(format!("`{name}` must be an integer"), Some(name))
+                })
+            })
+            .transpose()
+    };
+    let have = number("version")?;
+    let wait = Duration::from_millis(number("wait_ms")?.unwrap_or(0).min(MAX_WAIT_MS));
+    let mut rx = state.config.tx.subscribe();
+    let current = rx.borrow_and_update().clone();
+    if have != Some(current.version) {
+        return Ok(snapshot_response(&current));
+    }
+    let mut shutdown = state.config.shutdown.subscribe();
+    tokio::select! {
+        changed = rx.changed() => {
+            if changed.is_ok() {
+                let next = rx.borrow_and_update().clone();
+                if Some(next.version) != have {
+                    return Ok(snapshot_response(&next));
+                }
+            }
+        }
+        _ = tokio::time::sleep(wait) => {}
+        _ = shutdown.wait_for(|closing| *closing) => {}
+    }
+    Ok(StatusCode::NOT_MODIFIED.into_response())
+}

@@ -1,0 +1,100 @@
+//! One pool for SQLite or PostgreSQL, chosen by URL. Queries are written once
+//! with `$n` placeholders (which both backends take) and integer columns only;
+//! what differs between the two backends is here and in `migrations/`.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+impl Db {
+    /// Opens the database (creating a SQLite file if needed) and migrates it.
+    pub async fn open(url: Option<&str>, data_dir: &Path) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let url = match url {
+            Some(url) => url.to_string(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("tollgate.db").display()
+            ),
+        };
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            anyhow::bail!("TOLLGATE_DATABASE_URL must start with sqlite: or postgres:");
+        };
+        let options = AnyConnectOptions::from_str(&url).context("parsing the database URL")?;
+        let mut pool = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            // WAL lets readers run beside the one writer; the busy timeout makes
+            // a second writer wait instead of failing with SQLITE_BUSY.
+            pool = pool.max_connections(8).after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+                        .await?;
+                    Ok(())
+                })
+            });
+        } else {
+            pool = pool.max_connections(16);
+        }
+        let pool = pool
+            .connect_with(options)
+            .await
+            .with_context(|| format!("connecting to {}", redact(&url)))?;
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE,
+            Backend::Postgres => &POSTGRES,
+        };
+        migrator.run(&pool).await.context("running migrations")?;
+        Ok(Db { pool, backend })
+    }
+}
+
+/// The URL without a password, for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_not_logged() {
+        assert_eq!(
+            redact("postgres://u:pw@h:5432/db"),
+            "postgres://***@h:5432/db"
+        );
+        assert_eq!(
+            redact("postgres://127.0.0.1:5432/test"),
+            "postgres://127.0.0.1:5432/test"
+        );
+        assert_eq!(redact("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+}

@@ -1,0 +1,66 @@
+//! The control plane's settings, all from the environment (twelve-factor), each
+//! with a default that suits one machine.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `TOLLGATE_LISTEN`, default `127.0.0.1:8081`.
+    pub listen: SocketAddr,
+    /// `TOLLGATE_DATA_DIR`, default `./.tollgate/data`: the SQLite file and the
+    /// generated secrets live here.
+    pub data_dir: PathBuf,
+    /// `TOLLGATE_DATABASE_URL`; default SQLite in the data directory.
+    pub database_url: Option<String>,
+    /// `TOLLGATE_ADMIN_TOKEN`; generated into the data directory when unset.
+    pub admin_token: Option<String>,
+    /// `TOLLGATE_FILTER_SECRET`; shared with the filter's plugin configuration.
+    pub filter_secret: Option<String>,
+    /// `TOLLGATE_SECRET_KEY`: 32 bytes in base64 that seal provider credentials
+    /// at rest; generated into the data directory when unset.
+    pub secret_key: Option<String>,
+    /// `TOLLGATE_KEY_PREFIX`, default `tg-`.
+    pub key_prefix: String,
+    /// `TOLLGATE_ALLOW_PRIVATE_UPSTREAMS`: allow provider URLs on loopback,
+    /// private and link-local addresses (the demo and tests need it).
+    pub allow_private_upstreams: bool,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Settings> {
+        let listen = var("TOLLGATE_LISTEN")
+            .unwrap_or_else(|| "127.0.0.1:8081".to_string())
+            .parse()
+            .context("TOLLGATE_LISTEN must be host:port, e.g. 127.0.0.1:8081")?;
+        let key_prefix = var("TOLLGATE_KEY_PREFIX").unwrap_or_else(|| "tg-".to_string());
+        if !tollgate_contract::key::valid_prefix(&key_prefix) {
+            bail!("TOLLGATE_KEY_PREFIX must be at most 32 letters, digits, '-' or '_'");
+        }
+        let allow_private_upstreams = match var("TOLLGATE_ALLOW_PRIVATE_UPSTREAMS").as_deref() {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                bail!("TOLLGATE_ALLOW_PRIVATE_UPSTREAMS must be true or false, not {other:?}")
+            }
+        };
+        Ok(Settings {
+            listen,
+            data_dir: var("TOLLGATE_DATA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(".tollgate/data")),
+            database_url: var("TOLLGATE_DATABASE_URL"),
+            admin_token: var("TOLLGATE_ADMIN_TOKEN"),
+            filter_secret: var("TOLLGATE_FILTER_SECRET"),
+            secret_key: var("TOLLGATE_SECRET_KEY"),
+            key_prefix,
+            allow_private_upstreams,
+        })
+    }
+}

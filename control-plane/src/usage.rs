@@ -1,0 +1,261 @@
+//! Usage, filter to control plane and back to callers: `POST /internal/usage`
+//! takes batches from the filter, `GET /v1/usage` shows an account its own.
+//!
+//! Ingestion is idempotent on the filter-minted `request_id`: each record is
+//! `INSERT ... ON CONFLICT DO NOTHING`, and only a record that was really
+//! inserted moves money, in the same transaction. The batch is acknowledged
+//! (200) only after the commit, so a batch whose answer was lost is simply sent
+//! again and counts once.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tollgate_contract::usage::{UsageBatch, UsageRecord};
+
+use crate::app::{AppState, Caller, Filter, ProviderHealth};
+use crate::error::{parse_json, ApiError, ApiResult};
+use crate::util::{nanos_to_usd, List};
+
+/// More than the filter ever sends (200); a bigger batch is refused whole.
+pub const MAX_BATCH: usize = 1000;
+
+#[derive(Debug, Serialize)]
+pub struct IngestAnswer {
+    accepted: usize,
+    duplicates: usize,
+}
+
+fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub async fn ingest(
+    _: Filter,
+    State(state): State<AppState>,
+    body: Bytes,
+) -> ApiResult<Json<IngestAnswer>> {
+    let batch: UsageBatch = parse_json(&body)?;
+    if batch.records.len() > MAX_BATCH {
+        return Err(ApiError::invalid(
+            format!("at most {MAX_BATCH} records per batch"),
+            Some("records"),
+        ));
+    }
+    for r in &batch.records {
+        if r.request_id.is_empty() || r.request_id.len() > 128 {
+            return Err(ApiError::invalid(
+                "every record needs a request_id of at most 128 bytes",
+                Some("request_id"),
+            ));
+        }
+    }
+    let (accepted, duplicates) = insert_batch(&state, &batch.records).await?;
+    note_health(&state, &batch.records);
+    if duplicates > 0 {
+        tracing::info!(
+            accepted,
+            duplicates,
+            "usage batch had records already stored (a redelivery)"
+        );
+    }
+    Ok(Json(IngestAnswer {
+        accepted,
+        duplicates,
+    }))
+}
+
+/// One transaction per batch; returns (inserted, already there).
+pub async fn insert_batch(state: &AppState, records: &[UsageRecord]) -> ApiResult<(usize, usize)> {
+    let mut tx = state.db.pool.begin().await?;
+    let mut accepted = 0;
+    for r in records {
+        let cost = clamp(r.cost_nanos);
+        let inserted = sqlx::query(
+            "INSERT INTO usage_records (request_id, key_id, account_id, model, upstream_model, provider, status, \
+             input_tokens, output_tokens, estimated, stream, latency_ms, ttft_ms, cost_nanos, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             ON CONFLICT (request_id) DO NOTHING",
+        )
+        .bind(&r.request_id)
+        .bind(&r.key_id)
+        .bind(&r.account_id)
+        .bind(&r.model)
+        .bind(&r.upstream_model)
+        .bind(&r.provider)
+        .bind(i64::from(r.status))
+        .bind(clamp(r.input_tokens))
+        .bind(clamp(r.output_tokens))
+        .bind(i64::from(r.estimated))
+        .bind(i64::from(r.stream))
+        .bind(clamp(r.latency_ms))
+        .bind(r.ttft_ms.map(clamp))
+        .bind(cost)
+        .bind(clamp(r.created_at_ms))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            continue;
+        }
+        accepted += 1;
+        if cost > 0 {
+            sqlx::query("UPDATE api_keys SET spent_nanos = spent_nanos + $1 WHERE id = $2")
+                .bind(cost)
+                .bind(&r.key_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE accounts SET spent_nanos = spent_nanos + $1, \
+                 balance_nanos = CASE WHEN balance_nanos IS NULL THEN NULL ELSE balance_nanos - $1 END \
+                 WHERE id = $2",
+            )
+            .bind(cost)
+            .bind(&r.account_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok((accepted, records.len() - accepted))
+}
+
+fn note_health(state: &AppState, records: &[UsageRecord]) {
+    let Ok(mut health) = state.provider_health.lock() else {
+        return;
+    };
+    for r in records {
+        if r.provider.is_empty() {
+            continue;
+        }
+        let at_ms = i64::try_from(r.created_at_ms).unwrap_or(i64::MAX);
+        let entry = health.entry(r.provider.clone()).or_insert(ProviderHealth {
+            last_status: r.status,
+            at_ms,
+            recent_errors: 0,
+        });
+        if at_ms >= entry.at_ms {
+            entry.last_status = r.status;
+            entry.at_ms = at_ms;
+        }
+        entry.recent_errors = if r.status >= 500 {
+            entry.recent_errors.saturating_add(1)
+        } else {
+            0
+        };
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct Row {
+    pub id: i64,
+    pub request_id: String,
+    pub key_id: String,
+    pub model: String,
+    pub status: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub estimated: i64,
+    pub stream: i64,
+    pub latency_ms: i64,
+    pub ttft_ms: Option<i64>,
+    pub cost_nanos: i64,
+    pub created_at_ms: i64,
+}
+
+pub const COLUMNS: &str = "id, request_id, key_id, model, status, input_tokens, output_tokens, \
+                           estimated, stream, latency_ms, ttft_ms, cost_nanos, created_at_ms";
+
+/// A usage record as API.md gives it.
+#[derive(Debug, Serialize)]
+pub struct Record {
+    pub id: String,
+    pub object: &'static str,
+    pub request_id: String,
+    pub model: String,
+    pub key_id: String,
+    pub source: &'static str,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub total_tokens: i64,
+    pub cost_usd: f64,
+    pub created_at: i64,
+    pub status: i64,
+    pub stream: bool,
+    pub latency_ms: i64,
+    pub ttft_ms: Option<i64>,
+    pub estimated: bool,
+}
+
+pub const ID_PREFIX: &str = "usage_";
+
+impl From<Row> for Record {
+    fn from(r: Row) -> Record {
+        Record {
+            id: format!("{ID_PREFIX}{}", r.id),
+            object: "usage_record",
+            request_id: r.request_id,
+            model: r.model,
+            key_id: r.key_id,
+            source: "api_key",
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            total_tokens: r.input_tokens.saturating_add(r.output_tokens),
+            cost_usd: nanos_to_usd(r.cost_nanos),
+            created_at: r.created_at_ms / 1000,
+            status: r.status,
+            stream: r.stream != 0,
+            latency_ms: r.latency_ms,
+            ttft_ms: r.ttft_ms,
+            estimated: r.estimated != 0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    model: Option<String>,
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+/// `after=usage_<n>` to the row id; anything else is a 400.
+pub fn cursor(after: Option<&str>) -> ApiResult<i64> {
+    match after {
+        None => Ok(i64::MAX),
+        Some(s) => s
+            .strip_prefix(ID_PREFIX)
+            .and_then(|n| n.parse::<i64>().ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ApiError::invalid("`after` must be a usage record id", Some("after"))),
+    }
+}
+
+/// The caller's own account only; newest first.
+pub async fn list_own(
+    caller: Caller,
+    State(state): State<AppState>,
+    Query(q): Query<UsageQuery>,
+) -> ApiResult<Json<List<Record>>> {
+    let limit = crate::util::PageQuery {
+        limit: q.limit,
+        after: None,
+    }
+    .limit()?;
+    let before = cursor(q.after.as_deref())?;
+    let rows = sqlx::query_as::<_, Row>(&format!(
+        "SELECT {COLUMNS} FROM usage_records WHERE account_id = $1 AND id < $2 AND ($3 = '' OR model = $3) \
+         ORDER BY id DESC LIMIT $4"
+    ))
+    .bind(&caller.account_id)
+    .bind(before)
+    .bind(q.model.unwrap_or_default())
+    .bind(limit + 1)
+    .fetch_all(&state.db.pool)
+    .await?;
+    Ok(Json(List::page(
+        rows.into_iter().map(Record::from).collect(),
+        limit,
+    )))
+}

@@ -1,0 +1,172 @@
+//! Small shared pieces: ids, time, money and list pages.
+
+use rand::Rng;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::{ApiError, ApiResult};
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// `<prefix>_<11 base36 time ms><10 random base36>`: ids that sort by creation
+/// time, so that listing by id lists oldest first and cursors stay stable.
+pub fn new_id(prefix: &str) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = String::with_capacity(prefix.len() + 22);
+    out.push_str(prefix);
+    out.push('_');
+    let mut t = now_ms().max(0) as u64;
+    let mut time = [b'0'; 11];
+    for slot in time.iter_mut().rev() {
+        *slot = DIGITS[(t % 36) as usize];
+        t /= 36;
+    }
+    out.extend(time.iter().map(|&b| char::from(b)));
+    let mut rng = rand::thread_rng();
+    for _ in 0..10 {
+        out.push(char::from(DIGITS[rng.gen_range(0..36)]));
+    }
+    out
+}
+
+/// Ids chosen by people (models, providers): 1 to 128 of letters, digits and
+/// `-_.:/@`, starting with a letter or digit.
+pub fn check_slug(id: &str, param: &str) -> ApiResult<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id.as_bytes()[0].is_ascii_alphanumeric()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/@".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            format!("`{param}` must be 1 to 128 letters, digits or -_.:/@, starting with a letter or digit"),
+            Some(param),
+        ))
+    }
+}
+
+/// Free text such as names: at most `max` characters, no control characters.
+pub fn check_text(value: &str, param: &str, max: usize) -> ApiResult<()> {
+    if value.chars().count() > max || value.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::invalid(
+            format!("`{param}` must be at most {max} characters without control characters"),
+            Some(param),
+        ));
+    }
+    Ok(())
+}
+
+const NANOS_PER_USD: f64 = 1e9;
+/// The largest amount taken: $1e9, far below where nanos overflow an i64.
+const MAX_USD: f64 = 1e9;
+
+/// USD as given in JSON to integer nano-dollars; refuses negative, NaN and huge.
+pub fn usd_to_nanos(usd: f64, param: &str) -> ApiResult<i64> {
+    if !usd.is_finite() || !(0.0..=MAX_USD).contains(&usd) {
+        return Err(ApiError::invalid(
+            format!("`{param}` must be a number of dollars from 0 to 1e9"),
+            Some(param),
+        ));
+    }
+    Ok((usd * NANOS_PER_USD).round() as i64)
+}
+
+pub fn nanos_to_usd(nanos: i64) -> f64 {
+    nanos as f64 / NANOS_PER_USD
+}
+
+/// For PATCH bodies: tells a field that is absent (`None`) from one set to
+/// `null` (`Some(None)`).
+pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `?limit=&after=` on every list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<String>,
+    pub after: Option<String>,
+}
+
+impl PageQuery {
+    /// The page size (default 20, at most 100).
+    pub fn limit(&self) -> ApiResult<i64> {
+        match self.limit.as_deref() {
+            None => Ok(20),
+            Some(s) => match s.parse::<i64>() {
+                Ok(n) if (1..=100).contains(&n) => Ok(n),
+                _ => Err(ApiError::invalid(
+                    "`limit` must be an integer from 1 to 100",
+                    Some("limit"),
+                )),
+            },
+        }
+    }
+}
+
+/// `{"object":"list","data":[...],"has_more":bool}`; the caller fetched
+/// `limit + 1` rows so that `has_more` needs no second query.
+#[derive(Debug, Serialize)]
+pub struct List<T> {
+    pub object: &'static str,
+    pub data: Vec<T>,
+    pub has_more: bool,
+}
+
+impl<T> List<T> {
+    pub fn page(mut rows: Vec<T>, limit: i64) -> List<T> {
+        let has_more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        List {
+            object: "list",
+            data: rows,
+            has_more,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_by_creation_time() {
+        let a = new_id("key");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_id("key");
+        assert!(a < b, "{a} < {b}");
+        assert_eq!(a.len(), "key_".len() + 21);
+    }
+
+    #[test]
+    fn money_round_trips_and_refuses_nonsense() {
+        assert_eq!(usd_to_nanos(0.15, "x").unwrap(), 150_000_000);
+        assert_eq!(nanos_to_usd(150_000_000), 0.15);
+        assert_eq!(nanos_to_usd(600_000_000), 0.6);
+        for bad in [-0.01, f64::NAN, f64::INFINITY, 2e9] {
+            assert!(usd_to_nanos(bad, "x").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn slugs() {
+        for ok in ["gpt-4o", "openai/gpt-4o", "claude-3.5@2024", "m1"] {
+            assert!(check_slug(ok, "id").is_ok(), "{ok}");
+        }
+        for bad in ["", "-x", "a b", "<script>", &"a".repeat(129)] {
+            assert!(check_slug(bad, "id").is_err(), "{bad}");
+        }
+    }
+}
