@@ -140,7 +140,11 @@ impl Meter {
             None => (
                 Tokens {
                     input: usage::estimate_from_chars(self.req.prompt_chars),
-                    output: self.counter.estimated_output(),
+                    output: if self.event_stream {
+                        self.counter.estimated_output()
+                    } else {
+                        usage::estimate_from_chars(usage::output_chars(&self.json))
+                    },
                 },
                 true,
             ),

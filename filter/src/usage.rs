@@ -64,6 +64,65 @@ pub fn from_body(body: &[u8]) -> Option<Tokens> {
     chunk.usage.map(|u| u.tokens())
 }
 
+#[derive(Deserialize)]
+struct Answer {
+    choices: Option<Vec<AnswerChoice>>,
+    output: Option<Vec<OutputItem>>,
+}
+
+#[derive(Deserialize)]
+struct AnswerChoice {
+    message: Option<Message>,
+    text: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    content: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct OutputItem {
+    content: Option<Vec<OutputPart>>,
+}
+
+#[derive(Deserialize)]
+struct OutputPart {
+    text: Option<serde_json::Value>,
+}
+
+fn text_chars(v: Option<&serde_json::Value>) -> u64 {
+    match v {
+        Some(serde_json::Value::String(s)) => s.chars().count() as u64,
+        _ => 0,
+    }
+}
+
+/// Characters of generated text in a whole JSON answer (chat, completions,
+/// responses), to estimate its output when it reports no usage.
+pub fn output_chars(body: &[u8]) -> u64 {
+    let Ok(answer) = serde_json::from_slice::<Answer>(body) else {
+        return 0;
+    };
+    let choices: u64 = answer
+        .choices
+        .iter()
+        .flatten()
+        .map(|c| {
+            text_chars(c.message.as_ref().and_then(|m| m.content.as_ref()))
+                + text_chars(c.text.as_ref())
+        })
+        .sum();
+    let output: u64 = answer
+        .output
+        .iter()
+        .flatten()
+        .flat_map(|item| item.content.iter().flatten())
+        .map(|part| text_chars(part.text.as_ref()))
+        .sum();
+    choices + output
+}
+
 /// Counts a stream as its events pass.
 #[derive(Debug, Default)]
 pub struct StreamCounter {
