@@ -1,0 +1,145 @@
+"""Usage accounting end to end: what the upstream reported is what
+`/v1/usage` shows, exactly once; what it did not report is estimated and
+flagged."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+from openai import OpenAI
+
+import stack as stackmod
+
+from .conftest import chat_body, raw
+
+
+@pytest.fixture
+def client(stack, key) -> OpenAI:
+    return OpenAI(base_url=f"{stack.gateway}/v1", api_key=key, max_retries=0, timeout=30)
+
+
+def usage_records(stack, key: str, limit: int = 100) -> list[dict]:
+    """Every record of the key's account, newest first, through the gateway."""
+    out, after = [], None
+    while True:
+        path = f"/v1/usage?limit={limit}" + (f"&after={after}" if after else "")
+        status, _, body = raw(stack, "GET", path, [("authorization", f"Bearer {key}")])
+        assert status == 200, body
+        page = json.loads(body)
+        out += page["data"]
+        if not page["has_more"]:
+            return out
+        after = page["data"][-1]["id"]
+
+
+def record_for(stack, key: str, request_id: str, timeout: float = 10.0) -> dict:
+    def find():
+        return next((r for r in usage_records(stack, key) if r["request_id"] == request_id), None)
+
+    return stackmod.wait_until(find, timeout=timeout, interval=0.1, what=f"usage record {request_id}")
+
+
+CALLS = {
+    "chat": lambda c, s: c.chat.completions.with_raw_response.create(
+        model="demo-chat", messages=[{"role": "user", "content": "count these four words"}], stream=s),
+    "completions": lambda c, s: c.completions.with_raw_response.create(model="demo-chat", prompt="three words here", stream=s),
+    "responses": lambda c, s: c.responses.with_raw_response.create(model="demo-chat", input="two words", stream=s),
+    "embeddings": lambda c, s: c.embeddings.with_raw_response.create(model="demo-embed", input=["one two", "three"]),
+    "images": lambda c, s: c.images.with_raw_response.generate(model="demo-image", prompt="a red gate", n=1),
+}
+
+
+@pytest.mark.parametrize("endpoint,stream", [
+    ("chat", False), ("chat", True), ("completions", False), ("completions", True),
+    ("responses", False), ("responses", True), ("embeddings", False), ("images", False),
+])
+def test_usage_equals_what_the_upstream_reported(stack, key, client, ledger, endpoint, stream):
+    resp = CALLS[endpoint](client, stream)
+    request_id = resp.headers["x-request-id"]
+    parsed = resp.parse()
+    if stream:
+        for _ in parsed:  # read the stream to its end
+            pass
+    [served] = ledger()
+    rec = record_for(stack, key, request_id)
+    assert rec["input_tokens"] == served["prompt_tokens"] > 0
+    assert rec["output_tokens"] == served["completion_tokens"]
+    assert rec["estimated"] is False
+    assert rec["stream"] is stream and rec["status"] == 200
+    assert rec["total_tokens"] == rec["input_tokens"] + rec["output_tokens"]
+    want_cost = (rec["input_tokens"] * 0.15 + rec["output_tokens"] * 0.60) / 1e6
+    assert rec["cost_usd"] == pytest.approx(want_cost, abs=1e-9)
+    if stream:
+        assert rec["ttft_ms"] is not None and rec["ttft_ms"] <= rec["latency_ms"]
+
+
+def test_a_client_that_did_not_ask_for_usage_does_not_get_the_usage_chunk(stack, key, ledger):
+    body = chat_body(stream=True)
+    status, headers, data = raw(stack, "POST", "/v1/chat/completions", [("authorization", f"Bearer {key}")], body)
+    assert status == 200
+    events = [line[6:] for line in data.decode().split("\n") if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert all(c["choices"] for c in chunks), "no usage-only chunk reached the client"
+    [served] = ledger()
+    assert served["include_usage"] is True, "the gateway asked the upstream for usage"
+    rec = record_for(stack, key, headers["x-request-id"])
+    assert (rec["input_tokens"], rec["output_tokens"], rec["estimated"]) == (served["prompt_tokens"], 5, False)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_usage_the_upstream_omits_is_estimated_and_flagged(stack, key, ledger, stream):
+    words = 40
+    body = chat_body(stream=stream, messages=[{"role": "user", "content": "estimate " * 30}])
+    status, headers, _ = raw(stack, "POST", "/v1/chat/completions",
+                             [("authorization", f"Bearer {key}"), ("x-mock-no-usage", "1"), ("x-mock-words", str(words))], body)
+    assert status == 200
+    [served] = ledger()
+    rec = record_for(stack, key, headers["x-request-id"])
+    assert rec["estimated"] is True
+    # chars/4 on "tokN " words: within a factor of two of the real counts, never 0.
+    assert served["completion_tokens"] / 2 <= rec["output_tokens"] <= served["completion_tokens"] * 2
+    assert served["prompt_tokens"] / 2 <= rec["input_tokens"] <= served["prompt_tokens"] * 3
+
+
+def test_a_client_that_leaves_mid_stream_is_billed_for_what_was_delivered(stack, key, ledger):
+    body = chat_body(stream=True)
+    sock = socket.create_connection(("127.0.0.1", stack.gateway_port))
+    sock.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        + f"authorization: Bearer {key}\r\nx-mock-words: 50\r\nx-mock-chunk-delay-ms: 50\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    got = b""
+    while got.count(b"data: ") < 6:
+        got += sock.recv(65536)
+    request_id = next(line.split(b": ", 1)[1].strip().decode() for line in got.split(b"\r\n") if line.lower().startswith(b"x-request-id"))
+    sock.close()
+    rec = record_for(stack, key, request_id)
+    assert rec["estimated"] is True
+    [served] = stackmod.wait_until(lambda: [e for e in ledger() if "completed" in e and e["completion_tokens"]], what="ledger")
+    assert served["completed"] is False
+    assert 1 <= rec["output_tokens"] < 50
+    assert len([r for r in usage_records(stack, key) if r["request_id"] == request_id]) == 1
+
+
+def test_a_batch_sent_again_is_counted_once(stack):
+    account = stack.demo["account"]["id"]
+    created = stack.must("POST", "/admin/keys", {"name": "redelivery", "account_id": account})
+    record = {
+        "request_id": f"req_redelivery_{time.monotonic_ns()}", "key_id": created["id"], "account_id": account,
+        "model": "demo-chat", "upstream_model": "mock-demo-chat", "provider": "mock", "status": 200,
+        "input_tokens": 1000, "output_tokens": 2000, "estimated": False, "stream": False,
+        "latency_ms": 5, "ttft_ms": None, "cost_nanos": 1_350_000, "created_at_ms": int(time.time() * 1000),
+    }
+    headers = {"x-tollgate-filter-secret": stack.filter_secret}
+    answers = [stackmod.http("POST", f"{stack.control_plane}/internal/usage", {"records": [record]}, headers)
+               for _ in range(3)]
+    assert [a[0] for a in answers] == [200, 200, 200]
+    assert [a[2]["accepted"] for a in answers] == [1, 0, 0]
+    assert stack.must("GET", f"/admin/keys/{created['id']}")["spent_usd"] == pytest.approx(0.00135)
+    # Without the secret the control plane takes nothing.
+    assert stackmod.http("POST", f"{stack.control_plane}/internal/usage", {"records": [record]})[0] == 401
