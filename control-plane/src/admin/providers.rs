@@ -118,6 +118,24 @@ pub fn is_private(ip: IpAddr) -> bool {
     }
 }
 
+/// Addresses no setting allows: link-local (where cloud metadata services
+/// answer), unspecified, multicast and broadcast.
+fn never_a_provider(ip: IpAddr) -> bool {
+    let v4 = match ip {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+    };
+    match (v4, ip) {
+        (Some(v4), _) => {
+            v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast()
+        }
+        (None, IpAddr::V6(v6)) => {
+            (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.is_unspecified() || v6.is_multicast()
+        }
+        (None, IpAddr::V4(_)) => false,
+    }
+}
+
 fn is_private_v4(v4: Ipv4Addr) -> bool {
     let [a, b, ..] = v4.octets();
     v4.is_loopback()
@@ -157,6 +175,12 @@ fn check_target(authority: &str, allow_private: bool) -> ApiResult<()> {
         if !canonical {
             return Err(ApiError::invalid(
                 "`base_url` has an IP address in an unusual notation",
+                Some("base_url"),
+            ));
+        }
+        if never_a_provider(ip) {
+            return Err(ApiError::invalid(
+                "`base_url` points at a link-local, unspecified, multicast or broadcast address (cloud metadata lives there)",
                 Some("base_url"),
             ));
         }
