@@ -14,14 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{watch, Mutex};
 use tollgate_contract::snapshot::{Deployment, Key, Model, Provider, Settings, Snapshot};
 
 use crate::app::{AppState, Filter};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Q};
 
 /// The longest a poll is held open.
 pub const MAX_WAIT_MS: u64 = 60_000;
@@ -223,7 +223,7 @@ fn snapshot_response(p: &Published) -> Response {
 pub async fn get_config(
     _: Filter,
     State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    Q(query): Q<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     state.saw_poll();
     let number = |name: &str| -> ApiResult<Option<u64>> {

@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::admin::models::{Pricing, Row as ModelRow};
 use crate::app::{AppState, Caller};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Q};
 use crate::util::now_ms;
 
 #[derive(Debug, Serialize)]
@@ -103,7 +103,7 @@ pub struct CatalogEntry {
 pub async fn catalog(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<CatalogQuery>,
+    Q(q): Q<CatalogQuery>,
 ) -> ApiResult<Json<Value>> {
     let names: HashMap<String, String> =
         sqlx::query_as::<_, (String, String)>("SELECT id, name FROM providers")

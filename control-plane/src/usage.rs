@@ -8,13 +8,13 @@
 //! again and counts once.
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use tollgate_contract::usage::{UsageBatch, UsageRecord};
 
 use crate::app::{AppState, Caller, Filter, ProviderHealth};
-use crate::error::{parse_json, ApiError, ApiResult};
+use crate::error::{parse_json, ApiError, ApiResult, Q};
 use crate::util::{nanos_to_usd, List};
 
 /// More than the filter ever sends (200); a bigger batch is refused whole.
@@ -236,7 +236,7 @@ pub fn cursor(after: Option<&str>) -> ApiResult<i64> {
 pub async fn list_own(
     caller: Caller,
     State(state): State<AppState>,
-    Query(q): Query<UsageQuery>,
+    Q(q): Q<UsageQuery>,
 ) -> ApiResult<Json<List<Record>>> {
     let limit = crate::util::PageQuery {
         limit: q.limit,

@@ -201,3 +201,38 @@ def test_no_record_is_lost_or_doubled_while_the_control_plane_is_down(stack, led
     record("outage_records_doubled", doubled, db=db)
     assert (lost, doubled) == (0, 0)
     assert set(ids) == served
+
+
+def test_each_account_sees_only_its_own_usage_and_admins_see_all(stack, key, ledger):
+    other = stack.must("POST", "/admin/accounts", {"name": "other"})
+    other_key = stack.must("POST", "/admin/keys", {"name": "other", "account_id": other["id"]})
+    stackmod.wait_until(lambda: raw(stack, "GET", "/v1/models", [("authorization", f"Bearer {other_key['key']}")])[0] == 200,
+                        what="the new key on the gateway")
+    mine = raw(stack, "POST", "/v1/chat/completions", [("authorization", f"Bearer {key}")], chat_body())[1]["x-request-id"]
+    theirs = [raw(stack, "POST", "/v1/chat/completions", [("authorization", f"Bearer {other_key['key']}"), ("x-mock-delay-ms", str(d))],
+                  chat_body())[1]["x-request-id"] for d in (0, 0, 30)]
+    failed = raw(stack, "POST", "/v1/chat/completions", [("authorization", f"Bearer {other_key['key']}"), ("x-mock-status", "500")],
+                 chat_body())[1]["x-request-id"]
+    record_for(stack, key, mine)
+    for request_id in (*theirs, failed):  # workers ship their own batches
+        record_for(stack, other_key["key"], request_id)
+    assert {r["request_id"] for r in usage_records(stack, other_key["key"])} == {*theirs, failed}
+    assert not {*theirs, failed} & {r["request_id"] for r in usage_records(stack, key)}
+
+    listed = stack.must("GET", f"/admin/usage?key_id={other_key['id']}&limit=2")
+    assert len(listed["data"]) == 2 and listed["has_more"] is True
+    assert listed["data"][0]["account_id"] == other["id"] and listed["data"][0]["provider"] == "mock"
+    rest = stack.must("GET", f"/admin/usage?key_id={other_key['id']}&after={listed['data'][-1]['id']}")
+    assert {r["request_id"] for r in listed["data"] + rest["data"]} == {*theirs, failed}
+
+    summary = stack.must("GET", f"/admin/usage/summary?group_by=account&account_id={other['id']}")
+    [row] = summary["data"]
+    assert row["group"] == other["id"] and row["requests"] == 4 and row["errors"] == 1
+    assert row["latency_p95_ms"] >= 30 > row["latency_p50_ms"]
+    by_day = stack.must("GET", f"/admin/usage/summary?group_by=day&account_id={other['id']}")
+    assert by_day["data"][0]["group"] == time.strftime("%Y-%m-%d", time.gmtime())
+    future = int(time.time()) + 3600
+    assert stack.must("GET", f"/admin/usage/summary?since={future}")["data"] == []
+    for bad in ("group_by=week", "after=nope", "since=abc"):
+        status, _, body = stack.admin("GET", f"/admin/usage/summary?{bad}" if "group" in bad else f"/admin/usage?{bad}")
+        assert status == 400 and body["error"]["code"] == "invalid_request", (bad, body)

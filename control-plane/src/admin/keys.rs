@@ -2,14 +2,14 @@
 //! its SHA-256 is stored. `DELETE` revokes (the record stays for the ledger).
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::app::{Admin, AppState};
-use crate::error::{parse_json, ApiError, ApiResult};
+use crate::error::{parse_json, ApiError, ApiResult, Q};
 use crate::util::{
     check_slug, check_text, double_option, nanos_to_usd, new_id, now_ms, usd_to_nanos, List,
     PageQuery,
@@ -241,7 +241,7 @@ pub struct KeyListQuery {
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,
-    Query(q): Query<KeyListQuery>,
+    Q(q): Q<KeyListQuery>,
 ) -> ApiResult<Json<List<ApiKey>>> {
     let page = PageQuery {
         limit: q.limit,

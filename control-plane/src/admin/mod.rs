@@ -5,6 +5,7 @@ mod accounts;
 mod keys;
 pub mod models;
 mod providers;
+mod usage;
 
 pub use models::all as all_models;
 
@@ -42,6 +43,8 @@ pub fn routes() -> Router<AppState> {
                 .patch(providers::patch)
                 .delete(providers::delete),
         )
+        .route("/admin/usage", get(usage::list))
+        .route("/admin/usage/summary", get(usage::summary))
         .route("/admin/models", post(models::create).get(models::list))
         .route(
             "/admin/models/{id}",

@@ -2,13 +2,13 @@
 //! serve it (a provider and the model name that provider knows it by).
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::app::{Admin, AppState};
-use crate::error::{parse_json, ApiError, ApiResult};
+use crate::error::{parse_json, ApiError, ApiResult, Q};
 use crate::util::{
     check_slug, check_text, double_option, nanos_to_usd, now_ms, usd_to_nanos, List, PageQuery,
 };
@@ -266,7 +266,7 @@ pub async fn create(
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,
-    Query(page): Query<PageQuery>,
+    Q(page): Q<PageQuery>,
 ) -> ApiResult<Json<List<Model>>> {
     let limit = page.limit()?;
     let rows = sqlx::query_as::<_, Row>(&format!(

@@ -4,13 +4,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::app::{Admin, AppState};
-use crate::error::{parse_json, ApiError, ApiResult};
+use crate::error::{parse_json, ApiError, ApiResult, Q};
 use crate::util::{check_slug, check_text, new_id, now_ms, List, PageQuery};
 
 #[derive(Debug, sqlx::FromRow)]
@@ -263,7 +263,7 @@ pub async fn create(
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,
-    Query(page): Query<PageQuery>,
+    Q(page): Q<PageQuery>,
 ) -> ApiResult<Json<List<Provider>>> {
     let limit = page.limit()?;
     let rows = sqlx::query_as::<_, Row>(&format!(
