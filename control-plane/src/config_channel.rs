@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{watch, Mutex};
-use tollgate_contract::snapshot::{Deployment, Key, Model, Provider, Settings, Snapshot};
+use tollgate_contract::snapshot::{Account, Deployment, Key, Model, Provider, Settings, Snapshot};
 
 use crate::app::{AppState, Filter};
 use crate::error::{ApiError, ApiResult, Q};
@@ -27,6 +27,9 @@ use crate::error::{ApiError, ApiResult, Q};
 pub const MAX_WAIT_MS: u64 = 60_000;
 /// How often the snapshot is rebuilt without an admin write.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
+/// The shortest gap between two rebuilds for spend. The filter counts spend
+/// locally in between, so this bounds work, not accuracy.
+pub const SPEND_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Debug)]
 pub struct Published {
@@ -37,6 +40,8 @@ pub struct Published {
 
 pub struct ConfigChannel {
     tx: watch::Sender<Arc<Published>>,
+    /// Set when spend changed: the next rebuild comes within `SPEND_EVERY`.
+    spend_changed: tokio::sync::Notify,
     /// Rebuilds run one at a time, so that versions are published in the
     /// order of the database states they were read from.
     rebuild: Mutex<()>,
@@ -47,6 +52,7 @@ impl ConfigChannel {
     pub fn new(first: Published) -> ConfigChannel {
         ConfigChannel {
             tx: watch::Sender::new(Arc::new(first)),
+            spend_changed: tokio::sync::Notify::new(),
             rebuild: Mutex::new(()),
             shutdown: watch::Sender::new(false),
         }
@@ -83,6 +89,12 @@ impl ConfigChannel {
         Ok(())
     }
 
+    /// Spend moved (usage was ingested): republish soon, at most once per
+    /// `SPEND_EVERY`, rather than once per batch.
+    pub fn spend_changed(&self) {
+        self.spend_changed.notify_one();
+    }
+
     /// Ends every held poll (for a quick graceful shutdown).
     pub fn close(&self) {
         self.shutdown.send_replace(true);
@@ -110,6 +122,17 @@ pub async fn build(state: &AppState) -> ApiResult<Published> {
         rpm: Option<i64>,
         tpm: Option<i64>,
         max_concurrent: Option<i64>,
+        budget_nanos: Option<i64>,
+        spent_nanos: i64,
+    }
+    #[derive(sqlx::FromRow)]
+    struct AccountRow {
+        id: String,
+        balance_nanos: Option<i64>,
+        spent_nanos: i64,
+        rpm: Option<i64>,
+        tpm: Option<i64>,
+        max_concurrent: Option<i64>,
     }
     #[derive(sqlx::FromRow)]
     struct ProviderRow {
@@ -120,7 +143,7 @@ pub async fn build(state: &AppState) -> ApiResult<Published> {
     }
     let pool = &state.db.pool;
     let key_rows = sqlx::query_as::<_, KeyRow>(
-        "SELECT id, hash, account_id, models, expires_at, rpm, tpm, max_concurrent \
+        "SELECT id, hash, account_id, models, expires_at, rpm, tpm, max_concurrent, budget_nanos, spent_nanos \
          FROM api_keys WHERE revoked_at_ms IS NULL ORDER BY id",
     )
     .fetch_all(pool)
@@ -131,6 +154,29 @@ pub async fn build(state: &AppState) -> ApiResult<Published> {
     .fetch_all(pool)
     .await?;
     let model_rows = crate::admin::all_models(state).await?;
+    // Only accounts with a balance or a limit: the rest need no entry.
+    let account_rows = sqlx::query_as::<_, AccountRow>(
+        "SELECT id, balance_nanos, spent_nanos, rpm, tpm, max_concurrent FROM accounts \
+         WHERE balance_nanos IS NOT NULL OR rpm IS NOT NULL OR tpm IS NOT NULL OR max_concurrent IS NOT NULL \
+         ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let accounts = account_rows
+        .into_iter()
+        .map(|a| Account {
+            id: a.id,
+            spent_nanos: if a.balance_nanos.is_some() {
+                a.spent_nanos.max(0) as u64
+            } else {
+                0
+            },
+            balance_nanos: a.balance_nanos,
+            rpm: a.rpm.map(|v| v as u32),
+            tpm: a.tpm.map(|v| v as u64),
+            max_concurrent: a.max_concurrent.map(|v| v as u32),
+        })
+        .collect();
 
     let bad = |what: String| ApiError::Internal(anyhow::anyhow!(what));
     let mut keys = Vec::with_capacity(key_rows.len());
@@ -150,6 +196,14 @@ pub async fn build(state: &AppState) -> ApiResult<Published> {
             rpm: k.rpm.map(|v| v as u32),
             tpm: k.tpm.map(|v| v as u64),
             max_concurrent: k.max_concurrent.map(|v| v as u32),
+            budget_nanos: k.budget_nanos.map(|v| v.max(0) as u64),
+            // Only where a budget needs it, so that spend on keys without a
+            // budget does not change the snapshot at every request.
+            spent_nanos: if k.budget_nanos.is_some() {
+                k.spent_nanos.max(0) as u64
+            } else {
+                0
+            },
         });
     }
     let mut providers = Vec::with_capacity(provider_rows.len());
@@ -187,6 +241,7 @@ pub async fn build(state: &AppState) -> ApiResult<Published> {
     let mut snapshot = Snapshot {
         version: 0,
         keys,
+        accounts,
         models,
         providers,
         settings: Settings::default(),
@@ -201,13 +256,18 @@ pub async fn build(state: &AppState) -> ApiResult<Published> {
     })
 }
 
-/// Rebuilds every few seconds: expiries, and writes by another replica.
+/// Rebuilds every few seconds (expiries, writes by another replica) and soon
+/// after spend changed.
 pub async fn refresh_forever(state: AppState) {
     let mut tick = tokio::time::interval(REFRESH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = state.config.spend_changed.notified() => {}
+        }
         state.config.publish(&state).await;
+        tokio::time::sleep(SPEND_EVERY).await;
     }
 }
 

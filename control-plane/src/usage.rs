@@ -52,6 +52,9 @@ pub async fn ingest(
     }
     let (accepted, duplicates) = insert_batch(&state, &batch.records).await?;
     note_health(&state, &batch.records);
+    if accepted > 0 && batch.records.iter().any(|r| r.cost_nanos > 0) {
+        state.config.spend_changed();
+    }
     if duplicates > 0 {
         tracing::info!(
             accepted,

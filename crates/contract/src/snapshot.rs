@@ -11,6 +11,9 @@ pub struct Snapshot {
     /// Opaque to the filter: it asks for any version other than the one it has.
     pub version: u64,
     pub keys: Vec<Key>,
+    /// Accounts that have a balance or limits; others need no entry.
+    #[serde(default)]
+    pub accounts: Vec<Account>,
     pub models: Vec<Model>,
     pub providers: Vec<Provider>,
     #[serde(default)]
@@ -28,6 +31,33 @@ pub struct Key {
     pub models: Option<Vec<String>>,
     /// Unix seconds; the key stops working at this time.
     pub expires_at: Option<i64>,
+    #[serde(default)]
+    pub rpm: Option<u32>,
+    #[serde(default)]
+    pub tpm: Option<u64>,
+    #[serde(default)]
+    pub max_concurrent: Option<u32>,
+    /// Nano-dollars this key may spend in all; `None`: no budget.
+    #[serde(default)]
+    pub budget_nanos: Option<u64>,
+    /// Nano-dollars spent as of this snapshot.
+    #[serde(default)]
+    pub spent_nanos: u64,
+}
+
+/// Limits over all of an account's keys, and its balance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub id: String,
+    /// Nano-dollars left as of this snapshot (may be below 0 after the last
+    /// requests were billed); `None`: unlimited.
+    #[serde(default)]
+    pub balance_nanos: Option<i64>,
+    /// Nano-dollars spent as of this snapshot (what the balance went down by:
+    /// the filter tells new spend from a credit with it).
+    #[serde(default)]
+    pub spent_nanos: u64,
     #[serde(default)]
     pub rpm: Option<u32>,
     #[serde(default)]
