@@ -194,6 +194,8 @@ pub struct Forward {
     pub hide_usage: bool,
     /// Prompt text characters, for an estimate when no usage is reported.
     pub prompt_chars: u64,
+    /// The client's output cap, if it set one.
+    pub max_output: Option<u64>,
     pub input_nanos_per_1m: u64,
     pub output_nanos_per_1m: u64,
 }
@@ -263,6 +265,7 @@ pub fn on_body(
         ask_usage,
         hide_usage: ask_usage && !body.include_usage,
         prompt_chars: body.prompt_chars,
+        max_output: body.max_output,
         input_nanos_per_1m: model.input_nanos_per_1m,
         output_nanos_per_1m: model.output_nanos_per_1m,
     })

@@ -20,12 +20,15 @@ fn key(id: &str, seed: u8, models: Option<Vec<&str>>, expires_at: Option<i64>) -
         rpm: None,
         tpm: None,
         max_concurrent: None,
+        budget_nanos: None,
+        spent_nanos: 0,
     }
 }
 
 fn snapshot() -> Compiled {
     Compiled::new(Snapshot {
         version: 1,
+        accounts: vec![],
         keys: vec![
             key("all", 1, None, None),
             key("only-a", 2, Some(vec!["model-a"]), None),
@@ -456,6 +459,7 @@ fn a_forward_carries_the_provider_address_credential_and_rewritten_body() {
             ask_usage: true,
             hide_usage: true,
             prompt_chars: 0,
+            max_output: None,
             input_nanos_per_1m: 0,
             output_nanos_per_1m: 0,
         }

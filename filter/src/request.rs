@@ -22,6 +22,9 @@ pub struct Body<'a> {
     /// Characters of prompt text (`messages`, `prompt`, `input`), for an
     /// estimate when the upstream reports no usage.
     pub prompt_chars: u64,
+    /// The output cap the client set (`max_tokens`, `max_completion_tokens`
+    /// or `max_output_tokens`), for reserving tokens and spend.
+    pub max_output: Option<u64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -165,12 +168,26 @@ impl<'a> Body<'a> {
             .filter_map(|name| find(name))
             .map(|raw| string_chars(raw.get()))
             .sum();
+        let mut max_output = None;
+        for name in ["max_tokens", "max_completion_tokens", "max_output_tokens"] {
+            let Some(raw) = find(name) else { continue };
+            match serde_json::from_str::<Option<u64>>(raw.get()) {
+                Ok(v) => max_output = max_output.or(v),
+                Err(_) => {
+                    return Err(invalid(
+                        &format!("The {name} parameter must be a non-negative integer."),
+                        Some(name),
+                    ))
+                }
+            }
+        }
         Ok(Body {
             entries,
             model,
             stream,
             include_usage,
             prompt_chars,
+            max_output,
         })
     }
 

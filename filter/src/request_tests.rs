@@ -162,3 +162,31 @@ fn prompt_size_counts_the_characters_of_the_text_fields() {
     let b = Body::parse(br#"{"model":"m","input":["ab","cd"],"other":"ignored"}"#).expect("ok");
     assert_eq!(b.prompt_chars, 4);
 }
+
+#[test]
+fn the_output_cap_is_read_under_any_of_its_names() {
+    let cases: &[(&str, Option<u64>)] = &[
+        (r#"{"model":"m","max_tokens":100}"#, Some(100)),
+        (r#"{"model":"m","max_completion_tokens":7}"#, Some(7)),
+        (r#"{"model":"m","max_output_tokens":0}"#, Some(0)),
+        (r#"{"model":"m","max_tokens":null}"#, None),
+        (r#"{"model":"m"}"#, None),
+    ];
+    for (raw, want) in cases {
+        assert_eq!(
+            Body::parse(raw.as_bytes()).expect("valid").max_output,
+            *want,
+            "{raw}"
+        );
+    }
+    for (raw, param) in [
+        (r#"{"model":"m","max_tokens":-1}"#, "max_tokens"),
+        (r#"{"model":"m","max_tokens":"5"}"#, "max_tokens"),
+        (
+            r#"{"model":"m","max_completion_tokens":1.5}"#,
+            "max_completion_tokens",
+        ),
+    ] {
+        assert_eq!(param_of(&refused(raw.as_bytes())), param, "{raw}");
+    }
+}
