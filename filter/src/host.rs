@@ -14,11 +14,13 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Metr
 use crate::config::PluginConfig;
 use crate::decide::{self, Admitted, Cluster, Head, HeadDecision};
 use crate::ids::RequestIds;
+use crate::limits::{self, Admission, Plan, Store, Used};
 use crate::meter::{self, Meter};
 use crate::outbox::Outbox;
 use crate::poller::{PollOutcome, Poller};
 use crate::reply::Reply;
 use crate::snapshot::Compiled;
+use crate::usage::Tokens;
 
 const CLUSTER_HEADER: &str = "x-tollgate-cluster";
 const SECRET_HEADER: &str = "x-tollgate-filter-secret";
@@ -284,6 +286,7 @@ impl RootContext for Root {
             admitted: None,
             meter: None,
             draining: None,
+            admission: None,
         }))
     }
 
@@ -306,6 +309,21 @@ struct Http {
     /// that sends everything before it reads (most SDKs) gets the error
     /// instead of a reset connection.
     draining: Option<(Reply, u64)>,
+    /// What the request holds of its limits and budgets until it ends.
+    admission: Option<Admission>,
+}
+
+/// Envoy shared data: one store for every worker of this Envoy.
+struct SharedData;
+
+impl Store for SharedData {
+    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        hostcalls::get_shared_data(key).unwrap_or((None, None))
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+        hostcalls::set_shared_data(key, Some(value), cas).is_ok()
+    }
 }
 
 /// How much of a refused body is read and discarded before giving up on the
@@ -384,6 +402,25 @@ impl Http {
                 Cluster::Tls => config.upstream_tls_cluster.clone(),
             }
         };
+        let account = snapshot.accounts.get(&admitted.key.account_id);
+        let plan = Plan::new(&admitted.key, account);
+        if !plan.is_empty() {
+            let tokens = Tokens {
+                input: crate::usage::estimate_from_chars(f.prompt_chars),
+                output: f.max_output.unwrap_or(limits::DEFAULT_OUTPUT_RESERVE),
+            };
+            let nanos = meter::cost(tokens, f.input_nanos_per_1m, f.output_nanos_per_1m);
+            match limits::admit(
+                &SharedData,
+                &plan,
+                tokens.input + tokens.output,
+                nanos,
+                now_ms(),
+            ) {
+                Ok(admission) => self.admission = Some(admission),
+                Err(reply) => return self.send(&reply),
+            }
+        }
         set_request_header(":authority", Some(f.authority.as_bytes()));
         set_request_header(":path", Some(f.path.as_bytes()));
         set_request_header(CLUSTER_HEADER, Some(cluster.as_bytes()));
@@ -401,6 +438,9 @@ impl Http {
                 "#{} tollgate: cannot replace the request body: {status:?}",
                 self.id
             );
+            if let Some(admission) = self.admission.take() {
+                limits::release(&SharedData, &admission, None, now_ms());
+            }
             return self.send(&Reply::error(
                 tollgate_contract::ErrorCode::Internal,
                 "The gateway could not forward the request.",
@@ -524,6 +564,15 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(admission) = &self.admission {
+            for (name, value) in &admission.headers {
+                let _ = hostcalls::set_map_value_bytes(
+                    MapType::HttpResponseHeaders,
+                    name,
+                    Some(value.as_bytes()),
+                );
+            }
+        }
         if let Err(status) = hostcalls::set_map_value_bytes(
             MapType::HttpResponseHeaders,
             "x-request-id",
@@ -588,6 +637,13 @@ impl HttpContext for Http {
             .and_then(|c| u16::try_from(c).ok())
             .unwrap_or(0);
         let record = meter.finish(now_ms(), code);
+        if let Some(admission) = self.admission.take() {
+            let used = Used {
+                tokens: record.input_tokens.saturating_add(record.output_tokens),
+                nanos: record.cost_nanos,
+            };
+            limits::release(&SharedData, &admission, Some(used), now_ms());
+        }
         let _ = hostcalls::set_property(
             vec!["tollgate_tokens_in"],
             Some(record.input_tokens.to_string().as_bytes()),

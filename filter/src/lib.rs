@@ -5,6 +5,7 @@
 pub mod config;
 pub mod decide;
 pub mod ids;
+pub mod limits;
 pub mod meter;
 pub mod outbox;
 pub mod poller;

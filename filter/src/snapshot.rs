@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use tollgate_contract::snapshot::{Key, Model, Settings, Snapshot};
+use tollgate_contract::snapshot::{Account, Key, Model, Settings, Snapshot};
 
 use crate::routing::{parse_base_url, BaseUrl};
 
@@ -22,6 +22,7 @@ pub struct Upstream {
 pub struct Compiled {
     pub version: u64,
     pub keys: HashMap<String, Rc<Key>>,
+    pub accounts: HashMap<String, Account>,
     pub models: HashMap<String, Model>,
     pub upstreams: HashMap<String, Upstream>,
     pub settings: Settings,
@@ -68,9 +69,15 @@ impl Compiled {
             .into_iter()
             .map(|m| (m.id.clone(), m))
             .collect();
+        let accounts = snapshot
+            .accounts
+            .into_iter()
+            .map(|a| (a.id.clone(), a))
+            .collect();
         Ok(Compiled {
             version: snapshot.version,
             keys,
+            accounts,
             models,
             upstreams,
             settings: snapshot.settings,

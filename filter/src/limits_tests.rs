@@ -1,0 +1,421 @@
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use super::*;
+
+/// Envoy's shared data semantics: a version per key, bumped on every write;
+/// a write with a stale version is refused.
+#[derive(Default)]
+struct Mem {
+    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
+    /// Makes the next `n` conditional writes lose a race (another worker
+    /// wrote in between), to exercise the retry.
+    lose: Cell<u32>,
+}
+
+impl Store for Mem {
+    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        match self.map.borrow().get(key) {
+            Some((v, cas)) => (Some(v.clone()), Some(*cas)),
+            None => (None, None),
+        }
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+        let mut map = self.map.borrow_mut();
+        let current = map.get(key).map(|(_, c)| *c);
+        if self.lose.get() > 0 {
+            self.lose.set(self.lose.get() - 1);
+            // Someone else wrote: the version moves on, the value stays.
+            if let Some(entry) = map.get_mut(key) {
+                entry.1 += 1;
+                return false;
+            }
+        }
+        if cas.is_some() && cas != current {
+            return false;
+        }
+        let next = current.unwrap_or(0) + 1;
+        map.insert(key.to_string(), (value.to_vec(), next));
+        true
+    }
+}
+
+fn key(rpm: Option<u32>, tpm: Option<u64>, max_concurrent: Option<u32>) -> Key {
+    Key {
+        id: "k1".into(),
+        hash: String::new(),
+        account_id: "a1".into(),
+        models: None,
+        expires_at: None,
+        rpm,
+        tpm,
+        max_concurrent,
+        budget_nanos: None,
+        spent_nanos: 0,
+    }
+}
+
+fn account(rpm: Option<u32>, tpm: Option<u64>, max_concurrent: Option<u32>) -> Account {
+    Account {
+        id: "a1".into(),
+        balance_nanos: None,
+        spent_nanos: 0,
+        rpm,
+        tpm,
+        max_concurrent,
+    }
+}
+
+fn header<'a>(headers: &'a [(&'static str, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn exactly_rpm_requests_pass_in_a_burst_then_one_per_refill_interval() {
+    let store = Mem::default();
+    let plan = Plan::new(&key(Some(10), None, None), None);
+    let t0 = 1_000_000;
+    let admitted = (0..15)
+        .filter(|_| admit(&store, &plan, 0, 0, t0).is_ok())
+        .count();
+    assert_eq!(admitted, 10);
+    let refused = admit(&store, &plan, 0, 0, t0).expect_err("over the limit");
+    assert_eq!(refused.status, 429);
+    // 10 per minute: one request comes back every 6 s.
+    assert_eq!(header(&refused.headers, "retry-after"), Some("6"));
+    assert_eq!(
+        header(&refused.headers, "x-ratelimit-remaining-requests"),
+        Some("0")
+    );
+    assert!(admit(&store, &plan, 0, 0, t0 + 5_999).is_err());
+    assert!(admit(&store, &plan, 0, 0, t0 + 6_000).is_ok());
+    assert!(admit(&store, &plan, 0, 0, t0 + 6_001).is_err());
+    // After a whole minute the bucket is full again, never fuller.
+    let later = t0 + 10 * 60_000;
+    assert_eq!(
+        (0..15)
+            .filter(|_| admit(&store, &plan, 0, 0, later).is_ok())
+            .count(),
+        10
+    );
+}
+
+#[test]
+fn lost_races_are_retried_so_no_admission_is_miscounted() {
+    let store = Mem::default();
+    let plan = Plan::new(&key(Some(5), None, None), None);
+    assert!(admit(&store, &plan, 0, 0, 0).is_ok()); // creates the counter
+    store.lose.set(3);
+    assert!(admit(&store, &plan, 0, 0, 0).is_ok());
+    let admitted = 2
+        + (0..10)
+            .filter(|_| admit(&store, &plan, 0, 0, 0).is_ok())
+            .count();
+    assert_eq!(admitted, 5, "the retried admission was counted once");
+}
+
+#[test]
+fn token_reservations_are_settled_with_the_real_count() {
+    let store = Mem::default();
+    let plan = Plan::new(&key(None, Some(1000), None), None);
+    let a = admit(&store, &plan, 600, 0, 0).expect("600 of 1000");
+    assert_eq!(
+        header(&a.headers, "x-ratelimit-remaining-tokens"),
+        Some("400")
+    );
+    assert!(admit(&store, &plan, 600, 0, 0).is_err(), "only 400 left");
+    // The request used 100: 500 come back.
+    release(
+        &store,
+        &a,
+        Some(Used {
+            tokens: 100,
+            nanos: 0,
+        }),
+        0,
+    );
+    let b = admit(&store, &plan, 800, 0, 0).expect("900 left");
+    assert_eq!(
+        header(&b.headers, "x-ratelimit-remaining-tokens"),
+        Some("100")
+    );
+    // It used 1500, more than reserved: the bucket goes into debt...
+    release(
+        &store,
+        &b,
+        Some(Used {
+            tokens: 1500,
+            nanos: 0,
+        }),
+        0,
+    );
+    let refused = admit(&store, &plan, 1, 0, 0).expect_err("in debt");
+    assert_eq!(
+        header(&refused.headers, "x-ratelimit-remaining-tokens"),
+        Some("0")
+    );
+    // ... 600 below zero: 601 tokens at 1000/min take 36.06 s.
+    assert_eq!(header(&refused.headers, "retry-after"), Some("37"));
+    assert!(admit(&store, &plan, 1, 0, 36_060).is_ok());
+}
+
+#[test]
+fn a_request_bigger_than_the_bucket_waits_for_a_full_one() {
+    let store = Mem::default();
+    let plan = Plan::new(&key(None, Some(100), None), None);
+    assert!(
+        admit(&store, &plan, 5000, 0, 0).is_ok(),
+        "a full bucket admits it"
+    );
+    assert!(admit(&store, &plan, 5000, 0, 1000).is_err());
+}
+
+#[test]
+fn concurrency_slots_are_held_until_released() {
+    let store = Mem::default();
+    let plan = Plan::new(&key(None, None, Some(2)), None);
+    let a = admit(&store, &plan, 0, 0, 0).expect("1");
+    let _b = admit(&store, &plan, 0, 0, 0).expect("2");
+    let refused = admit(&store, &plan, 0, 0, 0).expect_err("3rd");
+    assert_eq!(refused.code, ErrorCode::RateLimitExceeded);
+    assert!(String::from_utf8_lossy(&refused.body).contains("concurrent"));
+    release(
+        &store,
+        &a,
+        Some(Used {
+            tokens: 10,
+            nanos: 0,
+        }),
+        0,
+    );
+    assert!(admit(&store, &plan, 0, 0, 0).is_ok());
+}
+
+#[test]
+fn a_refusal_gives_back_what_was_already_taken() {
+    let store = Mem::default();
+    // The key allows 10 rpm, the account's concurrency is full.
+    let plan = Plan::new(
+        &key(Some(10), Some(1000), None),
+        Some(&account(None, None, Some(1))),
+    );
+    let held = admit(&store, &plan, 100, 0, 0).expect("first");
+    for _ in 0..5 {
+        let refused = admit(&store, &plan, 100, 0, 0).expect_err("account slot taken");
+        assert!(String::from_utf8_lossy(&refused.body).contains("account"));
+    }
+    // Only the first request counted against the key's buckets.
+    let (raw, _) = store.get("tollgate:k:k1:rpm");
+    assert_eq!(Bucket::decode(raw.as_deref(), 10, 0).remaining(), 9);
+    let (raw, _) = store.get("tollgate:k:k1:tpm");
+    assert_eq!(Bucket::decode(raw.as_deref(), 1000, 0).remaining(), 900);
+    release(&store, &held, None, 0);
+    let (raw, _) = store.get("tollgate:k:k1:rpm");
+    assert_eq!(
+        Bucket::decode(raw.as_deref(), 10, 0).remaining(),
+        10,
+        "never sent: given back"
+    );
+}
+
+#[test]
+fn account_limits_apply_over_all_its_keys() {
+    let store = Mem::default();
+    let acct = account(Some(3), None, None);
+    let mut k2 = key(None, None, None);
+    k2.id = "k2".into();
+    let plans = [
+        Plan::new(&key(None, None, None), Some(&acct)),
+        Plan::new(&k2, Some(&acct)),
+    ];
+    let admitted = (0..8)
+        .filter(|i| admit(&store, &plans[i % 2], 0, 0, 0).is_ok())
+        .count();
+    assert_eq!(admitted, 3);
+}
+
+#[test]
+fn changing_a_limit_keeps_the_window() {
+    let store = Mem::default();
+    for _ in 0..8 {
+        admit(
+            &store,
+            &Plan::new(&key(Some(10), None, None), None),
+            0,
+            0,
+            0,
+        )
+        .expect("under 10");
+    }
+    // Raised to 20: still 2 + 0 refill left of the current level, not 20.
+    let raised = Plan::new(&key(Some(20), None, None), None);
+    assert_eq!(
+        (0..30)
+            .filter(|_| admit(&store, &raised, 0, 0, 0).is_ok())
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn reset_durations_read_like_openai() {
+    assert_eq!(duration(0), "0ms");
+    assert_eq!(duration(20), "20ms");
+    assert_eq!(duration(1000), "1s");
+    assert_eq!(duration(1450), "1.5s");
+    assert_eq!(duration(6000), "6s");
+    assert_eq!(duration(360_000), "6m0s");
+    assert_eq!(duration(61_500), "1m2s");
+}
+
+#[test]
+fn no_limits_no_counters() {
+    let store = Mem::default();
+    let plan = Plan::new(&key(None, None, None), Some(&account(None, None, None)));
+    assert!(plan.is_empty());
+    let a = admit(&store, &plan, 100, 0, 0).expect("nothing to check");
+    assert!(a.headers.is_empty());
+    assert!(store.map.borrow().is_empty());
+}
+
+fn budget_key(budget: u64, spent: u64) -> Key {
+    Key {
+        budget_nanos: Some(budget),
+        spent_nanos: spent,
+        ..key(None, None, None)
+    }
+}
+
+#[test]
+fn concurrent_requests_at_an_almost_empty_budget_overspend_by_at_most_one() {
+    let store = Mem::default();
+    // $1.00 budget, 50 requests reserving up to $0.10 each, all in flight at once.
+    let plan = Plan::new(&budget_key(1_000_000_000, 0), None);
+    let held: Vec<_> = (0..50)
+        .filter_map(|_| admit(&store, &plan, 0, 100_000_000, 0).ok())
+        .collect();
+    assert_eq!(held.len(), 10);
+    let refused = admit(&store, &plan, 0, 100_000_000, 0).expect_err("used up");
+    assert_eq!(
+        (refused.status, refused.code),
+        (402, ErrorCode::InsufficientBalance)
+    );
+    // They cost $0.03 each in the end: $0.70 comes back, 23 more fit.
+    for h in &held {
+        release(
+            &store,
+            h,
+            Some(Used {
+                tokens: 0,
+                nanos: 30_000_000,
+            }),
+            0,
+        );
+    }
+    let more = (0..50)
+        .filter(|_| admit(&store, &plan, 0, 30_000_000, 0).is_ok())
+        .count();
+    assert_eq!(
+        more, 24,
+        "0.70 / 0.03 = 23.3: the 24th is the last one admitted"
+    );
+}
+
+#[test]
+fn a_new_snapshot_takes_over_what_it_counts_and_keeps_the_rest_local() {
+    let store = Mem::default();
+    let plan = Plan::new(&budget_key(1000, 0), None);
+    let a = admit(&store, &plan, 0, 300, 0).expect("a");
+    release(
+        &store,
+        &a,
+        Some(Used {
+            tokens: 0,
+            nanos: 300,
+        }),
+        0,
+    );
+    let b = admit(&store, &plan, 0, 300, 0).expect("b");
+    release(
+        &store,
+        &b,
+        Some(Used {
+            tokens: 0,
+            nanos: 300,
+        }),
+        0,
+    );
+    // The snapshot has ingested a (300) but not b yet: 400 are left, not 700.
+    let later = Plan::new(&budget_key(1000, 300), None);
+    let c = admit(&store, &later, 0, 350, 0).expect("c: 400 left");
+    release(
+        &store,
+        &c,
+        Some(Used {
+            tokens: 0,
+            nanos: 350,
+        }),
+        0,
+    );
+    let d = admit(&store, &later, 0, 100, 0).expect("d: 50 left, admitted and may overspend");
+    release(
+        &store,
+        &d,
+        Some(Used {
+            tokens: 0,
+            nanos: 100,
+        }),
+        0,
+    );
+    assert!(
+        admit(&store, &later, 0, 1, 0).is_err(),
+        "1050 of 1000 spent"
+    );
+    // A worker with the older snapshot sees the same.
+    assert!(admit(&store, &plan, 0, 1, 0).is_err());
+    // The budget is raised by the admin: it works again.
+    assert!(admit(&store, &Plan::new(&budget_key(2000, 300), None), 0, 1, 0).is_ok());
+}
+
+#[test]
+fn a_credit_restores_an_account_and_its_balance_is_shared_by_its_keys() {
+    let store = Mem::default();
+    let broke = Account {
+        balance_nanos: Some(0),
+        spent_nanos: 500,
+        ..account(None, None, None)
+    };
+    let refused = admit(
+        &store,
+        &Plan::new(&key(None, None, None), Some(&broke)),
+        0,
+        10,
+        0,
+    )
+    .expect_err("no balance");
+    assert!(String::from_utf8_lossy(&refused.body).contains("account"));
+    let credited = Account {
+        balance_nanos: Some(100),
+        ..broke
+    };
+    let plan = Plan::new(&key(None, None, None), Some(&credited));
+    assert_eq!(
+        (0..20)
+            .filter(|_| admit(&store, &plan, 0, 10, 0).is_ok())
+            .count(),
+        10
+    );
+}
+
+#[test]
+fn a_budget_refusal_takes_no_rate_limit() {
+    let store = Mem::default();
+    let mut k = budget_key(0, 0);
+    k.rpm = Some(5);
+    assert!(admit(&store, &Plan::new(&k, None), 0, 1, 0).is_err());
+    assert!(store.get("tollgate:k:k1:rpm").0.is_none());
+}
