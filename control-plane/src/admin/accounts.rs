@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::{load, page as page_of};
 use crate::app::{Admin, AppState};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
 use crate::util::{
@@ -56,6 +57,12 @@ impl From<Row> for Account {
 const COLUMNS: &str =
     "id, name, balance_nanos, spent_nanos, rpm, tpm, max_concurrent, created_at_ms";
 
+impl super::Table for Row {
+    const TABLE: &'static str = "accounts";
+    const COLUMNS: &'static str = COLUMNS;
+    const WHAT: &'static str = "account";
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewAccount {
@@ -86,14 +93,6 @@ struct Credit {
     amount_usd: f64,
 }
 
-async fn load(state: &AppState, id: &str) -> ApiResult<Row> {
-    sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM accounts WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&state.db.pool)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("No account {id:?}.")))
-}
-
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -120,7 +119,10 @@ pub async fn create(
     .execute(&state.db.pool)
     .await?;
     state.config.publish(&state).await;
-    Ok((StatusCode::CREATED, Json(load(&state, &id).await?.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(load::<Row>(&state, &id).await?.into()),
+    ))
 }
 
 pub async fn list(
@@ -128,14 +130,7 @@ pub async fn list(
     State(state): State<AppState>,
     Q(page): Q<PageQuery>,
 ) -> ApiResult<Json<List<Account>>> {
-    let limit = page.limit()?;
-    let rows = sqlx::query_as::<_, Row>(&format!(
-        "SELECT {COLUMNS} FROM accounts WHERE id > $1 ORDER BY id LIMIT $2"
-    ))
-    .bind(page.after.unwrap_or_default())
-    .bind(limit + 1)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let (rows, limit) = page_of::<Row>(&state, page).await?;
     Ok(Json(List::page(
         rows.into_iter().map(Account::from).collect(),
         limit,
@@ -147,7 +142,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Account>> {
-    Ok(Json(load(&state, &id).await?.into()))
+    Ok(Json(load::<Row>(&state, &id).await?.into()))
 }
 
 pub async fn patch(
@@ -157,7 +152,7 @@ pub async fn patch(
     body: Bytes,
 ) -> ApiResult<Json<Account>> {
     let p: AccountPatch = parse_json(&body)?;
-    let mut row = load(&state, &id).await?;
+    let mut row = load::<Row>(&state, &id).await?;
     if let Some(name) = p.name {
         check_text(&name, "name", 200)?;
         row.name = name;
@@ -186,7 +181,7 @@ pub async fn patch(
         .execute(&state.db.pool)
         .await?;
     state.config.publish(&state).await;
-    Ok(Json(load(&state, &id).await?.into()))
+    Ok(Json(load::<Row>(&state, &id).await?.into()))
 }
 
 /// Adds to the balance in one statement (never read-then-write). An account
@@ -208,7 +203,7 @@ pub async fn credit(
         return Err(ApiError::NotFound(format!("No account {id:?}.")));
     }
     state.config.publish(&state).await;
-    Ok(Json(load(&state, &id).await?.into()))
+    Ok(Json(load::<Row>(&state, &id).await?.into()))
 }
 
 /// Only an account without live keys can go (its revoked keys go with it);
@@ -218,7 +213,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    load(&state, &id).await?;
+    load::<Row>(&state, &id).await?;
     let live: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM api_keys WHERE account_id = $1 AND revoked_at_ms IS NULL",
     )

@@ -8,6 +8,7 @@ use axum::Json;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use super::load;
 use crate::app::{Admin, AppState};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
 use crate::util::{
@@ -35,6 +36,12 @@ struct Row {
 const COLUMNS: &str =
     "id, name, account_id, prefix, models, rpm, tpm, max_concurrent, budget_nanos, \
                        spent_nanos, expires_at, revoked_at_ms, created_at_ms";
+
+impl super::Table for Row {
+    const TABLE: &'static str = "api_keys";
+    const COLUMNS: &'static str = COLUMNS;
+    const WHAT: &'static str = "key";
+}
 
 #[derive(Debug, Serialize)]
 pub struct ApiKey {
@@ -172,14 +179,6 @@ fn check_expiry(expires_at: Option<i64>) -> ApiResult<()> {
     }
 }
 
-async fn load(state: &AppState, id: &str) -> ApiResult<Row> {
-    sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&state.db.pool)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("No key {id:?}.")))
-}
-
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -225,7 +224,7 @@ pub async fn create(
     .execute(&state.db.pool)
     .await?;
     state.config.publish(&state).await;
-    let mut key = ApiKey::try_from(load(&state, &id).await?)?;
+    let mut key = ApiKey::try_from(load::<Row>(&state, &id).await?)?;
     key.key = Some(secret);
     Ok((StatusCode::CREATED, Json(key)))
 }
@@ -268,7 +267,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApiKey>> {
-    Ok(Json(load(&state, &id).await?.try_into()?))
+    Ok(Json(load::<Row>(&state, &id).await?.try_into()?))
 }
 
 pub async fn patch(
@@ -278,7 +277,7 @@ pub async fn patch(
     body: Bytes,
 ) -> ApiResult<Json<ApiKey>> {
     let p: KeyPatch = parse_json(&body)?;
-    let mut row = load(&state, &id).await?;
+    let mut row = load::<Row>(&state, &id).await?;
     if let Some(name) = p.name {
         check_text(&name, "name", 200)?;
         row.name = name;
@@ -317,7 +316,7 @@ pub async fn patch(
     .execute(&state.db.pool)
     .await?;
     state.config.publish(&state).await;
-    Ok(Json(load(&state, &id).await?.try_into()?))
+    Ok(Json(load::<Row>(&state, &id).await?.try_into()?))
 }
 
 /// Revokes at once; revoking twice is not an error.
@@ -337,7 +336,7 @@ pub async fn revoke(
         return Err(ApiError::NotFound(format!("No key {id:?}.")));
     }
     state.config.publish(&state).await;
-    Ok(Json(load(&state, &id).await?.try_into()?))
+    Ok(Json(load::<Row>(&state, &id).await?.try_into()?))
 }
 
 /// A new secret for the same key (same id, limits and spend); the old secret
@@ -347,7 +346,7 @@ pub async fn rotate(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApiKey>> {
-    let row = load(&state, &id).await?;
+    let row = load::<Row>(&state, &id).await?;
     if row.revoked_at_ms.is_some() {
         return Err(ApiError::Conflict(format!(
             "Key {id:?} is revoked; create a new one."
@@ -361,7 +360,7 @@ pub async fn rotate(
         .execute(&state.db.pool)
         .await?;
     state.config.publish(&state).await;
-    let mut key = ApiKey::try_from(load(&state, &id).await?)?;
+    let mut key = ApiKey::try_from(load::<Row>(&state, &id).await?)?;
     key.key = Some(secret);
     Ok(Json(key))
 }

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::{load, page as page_of};
 use crate::app::{Admin, AppState};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
 use crate::util::{
@@ -28,6 +29,12 @@ pub struct Row {
 
 pub const COLUMNS: &str =
     "id, name, description, category, context_window, input_nanos_per_1m, output_nanos_per_1m, deployments, created_at_ms";
+
+impl super::Table for Row {
+    const TABLE: &'static str = "models";
+    const COLUMNS: &'static str = COLUMNS;
+    const WHAT: &'static str = "model";
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,14 +227,6 @@ pub async fn deployed_on(state: &AppState, provider: &str) -> ApiResult<Vec<Stri
     Ok(users)
 }
 
-async fn load(state: &AppState, id: &str) -> ApiResult<Row> {
-    sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM models WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&state.db.pool)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("No model {id:?}.")))
-}
-
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -259,7 +258,7 @@ pub async fn create(
     state.config.publish(&state).await;
     Ok((
         StatusCode::CREATED,
-        Json(load(&state, &new.id).await?.try_into()?),
+        Json(load::<Row>(&state, &new.id).await?.try_into()?),
     ))
 }
 
@@ -268,14 +267,7 @@ pub async fn list(
     State(state): State<AppState>,
     Q(page): Q<PageQuery>,
 ) -> ApiResult<Json<List<Model>>> {
-    let limit = page.limit()?;
-    let rows = sqlx::query_as::<_, Row>(&format!(
-        "SELECT {COLUMNS} FROM models WHERE id > $1 ORDER BY id LIMIT $2"
-    ))
-    .bind(page.after.unwrap_or_default())
-    .bind(limit + 1)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let (rows, limit) = page_of::<Row>(&state, page).await?;
     let models = rows
         .into_iter()
         .map(Model::try_from)
@@ -288,7 +280,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Model>> {
-    Ok(Json(load(&state, &id).await?.try_into()?))
+    Ok(Json(load::<Row>(&state, &id).await?.try_into()?))
 }
 
 pub async fn patch(
@@ -298,7 +290,7 @@ pub async fn patch(
     body: Bytes,
 ) -> ApiResult<Json<Model>> {
     let p: ModelPatch = parse_json(&body)?;
-    let mut row = load(&state, &id).await?;
+    let mut row = load::<Row>(&state, &id).await?;
     if let Some(v) = p.name {
         check_text(&v, "name", 200)?;
         row.name = v;
@@ -335,7 +327,7 @@ pub async fn patch(
     .execute(&state.db.pool)
     .await?;
     state.config.publish(&state).await;
-    Ok(Json(load(&state, &id).await?.try_into()?))
+    Ok(Json(load::<Row>(&state, &id).await?.try_into()?))
 }
 
 pub async fn delete(

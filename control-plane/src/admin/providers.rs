@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::{load, page as page_of};
 use crate::app::{Admin, AppState};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
 use crate::util::{check_slug, check_text, new_id, now_ms, List, PageQuery};
@@ -24,6 +25,12 @@ struct Row {
 }
 
 const COLUMNS: &str = "id, name, kind, base_url, api_key_enc, created_at_ms";
+
+impl super::Table for Row {
+    const TABLE: &'static str = "providers";
+    const COLUMNS: &'static str = COLUMNS;
+    const WHAT: &'static str = "provider";
+}
 pub const KINDS: &[&str] = &["openai"];
 
 #[derive(Debug, Serialize)]
@@ -220,14 +227,6 @@ pub fn check_base_url(url: &str, allow_private: bool) -> ApiResult<()> {
     check_target(&parsed.authority, allow_private)
 }
 
-async fn load(state: &AppState, id: &str) -> ApiResult<Row> {
-    sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM providers WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&state.db.pool)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("No provider {id:?}.")))
-}
-
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -257,7 +256,10 @@ pub async fn create(
         .execute(&state.db.pool)
         .await?;
     state.config.publish(&state).await;
-    Ok((StatusCode::CREATED, Json(load(&state, &id).await?.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(load::<Row>(&state, &id).await?.into()),
+    ))
 }
 
 pub async fn list(
@@ -265,14 +267,7 @@ pub async fn list(
     State(state): State<AppState>,
     Q(page): Q<PageQuery>,
 ) -> ApiResult<Json<List<Provider>>> {
-    let limit = page.limit()?;
-    let rows = sqlx::query_as::<_, Row>(&format!(
-        "SELECT {COLUMNS} FROM providers WHERE id > $1 ORDER BY id LIMIT $2"
-    ))
-    .bind(page.after.unwrap_or_default())
-    .bind(limit + 1)
-    .fetch_all(&state.db.pool)
-    .await?;
+    let (rows, limit) = page_of::<Row>(&state, page).await?;
     Ok(Json(List::page(
         rows.into_iter().map(Provider::from).collect(),
         limit,
@@ -284,7 +279,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Provider>> {
-    Ok(Json(load(&state, &id).await?.into()))
+    Ok(Json(load::<Row>(&state, &id).await?.into()))
 }
 
 pub async fn patch(
@@ -294,7 +289,7 @@ pub async fn patch(
     body: Bytes,
 ) -> ApiResult<Json<Provider>> {
     let p: ProviderPatch = parse_json(&body)?;
-    let mut row = load(&state, &id).await?;
+    let mut row = load::<Row>(&state, &id).await?;
     if let Some(name) = p.name {
         check_text(&name, "name", 200)?;
         row.name = name;
@@ -322,7 +317,7 @@ pub async fn patch(
     .execute(&state.db.pool)
     .await?;
     state.config.publish(&state).await;
-    Ok(Json(load(&state, &id).await?.into()))
+    Ok(Json(load::<Row>(&state, &id).await?.into()))
 }
 
 /// Refused while a model still deploys on it.
@@ -331,7 +326,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    load(&state, &id).await?;
+    load::<Row>(&state, &id).await?;
     let users = super::models::deployed_on(&state, &id).await?;
     if !users.is_empty() {
         return Err(ApiError::Conflict(format!(
