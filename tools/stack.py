@@ -162,6 +162,10 @@ class Stack:
     admin_port: int = 0
     mock_port: int = 0
     base_id: int = 0
+    # Per-minute limits shared by several Envoys through the control plane
+    # (and Redis, with redis_url).
+    shared_limits: bool = False
+    redis_url: str | None = None
     procs: dict[str, Proc] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -212,6 +216,8 @@ class Stack:
         }
         if self.database_url:
             env["TOLLGATE_DATABASE_URL"] = self.database_url
+        if self.redis_url:
+            env["TOLLGATE_REDIS_URL"] = self.redis_url
         return env
 
     def start_control_plane(self) -> None:
@@ -222,14 +228,14 @@ class Stack:
             env=self.control_plane_env(),
         ).start(ready="listening on")
 
-    def envoy_config(self) -> Path:
+    def envoy_config(self, gateway_port: int | None = None, admin_port: int | None = None, name: str = "envoy") -> Path:
         rendered = render_envoy(
             ROOT / "envoy" / "envoy.template.yaml",
             {
                 "ADMIN_ADDRESS": "127.0.0.1",
-                "ADMIN_PORT": str(self.admin_port),
+                "ADMIN_PORT": str(admin_port or self.admin_port),
                 "LISTEN_ADDRESS": "127.0.0.1",
-                "LISTEN_PORT": str(self.gateway_port),
+                "LISTEN_PORT": str(gateway_port or self.gateway_port),
                 "BUFFER_LIMIT_BYTES": str(8 * 1024 * 1024),
                 "ACCESS_LOG_PATH": str(self.access_log),
                 "WASM_PATH": str(WASM),
@@ -237,21 +243,31 @@ class Stack:
                 "CONTROL_PLANE_HOST": "127.0.0.1",
                 "CONTROL_PLANE_PORT": str(self.control_plane_port),
                 "CA_BUNDLE": CA_BUNDLE,
+                "SHARED_LIMITS": "true" if self.shared_limits else "false",
             },
         )
-        path = self.work_dir / "envoy.yaml"
+        path = self.work_dir / f"{name}.yaml"
         path.write_text(rendered)
         return path
 
     def start_envoy(self, wait_ready: bool = True) -> None:
-        config = self.envoy_config()
-        self.procs["envoy"] = Proc(
-            "envoy",
+        self._start_envoy("envoy", self.gateway_port, self.admin_port, self.base_id, wait_ready)
+
+    def start_second_envoy(self) -> int:
+        """Another Envoy on the same control plane (a second replica); returns its gateway port."""
+        port, admin = free_port(), free_port()
+        self._start_envoy("envoy-2", port, admin, self.base_id + 1, True)
+        return port
+
+    def _start_envoy(self, name: str, port: int, admin_port: int, base_id: int, wait_ready: bool) -> None:
+        config = self.envoy_config(port, admin_port, name)
+        self.procs[name] = Proc(
+            name,
             [
                 str(envoy_binary()),
                 "-c", str(config),
                 "--concurrency", str(self.concurrency),
-                "--base-id", str(self.base_id),
+                "--base-id", str(base_id),
                 "--log-level", os.environ.get("TOLLGATE_ENVOY_LOG_LEVEL", "info"),
                 "--disable-hot-restart",
             ],
@@ -259,9 +275,9 @@ class Stack:
         ).start()
         if wait_ready:
             wait_until(
-                lambda: http("GET", f"{self.envoy_admin}/ready", timeout=1)[0] == 200,
+                lambda: http("GET", f"http://127.0.0.1:{admin_port}/ready", timeout=1)[0] == 200,
                 timeout=30,
-                what="envoy /ready",
+                what=f"{name} /ready",
             )
 
     def wait_config(self, timeout: float = 10.0) -> None:
@@ -281,7 +297,7 @@ class Stack:
         return self
 
     def stop(self) -> None:
-        for name in ("envoy", "control-plane", "mock"):
+        for name in ("envoy-2", "envoy", "control-plane", "mock"):
             proc = self.procs.get(name)
             if proc:
                 proc.stop()
@@ -332,6 +348,7 @@ COMPOSE_VALUES = {
     "CONTROL_PLANE_HOST": "control-plane",
     "CONTROL_PLANE_PORT": "8081",
     "CA_BUNDLE": CA_BUNDLE,
+    "SHARED_LIMITS": "false",
 }
 
 

@@ -29,6 +29,7 @@ pub struct State {
     pub admin_token: String,
     pub filter_secret: String,
     pub sealer: Sealer,
+    pub leases: crate::leases::Broker,
     pub config: ConfigChannel,
     pub started: Instant,
     /// When a filter last asked for config (unix ms), for `/api/status`.
@@ -151,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         // (Envoy answers 404 for /internal/ there).
         .route("/internal/config", get(config_channel::get_config))
         .route("/internal/usage", post(usage::ingest))
+        .route("/internal/leases", post(crate::leases::lease))
         // Data-path reads, reached through Envoy after the filter's key check.
         .route("/v1/models", get(public::list_models))
         .route("/v1/models/catalog", get(public::catalog))

@@ -7,6 +7,7 @@ mod app;
 mod config_channel;
 mod db;
 mod error;
+mod leases;
 mod public;
 mod secrets;
 mod settings;
@@ -78,6 +79,10 @@ async fn main() -> anyhow::Result<()> {
     let db = db::Db::open(settings.database_url.as_deref(), &settings.data_dir).await?;
     tracing::info!(backend = ?db.backend, "database ready");
 
+    let leases = leases::Broker::connect(settings.redis_url.as_deref()).await?;
+    if settings.redis_url.is_some() {
+        tracing::info!("shared limits: buckets in Redis");
+    }
     let listen = settings.listen;
     let state = Arc::new(app::State {
         db,
@@ -85,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
         admin_token,
         filter_secret,
         sealer,
+        leases,
         config: ConfigChannel::new(Published {
             version: 0,
             body: Default::default(),

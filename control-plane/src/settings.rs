@@ -27,6 +27,9 @@ pub struct Settings {
     /// `TOLLGATE_ALLOW_PRIVATE_UPSTREAMS`: allow provider URLs on loopback,
     /// private and link-local addresses (the demo and tests need it).
     pub allow_private_upstreams: bool,
+    /// `TOLLGATE_REDIS_URL`: where the buckets of shared limits live, so that
+    /// several control planes share them; unset: in this process.
+    pub redis_url: Option<String>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -61,6 +64,7 @@ impl Settings {
             secret_key: var("TOLLGATE_SECRET_KEY"),
             key_prefix,
             allow_private_upstreams,
+            redis_url: var("TOLLGATE_REDIS_URL"),
         })
     }
 }

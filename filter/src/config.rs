@@ -25,6 +25,10 @@ pub struct PluginConfig {
     pub poll_wait_ms: u64,
     #[serde(default = "default_tick_ms")]
     pub tick_ms: u64,
+    /// Per-minute limits shared by every Envoy through leases from the
+    /// control plane (Redis behind it), instead of counted in this Envoy.
+    #[serde(default)]
+    pub shared_limits: bool,
 }
 
 fn default_authority() -> String {

@@ -14,7 +14,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Metr
 use crate::config::PluginConfig;
 use crate::decide::{self, Admitted, Cluster, Head, HeadDecision};
 use crate::ids::RequestIds;
-use crate::limits::{self, Admission, Plan, Store, Used};
+use crate::limits::{self, Admission, LeaseWant, Mode, Plan, Store, Used};
 use crate::meter::{self, Meter};
 use crate::outbox::Outbox;
 use crate::poller::{PollOutcome, Poller};
@@ -69,6 +69,8 @@ impl Metrics {
 struct Shared {
     config: Option<Rc<PluginConfig>>,
     snapshot: Option<Rc<Compiled>>,
+    /// Leased buckets running low on this worker, by bucket name.
+    lease_wants: std::collections::BTreeMap<String, LeaseWant>,
     ids: RequestIds,
     outbox: Outbox,
     metrics: Metrics,
@@ -79,6 +81,7 @@ struct Root {
     poller: Poller,
     poll_token: Option<u32>,
     ship_token: Option<u32>,
+    lease_token: Option<u32>,
 }
 
 fn now_ms() -> u64 {
@@ -95,6 +98,7 @@ impl Root {
             shared: Rc::new(RefCell::new(Shared {
                 config: None,
                 snapshot: None,
+                lease_wants: Default::default(),
                 ids: RequestIds::new(now_ms()),
                 outbox: Outbox::new(OUTBOX_CAPACITY, OUTBOX_BATCH, OUTBOX_MAX_AGE_MS),
                 metrics: Metrics::default(),
@@ -102,6 +106,7 @@ impl Root {
             poller: Poller::default(),
             poll_token: None,
             ship_token: None,
+            lease_token: None,
         }
     }
 
@@ -150,6 +155,69 @@ impl Root {
         shared.outbox.on_result(ok, now);
         let metrics = shared.metrics;
         Metrics::add(metrics.shipped, shared.outbox.shipped - before);
+    }
+
+    /// Asks the control plane for more of the leased buckets that ran low.
+    fn lease(&mut self) {
+        if self.lease_token.is_some() {
+            return;
+        }
+        let mut shared = self.shared.borrow_mut();
+        if shared.lease_wants.is_empty() {
+            return;
+        }
+        let Some(config) = shared.config.clone() else {
+            return;
+        };
+        let wants = std::mem::take(&mut shared.lease_wants);
+        let leases: Vec<serde_json::Value> = wants
+            .values()
+            .map(|w| serde_json::json!({"bucket": w.bucket, "limit": w.limit, "want": w.want}))
+            .collect();
+        let body = serde_json::json!({ "leases": leases }).to_string();
+        let headers = vec![
+            (":method", "POST"),
+            (":path", "/internal/leases"),
+            (":authority", config.control_plane_authority.as_str()),
+            ("content-type", "application/json"),
+            (SECRET_HEADER, config.filter_secret.as_str()),
+        ];
+        match hostcalls::dispatch_http_call(
+            &config.control_plane_cluster,
+            headers,
+            Some(body.as_bytes()),
+            vec![],
+            Duration::from_secs(5),
+        ) {
+            Ok(token) => self.lease_token = Some(token),
+            // The buckets are still low: the next request asks again.
+            Err(status) => log::warn!("tollgate: lease request not sent: {status:?}"),
+        }
+    }
+
+    fn on_leased(&mut self, status: Option<u16>, body: &[u8]) {
+        self.lease_token = None;
+        #[derive(serde::Deserialize)]
+        struct Grant {
+            bucket: String,
+            granted: u64,
+        }
+        #[derive(serde::Deserialize)]
+        struct Grants {
+            grants: Vec<Grant>,
+        }
+        if status != Some(200) {
+            log::warn!("tollgate: lease request refused ({status:?})");
+            return;
+        }
+        match serde_json::from_slice::<Grants>(body) {
+            Ok(grants) => {
+                for g in grants.grants {
+                    limits::grant(&SharedData, &g.bucket, g.granted);
+                }
+            }
+            Err(e) => log::warn!("tollgate: bad lease answer: {e}"),
+        }
     }
 
     fn poll(&mut self) {
@@ -206,6 +274,15 @@ impl Context for Root {
         if self.ship_token == Some(token) {
             self.on_shipped(status);
             self.ship();
+            return;
+        }
+        if self.lease_token == Some(token) {
+            let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            self.on_leased(status, &body);
+            self.lease();
             return;
         }
         if self.poll_token != Some(token) {
@@ -274,6 +351,7 @@ impl RootContext for Root {
     fn on_tick(&mut self) {
         self.poll();
         self.ship();
+        self.lease();
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -403,20 +481,40 @@ impl Http {
             }
         };
         let account = snapshot.accounts.get(&admitted.key.account_id);
-        let plan = Plan::new(&admitted.key, account);
+        let shared_limits = self
+            .shared
+            .borrow()
+            .config
+            .as_ref()
+            .is_some_and(|c| c.shared_limits);
+        let mode = if shared_limits {
+            Mode::Leased
+        } else {
+            Mode::Local
+        };
+        let plan = Plan::new(&admitted.key, account).leased(mode);
         if !plan.is_empty() {
             let tokens = Tokens {
                 input: crate::usage::estimate_from_chars(f.prompt_chars),
                 output: f.max_output.unwrap_or(limits::DEFAULT_OUTPUT_RESERVE),
             };
             let nanos = meter::cost(tokens, f.input_nanos_per_1m, f.output_nanos_per_1m);
-            match limits::admit(
+            let mut wants = Vec::new();
+            let admitted = limits::admit(
                 &SharedData,
                 &plan,
                 tokens.input + tokens.output,
                 nanos,
                 now_ms(),
-            ) {
+                &mut wants,
+            );
+            if !wants.is_empty() {
+                let mut shared = self.shared.borrow_mut();
+                for w in wants {
+                    shared.lease_wants.insert(w.bucket.clone(), w);
+                }
+            }
+            match admitted {
                 Ok(admission) => self.admission = Some(admission),
                 Err(reply) => return self.send(&reply),
             }

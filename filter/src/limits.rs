@@ -11,6 +11,14 @@
 //! settled with the real count when it ends, refunding or charging the
 //! difference; a bucket may go into debt by at most one minute of its limit.
 //!
+//! With limits shared by several Envoys (`Mode::Leased`), the per-minute
+//! buckets live in the control plane (in Redis when it has one): each Envoy
+//! holds a lease, a balance of tokens granted to it, and admits from that
+//! balance without waiting on anyone; when the balance runs low the request
+//! asks for more (`LeaseWant`) and the root context fetches it in the
+//! background. A bucket never leased yet admits its first request on credit,
+//! claimed with the first lease. See docs/shared-limits.md.
+//!
 //! The logic is plain Rust over the `Store` trait; the host glue implements
 //! it with `get_shared_data`/`set_shared_data`, the tests with a map.
 
@@ -173,6 +181,10 @@ enum Taken {
         limit: u64,
         tokens: u64,
     },
+    Lease {
+        key: String,
+        tokens: u64,
+    },
     Slot {
         key: String,
     },
@@ -183,8 +195,27 @@ enum Taken {
 }
 
 /// The limits a request is held to, from its key and its account.
+/// Where the per-minute buckets are: in this Envoy, or leased from the
+/// control plane and shared by every Envoy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Local,
+    Leased,
+}
+
+/// More tokens wanted for a leased bucket: its name as the control plane
+/// knows it (`k:<id>:rpm`), its limit, and how many.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseWant {
+    pub bucket: String,
+    pub limit: u64,
+    pub want: u64,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
+    mode: Mode,
     budgets: Vec<Budget>,
     checks: Vec<Check>,
 }
@@ -210,6 +241,11 @@ struct Check {
 }
 
 impl Plan {
+    pub fn leased(mut self, mode: Mode) -> Plan {
+        self.mode = mode;
+        self
+    }
+
     pub fn new(key: &Key, account: Option<&Account>) -> Plan {
         let mut budgets = Vec::new();
         if let Some(budget) = key.budget_nanos {
@@ -257,7 +293,11 @@ impl Plan {
                 a.max_concurrent.map(u64::from),
             );
         }
-        Plan { budgets, checks }
+        Plan {
+            mode: Mode::Local,
+            budgets,
+            checks,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -391,6 +431,7 @@ pub fn admit(
     reserve: u64,
     reserve_nanos: u64,
     now_ms: u64,
+    wants: &mut Vec<LeaseWant>,
 ) -> Result<Admission, Reply> {
     let mut admission = Admission::default();
     let reserve_spend = i64::try_from(reserve_nanos).unwrap_or(i64::MAX);
@@ -428,6 +469,50 @@ pub fn admit(
     let mut headed = (false, false);
     for check in &plan.checks {
         let outcome = match check.kind {
+            Kind::Requests | Kind::Tokens if plan.mode == Mode::Leased => {
+                let want = if check.kind == Kind::Requests {
+                    1
+                } else {
+                    reserve.min(check.limit)
+                };
+                match take_lease(store, check, want, wants) {
+                    Ok(left) => {
+                        admission.taken.push(Taken::Lease {
+                            key: lease_key(&check.key),
+                            tokens: want,
+                        });
+                        let slot = if check.kind == Kind::Tokens {
+                            &mut headed.1
+                        } else {
+                            &mut headed.0
+                        };
+                        if !*slot {
+                            *slot = true;
+                            let bucket = Bucket {
+                                level: units(left),
+                                at_ms: now_ms,
+                            };
+                            admission
+                                .headers
+                                .extend(headers_for(check.kind, check.limit, bucket));
+                        }
+                        continue;
+                    }
+                    Err(()) => {
+                        release(store, &admission, None, now_ms);
+                        // A lease is refilled within a tick or two; the real
+                        // wait is the shared bucket's, one request's worth.
+                        let retry_ms = 60_000 / check.limit.max(1);
+                        return Err(refusal(
+                            check.scope,
+                            check.kind,
+                            check.limit,
+                            retry_ms,
+                            Vec::new(),
+                        ));
+                    }
+                }
+            }
             Kind::Requests | Kind::Tokens => {
                 // A request bigger than the whole bucket waits for a full one.
                 let want = if check.kind == Kind::Requests {
@@ -528,6 +613,82 @@ pub fn admit(
     Ok(admission)
 }
 
+fn lease_key(counter: &str) -> String {
+    format!("{counter}:lease")
+}
+
+/// The bucket's name for the control plane: `k:<id>:rpm`.
+fn bucket_name(counter: &str) -> &str {
+    counter.strip_prefix("tollgate:").unwrap_or(counter)
+}
+
+/// A lease: the tokens this Envoy may still spend (below 0: owed).
+fn decode_lease(raw: Option<&[u8]>) -> Option<i64> {
+    raw.and_then(|r| r.get(..8))
+        .and_then(|b| b.try_into().ok())
+        .map(i64::from_le_bytes)
+}
+
+/// How much to ask for at a time: a tenth of the limit, at least one
+/// request's worth. Smaller leases share the limit more fairly between
+/// Envoys; larger ones ask less often.
+fn lease_size(limit: u64, want: u64) -> u64 {
+    limit.div_ceil(10).max(want).max(1)
+}
+
+/// Takes `want` from the lease; `Ok(left)` or `Err` when the lease is short.
+/// Asks for a refill when the balance falls under half a lease.
+fn take_lease(
+    store: &dyn Store,
+    check: &Check,
+    want: u64,
+    wants: &mut Vec<LeaseWant>,
+) -> Result<u64, ()> {
+    let key = lease_key(&check.key);
+    let size = lease_size(check.limit, want);
+    let want_i = i64::try_from(want).unwrap_or(i64::MAX);
+    let outcome = update(store, &key, |raw| match decode_lease(raw) {
+        // Never leased: the first request goes on credit.
+        None => (Some((-want_i).to_le_bytes().to_vec()), Some(-want_i)),
+        Some(balance) if balance >= want_i => {
+            let left = balance - want_i;
+            (Some(left.to_le_bytes().to_vec()), Some(left))
+        }
+        Some(_) => (None, None),
+    });
+    let (admitted, balance) = match outcome {
+        Some(Some(left)) => (true, left),
+        Some(None) | None => (
+            false,
+            decode_lease(store.get(&key).0.as_deref()).unwrap_or(0),
+        ),
+    };
+    let half = i64::try_from(size / 2).unwrap_or(i64::MAX);
+    if balance < half.max(1) {
+        let owed = u64::try_from(balance.min(0).saturating_neg()).unwrap_or(0);
+        wants.push(LeaseWant {
+            bucket: bucket_name(&check.key).to_string(),
+            limit: check.limit,
+            want: size.saturating_add(owed),
+        });
+    }
+    if admitted {
+        Ok(u64::try_from(balance.max(0)).unwrap_or(0))
+    } else {
+        Err(())
+    }
+}
+
+/// Adds what the control plane granted to a lease.
+pub fn grant(store: &dyn Store, bucket: &str, tokens: u64) {
+    let key = lease_key(&format!("tollgate:{bucket}"));
+    let add = i64::try_from(tokens).unwrap_or(i64::MAX);
+    update(store, &key, |raw| {
+        let balance = decode_lease(raw).unwrap_or(0);
+        (Some(balance.saturating_add(add).to_le_bytes().to_vec()), ())
+    });
+}
+
 fn decode_count(raw: Option<&[u8]>) -> u64 {
     raw.and_then(|r| r.get(..8))
         .and_then(|b| b.try_into().ok())
@@ -563,6 +724,26 @@ pub fn release(store: &dyn Store, admission: &Admission, used: Option<Used>, now
                     ),
                     None => (None, ()),
                 });
+            }
+            Taken::Lease { key, tokens } => {
+                let is_tokens = key.contains(":tpm:");
+                let give_back = match (is_tokens, used_tokens) {
+                    (false, Some(_)) => continue,
+                    (false, None) => 1,
+                    (true, None) => i64::try_from(*tokens).unwrap_or(i64::MAX),
+                    (true, Some(used)) => i64::try_from(*tokens)
+                        .unwrap_or(i64::MAX)
+                        .saturating_sub(i64::try_from(used).unwrap_or(i64::MAX)),
+                };
+                if give_back != 0 {
+                    update(store, key, |raw| {
+                        let balance = decode_lease(raw).unwrap_or(0);
+                        (
+                            Some(balance.saturating_add(give_back).to_le_bytes().to_vec()),
+                            (),
+                        )
+                    });
+                }
             }
             Taken::Slot { key } => {
                 update(store, key, |raw| {

@@ -80,10 +80,10 @@ fn exactly_rpm_requests_pass_in_a_burst_then_one_per_refill_interval() {
     let plan = Plan::new(&key(Some(10), None, None), None);
     let t0 = 1_000_000;
     let admitted = (0..15)
-        .filter(|_| admit(&store, &plan, 0, 0, t0).is_ok())
+        .filter(|_| admit(&store, &plan, 0, 0, t0, &mut Vec::new()).is_ok())
         .count();
     assert_eq!(admitted, 10);
-    let refused = admit(&store, &plan, 0, 0, t0).expect_err("over the limit");
+    let refused = admit(&store, &plan, 0, 0, t0, &mut Vec::new()).expect_err("over the limit");
     assert_eq!(refused.status, 429);
     // 10 per minute: one request comes back every 6 s.
     assert_eq!(header(&refused.headers, "retry-after"), Some("6"));
@@ -91,14 +91,14 @@ fn exactly_rpm_requests_pass_in_a_burst_then_one_per_refill_interval() {
         header(&refused.headers, "x-ratelimit-remaining-requests"),
         Some("0")
     );
-    assert!(admit(&store, &plan, 0, 0, t0 + 5_999).is_err());
-    assert!(admit(&store, &plan, 0, 0, t0 + 6_000).is_ok());
-    assert!(admit(&store, &plan, 0, 0, t0 + 6_001).is_err());
+    assert!(admit(&store, &plan, 0, 0, t0 + 5_999, &mut Vec::new()).is_err());
+    assert!(admit(&store, &plan, 0, 0, t0 + 6_000, &mut Vec::new()).is_ok());
+    assert!(admit(&store, &plan, 0, 0, t0 + 6_001, &mut Vec::new()).is_err());
     // After a whole minute the bucket is full again, never fuller.
     let later = t0 + 10 * 60_000;
     assert_eq!(
         (0..15)
-            .filter(|_| admit(&store, &plan, 0, 0, later).is_ok())
+            .filter(|_| admit(&store, &plan, 0, 0, later, &mut Vec::new()).is_ok())
             .count(),
         10
     );
@@ -108,12 +108,12 @@ fn exactly_rpm_requests_pass_in_a_burst_then_one_per_refill_interval() {
 fn lost_races_are_retried_so_no_admission_is_miscounted() {
     let store = Mem::default();
     let plan = Plan::new(&key(Some(5), None, None), None);
-    assert!(admit(&store, &plan, 0, 0, 0).is_ok()); // creates the counter
+    assert!(admit(&store, &plan, 0, 0, 0, &mut Vec::new()).is_ok()); // creates the counter
     store.lose.set(3);
-    assert!(admit(&store, &plan, 0, 0, 0).is_ok());
+    assert!(admit(&store, &plan, 0, 0, 0, &mut Vec::new()).is_ok());
     let admitted = 2
         + (0..10)
-            .filter(|_| admit(&store, &plan, 0, 0, 0).is_ok())
+            .filter(|_| admit(&store, &plan, 0, 0, 0, &mut Vec::new()).is_ok())
             .count();
     assert_eq!(admitted, 5, "the retried admission was counted once");
 }
@@ -122,12 +122,15 @@ fn lost_races_are_retried_so_no_admission_is_miscounted() {
 fn token_reservations_are_settled_with_the_real_count() {
     let store = Mem::default();
     let plan = Plan::new(&key(None, Some(1000), None), None);
-    let a = admit(&store, &plan, 600, 0, 0).expect("600 of 1000");
+    let a = admit(&store, &plan, 600, 0, 0, &mut Vec::new()).expect("600 of 1000");
     assert_eq!(
         header(&a.headers, "x-ratelimit-remaining-tokens"),
         Some("400")
     );
-    assert!(admit(&store, &plan, 600, 0, 0).is_err(), "only 400 left");
+    assert!(
+        admit(&store, &plan, 600, 0, 0, &mut Vec::new()).is_err(),
+        "only 400 left"
+    );
     // The request used 100: 500 come back.
     release(
         &store,
@@ -138,7 +141,7 @@ fn token_reservations_are_settled_with_the_real_count() {
         }),
         0,
     );
-    let b = admit(&store, &plan, 800, 0, 0).expect("900 left");
+    let b = admit(&store, &plan, 800, 0, 0, &mut Vec::new()).expect("900 left");
     assert_eq!(
         header(&b.headers, "x-ratelimit-remaining-tokens"),
         Some("100")
@@ -153,14 +156,14 @@ fn token_reservations_are_settled_with_the_real_count() {
         }),
         0,
     );
-    let refused = admit(&store, &plan, 1, 0, 0).expect_err("in debt");
+    let refused = admit(&store, &plan, 1, 0, 0, &mut Vec::new()).expect_err("in debt");
     assert_eq!(
         header(&refused.headers, "x-ratelimit-remaining-tokens"),
         Some("0")
     );
     // ... 600 below zero: 601 tokens at 1000/min take 36.06 s.
     assert_eq!(header(&refused.headers, "retry-after"), Some("37"));
-    assert!(admit(&store, &plan, 1, 0, 36_060).is_ok());
+    assert!(admit(&store, &plan, 1, 0, 36_060, &mut Vec::new()).is_ok());
 }
 
 #[test]
@@ -168,19 +171,19 @@ fn a_request_bigger_than_the_bucket_waits_for_a_full_one() {
     let store = Mem::default();
     let plan = Plan::new(&key(None, Some(100), None), None);
     assert!(
-        admit(&store, &plan, 5000, 0, 0).is_ok(),
+        admit(&store, &plan, 5000, 0, 0, &mut Vec::new()).is_ok(),
         "a full bucket admits it"
     );
-    assert!(admit(&store, &plan, 5000, 0, 1000).is_err());
+    assert!(admit(&store, &plan, 5000, 0, 1000, &mut Vec::new()).is_err());
 }
 
 #[test]
 fn concurrency_slots_are_held_until_released() {
     let store = Mem::default();
     let plan = Plan::new(&key(None, None, Some(2)), None);
-    let a = admit(&store, &plan, 0, 0, 0).expect("1");
-    let _b = admit(&store, &plan, 0, 0, 0).expect("2");
-    let refused = admit(&store, &plan, 0, 0, 0).expect_err("3rd");
+    let a = admit(&store, &plan, 0, 0, 0, &mut Vec::new()).expect("1");
+    let _b = admit(&store, &plan, 0, 0, 0, &mut Vec::new()).expect("2");
+    let refused = admit(&store, &plan, 0, 0, 0, &mut Vec::new()).expect_err("3rd");
     assert_eq!(refused.code, ErrorCode::RateLimitExceeded);
     assert!(String::from_utf8_lossy(&refused.body).contains("concurrent"));
     release(
@@ -192,7 +195,7 @@ fn concurrency_slots_are_held_until_released() {
         }),
         0,
     );
-    assert!(admit(&store, &plan, 0, 0, 0).is_ok());
+    assert!(admit(&store, &plan, 0, 0, 0, &mut Vec::new()).is_ok());
 }
 
 #[test]
@@ -203,9 +206,10 @@ fn a_refusal_gives_back_what_was_already_taken() {
         &key(Some(10), Some(1000), None),
         Some(&account(None, None, Some(1))),
     );
-    let held = admit(&store, &plan, 100, 0, 0).expect("first");
+    let held = admit(&store, &plan, 100, 0, 0, &mut Vec::new()).expect("first");
     for _ in 0..5 {
-        let refused = admit(&store, &plan, 100, 0, 0).expect_err("account slot taken");
+        let refused =
+            admit(&store, &plan, 100, 0, 0, &mut Vec::new()).expect_err("account slot taken");
         assert!(String::from_utf8_lossy(&refused.body).contains("account"));
     }
     // Only the first request counted against the key's buckets.
@@ -233,7 +237,7 @@ fn account_limits_apply_over_all_its_keys() {
         Plan::new(&k2, Some(&acct)),
     ];
     let admitted = (0..8)
-        .filter(|i| admit(&store, &plans[i % 2], 0, 0, 0).is_ok())
+        .filter(|i| admit(&store, &plans[i % 2], 0, 0, 0, &mut Vec::new()).is_ok())
         .count();
     assert_eq!(admitted, 3);
 }
@@ -248,6 +252,7 @@ fn changing_a_limit_keeps_the_window() {
             0,
             0,
             0,
+            &mut Vec::new(),
         )
         .expect("under 10");
     }
@@ -255,7 +260,7 @@ fn changing_a_limit_keeps_the_window() {
     let raised = Plan::new(&key(Some(20), None, None), None);
     assert_eq!(
         (0..30)
-            .filter(|_| admit(&store, &raised, 0, 0, 0).is_ok())
+            .filter(|_| admit(&store, &raised, 0, 0, 0, &mut Vec::new()).is_ok())
             .count(),
         2
     );
@@ -277,7 +282,7 @@ fn no_limits_no_counters() {
     let store = Mem::default();
     let plan = Plan::new(&key(None, None, None), Some(&account(None, None, None)));
     assert!(plan.is_empty());
-    let a = admit(&store, &plan, 100, 0, 0).expect("nothing to check");
+    let a = admit(&store, &plan, 100, 0, 0, &mut Vec::new()).expect("nothing to check");
     assert!(a.headers.is_empty());
     assert!(store.map.borrow().is_empty());
 }
@@ -296,10 +301,10 @@ fn concurrent_requests_at_an_almost_empty_budget_overspend_by_at_most_one() {
     // $1.00 budget, 50 requests reserving up to $0.10 each, all in flight at once.
     let plan = Plan::new(&budget_key(1_000_000_000, 0), None);
     let held: Vec<_> = (0..50)
-        .filter_map(|_| admit(&store, &plan, 0, 100_000_000, 0).ok())
+        .filter_map(|_| admit(&store, &plan, 0, 100_000_000, 0, &mut Vec::new()).ok())
         .collect();
     assert_eq!(held.len(), 10);
-    let refused = admit(&store, &plan, 0, 100_000_000, 0).expect_err("used up");
+    let refused = admit(&store, &plan, 0, 100_000_000, 0, &mut Vec::new()).expect_err("used up");
     assert_eq!(
         (refused.status, refused.code),
         (402, ErrorCode::InsufficientBalance)
@@ -317,7 +322,7 @@ fn concurrent_requests_at_an_almost_empty_budget_overspend_by_at_most_one() {
         );
     }
     let more = (0..50)
-        .filter(|_| admit(&store, &plan, 0, 30_000_000, 0).is_ok())
+        .filter(|_| admit(&store, &plan, 0, 30_000_000, 0, &mut Vec::new()).is_ok())
         .count();
     assert_eq!(
         more, 24,
@@ -329,7 +334,7 @@ fn concurrent_requests_at_an_almost_empty_budget_overspend_by_at_most_one() {
 fn a_new_snapshot_takes_over_what_it_counts_and_keeps_the_rest_local() {
     let store = Mem::default();
     let plan = Plan::new(&budget_key(1000, 0), None);
-    let a = admit(&store, &plan, 0, 300, 0).expect("a");
+    let a = admit(&store, &plan, 0, 300, 0, &mut Vec::new()).expect("a");
     release(
         &store,
         &a,
@@ -339,7 +344,7 @@ fn a_new_snapshot_takes_over_what_it_counts_and_keeps_the_rest_local() {
         }),
         0,
     );
-    let b = admit(&store, &plan, 0, 300, 0).expect("b");
+    let b = admit(&store, &plan, 0, 300, 0, &mut Vec::new()).expect("b");
     release(
         &store,
         &b,
@@ -351,7 +356,7 @@ fn a_new_snapshot_takes_over_what_it_counts_and_keeps_the_rest_local() {
     );
     // The snapshot has ingested a (300) but not b yet: 400 are left, not 700.
     let later = Plan::new(&budget_key(1000, 300), None);
-    let c = admit(&store, &later, 0, 350, 0).expect("c: 400 left");
+    let c = admit(&store, &later, 0, 350, 0, &mut Vec::new()).expect("c: 400 left");
     release(
         &store,
         &c,
@@ -361,7 +366,8 @@ fn a_new_snapshot_takes_over_what_it_counts_and_keeps_the_rest_local() {
         }),
         0,
     );
-    let d = admit(&store, &later, 0, 100, 0).expect("d: 50 left, admitted and may overspend");
+    let d = admit(&store, &later, 0, 100, 0, &mut Vec::new())
+        .expect("d: 50 left, admitted and may overspend");
     release(
         &store,
         &d,
@@ -372,13 +378,21 @@ fn a_new_snapshot_takes_over_what_it_counts_and_keeps_the_rest_local() {
         0,
     );
     assert!(
-        admit(&store, &later, 0, 1, 0).is_err(),
+        admit(&store, &later, 0, 1, 0, &mut Vec::new()).is_err(),
         "1050 of 1000 spent"
     );
     // A worker with the older snapshot sees the same.
-    assert!(admit(&store, &plan, 0, 1, 0).is_err());
+    assert!(admit(&store, &plan, 0, 1, 0, &mut Vec::new()).is_err());
     // The budget is raised by the admin: it works again.
-    assert!(admit(&store, &Plan::new(&budget_key(2000, 300), None), 0, 1, 0).is_ok());
+    assert!(admit(
+        &store,
+        &Plan::new(&budget_key(2000, 300), None),
+        0,
+        1,
+        0,
+        &mut Vec::new()
+    )
+    .is_ok());
 }
 
 #[test]
@@ -395,6 +409,7 @@ fn a_credit_restores_an_account_and_its_balance_is_shared_by_its_keys() {
         0,
         10,
         0,
+        &mut Vec::new(),
     )
     .expect_err("no balance");
     assert!(String::from_utf8_lossy(&refused.body).contains("account"));
@@ -405,7 +420,7 @@ fn a_credit_restores_an_account_and_its_balance_is_shared_by_its_keys() {
     let plan = Plan::new(&key(None, None, None), Some(&credited));
     assert_eq!(
         (0..20)
-            .filter(|_| admit(&store, &plan, 0, 10, 0).is_ok())
+            .filter(|_| admit(&store, &plan, 0, 10, 0, &mut Vec::new()).is_ok())
             .count(),
         10
     );
@@ -416,6 +431,69 @@ fn a_budget_refusal_takes_no_rate_limit() {
     let store = Mem::default();
     let mut k = budget_key(0, 0);
     k.rpm = Some(5);
-    assert!(admit(&store, &Plan::new(&k, None), 0, 1, 0).is_err());
+    assert!(admit(&store, &Plan::new(&k, None), 0, 1, 0, &mut Vec::new()).is_err());
     assert!(store.get("tollgate:k:k1:rpm").0.is_none());
+}
+
+#[test]
+fn a_leased_bucket_admits_from_its_lease_and_asks_for_more_when_low() {
+    let store = Mem::default();
+    let plan = Plan::new(&key(Some(100), None, None), None).leased(Mode::Leased);
+    let mut wants = Vec::new();
+    // Never leased: the first request goes on credit and asks for a lease.
+    assert!(admit(&store, &plan, 0, 0, 0, &mut wants).is_ok());
+    assert_eq!(
+        wants,
+        vec![LeaseWant {
+            bucket: "k:k1:rpm".into(),
+            limit: 100,
+            want: 11
+        }],
+        "a tenth of the limit, plus the one owed"
+    );
+    // Until the grant arrives, nothing more is admitted.
+    let mut wants = Vec::new();
+    let refused = admit(&store, &plan, 0, 0, 0, &mut wants).expect_err("lease empty");
+    assert_eq!(refused.status, 429);
+    assert_eq!(wants.len(), 1);
+    grant(&store, "k:k1:rpm", 11);
+    let mut wants = Vec::new();
+    let admitted = (0..20)
+        .filter(|_| admit(&store, &plan, 0, 0, 0, &mut wants).is_ok())
+        .count();
+    assert_eq!(admitted, 10, "11 granted, 1 of them owed");
+    assert!(!wants.is_empty(), "asked for more when under half a lease");
+    assert!(wants.iter().all(|w| w.want == 10));
+}
+
+#[test]
+fn leased_tokens_are_settled_into_the_lease() {
+    let store = Mem::default();
+    let plan = Plan::new(&key(None, Some(1000), None), None).leased(Mode::Leased);
+    grant(&store, "k:k1:tpm", 500);
+    let a = admit(&store, &plan, 300, 0, 0, &mut Vec::new()).expect("300 of 500");
+    assert!(
+        admit(&store, &plan, 300, 0, 0, &mut Vec::new()).is_err(),
+        "200 left"
+    );
+    release(
+        &store,
+        &a,
+        Some(Used {
+            tokens: 50,
+            nanos: 0,
+        }),
+        0,
+    );
+    assert!(
+        admit(&store, &plan, 400, 0, 0, &mut Vec::new()).is_ok(),
+        "450 left after the refund"
+    );
+    // A request that never went out gives back its request too.
+    let rpm = Plan::new(&key(Some(10), None, None), None).leased(Mode::Leased);
+    grant(&store, "k:k1:rpm", 1);
+    let held = admit(&store, &rpm, 0, 0, 0, &mut Vec::new()).expect("the one");
+    assert!(admit(&store, &rpm, 0, 0, 0, &mut Vec::new()).is_err());
+    release(&store, &held, None, 0);
+    assert!(admit(&store, &rpm, 0, 0, 0, &mut Vec::new()).is_ok());
 }

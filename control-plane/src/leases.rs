@@ -1,0 +1,222 @@
+//! Leases of per-minute limits for several Envoys: `POST /internal/leases`.
+//!
+//! With `shared_limits` on, an Envoy does not count `rpm`/`tpm` itself: it
+//! holds a lease, tokens granted from one bucket that every Envoy shares, and
+//! asks for more in the background when it runs low (filter `limits.rs`). The
+//! bucket lives in Redis when `TOLLGATE_REDIS_URL` is set, so that several
+//! control planes share it; otherwise in this process (exact for one control
+//! plane). Either way a grant takes tokens out of the bucket at once, so
+//! tokens leased and not yet spent are never granted twice.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::app::{AppState, Filter};
+use crate::error::{parse_json, ApiError, ApiResult};
+use crate::util::now_ms;
+
+/// Units of a bucket per token (a bucket of `limit` a minute refills by
+/// `limit` units a millisecond), as in the filter.
+const UNITS: i64 = 60_000;
+const MAX_LEASES: usize = 1000;
+/// A bucket unused this long is dropped (it would be full again anyway).
+const IDLE_MS: i64 = 120_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeaseRequest {
+    leases: Vec<Want>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Want {
+    bucket: String,
+    limit: u64,
+    want: u64,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Grant {
+    bucket: String,
+    granted: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Grants {
+    grants: Vec<Grant>,
+}
+
+pub enum Broker {
+    Memory(Mutex<HashMap<String, (i64, i64)>>),
+    Redis(redis::aio::ConnectionManager),
+}
+
+/// The global bucket in Redis: refilled with Redis' own clock, so that
+/// control planes with skewed clocks agree. Returns the tokens granted.
+const SCRIPT: &str = r"
+local limit = tonumber(ARGV[1])
+local want = tonumber(ARGV[2])
+local units = 60000
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local b = redis.call('HMGET', KEYS[1], 'level', 'at')
+local level = tonumber(b[1])
+local at = tonumber(b[2])
+local full = limit * units
+if level == nil or at == nil then
+  level = full
+  at = now
+end
+if now > at then
+  level = math.min(full, level + (now - at) * limit)
+  at = now
+end
+local grant = math.floor(level / units)
+if grant > want then grant = want end
+if grant < 0 then grant = 0 end
+level = level - grant * units
+redis.call('HSET', KEYS[1], 'level', level, 'at', at)
+redis.call('PEXPIRE', KEYS[1], 120000)
+return grant
+";
+
+impl Broker {
+    pub async fn connect(url: Option<&str>) -> anyhow::Result<Broker> {
+        match url {
+            None => Ok(Broker::Memory(Mutex::new(HashMap::new()))),
+            Some(url) => {
+                let client = redis::Client::open(url)?;
+                let manager = redis::aio::ConnectionManager::new(client).await?;
+                Ok(Broker::Redis(manager))
+            }
+        }
+    }
+
+    async fn take(&self, bucket: &str, limit: u64, want: u64) -> ApiResult<u64> {
+        match self {
+            Broker::Memory(buckets) => {
+                let mut buckets = buckets
+                    .lock()
+                    .map_err(|_| ApiError::Internal(anyhow::anyhow!("lease table poisoned")))?;
+                let now = now_ms();
+                buckets.retain(|_, (_, at)| now - *at < IDLE_MS);
+                let full = i64::try_from(limit)
+                    .unwrap_or(i64::MAX)
+                    .saturating_mul(UNITS);
+                let (level, at) = buckets.entry(bucket.to_string()).or_insert((full, now));
+                let elapsed = (now - *at).max(0);
+                *level = level
+                    .saturating_add(
+                        elapsed.saturating_mul(i64::try_from(limit).unwrap_or(i64::MAX)),
+                    )
+                    .min(full);
+                *at = (*at).max(now);
+                let grant = (*level / UNITS).clamp(0, i64::try_from(want).unwrap_or(i64::MAX));
+                *level -= grant * UNITS;
+                Ok(u64::try_from(grant).unwrap_or(0))
+            }
+            Broker::Redis(manager) => {
+                let mut conn = manager.clone();
+                let granted: i64 = redis::Script::new(SCRIPT)
+                    .key(format!("tollgate:bucket:{bucket}"))
+                    .arg(limit)
+                    .arg(want)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "redis lease failed");
+                        ApiError::Internal(anyhow::anyhow!("redis: {e}"))
+                    })?;
+                Ok(u64::try_from(granted).unwrap_or(0))
+            }
+        }
+    }
+}
+
+fn valid_bucket(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("k:").or_else(|| name.strip_prefix("a:")) else {
+        return false;
+    };
+    let Some(id) = rest
+        .strip_suffix(":rpm")
+        .or_else(|| rest.strip_suffix(":tpm"))
+    else {
+        return false;
+    };
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/@".contains(&b))
+}
+
+pub async fn lease(
+    _: Filter,
+    State(state): State<AppState>,
+    body: Bytes,
+) -> ApiResult<Json<Grants>> {
+    let req: LeaseRequest = parse_json(&body)?;
+    if req.leases.len() > MAX_LEASES {
+        return Err(ApiError::invalid(
+            format!("at most {MAX_LEASES} leases per request"),
+            Some("leases"),
+        ));
+    }
+    let mut grants = Vec::with_capacity(req.leases.len());
+    for w in req.leases {
+        if !valid_bucket(&w.bucket) || w.limit == 0 || w.limit > u64::from(u32::MAX) {
+            return Err(ApiError::invalid(
+                format!("bad lease {:?}", w.bucket),
+                Some("leases"),
+            ));
+        }
+        let granted = state
+            .leases
+            .take(&w.bucket, w.limit, w.want.min(w.limit))
+            .await?;
+        grants.push(Grant {
+            bucket: w.bucket,
+            granted,
+        });
+    }
+    Ok(Json(Grants { grants }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_memory_bucket_grants_what_it_has_and_refills() {
+        let broker = Broker::Memory(Mutex::new(HashMap::new()));
+        assert_eq!(broker.take("k:a:rpm", 10, 4).await.unwrap(), 4);
+        assert_eq!(broker.take("k:a:rpm", 10, 10).await.unwrap(), 6);
+        assert_eq!(broker.take("k:a:rpm", 10, 10).await.unwrap(), 0);
+        assert_eq!(
+            broker.take("k:b:rpm", 10, 3).await.unwrap(),
+            3,
+            "buckets are separate"
+        );
+    }
+
+    #[test]
+    fn bucket_names_are_checked() {
+        assert!(valid_bucket("k:key_123:rpm"));
+        assert!(valid_bucket("a:acct_1:tpm"));
+        for bad in [
+            "x:key:rpm",
+            "k::rpm",
+            "k:key:rph",
+            "k:a b:rpm",
+            "tollgate:k:key:rpm",
+        ] {
+            assert!(!valid_bucket(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,100 @@
+"""Two Envoy processes share per-minute limits through leases from the
+control plane, whose buckets live in Redis (127.0.0.1:6379)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+import stack as stackmod
+
+from .conftest import chat_body
+from .test_config_channel import record
+
+REDIS = os.environ.get("TOLLGATE_E2E_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    s = stackmod.Stack(work_dir=tmp_path_factory.mktemp("shared-limits"), shared_limits=True, redis_url=REDIS)
+    try:
+        s.start_mock()
+        s.start_control_plane()
+        s.demo = s.seed_demo()
+        s.start_envoy()
+        s.second_port = s.start_second_envoy()
+        s.wait_config()
+        yield s
+    finally:
+        s.stop()
+
+
+def post(port: int, key: str) -> int:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/v1/chat/completions", chat_body(), {"authorization": f"Bearer {key}", "content-type": "application/json"})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+def models(port: int, key: str) -> int:
+    return stackmod.http("GET", f"http://127.0.0.1:{port}/v1/models", headers={"authorization": f"Bearer {key}"})[0]
+
+
+def test_two_envoys_share_an_rpm_limit_and_overshoot_by_at_most_one_request_each(pair):
+    limit = 120  # 2 a second
+    created = pair.must("POST", "/admin/keys", {"name": "shared", "account_id": pair.demo["account"]["id"], "rpm": limit})
+    key = created["key"]
+    ports = [pair.gateway_port, pair.second_port]
+    # The key is known on every worker of both Envoys (model lists are not rate limited).
+    stackmod.wait_until(lambda: all(models(p, key) == 200 for p in ports for _ in range(8)), what="the key on both Envoys")
+    counts = {p: {"ok": 0, "refused": 0, "other": 0} for p in ports}
+    duration = 6.0
+    start = time.monotonic()
+    stop = start + duration
+
+    def hammer(port: int) -> None:
+        while time.monotonic() < stop:
+            status = post(port, key)
+            bucket = "ok" if status == 200 else "refused" if status == 429 else "other"
+            counts[port][bucket] += 1
+
+    threads = [threading.Thread(target=hammer, args=(p,)) for p in ports for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - start
+    admitted = sum(c["ok"] for c in counts.values())
+    allowed = limit + int(elapsed * limit / 60)
+    overshoot = admitted - allowed
+    record("shared_rpm_overshoot_requests", overshoot, admitted=admitted, allowed=allowed,
+           per_envoy=[c["ok"] for c in counts.values()], refused=sum(c["refused"] for c in counts.values()))
+    assert all(c["other"] == 0 for c in counts.values()), counts
+    assert all(c["ok"] > 0 for c in counts.values()), "both Envoys got a share"
+    # Bound: one request on credit per Envoy process (its first, before any lease).
+    assert overshoot <= len(ports), f"admitted {admitted}, allowed {allowed}"
+    # And not far under: unspent leases are at most a tenth of the limit per Envoy.
+    assert admitted >= allowed - len(ports) * (limit // 10) - 2, f"admitted {admitted}, allowed {allowed}"
+
+
+def test_the_lease_channel_refuses_strangers_and_bad_leases(pair):
+    url = f"{pair.control_plane}/internal/leases"
+    body = {"leases": [{"bucket": "k:x:rpm", "limit": 10, "want": 1}]}
+    assert stackmod.http("POST", url, body)[0] == 401
+    headers = {"x-tollgate-filter-secret": pair.filter_secret}
+    for bad in ({"leases": [{"bucket": "zz", "limit": 10, "want": 1}]},
+                {"leases": [{"bucket": "k:x:rpm", "limit": 0, "want": 1}]},
+                {"leases": "no"}):
+        status, _, answer = stackmod.http("POST", url, bad, headers)
+        assert status == 400 and answer["error"]["code"] == "invalid_request", bad
+    status, _, answer = stackmod.http("POST", url, {"leases": [{"bucket": "k:lease-probe:rpm", "limit": 10, "want": 4}]}, headers)
+    assert status == 200 and answer["grants"][0]["granted"] <= 4
