@@ -193,7 +193,7 @@ pub struct Forward {
     /// ... and the client did not, so that chunk must not reach it.
     pub hide_usage: bool,
     /// Prompt text characters, for an estimate when no usage is reported.
-    pub prompt_chars: u64,
+    pub prompt_weight: u64,
     /// The client's output cap, if it set one.
     pub max_output: Option<u64>,
     pub input_nanos_per_1m: u64,
@@ -264,7 +264,7 @@ pub fn on_body(
         stream: body.stream,
         ask_usage,
         hide_usage: ask_usage && !body.include_usage,
-        prompt_chars: body.prompt_chars,
+        prompt_weight: body.prompt_weight,
         max_output: body.max_output,
         input_nanos_per_1m: model.input_nanos_per_1m,
         output_nanos_per_1m: model.output_nanos_per_1m,

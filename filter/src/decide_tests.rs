@@ -458,7 +458,7 @@ fn a_forward_carries_the_provider_address_credential_and_rewritten_body() {
             stream: true,
             ask_usage: true,
             hide_usage: true,
-            prompt_chars: 0,
+            prompt_weight: 0,
             max_output: None,
             input_nanos_per_1m: 0,
             output_nanos_per_1m: 0,

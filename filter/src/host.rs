@@ -495,7 +495,7 @@ impl Http {
         let plan = Plan::new(&admitted.key, account).leased(mode);
         if !plan.is_empty() {
             let tokens = Tokens {
-                input: crate::usage::estimate_from_chars(f.prompt_chars),
+                input: crate::usage::estimate_tokens(f.prompt_weight),
                 output: f.max_output.unwrap_or(limits::DEFAULT_OUTPUT_RESERVE),
             };
             let nanos = meter::cost(tokens, f.input_nanos_per_1m, f.output_nanos_per_1m);
@@ -554,7 +554,7 @@ impl Http {
             provider: f.provider.clone(),
             stream: f.stream,
             hide_usage: f.hide_usage,
-            prompt_chars: f.prompt_chars,
+            prompt_weight: f.prompt_weight,
             input_nanos_per_1m: f.input_nanos_per_1m,
             output_nanos_per_1m: f.output_nanos_per_1m,
             started_ms: self.started_ms,

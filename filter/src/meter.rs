@@ -25,7 +25,7 @@ pub struct Request {
     pub provider: String,
     pub stream: bool,
     pub hide_usage: bool,
-    pub prompt_chars: u64,
+    pub prompt_weight: u64,
     pub input_nanos_per_1m: u64,
     pub output_nanos_per_1m: u64,
     pub started_ms: u64,
@@ -139,11 +139,11 @@ impl Meter {
             None if !succeeded && self.first_byte_ms.is_none() => (Tokens::default(), false),
             None => (
                 Tokens {
-                    input: usage::estimate_from_chars(self.req.prompt_chars),
+                    input: usage::estimate_tokens(self.req.prompt_weight),
                     output: if self.event_stream {
                         self.counter.estimated_output()
                     } else {
-                        usage::estimate_from_chars(usage::output_chars(&self.json))
+                        usage::estimate_tokens(usage::output_weight(&self.json))
                     },
                 },
                 true,

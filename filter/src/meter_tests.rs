@@ -11,7 +11,7 @@ fn request(endpoint: Endpoint, stream: bool, hide_usage: bool) -> Request {
         provider: "p".into(),
         stream,
         hide_usage,
-        prompt_chars: 40,
+        prompt_weight: 200,
         input_nanos_per_1m: 150_000_000,
         output_nanos_per_1m: 600_000_000,
         started_ms: 1_000,

@@ -21,7 +21,7 @@ pub struct Body<'a> {
     pub include_usage: bool,
     /// Characters of prompt text (`messages`, `prompt`, `input`), for an
     /// estimate when the upstream reports no usage.
-    pub prompt_chars: u64,
+    pub prompt_weight: u64,
     /// The output cap the client set (`max_tokens`, `max_completion_tokens`
     /// or `max_output_tokens`), for reserving tokens and spend.
     pub max_output: Option<u64>,
@@ -32,9 +32,10 @@ struct StreamOptions {
     include_usage: Option<bool>,
 }
 
-/// Characters inside JSON strings of a raw value (keys included, escapes
-/// counted as written): a cheap measure of prompt size without building it.
-fn string_chars(raw: &str) -> u64 {
+/// The weight (`usage::char_weight`) of the characters inside JSON strings
+/// of a raw value (keys included, escapes counted as written): a cheap
+/// measure of prompt size without building it.
+fn string_weight(raw: &str) -> u64 {
     let mut in_string = false;
     let mut escaped = false;
     let mut n = 0u64;
@@ -49,7 +50,7 @@ fn string_chars(raw: &str) -> u64 {
                 in_string = false;
                 continue;
             }
-            n += 1;
+            n += crate::usage::char_weight(c);
         } else if c == '"' {
             in_string = true;
         }
@@ -163,10 +164,10 @@ impl<'a> Body<'a> {
                 .include_usage
                 .unwrap_or(false),
         };
-        let prompt_chars = ["messages", "prompt", "input", "instructions"]
+        let prompt_weight = ["messages", "prompt", "input", "instructions"]
             .iter()
             .filter_map(|name| find(name))
-            .map(|raw| string_chars(raw.get()))
+            .map(|raw| string_weight(raw.get()))
             .sum();
         let mut max_output = None;
         for name in ["max_tokens", "max_completion_tokens", "max_output_tokens"] {
@@ -186,7 +187,7 @@ impl<'a> Body<'a> {
             model,
             stream,
             include_usage,
-            prompt_chars,
+            prompt_weight,
             max_output,
         })
     }

@@ -154,13 +154,16 @@ fn a_stream_is_asked_for_its_usage_keeping_the_clients_other_stream_options() {
 }
 
 #[test]
-fn prompt_size_counts_the_characters_of_the_text_fields() {
+fn prompt_size_weighs_the_characters_of_the_text_fields() {
     let b = Body::parse(br#"{"model":"m","messages":[{"role":"user","content":"hello \"you\""}]}"#)
         .expect("ok");
     // "role" + "user" + "content" + `hello "you"`
-    assert_eq!(b.prompt_chars, 4 + 4 + 7 + 11);
+    assert_eq!(b.prompt_weight, 5 * (4 + 4 + 7 + 11));
     let b = Body::parse(br#"{"model":"m","input":["ab","cd"],"other":"ignored"}"#).expect("ok");
-    assert_eq!(b.prompt_chars, 4);
+    assert_eq!(b.prompt_weight, 5 * 4);
+    // Other scripts weigh more a character: é 6, 你 16 (twentieths of a token).
+    let b = Body::parse("{\"model\":\"m\",\"prompt\":\"é你\"}".as_bytes()).expect("ok");
+    assert_eq!(b.prompt_weight, 6 + 16);
 }
 
 #[test]

@@ -119,21 +119,21 @@ fn the_text_of_a_json_answer_is_measured_for_the_estimate() {
     let cases: &[(&str, u64)] = &[
         (
             r#"{"choices":[{"message":{"role":"assistant","content":"tok0 tok1"}}]}"#,
-            9,
+            45,
         ),
         (
             r#"{"choices":[{"message":{"content":null,"tool_calls":[]}}]}"#,
             0,
         ),
-        (r#"{"choices":[{"text":"abc"},{"text":"de"}]}"#, 5),
+        (r#"{"choices":[{"text":"abc"},{"text":"de"}]}"#, 25),
         (
             r#"{"output":[{"type":"message","content":[{"type":"output_text","text":"héllo"}]}]}"#,
-            5,
+            26,
         ),
         (r#"{"data":[{"embedding":[0.1]}]}"#, 0),
         ("not json", 0),
     ];
     for (body, want) in cases {
-        assert_eq!(output_chars(body.as_bytes()), *want, "{body}");
+        assert_eq!(output_weight(body.as_bytes()), *want, "{body}");
     }
 }
