@@ -24,6 +24,9 @@ pub enum ApiError {
     /// 409: the change conflicts with what is stored.
     #[error("{0}")]
     Conflict(String),
+    /// 503: the limits backend (Redis) is away.
+    #[error("{0}")]
+    LimitsUnavailable(String),
     /// 503: the database is away; nothing was changed.
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
@@ -65,6 +68,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable",
                 "database_unavailable",
+            ),
+            ApiError::LimitsUnavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "limits_unavailable",
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

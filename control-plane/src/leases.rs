@@ -54,7 +54,12 @@ pub struct Grants {
 
 pub enum Broker {
     Memory(Mutex<HashMap<String, (i64, i64)>>),
-    Redis(redis::aio::ConnectionManager),
+    Redis {
+        conn: redis::aio::ConnectionManager,
+        fail_open: bool,
+        /// Whether the last call reached Redis, for `/api/status`.
+        healthy: std::sync::atomic::AtomicBool,
+    },
 }
 
 /// The global bucket in Redis: refilled with Redis' own clock, so that
@@ -87,13 +92,45 @@ return grant
 ";
 
 impl Broker {
-    pub async fn connect(url: Option<&str>) -> anyhow::Result<Broker> {
+    pub async fn connect(url: Option<&str>, fail_open: bool) -> anyhow::Result<Broker> {
         match url {
             None => Ok(Broker::Memory(Mutex::new(HashMap::new()))),
             Some(url) => {
                 let client = redis::Client::open(url)?;
-                let manager = redis::aio::ConnectionManager::new(client).await?;
-                Ok(Broker::Redis(manager))
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(std::time::Duration::from_secs(1))
+                    .set_response_timeout(std::time::Duration::from_secs(1))
+                    .set_number_of_retries(1);
+                let conn = redis::aio::ConnectionManager::new_with_config(client, config).await?;
+                Ok(Broker::Redis {
+                    conn,
+                    fail_open,
+                    healthy: std::sync::atomic::AtomicBool::new(true),
+                })
+            }
+        }
+    }
+
+    /// `(backend, status)` for `/api/status`.
+    pub fn status(&self) -> (&'static str, &'static str) {
+        match self {
+            Broker::Memory(_) => ("memory", "ok"),
+            Broker::Redis {
+                healthy, fail_open, ..
+            } => {
+                if healthy.load(std::sync::atomic::Ordering::Relaxed) {
+                    ("redis", "ok")
+                } else if *fail_open {
+                    (
+                        "redis",
+                        "unavailable: failing open, shared limits not enforced",
+                    )
+                } else {
+                    (
+                        "redis",
+                        "unavailable: failing closed, Envoys refuse once their leases are spent",
+                    )
+                }
             }
         }
     }
@@ -121,19 +158,34 @@ impl Broker {
                 *level -= grant * UNITS;
                 Ok(u64::try_from(grant).unwrap_or(0))
             }
-            Broker::Redis(manager) => {
-                let mut conn = manager.clone();
-                let granted: i64 = redis::Script::new(SCRIPT)
+            Broker::Redis {
+                conn,
+                fail_open,
+                healthy,
+            } => {
+                let mut conn = conn.clone();
+                let result: Result<i64, _> = redis::Script::new(SCRIPT)
                     .key(format!("tollgate:bucket:{bucket}"))
                     .arg(limit)
                     .arg(want)
                     .invoke_async(&mut conn)
-                    .await
-                    .map_err(|e| {
-                        tracing::warn!(error = %e, "redis lease failed");
-                        ApiError::Internal(anyhow::anyhow!("redis: {e}"))
-                    })?;
-                Ok(u64::try_from(granted).unwrap_or(0))
+                    .await;
+                let ok = result.is_ok();
+                if healthy.swap(ok, std::sync::atomic::Ordering::Relaxed) != ok {
+                    match &result {
+                        Ok(_) => tracing::info!("redis is back: shared limits enforced again"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, fail_open, "redis unavailable for shared limits")
+                        }
+                    }
+                }
+                match result {
+                    Ok(granted) => Ok(u64::try_from(granted).unwrap_or(0)),
+                    Err(_) if *fail_open => Ok(want),
+                    Err(e) => Err(ApiError::LimitsUnavailable(format!(
+                        "The limits backend is unavailable: {e}"
+                    ))),
+                }
             }
         }
     }

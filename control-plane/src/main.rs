@@ -79,7 +79,8 @@ async fn main() -> anyhow::Result<()> {
     let db = db::Db::open(settings.database_url.as_deref(), &settings.data_dir).await?;
     tracing::info!(backend = ?db.backend, "database ready");
 
-    let leases = leases::Broker::connect(settings.redis_url.as_deref()).await?;
+    let leases =
+        leases::Broker::connect(settings.redis_url.as_deref(), settings.lease_fail_open).await?;
     if settings.redis_url.is_some() {
         tracing::info!("shared limits: buckets in Redis");
     }

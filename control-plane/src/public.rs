@@ -183,6 +183,7 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
         Err(_) => Vec::new(),
     };
     let config = state.config.current();
+    let (limits_backend, limits_status) = state.leases.status();
     Json(json!({
         "object": "status",
         "version": env!("CARGO_PKG_VERSION"),
@@ -194,5 +195,6 @@ pub async fn status(State(state): State<AppState>) -> Json<Value> {
             "config_version": config.version.to_string(),
         },
         "upstreams": upstreams,
+        "limits": {"backend": limits_backend, "status": limits_status},
     }))
 }

@@ -30,6 +30,10 @@ pub struct Settings {
     /// `TOLLGATE_REDIS_URL`: where the buckets of shared limits live, so that
     /// several control planes share them; unset: in this process.
     pub redis_url: Option<String>,
+    /// `TOLLGATE_LEASE_FAIL`: when the Redis behind shared limits fails,
+    /// `closed` (default) grants nothing, so Envoys refuse once their leases
+    /// are spent; `open` grants what is asked, so limits stop applying.
+    pub lease_fail_open: bool,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -65,6 +69,11 @@ impl Settings {
             key_prefix,
             allow_private_upstreams,
             redis_url: var("TOLLGATE_REDIS_URL"),
+            lease_fail_open: match var("TOLLGATE_LEASE_FAIL").as_deref() {
+                None | Some("closed") => false,
+                Some("open") => true,
+                Some(other) => bail!("TOLLGATE_LEASE_FAIL must be closed or open, not {other:?}"),
+            },
         })
     }
 }

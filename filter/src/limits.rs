@@ -622,11 +622,30 @@ fn bucket_name(counter: &str) -> &str {
     counter.strip_prefix("tollgate:").unwrap_or(counter)
 }
 
-/// A lease: the tokens this Envoy may still spend (below 0: owed).
-fn decode_lease(raw: Option<&[u8]>) -> Option<i64> {
-    raw.and_then(|r| r.get(..8))
-        .and_then(|b| b.try_into().ok())
-        .map(i64::from_le_bytes)
+/// A lease: the tokens this Envoy may still spend (below 0 after a `tpm`
+/// request used more than it reserved), and the tokens it took on credit
+/// and still owes the shared bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Lease {
+    balance: i64,
+    owed: u64,
+}
+
+impl Lease {
+    fn decode(raw: Option<&[u8]>) -> Option<Lease> {
+        let raw = raw?;
+        Some(Lease {
+            balance: i64::from_le_bytes(raw.get(..8)?.try_into().ok()?),
+            owed: u64::from_le_bytes(raw.get(8..16)?.try_into().ok()?),
+        })
+    }
+
+    fn encode(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16);
+        out.extend_from_slice(&self.balance.to_le_bytes());
+        out.extend_from_slice(&self.owed.to_le_bytes());
+        out
+    }
 }
 
 /// How much to ask for at a time: a tenth of the limit, at least one
@@ -637,7 +656,10 @@ fn lease_size(limit: u64, want: u64) -> u64 {
 }
 
 /// Takes `want` from the lease; `Ok(left)` or `Err` when the lease is short.
-/// Asks for a refill when the balance falls under half a lease.
+/// A bucket this Envoy never leased starts with one lease on credit, so that
+/// its first requests do not wait for the control plane; the credit is paid
+/// back from the first grants. Asks for more when the balance is under half
+/// a lease or something is owed.
 fn take_lease(
     store: &dyn Store,
     check: &Check,
@@ -647,45 +669,63 @@ fn take_lease(
     let key = lease_key(&check.key);
     let size = lease_size(check.limit, want);
     let want_i = i64::try_from(want).unwrap_or(i64::MAX);
-    let outcome = update(store, &key, |raw| match decode_lease(raw) {
-        // Never leased: the first request goes on credit.
-        None => (Some((-want_i).to_le_bytes().to_vec()), Some(-want_i)),
-        Some(balance) if balance >= want_i => {
-            let left = balance - want_i;
-            (Some(left.to_le_bytes().to_vec()), Some(left))
+    let outcome = update(store, &key, |raw| {
+        let lease = Lease::decode(raw).unwrap_or(Lease {
+            balance: i64::try_from(size).unwrap_or(i64::MAX),
+            owed: size,
+        });
+        if lease.balance >= want_i {
+            let after = Lease {
+                balance: lease.balance - want_i,
+                owed: lease.owed,
+            };
+            (Some(after.encode()), (true, after))
+        } else {
+            (None, (false, lease))
         }
-        Some(_) => (None, None),
     });
-    let (admitted, balance) = match outcome {
-        Some(Some(left)) => (true, left),
-        Some(None) | None => (
+    let (admitted, lease) = match outcome {
+        Some(result) => result,
+        None => (
             false,
-            decode_lease(store.get(&key).0.as_deref()).unwrap_or(0),
+            Lease::decode(store.get(&key).0.as_deref()).unwrap_or(Lease {
+                balance: 0,
+                owed: 0,
+            }),
         ),
     };
     let half = i64::try_from(size / 2).unwrap_or(i64::MAX);
-    if balance < half.max(1) {
-        let owed = u64::try_from(balance.min(0).saturating_neg()).unwrap_or(0);
+    if lease.balance < half.max(1) || lease.owed > 0 {
+        let short = u64::try_from(lease.balance.min(0).saturating_neg()).unwrap_or(0);
         wants.push(LeaseWant {
             bucket: bucket_name(&check.key).to_string(),
             limit: check.limit,
-            want: size.saturating_add(owed),
+            want: size.saturating_add(lease.owed).saturating_add(short),
         });
     }
     if admitted {
-        Ok(u64::try_from(balance.max(0)).unwrap_or(0))
+        Ok(u64::try_from(lease.balance.max(0)).unwrap_or(0))
     } else {
         Err(())
     }
 }
 
-/// Adds what the control plane granted to a lease.
+/// Adds what the control plane granted to a lease, paying what it owes first.
 pub fn grant(store: &dyn Store, bucket: &str, tokens: u64) {
     let key = lease_key(&format!("tollgate:{bucket}"));
-    let add = i64::try_from(tokens).unwrap_or(i64::MAX);
     update(store, &key, |raw| {
-        let balance = decode_lease(raw).unwrap_or(0);
-        (Some(balance.saturating_add(add).to_le_bytes().to_vec()), ())
+        let lease = Lease::decode(raw).unwrap_or(Lease {
+            balance: 0,
+            owed: 0,
+        });
+        let paid = tokens.min(lease.owed);
+        let after = Lease {
+            balance: lease
+                .balance
+                .saturating_add(i64::try_from(tokens - paid).unwrap_or(i64::MAX)),
+            owed: lease.owed - paid,
+        };
+        (Some(after.encode()), ())
     });
 }
 
@@ -736,12 +776,15 @@ pub fn release(store: &dyn Store, admission: &Admission, used: Option<Used>, now
                         .saturating_sub(i64::try_from(used).unwrap_or(i64::MAX)),
                 };
                 if give_back != 0 {
-                    update(store, key, |raw| {
-                        let balance = decode_lease(raw).unwrap_or(0);
-                        (
-                            Some(balance.saturating_add(give_back).to_le_bytes().to_vec()),
-                            (),
-                        )
+                    update(store, key, |raw| match Lease::decode(raw) {
+                        Some(lease) => {
+                            let after = Lease {
+                                balance: lease.balance.saturating_add(give_back),
+                                owed: lease.owed,
+                            };
+                            (Some(after.encode()), ())
+                        }
+                        None => (None, ()),
                     });
                 }
             }

@@ -439,31 +439,53 @@ fn a_budget_refusal_takes_no_rate_limit() {
 fn a_leased_bucket_admits_from_its_lease_and_asks_for_more_when_low() {
     let store = Mem::default();
     let plan = Plan::new(&key(Some(100), None, None), None).leased(Mode::Leased);
+    // Never leased: one lease (a tenth of the limit) on credit, and the
+    // first ask covers the next lease and the debt.
     let mut wants = Vec::new();
-    // Never leased: the first request goes on credit and asks for a lease.
     assert!(admit(&store, &plan, 0, 0, 0, &mut wants).is_ok());
     assert_eq!(
         wants,
         vec![LeaseWant {
             bucket: "k:k1:rpm".into(),
             limit: 100,
-            want: 11
-        }],
-        "a tenth of the limit, plus the one owed"
+            want: 20
+        }]
     );
-    // Until the grant arrives, nothing more is admitted.
+    let admitted = 1
+        + (0..20)
+            .filter(|_| admit(&store, &plan, 0, 0, 0, &mut Vec::new()).is_ok())
+            .count();
+    assert_eq!(admitted, 10, "the credit is one lease");
     let mut wants = Vec::new();
-    let refused = admit(&store, &plan, 0, 0, 0, &mut wants).expect_err("lease empty");
+    let refused = admit(&store, &plan, 0, 0, 0, &mut wants).expect_err("lease spent");
     assert_eq!(refused.status, 429);
-    assert_eq!(wants.len(), 1);
-    grant(&store, "k:k1:rpm", 11);
+    assert_eq!(wants[0].want, 20, "still owed, still asked for");
+    // A grant pays the debt first, the rest is spendable.
+    grant(&store, "k:k1:rpm", 20);
     let mut wants = Vec::new();
     let admitted = (0..20)
         .filter(|_| admit(&store, &plan, 0, 0, 0, &mut wants).is_ok())
         .count();
-    assert_eq!(admitted, 10, "11 granted, 1 of them owed");
-    assert!(!wants.is_empty(), "asked for more when under half a lease");
-    assert!(wants.iter().all(|w| w.want == 10));
+    assert_eq!(admitted, 10);
+    assert!(
+        wants.iter().all(|w| w.want == 10),
+        "nothing owed now: one lease at a time"
+    );
+    // A grant smaller than the debt pays part of it and leaves nothing to spend.
+    let other = Plan::new(&key(None, Some(1000), None), None).leased(Mode::Leased);
+    assert!(
+        admit(&store, &other, 100, 0, 0, &mut Vec::new()).is_ok(),
+        "a whole lease on credit"
+    );
+    grant(&store, "k:k1:tpm", 40);
+    let mut wants = Vec::new();
+    assert!(
+        admit(&store, &other, 1, 0, 0, &mut wants).is_err(),
+        "the 40 went to the debt"
+    );
+    assert_eq!(wants[0].want, 100 + 60, "a lease plus the 60 still owed");
+    grant(&store, "k:k1:tpm", 160);
+    assert!(admit(&store, &other, 100, 0, 0, &mut Vec::new()).is_ok());
 }
 
 #[test]
