@@ -8,6 +8,7 @@ mod config_channel;
 mod db;
 mod error;
 mod leases;
+mod openapi;
 mod public;
 mod secrets;
 mod settings;

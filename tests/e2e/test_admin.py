@@ -101,3 +101,11 @@ def test_an_account_is_credited_in_one_step(stack):
     assert after["balance_usd"] == pytest.approx(2.0)
     status, _, _ = stack.admin("POST", f"/admin/accounts/{acct['id']}/credit", {"amount_usd": -5})
     assert status == 400
+
+
+def test_the_openapi_document_describes_the_admin_api(stack):
+    doc = stack.must("GET", "/admin/openapi.json")
+    assert doc["openapi"].startswith("3.1")
+    assert {"/admin/keys", "/admin/keys/{id}/rotate", "/admin/usage/summary"} <= set(doc["paths"])
+    assert doc["components"]["schemas"]["Provider"]["properties"]["api_key"]["writeOnly"] is True
+    assert stackmod.http("GET", f"{stack.control_plane}/admin/openapi.json")[0] == 401

@@ -236,3 +236,11 @@ def test_each_account_sees_only_its_own_usage_and_admins_see_all(stack, key, led
     for bad in ("group_by=week", "after=nope", "since=abc"):
         status, _, body = stack.admin("GET", f"/admin/usage/summary?{bad}" if "group" in bad else f"/admin/usage?{bad}")
         assert status == 400 and body["error"]["code"] == "invalid_request", (bad, body)
+
+
+def test_a_reused_client_request_id_is_still_billed_twice(stack, key, ledger):
+    headers = [("authorization", f"Bearer {key}"), ("x-request-id", "client-reused-id")]
+    ids = [raw(stack, "POST", "/v1/chat/completions", headers, chat_body())[1]["x-request-id"] for _ in range(2)]
+    assert ids[0] != ids[1]
+    assert all(record_for(stack, key, i)["request_id"] == i for i in ids)
+    assert [e["x_request_id"] for e in ledger()] == ids

@@ -83,6 +83,7 @@ pub fn routes() -> Router<AppState> {
                 .patch(providers::patch)
                 .delete(providers::delete),
         )
+        .route("/admin/openapi.json", get(crate::openapi::get))
         .route("/admin/usage", get(usage::list))
         .route("/admin/usage/summary", get(usage::summary))
         .route("/admin/models", post(models::create).get(models::list))
