@@ -1,0 +1,124 @@
+"""Usage ingestion throughput (POST /internal/usage) and admin usage queries
+over a million records."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import statistics
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+MODELS = [f"model-{i:02d}" for i in range(50)]
+DAY_MS = 86_400_000
+
+
+def record(request_id: str, key_id: str, account_id: str, model: str, now_ms: int, rng: random.Random) -> dict:
+    stream = rng.random() < 0.4
+    latency = int(rng.lognormvariate(6.5, 0.8))
+    return {
+        "request_id": request_id, "key_id": key_id, "account_id": account_id, "model": model,
+        "upstream_model": f"up-{model}", "provider": "mock", "status": 200 if rng.random() < 0.97 else 429,
+        "input_tokens": rng.randint(5, 4000), "output_tokens": rng.randint(1, 1500),
+        "estimated": False, "stream": stream, "latency_ms": latency,
+        "ttft_ms": latency // 4 if stream else None, "cost_nanos": rng.randint(1_000, 5_000_000),
+        "created_at_ms": now_ms,
+    }
+
+
+def ingest(control_plane: str, filter_secret: str, key_id: str, account_id: str,
+           seconds: float, threads: int = 4, batch: int = 200) -> dict:
+    """`threads` clients each POST batches of `batch` records with unique
+    request ids for `seconds`; returns records/s (accepted, i.e. committed)."""
+    accepted = [0] * threads
+    batches = [0] * threads
+    errors: list[str] = []
+    run_id = f"{time.time_ns():x}"
+    stop_at = time.monotonic() + seconds
+
+    def worker(index: int) -> None:
+        rng = random.Random(index)
+        n = 0
+        while time.monotonic() < stop_at:
+            now = int(time.time() * 1000)
+            recs = [record(f"bench-{run_id}-{index}-{n + i}", key_id, account_id, rng.choice(MODELS), now, rng)
+                    for i in range(batch)]
+            n += batch
+            req = urllib.request.Request(
+                f"{control_plane}/internal/usage", data=json.dumps({"records": recs}).encode(), method="POST",
+                headers={"content-type": "application/json", "x-tollgate-filter-secret": filter_secret})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    answer = json.loads(resp.read())
+                accepted[index] += answer["accepted"]
+                batches[index] += 1
+            except Exception as e:  # noqa: BLE001 - reported
+                errors.append(repr(e))
+                if len(errors) > 20:
+                    return
+
+    t0 = time.monotonic()
+    workers = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=seconds + 60)
+    elapsed = time.monotonic() - t0
+    if errors:
+        raise RuntimeError(f"usage ingest errors: {errors[:3]}")
+    return {"records": sum(accepted), "batches": sum(batches), "seconds": elapsed,
+            "per_s": sum(accepted) / elapsed}
+
+
+def fill(db: Path, count: int, days: int = 30, keys: int = 1000, accounts: int = 100, seed: int = 7) -> float:
+    """Inserts `count` records straight into usage_records; returns seconds."""
+    rng = random.Random(seed)
+    now = int(time.time() * 1000)
+    start = now - days * DAY_MS
+    t0 = time.monotonic()
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        con.execute("PRAGMA synchronous = OFF")
+        cols = ("request_id, key_id, account_id, model, upstream_model, provider, status, input_tokens, "
+                "output_tokens, estimated, stream, latency_ms, ttft_ms, cost_nanos, created_at_ms")
+        sql = f"INSERT INTO usage_records ({cols}) VALUES ({', '.join('?' * 15)})"
+
+        def rows(lo: int, hi: int):
+            for i in range(lo, hi):
+                k = rng.randrange(keys)
+                model = MODELS[min(int(rng.expovariate(1 / 8)), len(MODELS) - 1)]  # a few models dominate
+                stream = rng.random() < 0.4
+                latency = int(rng.lognormvariate(6.5, 0.8))
+                yield (f"fill-{i:08d}", f"key_{k:04d}", f"acct_{k % accounts:03d}", model, f"up-{model}", "mock",
+                       200 if rng.random() < 0.97 else 429, rng.randint(5, 4000), rng.randint(1, 1500), 0,
+                       int(stream), latency, latency // 4 if stream else None, rng.randint(1_000, 5_000_000),
+                       start + (i * days * DAY_MS) // count + rng.randrange(1000))
+
+        step = 100_000
+        for lo in range(0, count, step):
+            con.executemany(sql, rows(lo, min(count, lo + step)))
+            con.commit()
+    finally:
+        con.close()
+    return time.monotonic() - t0
+
+
+def time_queries(get, queries: list[tuple[str, str]], runs: int = 3, timeout: float = 120.0) -> list[tuple[str, float, int]]:
+    """(label, median ms, rows) for each query, `runs` times each. `get(path,
+    timeout)` returns (status, data)."""
+    out = []
+    for label, path in queries:
+        times = []
+        rows = 0
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            status, data = get(path, timeout)
+            times.append((time.perf_counter() - t0) * 1000)
+            if status != 200:
+                raise RuntimeError(f"GET {path} -> {status}: {str(data)[:300]}")
+            rows = len(data.get("data", [])) if isinstance(data, dict) else 0
+        out.append((label, statistics.median(times), rows))
+    return out
