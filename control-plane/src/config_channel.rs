@@ -238,7 +238,7 @@ pub async fn build(state: &AppState) -> ApiResult<Published> {
             output_nanos_per_1m: m.output_nanos_per_1m.max(0) as u64,
         });
     }
-    let mut snapshot = Snapshot {
+    let snapshot = Snapshot {
         version: 0,
         keys,
         accounts,
@@ -246,11 +246,18 @@ pub async fn build(state: &AppState) -> ApiResult<Published> {
         providers,
         settings: Settings::default(),
     };
+    // Serialised once: `version` is the first field, so the body with
+    // version 0 is hashed and then only its opening is rewritten.
     let unversioned = serde_json::to_vec(&snapshot).map_err(|e| ApiError::Internal(e.into()))?;
-    snapshot.version = version_of(&unversioned);
-    let body = serde_json::to_vec(&snapshot).map_err(|e| ApiError::Internal(e.into()))?;
+    let version = version_of(&unversioned);
+    const OPENING: &[u8] = b"{\"version\":0,";
+    let rest = unversioned
+        .strip_prefix(OPENING)
+        .ok_or_else(|| bad("snapshot does not start with its version".to_string()))?;
+    let mut body = format!("{{\"version\":{version},").into_bytes();
+    body.extend_from_slice(rest);
     Ok(Published {
-        version: snapshot.version,
+        version,
         body: Bytes::from(body),
         keys: snapshot.keys.len(),
     })

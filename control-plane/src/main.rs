@@ -115,10 +115,12 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     let app = app::router(state.clone());
-    println!(
-        "tollgate-control-plane listening on http://{}",
-        listener.local_addr()?
-    );
+    let bound = listener.local_addr()?;
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    println!("tollgate-control-plane listening on http://{bound}");
     use std::io::Write;
     std::io::stdout().flush()?;
 

@@ -21,7 +21,9 @@ pub struct Upstream {
 #[derive(Debug)]
 pub struct Compiled {
     pub version: u64,
-    pub keys: HashMap<String, Rc<Key>>,
+    /// By the SHA-256 of the secret, as bytes (the hex form is dropped once
+    /// parsed: at 100k keys the strings alone are ~13 MB).
+    pub keys: HashMap<[u8; 32], Rc<Key>>,
     pub accounts: HashMap<String, Account>,
     pub models: HashMap<String, Model>,
     pub upstreams: HashMap<String, Upstream>,
@@ -59,11 +61,13 @@ impl Compiled {
                 },
             );
         }
-        let keys = snapshot
-            .keys
-            .into_iter()
-            .map(|k| (k.hash.clone(), Rc::new(k)))
-            .collect();
+        let mut keys = HashMap::with_capacity(snapshot.keys.len());
+        for mut k in snapshot.keys {
+            let hash = parse_hex32(&k.hash)
+                .ok_or_else(|| format!("key {}: hash is not 64 hex digits", k.id))?;
+            k.hash = String::new();
+            keys.insert(hash, Rc::new(k));
+        }
         let models = snapshot
             .models
             .into_iter()
@@ -85,6 +89,28 @@ impl Compiled {
     }
 }
 
+/// 64 hex digits to 32 bytes.
+pub fn parse_hex32(hex: &str) -> Option<[u8; 32]> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let digit = |b: u8| -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    };
+    let mut out = [0u8; 32];
+    for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        let (hi, lo) = (pair.first().copied()?, pair.get(1).copied()?);
+        *slot = (digit(hi)? << 4) | digit(lo)?;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,13 +118,17 @@ mod tests {
     #[test]
     fn a_snapshot_compiles_with_keys_by_hash_and_credentials_formatted() {
         let raw = br#"{"version":3,
-            "keys":[{"id":"k1","hash":"ab","account_id":"a1","models":null,"expires_at":null}],
+            "keys":[{"id":"k1","hash":"00000000000000000000000000000000000000000000000000000000000000ab","account_id":"a1","models":null,"expires_at":null}],
             "models":[{"id":"m","deployments":[{"provider":"p","upstream_model":"u","weight":1,"priority":0}]}],
             "providers":[{"id":"p","kind":"openai","base_url":"http://127.0.0.1:9/v1","api_key":"sk-up"},
                          {"id":"q","kind":"openai","base_url":"https://x.example","api_key":""}]}"#;
         let c = Compiled::from_json(raw).expect("compiles");
         assert_eq!(c.version, 3);
-        assert_eq!(c.keys.get("ab").map(|k| k.id.as_str()), Some("k1"));
+        let mut hash = [0u8; 32];
+        hash[31] = 0xab;
+        assert_eq!(c.keys.get(&hash).map(|k| k.id.as_str()), Some("k1"));
+        assert!(parse_hex32("ab").is_none());
+        assert!(parse_hex32(&"g".repeat(64)).is_none());
         let p = c.upstreams.get("p").expect("p");
         assert_eq!(p.authorization.as_deref(), Some("Bearer sk-up"));
         assert_eq!(p.base.path, "/v1");

@@ -876,6 +876,12 @@ async fn run() -> Result<(), String> {
     std::io::stdout()
         .flush()
         .map_err(|e| format!("cannot flush stdout: {e}"))?;
+    // Small SSE frames must leave at once: without TCP_NODELAY, Nagle's
+    // algorithm and delayed ACKs hold each stream ~40 ms.
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app(Arc::new(AppState::default())))
         .with_graceful_shutdown(shutdown_signal())
         .await
