@@ -425,7 +425,7 @@ def snapshot_bytes(st: stk.Stack, min_keys: int) -> int:
     control plane's "config published" log line."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", st.procs["control-plane"].log_path.read_text(errors="replace"))
     size = 0
-    for m in re.finditer(r"config published .*?keys=(\d+) bytes=(\d+)", text):
+    for m in re.finditer(r"config published .*?keys=(\d+).*?bytes=(\d+)", text):
         if int(m.group(1)) >= min_keys:
             size = int(m.group(2))
     return size
@@ -437,6 +437,32 @@ def psql(sql: str) -> None:
 
 
 # -------------------------------------------------------------------- report
+def keys_section(R, p, w) -> None:
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "MISS"
+
+    w("keys at scale (gateway; steady 200 rps of demo-key requests while the new snapshot is applied)")
+    w(f"  Envoy RSS with the demo snapshot: {R['keys_base_rss']:.1f} MiB")
+    w(f"  {'keys':>8s} {'snapshot':>9s} {'RSS MiB':>8s} {'extra':>7s} {'admin write':>12s} {'applied':>9s} "
+      f"{'window p50':>11s} {'p99':>7s} {'max':>7s} {'n':>4s} {'before p99':>11s}")
+    last = None
+    for target in p.key_steps:
+        k = R[("keys", target)]
+        last = k
+        w(f"  {target:>8d} {k['snapshot_mb']:>6.1f} MB {k['rss_after']:>8.1f} {k['extra']:>7.1f} {k['rebuild_ms']:>9.0f} ms "
+          f"{k['apply_ms']:>6.0f} ms {k['p50']:>8.2f} ms {k['p99']:>7.2f} {k['max']:>7.2f} {k['n']:>4d} "
+          f"{k['base_p99']:>8.2f} ms")
+    top = p.key_steps[-1]
+    w(f"  {verdict(last['extra'] <= 64)}  <= 64 MiB extra Envoy memory at {top} keys: {last['extra']:.1f} MiB"
+      + ("" if top == 100_000 else "  (quick run: not 100k)"))
+    worst = max(R[("keys", t)]["p99"] for t in p.key_steps)
+    w(f"  {verdict(worst <= 5)}  no p99 latency spike over 5 ms while applying: worst window p99 {worst:.2f} ms")
+    w("  (admin write: POST /admin/keys until its answer, i.e. the rebuild of the snapshot; applied: from that")
+    w("   POST until the gateway first answers 200 for the new key, polled every 5 ms)")
+    w("")
+
+
+
 def report(b: Bench, quick: bool, started: str, load_avg: str) -> str:
     R, p = b.results, b.plan
     out: list[str] = []
@@ -517,26 +543,7 @@ def report(b: Bench, quick: bool, started: str, load_avg: str) -> str:
     w(f"  {verdict(added_ttfb <= 0.2)}  stream TTFB added <= 0.2 ms at p50: {added_ttfb:+.3f} ms")
     w("")
 
-    w("keys at scale (gateway; steady 200 rps of demo-key requests while the new snapshot is applied)")
-    w(f"  Envoy RSS with the demo snapshot: {R['keys_base_rss']:.1f} MiB")
-    w(f"  {'keys':>8s} {'snapshot':>9s} {'RSS MiB':>8s} {'extra':>7s} {'admin write':>12s} {'applied':>9s} "
-      f"{'window p50':>11s} {'p99':>7s} {'max':>7s} {'n':>4s} {'before p99':>11s}")
-    last = None
-    for target in p.key_steps:
-        k = R[("keys", target)]
-        last = k
-        w(f"  {target:>8d} {k['snapshot_mb']:>6.1f} MB {k['rss_after']:>8.1f} {k['extra']:>7.1f} {k['rebuild_ms']:>9.0f} ms "
-          f"{k['apply_ms']:>6.0f} ms {k['p50']:>8.2f} ms {k['p99']:>7.2f} {k['max']:>7.2f} {k['n']:>4d} "
-          f"{k['base_p99']:>8.2f} ms")
-    top = p.key_steps[-1]
-    w(f"  {verdict(last['extra'] <= 64)}  <= 64 MiB extra Envoy memory at {top} keys: {last['extra']:.1f} MiB"
-      + ("" if top == 100_000 else "  (quick run: not 100k)"))
-    worst = max(R[("keys", t)]["p99"] for t in p.key_steps)
-    w(f"  {verdict(worst <= 5)}  no p99 latency spike over 5 ms while applying: worst window p99 {worst:.2f} ms")
-    w("  (admin write: POST /admin/keys until its answer, i.e. the rebuild of the snapshot; applied: from that")
-    w("   POST until the gateway first answers 200 for the new key, polled every 5 ms)")
-    w("")
-
+    keys_section(R, p, w)
     w("SSE counting overhead (issue 3), 200-chunk streams: see mode d above")
     sp = pct(R[("d.seq", "plain")]["total"], 50)
     sg = pct(R[("d.seq", "gateway")]["total"], 50)
@@ -563,6 +570,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a ~1 minute smoke run with short durations")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
+    ap.add_argument("--keys-only", action="store_true",
+                    help="only the keys-at-scale part (10k and 100k keys), against the gateway")
     args = ap.parse_args()
     plan = QUICK if args.quick else FULL
 
@@ -580,7 +589,12 @@ def main() -> int:
     log(f"work directory {work}")
     ok = False
     try:
-        bench.run()
+        if args.keys_only:
+            bench.prepare()
+            bench.start_gateway()
+            bench.keys_at_scale()
+        else:
+            bench.run()
         ok = True
     except KeyboardInterrupt:
         print("\ninterrupted; stopping everything", file=sys.stderr)
@@ -591,6 +605,11 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
         else:
             log(f"logs and databases kept in {work}")
+    if args.keys_only:
+        lines: list[str] = [f"Tollgate benchmark, keys at scale only, {started}; load average at start {load_avg}"]
+        keys_section(bench.results, plan, lines.append)
+        print("\n".join(lines))
+        return 0
     table = report(bench, args.quick, started, load_avg)
     print("\n" + table, end="")
     out = BENCH / "results" / ("quick.txt" if args.quick else "latest.txt")

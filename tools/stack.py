@@ -166,6 +166,9 @@ class Stack:
     # (and Redis, with redis_url).
     shared_limits: bool = False
     redis_url: str | None = None
+    # Keys per snapshot page (the control plane's default is 2000); small in
+    # the end-to-end stacks so that every test runs through paged snapshots.
+    snapshot_page_keys: int | None = None
     procs: dict[str, Proc] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -218,6 +221,8 @@ class Stack:
             env["TOLLGATE_DATABASE_URL"] = self.database_url
         if self.redis_url:
             env["TOLLGATE_REDIS_URL"] = self.redis_url
+        if self.snapshot_page_keys:
+            env["TOLLGATE_SNAPSHOT_PAGE_KEYS"] = str(self.snapshot_page_keys)
         return env
 
     def start_control_plane(self) -> None:

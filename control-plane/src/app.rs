@@ -151,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         // The filter channel: the filter secret, never the gateway listener
         // (Envoy answers 404 for /internal/ there).
         .route("/internal/config", get(config_channel::get_config))
+        .route("/internal/config/keys", get(config_channel::get_key_page))
         .route("/internal/usage", post(usage::ingest))
         .route("/internal/leases", post(crate::leases::lease))
         // Data-path reads, reached through Envoy after the filter's key check.

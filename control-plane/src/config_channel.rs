@@ -18,7 +18,9 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{watch, Mutex};
-use tollgate_contract::snapshot::{Account, Deployment, Key, Model, Provider, Settings, Snapshot};
+use tollgate_contract::snapshot::{
+    Account, Deployment, Key, KeyPage, Model, Provider, Settings, Snapshot,
+};
 
 use crate::app::{AppState, Filter};
 use crate::error::{ApiError, ApiResult, Q};
@@ -35,6 +37,8 @@ pub const SPEND_EVERY: Duration = Duration::from_millis(500);
 pub struct Published {
     pub version: u64,
     pub body: Bytes,
+    /// The key pages of a paged snapshot (`key_pages` in its head).
+    pub pages: Vec<Bytes>,
     pub keys: usize,
 }
 
@@ -77,10 +81,12 @@ impl ConfigChannel {
             if current.version == next.version {
                 return false;
             }
+            let bytes = next.body.len() + next.pages.iter().map(Bytes::len).sum::<usize>();
             tracing::info!(
                 version = next.version,
                 keys = next.keys,
-                bytes = next.body.len(),
+                pages = next.pages.len(),
+                bytes,
                 "config published"
             );
             *current = Arc::new(next);
@@ -238,18 +244,44 @@ pub async fn build(state: &AppState) -> ApiResult<Published> {
             output_nanos_per_1m: m.output_nanos_per_1m.max(0) as u64,
         });
     }
+    let key_count = keys.len();
+    // Many keys go in pages, which the filter applies one at a time between
+    // requests instead of parsing them all in one go.
+    let page_keys = state.settings.snapshot_page_keys;
+    let pages: Vec<Vec<u8>> = if key_count > page_keys {
+        keys.chunks(page_keys)
+            .map(|chunk| {
+                serde_json::to_vec(&KeyPage {
+                    keys: chunk.to_vec(),
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| ApiError::Internal(e.into()))?
+    } else {
+        Vec::new()
+    };
     let snapshot = Snapshot {
         version: 0,
-        keys,
+        keys: if pages.is_empty() { keys } else { Vec::new() },
         accounts,
         models,
         providers,
         settings: Settings::default(),
+        key_pages: u32::try_from(pages.len()).map_err(|_| bad("too many key pages".to_string()))?,
     };
     // Serialised once: `version` is the first field, so the body with
-    // version 0 is hashed and then only its opening is rewritten.
+    // version 0 is hashed (with its pages) and then only its opening is
+    // rewritten.
     let unversioned = serde_json::to_vec(&snapshot).map_err(|e| ApiError::Internal(e.into()))?;
-    let version = version_of(&unversioned);
+    let version = if pages.is_empty() {
+        version_of(&unversioned)
+    } else {
+        let mut all = unversioned.clone();
+        for page in &pages {
+            all.extend_from_slice(page);
+        }
+        version_of(&all)
+    };
     const OPENING: &[u8] = b"{\"version\":0,";
     let rest = unversioned
         .strip_prefix(OPENING)
@@ -259,8 +291,42 @@ pub async fn build(state: &AppState) -> ApiResult<Published> {
     Ok(Published {
         version,
         body: Bytes::from(body),
-        keys: snapshot.keys.len(),
+        pages: pages.into_iter().map(Bytes::from).collect(),
+        keys: key_count,
     })
+}
+
+/// `GET /internal/config/keys?version=&page=`: one page of a paged snapshot;
+/// 409 when that version is no longer the current one (the filter then
+/// polls for the new head).
+pub async fn get_key_page(
+    _: Filter,
+    State(state): State<AppState>,
+    Q(query): Q<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let number = |name: &str| -> ApiResult<u64> {
+        query
+            .get(name)
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| ApiError::invalid(format!("`{name}` must be an integer"), Some(name)))
+    };
+    let (version, page) = (number("version")?, number("page")?);
+    let current = state.config.current();
+    if current.version != version {
+        return Err(ApiError::Conflict(format!(
+            "version {version} is no longer current; poll /internal/config again"
+        )));
+    }
+    let body = usize::try_from(page)
+        .ok()
+        .and_then(|i| current.pages.get(i))
+        .ok_or_else(|| ApiError::invalid(format!("no key page {page}"), Some("page")))?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(body.clone()),
+    )
+        .into_response())
 }
 
 /// Rebuilds every few seconds (expiries, writes by another replica) and soon

@@ -96,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
         config: ConfigChannel::new(Published {
             version: 0,
             body: Default::default(),
+            pages: Vec::new(),
             keys: 0,
         }),
         started: Instant::now(),

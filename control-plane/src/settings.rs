@@ -34,6 +34,10 @@ pub struct Settings {
     /// `closed` (default) grants nothing, so Envoys refuse once their leases
     /// are spent; `open` grants what is asked, so limits stop applying.
     pub lease_fail_open: bool,
+    /// `TOLLGATE_SNAPSHOT_PAGE_KEYS`, default 2000: a snapshot with more keys
+    /// goes to the filter in pages of this many (about 500 KB of JSON each,
+    /// a few ms for the filter to apply between requests).
+    pub snapshot_page_keys: usize,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -69,6 +73,13 @@ impl Settings {
             key_prefix,
             allow_private_upstreams,
             redis_url: var("TOLLGATE_REDIS_URL"),
+            snapshot_page_keys: match var("TOLLGATE_SNAPSHOT_PAGE_KEYS") {
+                None => 2_000,
+                Some(v) => match v.parse::<usize>() {
+                    Ok(n) if n >= 1 => n,
+                    _ => bail!("TOLLGATE_SNAPSHOT_PAGE_KEYS must be a positive integer"),
+                },
+            },
             lease_fail_open: match var("TOLLGATE_LEASE_FAIL").as_deref() {
                 None | Some("closed") => false,
                 Some("open") => true,

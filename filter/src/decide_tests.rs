@@ -28,6 +28,7 @@ fn key(id: &str, seed: u8, models: Option<Vec<&str>>, expires_at: Option<i64>) -
 fn snapshot() -> Compiled {
     Compiled::new(Snapshot {
         version: 1,
+        key_pages: 0,
         accounts: vec![],
         keys: vec![
             key("all", 1, None, None),

@@ -307,7 +307,7 @@ impl Context for Root {
                 }
                 shared.snapshot = Some(Rc::new(*compiled));
             }
-            PollOutcome::Unchanged => {}
+            PollOutcome::Unchanged | PollOutcome::Paging => {}
             PollOutcome::Failed(reason) => {
                 log::warn!("tollgate: config poll failed, serving the last snapshot: {reason}");
             }

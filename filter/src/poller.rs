@@ -3,14 +3,29 @@
 //! version changes, so a change reaches the filter as soon as it is written;
 //! failures back off exponentially and never drop the snapshot in hand.
 
-use crate::snapshot::Compiled;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use tollgate_contract::snapshot::{Key, KeyPage, Snapshot};
+
+use crate::snapshot::{index_keys, Compiled};
 
 const BACKOFF_MIN_MS: u64 = 100;
 const BACKOFF_MAX_MS: u64 = 5_000;
 
+/// A paged snapshot being fetched: its head, and the keys of the pages in
+/// so far. The snapshot in hand keeps serving until the last page is in.
+#[derive(Debug)]
+struct Pending {
+    head: Snapshot,
+    next_page: u32,
+    keys: HashMap<[u8; 32], Rc<Key>>,
+}
+
 #[derive(Debug, Default)]
 pub struct Poller {
     version: Option<u64>,
+    pending: Option<Pending>,
     in_flight: bool,
     next_at_ms: u64,
     failures: u32,
@@ -22,6 +37,8 @@ pub struct Poller {
 pub enum PollOutcome {
     Updated(Box<Compiled>),
     Unchanged,
+    /// A page of a paged snapshot is in; the next one is due at once.
+    Paging,
     Failed(String),
 }
 
@@ -31,6 +48,12 @@ impl Poller {
     }
 
     pub fn path(&self, wait_ms: u64) -> String {
+        if let Some(p) = &self.pending {
+            return format!(
+                "/internal/config/keys?version={}&page={}",
+                p.head.version, p.next_page
+            );
+        }
         match self.version {
             Some(v) => format!("/internal/config?version={v}&wait_ms={wait_ms}"),
             None => "/internal/config".to_string(),
@@ -59,16 +82,24 @@ impl Poller {
 
     pub fn on_response(&mut self, now_ms: u64, status: Option<u16>, body: &[u8]) -> PollOutcome {
         self.in_flight = false;
+        if let Some(pending) = self.pending.take() {
+            return self.on_page(now_ms, pending, status, body);
+        }
         match status {
-            Some(200) => match Compiled::from_json(body) {
-                Ok(compiled) => {
-                    self.version = Some(compiled.version);
+            Some(200) => match serde_json::from_slice::<Snapshot>(body) {
+                Ok(head) if head.key_pages > 0 => {
                     self.ok(now_ms);
-                    PollOutcome::Updated(Box::new(compiled))
+                    self.pending = Some(Pending {
+                        head,
+                        next_page: 0,
+                        keys: HashMap::new(),
+                    });
+                    PollOutcome::Paging
                 }
+                Ok(snapshot) => self.compiled(now_ms, Compiled::new(snapshot)),
                 Err(e) => {
                     self.back_off(now_ms);
-                    PollOutcome::Failed(e)
+                    PollOutcome::Failed(format!("snapshot: {e}"))
                 }
             },
             Some(304) => {
@@ -82,6 +113,53 @@ impl Poller {
             None => {
                 self.back_off(now_ms);
                 PollOutcome::Failed("control plane call failed".to_string())
+            }
+        }
+    }
+
+    fn on_page(
+        &mut self,
+        now_ms: u64,
+        mut pending: Pending,
+        status: Option<u16>,
+        body: &[u8],
+    ) -> PollOutcome {
+        let page = match (status, serde_json::from_slice::<KeyPage>(body)) {
+            (Some(200), Ok(page)) => page,
+            // 409: the version moved on while paging; the next poll brings
+            // the new head. Anything else backs off the same way.
+            (status, parsed) => {
+                self.back_off(now_ms);
+                let why = parsed.err().map(|e| e.to_string()).unwrap_or_default();
+                return PollOutcome::Failed(format!(
+                    "key page {} of version {}: {status:?} {why}",
+                    pending.next_page, pending.head.version
+                ));
+            }
+        };
+        if let Err(e) = index_keys(&mut pending.keys, page.keys) {
+            self.back_off(now_ms);
+            return PollOutcome::Failed(e);
+        }
+        pending.next_page += 1;
+        if pending.next_page < pending.head.key_pages {
+            self.pending = Some(pending);
+            return PollOutcome::Paging;
+        }
+        let Pending { head, keys, .. } = pending;
+        self.compiled(now_ms, Compiled::with_keys(head, keys))
+    }
+
+    fn compiled(&mut self, now_ms: u64, compiled: Result<Compiled, String>) -> PollOutcome {
+        match compiled {
+            Ok(compiled) => {
+                self.version = Some(compiled.version);
+                self.ok(now_ms);
+                PollOutcome::Updated(Box::new(compiled))
+            }
+            Err(e) => {
+                self.back_off(now_ms);
+                PollOutcome::Failed(e)
             }
         }
     }
@@ -107,6 +185,76 @@ mod tests {
     use super::*;
 
     const SNAP: &[u8] = br#"{"version":7,"keys":[],"models":[],"providers":[]}"#;
+
+    fn page(ids: &[u8]) -> Vec<u8> {
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|i| format!(r#"{{"id":"k{i}","hash":"{:064x}","account_id":"a","models":null,"expires_at":null}}"#, i))
+            .collect();
+        format!(r#"{{"keys":[{}]}}"#, keys.join(",")).into_bytes()
+    }
+
+    #[test]
+    fn a_paged_snapshot_is_applied_once_its_last_page_is_in() {
+        let mut p = Poller::default();
+        p.sent();
+        let _ = p.on_response(0, Some(200), SNAP);
+        let head = br#"{"version":9,"keys":[],"models":[],"providers":[],"key_pages":2}"#;
+        p.sent();
+        assert!(matches!(
+            p.on_response(1, Some(200), head),
+            PollOutcome::Paging
+        ));
+        assert!(p.due(1));
+        assert_eq!(p.path(20_000), "/internal/config/keys?version=9&page=0");
+        p.sent();
+        assert!(matches!(
+            p.on_response(2, Some(200), &page(&[1, 2])),
+            PollOutcome::Paging
+        ));
+        assert_eq!(p.path(20_000), "/internal/config/keys?version=9&page=1");
+        assert_eq!(
+            p.version(),
+            Some(7),
+            "the old snapshot serves until the last page"
+        );
+        p.sent();
+        match p.on_response(3, Some(200), &page(&[3])) {
+            PollOutcome::Updated(c) => {
+                assert_eq!((c.version, c.keys.len()), (9, 3));
+                let mut hash = [0u8; 32];
+                hash[31] = 3;
+                assert_eq!(c.keys.get(&hash).map(|k| k.id.as_str()), Some("k3"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(p.path(20_000), "/internal/config?version=9&wait_ms=20000");
+    }
+
+    #[test]
+    fn a_page_that_fails_drops_the_paging_and_keeps_the_old_snapshot() {
+        let mut p = Poller::default();
+        p.sent();
+        let _ = p.on_response(0, Some(200), SNAP);
+        p.sent();
+        let head = br#"{"version":9,"keys":[],"models":[],"providers":[],"key_pages":3}"#;
+        let _ = p.on_response(1, Some(200), head);
+        p.sent();
+        // The version moved on while paging (409), or a page is garbage.
+        assert!(matches!(
+            p.on_response(2, Some(409), b""),
+            PollOutcome::Failed(_)
+        ));
+        assert_eq!(p.path(20_000), "/internal/config?version=7&wait_ms=20000");
+        p.sent();
+        let _ = p.on_response(3_000, Some(200), head);
+        p.sent();
+        assert!(matches!(
+            p.on_response(3_001, Some(200), b"{\"keys\":5}"),
+            PollOutcome::Failed(_)
+        ));
+        assert_eq!(p.version(), Some(7));
+    }
 
     #[test]
     fn the_first_poll_asks_for_any_version_and_later_ones_name_theirs() {

@@ -37,7 +37,17 @@ impl Compiled {
         Compiled::new(snapshot)
     }
 
-    pub fn new(snapshot: Snapshot) -> Result<Compiled, String> {
+    pub fn new(mut snapshot: Snapshot) -> Result<Compiled, String> {
+        let mut keys = HashMap::with_capacity(snapshot.keys.len());
+        index_keys(&mut keys, std::mem::take(&mut snapshot.keys))?;
+        Compiled::with_keys(snapshot, keys)
+    }
+
+    /// Compiles a snapshot whose keys were indexed already (a paged one).
+    pub fn with_keys(
+        snapshot: Snapshot,
+        keys: HashMap<[u8; 32], Rc<Key>>,
+    ) -> Result<Compiled, String> {
         let mut upstreams = HashMap::with_capacity(snapshot.providers.len());
         for p in snapshot.providers {
             let base =
@@ -61,13 +71,6 @@ impl Compiled {
                 },
             );
         }
-        let mut keys = HashMap::with_capacity(snapshot.keys.len());
-        for mut k in snapshot.keys {
-            let hash = parse_hex32(&k.hash)
-                .ok_or_else(|| format!("key {}: hash is not 64 hex digits", k.id))?;
-            k.hash = String::new();
-            keys.insert(hash, Rc::new(k));
-        }
         let models = snapshot
             .models
             .into_iter()
@@ -87,6 +90,18 @@ impl Compiled {
             settings: snapshot.settings,
         })
     }
+}
+
+/// Adds keys to an index by the binary SHA-256 of their secret, dropping the
+/// hex form (at 100k keys the strings alone are ~13 MB).
+pub fn index_keys(index: &mut HashMap<[u8; 32], Rc<Key>>, keys: Vec<Key>) -> Result<(), String> {
+    for mut k in keys {
+        let hash = parse_hex32(&k.hash)
+            .ok_or_else(|| format!("key {}: hash is not 64 hex digits", k.id))?;
+        k.hash = String::new();
+        index.insert(hash, Rc::new(k));
+    }
+    Ok(())
 }
 
 /// 64 hex digits to 32 bytes.

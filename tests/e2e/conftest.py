@@ -35,7 +35,9 @@ def stack(request, tmp_path_factory):
         dbname = f"tollgate_e2e_{secrets.token_hex(6)}"
         _psql(f"CREATE DATABASE {dbname}")
         url = f"{PG_BASE}/{dbname}"
-    s = stackmod.Stack(work_dir=work, database_url=url)
+    # Snapshots of more than 4 keys go in pages: every test below runs on paged
+    # snapshots (the shared-limits and lonely stacks keep the default, inline).
+    s = stackmod.Stack(work_dir=work, database_url=url, snapshot_page_keys=4)
     try:
         s.start_mock()
         s.start_control_plane()

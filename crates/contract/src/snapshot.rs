@@ -18,6 +18,19 @@ pub struct Snapshot {
     pub providers: Vec<Provider>,
     #[serde(default)]
     pub settings: Settings,
+    /// When not 0, `keys` is empty and the keys come in this many pages
+    /// (`KeyPage`) from `GET /internal/config/keys?version=&page=`, so that a
+    /// filter applies a large snapshot a page at a time instead of parsing it
+    /// all in one go on a thread that serves requests.
+    #[serde(default)]
+    pub key_pages: u32,
+}
+
+/// One page of a paged snapshot's keys.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPage {
+    pub keys: Vec<Key>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
