@@ -34,9 +34,9 @@ pub struct Settings {
     /// `closed` (default) grants nothing, so Envoys refuse once their leases
     /// are spent; `open` grants what is asked, so limits stop applying.
     pub lease_fail_open: bool,
-    /// `TOLLGATE_SNAPSHOT_PAGE_KEYS`, default 2000: a snapshot with more keys
-    /// goes to the filter in pages of this many (about 500 KB of JSON each,
-    /// a few ms for the filter to apply between requests).
+    /// `TOLLGATE_SNAPSHOT_PAGE_KEYS`, default 500: a snapshot with more keys
+    /// goes to the filter in pages of this many (about 120 KB of JSON each,
+    /// about a millisecond for the filter to apply between requests).
     pub snapshot_page_keys: usize,
 }
 
@@ -74,7 +74,7 @@ impl Settings {
             allow_private_upstreams,
             redis_url: var("TOLLGATE_REDIS_URL"),
             snapshot_page_keys: match var("TOLLGATE_SNAPSHOT_PAGE_KEYS") {
-                None => 2_000,
+                None => 500,
                 Some(v) => match v.parse::<usize>() {
                     Ok(n) if n >= 1 => n,
                     _ => bail!("TOLLGATE_SNAPSHOT_PAGE_KEYS must be a positive integer"),

@@ -82,7 +82,15 @@ struct Root {
     poll_token: Option<u32>,
     ship_token: Option<u32>,
     lease_token: Option<u32>,
+    /// The keys of a replaced snapshot, freed a slice per tick: freeing 100k
+    /// keys at once would stall the requests of this worker.
+    retired: Option<
+        std::collections::hash_map::IntoIter<[u8; 32], Rc<tollgate_contract::snapshot::Key>>,
+    >,
 }
+
+/// Keys of a replaced snapshot freed per tick.
+const RETIRE_PER_TICK: usize = 2_000;
 
 fn now_ms() -> u64 {
     hostcalls::get_current_time()
@@ -107,6 +115,7 @@ impl Root {
             poll_token: None,
             ship_token: None,
             lease_token: None,
+            retired: None,
         }
     }
 
@@ -155,6 +164,25 @@ impl Root {
         shared.outbox.on_result(ok, now);
         let metrics = shared.metrics;
         Metrics::add(metrics.shipped, shared.outbox.shipped - before);
+    }
+
+    /// Keeps a replaced snapshot's keys to free them a slice at a time. A
+    /// snapshot still held by a request in flight is freed by that request.
+    fn retire(&mut self, old: Option<Rc<Compiled>>) {
+        let Some(old) = old.and_then(|o| Rc::try_unwrap(o).ok()) else {
+            return;
+        };
+        // Whatever was still retiring goes now: snapshots rarely come that fast.
+        self.retired = None;
+        self.retired = Some(old.keys.into_iter());
+    }
+
+    fn drop_retired(&mut self) {
+        if let Some(rest) = self.retired.as_mut() {
+            if rest.by_ref().take(RETIRE_PER_TICK).count() < RETIRE_PER_TICK {
+                self.retired = None;
+            }
+        }
     }
 
     /// Asks the control plane for more of the leased buckets that ran low.
@@ -305,7 +333,9 @@ impl Context for Root {
                 if let Some(id) = shared.metrics.config_version {
                     let _ = hostcalls::record_metric(id, compiled.version);
                 }
-                shared.snapshot = Some(Rc::new(*compiled));
+                let old = shared.snapshot.replace(Rc::new(*compiled));
+                drop(shared);
+                self.retire(old);
             }
             PollOutcome::Unchanged | PollOutcome::Paging => {}
             PollOutcome::Failed(reason) => {
@@ -352,6 +382,7 @@ impl RootContext for Root {
         self.poll();
         self.ship();
         self.lease();
+        self.drop_retired();
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
