@@ -127,6 +127,15 @@ class Bench:
         st.wait_config()
         self.st = st
         self.key = self.demo["key"]["key"]
+        # A key with every per-key limit, set far above what the load reaches:
+        # what the limit check itself costs (issue 4).
+        limited = st.must("POST", "/admin/keys", {
+            "name": "bench limits", "account_id": self.demo["account"]["id"],
+            "rpm": 2_000_000_000, "tpm": 4_000_000_000, "max_concurrent": 100_000})
+        self.limited_key = limited["key"]
+        stk.wait_until(lambda: stk.http("GET", f"{st.gateway}/v1/models",
+                                        headers={"authorization": f"Bearer {self.limited_key}"})[0] == 200,
+                       what="the limited key on the gateway")
         self.pids = {
             "envoy": st.procs["envoy"].popen.pid,
             "mock": st.procs["mock"].popen.pid,
@@ -159,6 +168,10 @@ class Bench:
             ("gateway", self.st.gateway_port, self.pids["envoy"], auth, BODY, STREAM_BODY),
         ]
 
+    def limited_targets(self):
+        auth = {"authorization": f"Bearer {self.limited_key}", "content-type": "application/json"}
+        return [("gateway+limits", self.st.gateway_port, self.pids["envoy"], auth, BODY, STREAM_BODY)]
+
     def check_answers(self) -> None:
         """One request of each kind to each target, checked, before any load."""
         for name, port, _, headers, body, sbody in self.targets():
@@ -182,8 +195,8 @@ class Bench:
 
     # ---------------------------------------------------------------- load
     def load(self, mode: str, seconds: float, extra_headers: dict | None = None, stream: bool = False,
-             rate: int | None = None) -> None:
-        for name, port, epid, headers, body, sbody in self.targets():
+             rate: int | None = None, targets=None) -> None:
+        for name, port, epid, headers, body, sbody in targets or self.targets():
             url = f"http://127.0.0.1:{port}{CHAT}"
             hdrs = {**headers, **(extra_headers or {})}
             b = sbody if stream else body
@@ -396,6 +409,8 @@ class Bench:
         log("both targets answer; measuring")
         self.load("a.conc", p.conc_s)
         self.load("b.rate", p.rate_s, rate=p.rate)
+        self.load("a.conc", p.conc_s, targets=self.limited_targets())
+        self.load("b.rate", p.rate_s, rate=p.rate, targets=self.limited_targets())
         self.load("c.stream", p.stream_s, {"x-mock-words": "48"}, stream=True)
         self.ttfb(48, p.ttfb_n, "c.ttfb")
         self.load("d.sse200", p.sse200_s, {"x-mock-words": "198"}, stream=True)
@@ -544,6 +559,17 @@ def report(b: Bench, quick: bool, started: str, load_avg: str) -> str:
     w("")
 
     keys_section(R, p, w)
+    w("limit check (issue 4): the gateway with a key that has rpm, tpm and max_concurrent (never reached)")
+    w("  against the demo key (no limits), same runs as modes a and b")
+    for mode, label in (("a.conc", "a. 32 conns"), ("b.rate", f"b. {p.rate} rps")):
+        base, lim = R[(mode, "gateway")], R[(mode, "gateway+limits")]
+        cpu_b = base["cpu"]["envoy"] / base["res"].ok * 1e6
+        cpu_l = lim["cpu"]["envoy"] / lim["res"].ok * 1e6
+        w(f"  {label:14s} req/s {base['res'].rps:8.0f} -> {lim['res'].rps:8.0f}   p50 {base['res'].p50_ms:.3f} -> "
+          f"{lim['res'].p50_ms:.3f} ms   p99 {base['res'].p99_ms:.3f} -> {lim['res'].p99_ms:.3f} ms   "
+          f"Envoy CPU {cpu_b:.0f} -> {cpu_l:.0f} us/req ({cpu_l - cpu_b:+.0f})")
+    w("")
+
     w("SSE counting overhead (issue 3), 200-chunk streams: see mode d above")
     sp = pct(R[("d.seq", "plain")]["total"], 50)
     sg = pct(R[("d.seq", "gateway")]["total"], 50)
