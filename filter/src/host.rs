@@ -396,6 +396,7 @@ impl RootContext for Root {
             meter: None,
             draining: None,
             admission: None,
+            other_key_headers: false,
         }))
     }
 
@@ -420,6 +421,9 @@ struct Http {
     draining: Option<(Reply, u64)>,
     /// What the request holds of its limits and budgets until it ends.
     admission: Option<Admission>,
+    /// The client sent its key in `api-key` or `x-api-key` (removed before
+    /// forwarding; one host call each, so only when present).
+    other_key_headers: bool,
 }
 
 /// Envoy shared data: one store for every worker of this Envoy.
@@ -557,8 +561,10 @@ impl Http {
             "authorization",
             f.authorization.as_deref().map(str::as_bytes),
         );
-        set_request_header("api-key", None);
-        set_request_header("x-api-key", None);
+        if self.other_key_headers {
+            set_request_header("api-key", None);
+            set_request_header("x-api-key", None);
+        }
         set_request_header("content-length", Some(f.body.len().to_string().as_bytes()));
         if let Err(status) =
             hostcalls::set_buffer(BufferType::HttpRequestBody, 0, body_size, &f.body)
@@ -611,6 +617,9 @@ impl HttpContext for Http {
         self.started_ms = now_ms();
         self.snapshot = self.shared.borrow().snapshot.clone();
         let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
+        self.other_key_headers = headers
+            .iter()
+            .any(|(n, _)| n == "api-key" || n == "x-api-key");
         for name in decide::spoofed(&headers) {
             set_request_header(name, None);
         }
@@ -758,13 +767,17 @@ impl HttpContext for Http {
         let Some(mut meter) = self.meter.take() else {
             return;
         };
-        let code = hostcalls::get_property(vec!["response", "code"])
-            .ok()
-            .flatten()
-            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
-            .map(u64::from_le_bytes)
-            .and_then(|c| u16::try_from(c).ok())
-            .unwrap_or(0);
+        // The status seen in the response headers; the property lookup (a
+        // costlier host call) only when none came (the client left first).
+        let code = meter.status().unwrap_or_else(|| {
+            hostcalls::get_property(vec!["response", "code"])
+                .ok()
+                .flatten()
+                .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+                .map(u64::from_le_bytes)
+                .and_then(|c| u16::try_from(c).ok())
+                .unwrap_or(0)
+        });
         let record = meter.finish(now_ms(), code);
         if let Some(admission) = self.admission.take() {
             let used = Used {

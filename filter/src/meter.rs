@@ -59,6 +59,11 @@ impl Meter {
         }
     }
 
+    /// The status of the response headers, once they came.
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+
     /// Returns true when the body may change, so `content-length` must go.
     pub fn on_headers(&mut self, status: u16, content_type: &[u8]) -> bool {
         self.status = Some(status);

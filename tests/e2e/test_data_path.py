@@ -193,3 +193,12 @@ def test_the_sdk_sees_typed_errors(stack, key):
     with pytest.raises(openai.NotFoundError) as e:
         good.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
     assert e.value.code == "model_not_found"
+
+
+@pytest.mark.parametrize("header", ["api-key", "x-api-key"])
+def test_a_key_in_the_other_headers_works_and_never_reaches_the_upstream(stack, key, ledger, header):
+    status, _, _ = raw(stack, "POST", "/v1/chat/completions", [(header, key)], chat_body())
+    assert status == 200
+    [entry] = ledger()
+    assert header not in entry["headers"] and not any(key in str(v) for v in entry["headers"].values())
+    assert entry["authorization"] == "Bearer sk-mock-provider-key"
