@@ -92,6 +92,29 @@ struct Root {
 /// Keys of a replaced snapshot freed per tick.
 const RETIRE_PER_TICK: usize = 2_000;
 
+/// A JSON POST on the filter channel, with the filter secret.
+fn post_to_control_plane(
+    config: &PluginConfig,
+    path: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<u32, proxy_wasm::types::Status> {
+    let headers = vec![
+        (":method", "POST"),
+        (":path", path),
+        (":authority", config.control_plane_authority.as_str()),
+        ("content-type", "application/json"),
+        (SECRET_HEADER, config.filter_secret.as_str()),
+    ];
+    hostcalls::dispatch_http_call(
+        &config.control_plane_cluster,
+        headers,
+        Some(body),
+        vec![],
+        timeout,
+    )
+}
+
 fn now_ms() -> u64 {
     hostcalls::get_current_time()
         .ok()
@@ -130,20 +153,7 @@ impl Root {
             return;
         }
         let batch = shared.outbox.take_batch();
-        let headers = vec![
-            (":method", "POST"),
-            (":path", "/internal/usage"),
-            (":authority", config.control_plane_authority.as_str()),
-            ("content-type", "application/json"),
-            (SECRET_HEADER, config.filter_secret.as_str()),
-        ];
-        match hostcalls::dispatch_http_call(
-            &config.control_plane_cluster,
-            headers,
-            Some(&batch),
-            vec![],
-            Duration::from_secs(10),
-        ) {
+        match post_to_control_plane(&config, "/internal/usage", &batch, Duration::from_secs(10)) {
             Ok(token) => self.ship_token = Some(token),
             Err(status) => {
                 log::warn!("tollgate: usage batch not sent: {status:?}");
@@ -203,18 +213,10 @@ impl Root {
             .map(|w| serde_json::json!({"bucket": w.bucket, "limit": w.limit, "want": w.want}))
             .collect();
         let body = serde_json::json!({ "leases": leases }).to_string();
-        let headers = vec![
-            (":method", "POST"),
-            (":path", "/internal/leases"),
-            (":authority", config.control_plane_authority.as_str()),
-            ("content-type", "application/json"),
-            (SECRET_HEADER, config.filter_secret.as_str()),
-        ];
-        match hostcalls::dispatch_http_call(
-            &config.control_plane_cluster,
-            headers,
-            Some(body.as_bytes()),
-            vec![],
+        match post_to_control_plane(
+            &config,
+            "/internal/leases",
+            body.as_bytes(),
             Duration::from_secs(5),
         ) {
             Ok(token) => self.lease_token = Some(token),
