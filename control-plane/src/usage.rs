@@ -68,58 +68,91 @@ pub async fn ingest(
     }))
 }
 
-/// One transaction per batch; returns (inserted, already there).
+/// Rows per INSERT statement (15 values each, well under both backends'
+/// parameter limits).
+const ROWS_PER_INSERT: usize = 100;
+
+/// One transaction per batch; returns (inserted, already there). Records go
+/// in with multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING request_id`,
+/// so only the rows really inserted move money, and the money moves in one
+/// `UPDATE` per key and per account, summed.
 pub async fn insert_batch(state: &AppState, records: &[UsageRecord]) -> ApiResult<(usize, usize)> {
+    use std::collections::{BTreeMap, HashSet};
+
     let mut tx = state.db.pool.begin().await?;
-    let mut accepted = 0;
-    for r in records {
-        let cost = clamp(r.cost_nanos);
-        let inserted = sqlx::query(
+    let mut inserted: HashSet<String> = HashSet::new();
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
             "INSERT INTO usage_records (request_id, key_id, account_id, model, upstream_model, provider, status, \
-             input_tokens, output_tokens, estimated, stream, latency_ms, ttft_ms, cost_nanos, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-             ON CONFLICT (request_id) DO NOTHING",
-        )
-        .bind(&r.request_id)
-        .bind(&r.key_id)
-        .bind(&r.account_id)
-        .bind(&r.model)
-        .bind(&r.upstream_model)
-        .bind(&r.provider)
-        .bind(i64::from(r.status))
-        .bind(clamp(r.input_tokens))
-        .bind(clamp(r.output_tokens))
-        .bind(i64::from(r.estimated))
-        .bind(i64::from(r.stream))
-        .bind(clamp(r.latency_ms))
-        .bind(r.ttft_ms.map(clamp))
-        .bind(cost)
-        .bind(clamp(r.created_at_ms))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
+             input_tokens, output_tokens, estimated, stream, latency_ms, ttft_ms, cost_nanos, created_at_ms) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let n = i * 15;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let params: Vec<String> = (1..=15).map(|j| format!("${}", n + j)).collect();
+            sql.push('(');
+            sql.push_str(&params.join(", "));
+            sql.push(')');
+        }
+        sql.push_str(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
+        let mut q = sqlx::query_scalar::<_, String>(&sql);
+        for r in chunk {
+            q = q
+                .bind(r.request_id.clone())
+                .bind(r.key_id.clone())
+                .bind(r.account_id.clone())
+                .bind(r.model.clone())
+                .bind(r.upstream_model.clone())
+                .bind(r.provider.clone())
+                .bind(i64::from(r.status))
+                .bind(clamp(r.input_tokens))
+                .bind(clamp(r.output_tokens))
+                .bind(i64::from(r.estimated))
+                .bind(i64::from(r.stream))
+                .bind(clamp(r.latency_ms))
+                .bind(r.ttft_ms.map(clamp))
+                .bind(clamp(r.cost_nanos))
+                .bind(clamp(r.created_at_ms));
+        }
+        inserted.extend(q.fetch_all(&mut *tx).await?);
+    }
+    // Spend of the rows inserted; a request id twice in one batch counts once
+    // (its first record is the one the database kept).
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut by_key: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut by_account: BTreeMap<&str, i64> = BTreeMap::new();
+    for r in records {
+        if !inserted.contains(&r.request_id) || !seen.insert(r.request_id.as_str()) {
             continue;
         }
-        accepted += 1;
+        let cost = clamp(r.cost_nanos);
         if cost > 0 {
-            sqlx::query("UPDATE api_keys SET spent_nanos = spent_nanos + $1 WHERE id = $2")
-                .bind(cost)
-                .bind(&r.key_id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "UPDATE accounts SET spent_nanos = spent_nanos + $1, \
-                 balance_nanos = CASE WHEN balance_nanos IS NULL THEN NULL ELSE balance_nanos - $1 END \
-                 WHERE id = $2",
-            )
-            .bind(cost)
-            .bind(&r.account_id)
-            .execute(&mut *tx)
-            .await?;
+            *by_key.entry(&r.key_id).or_default() += cost;
+            *by_account.entry(&r.account_id).or_default() += cost;
         }
     }
+    for (key, cost) in by_key {
+        sqlx::query("UPDATE api_keys SET spent_nanos = spent_nanos + $1 WHERE id = $2")
+            .bind(cost)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for (account, cost) in by_account {
+        sqlx::query(
+            "UPDATE accounts SET spent_nanos = spent_nanos + $1, \
+             balance_nanos = CASE WHEN balance_nanos IS NULL THEN NULL ELSE balance_nanos - $1 END \
+             WHERE id = $2",
+        )
+        .bind(cost)
+        .bind(account)
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
+    let accepted = inserted.len();
     Ok((accepted, records.len() - accepted))
 }
 

@@ -141,6 +141,12 @@ def test_a_batch_sent_again_is_counted_once(stack):
     assert [a[0] for a in answers] == [200, 200, 200]
     assert [a[2]["accepted"] for a in answers] == [1, 0, 0]
     assert stack.must("GET", f"/admin/keys/{created['id']}")["spent_usd"] == pytest.approx(0.00135)
+    # The same request id twice in one batch, beside a new one: each counts once.
+    twin = {**record, "request_id": record["request_id"] + "_twin"}
+    status, _, answer = stackmod.http("POST", f"{stack.control_plane}/internal/usage",
+                                      {"records": [twin, twin, record]}, headers)
+    assert status == 200 and (answer["accepted"], answer["duplicates"]) == (1, 2)
+    assert stack.must("GET", f"/admin/keys/{created['id']}")["spent_usd"] == pytest.approx(0.0027)
     # Without the secret the control plane takes nothing.
     assert stackmod.http("POST", f"{stack.control_plane}/internal/usage", {"records": [record]})[0] == 401
 
