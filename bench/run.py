@@ -598,6 +598,8 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
     ap.add_argument("--keys-only", action="store_true",
                     help="only the keys-at-scale part (10k and 100k keys), against the gateway")
+    ap.add_argument("--ingest-only", action="store_true",
+                    help="only usage ingestion into the control plane, SQLite and PostgreSQL")
     args = ap.parse_args()
     plan = QUICK if args.quick else FULL
 
@@ -619,6 +621,9 @@ def main() -> int:
             bench.prepare()
             bench.start_gateway()
             bench.keys_at_scale()
+        elif args.ingest_only:
+            bench.prepare()
+            bench.ingestion()
         else:
             bench.run()
         ok = True
@@ -635,6 +640,12 @@ def main() -> int:
         lines: list[str] = [f"Tollgate benchmark, keys at scale only, {started}; load average at start {load_avg}"]
         keys_section(bench.results, plan, lines.append)
         print("\n".join(lines))
+        return 0
+    if args.ingest_only:
+        for backend in ("sqlite", "postgres"):
+            r = bench.results[("ingest", backend)]
+            print(f"ingest {backend:9s} {r['per_s']:8.0f} records/s   ({r['records']} records; "
+                  f"control plane CPU {r['cp_cpu']:.1f} s in {r['seconds']:.1f} s)")
         return 0
     table = report(bench, args.quick, started, load_avg)
     print("\n" + table, end="")
