@@ -68,16 +68,30 @@ impl ConfigChannel {
 
     /// Rebuilds and publishes after a change. A failure is logged and left to
     /// the periodic refresh: the admin write itself is already committed.
+    /// After a change made here: rebuild, publish, and tell the other control
+    /// planes on the same PostgreSQL (`NOTIFY`), so that their filters get
+    /// the change as fast as ours.
     pub async fn publish(&self, state: &AppState) {
+        self.publish_from(state, true).await;
+    }
+
+    async fn publish_from(&self, state: &AppState, tell_others: bool) {
         if let Err(e) = self.try_publish(state).await {
             tracing::warn!(error = %e, "config snapshot not rebuilt; retrying on the next refresh");
         }
+        // Told even when this rebuild found nothing new: a concurrent local
+        // rebuild (the periodic one, which tells no one) may have published
+        // this change first.
+        if tell_others {
+            notify_others(state).await;
+        }
     }
 
-    pub async fn try_publish(&self, state: &AppState) -> ApiResult<()> {
+    /// Rebuilds and publishes; whether the version changed.
+    pub async fn try_publish(&self, state: &AppState) -> ApiResult<bool> {
         let _one_at_a_time = self.rebuild.lock().await;
         let next = build(state).await?;
-        self.tx.send_if_modified(|current| {
+        Ok(self.tx.send_if_modified(|current| {
             if current.version == next.version {
                 return false;
             }
@@ -91,8 +105,7 @@ impl ConfigChannel {
             );
             *current = Arc::new(next);
             true
-        });
-        Ok(())
+        }))
     }
 
     /// Spend moved (usage was ingested): republish soon, at most once per
@@ -329,17 +342,60 @@ pub async fn get_key_page(
         .into_response())
 }
 
+const CHANNEL: &str = "tollgate_config";
+
+async fn notify_others(state: &AppState) {
+    if state.db.backend != crate::db::Backend::Postgres {
+        return;
+    }
+    if let Err(e) = sqlx::raw_sql("NOTIFY tollgate_config")
+        .execute(&state.db.pool)
+        .await
+    {
+        tracing::warn!(error = %e, "could not notify the other control planes; they catch up on their refresh");
+    }
+}
+
+/// On PostgreSQL: rebuild as soon as another control plane says it changed
+/// something (`LISTEN tollgate_config`); reconnects with a backoff.
+pub async fn listen_forever(state: AppState, url: String) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match sqlx::postgres::PgListener::connect(&url).await {
+            Ok(mut listener) => {
+                if let Err(e) = listener.listen(CHANNEL).await {
+                    tracing::warn!(error = %e, "LISTEN failed");
+                } else {
+                    delay = Duration::from_millis(200);
+                    // Whatever changed while not listening.
+                    state.config.publish_from(&state, false).await;
+                    while listener.recv().await.is_ok() {
+                        tracing::debug!("another control plane changed the config");
+                        state.config.publish_from(&state, false).await;
+                    }
+                    tracing::warn!("lost the LISTEN connection; reconnecting");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot LISTEN for other control planes' changes"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}
+
 /// Rebuilds every few seconds (expiries, writes by another replica) and soon
 /// after spend changed.
 pub async fn refresh_forever(state: AppState) {
     let mut tick = tokio::time::interval(REFRESH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = state.config.spend_changed.notified() => {}
-        }
-        state.config.publish(&state).await;
+        let spend = tokio::select! {
+            _ = tick.tick() => false,
+            _ = state.config.spend_changed.notified() => true,
+        };
+        // Spend moved here: the others' filters need it too. A periodic
+        // rebuild only catches up with what others did: nothing to tell.
+        state.config.publish_from(&state, spend).await;
         tokio::time::sleep(SPEND_EVERY).await;
     }
 }

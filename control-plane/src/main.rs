@@ -111,6 +111,11 @@ async fn main() -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("building the first config snapshot: {e}"))?;
     tokio::spawn(config_channel::refresh_forever(state.clone()));
+    if let (crate::db::Backend::Postgres, Some(url)) =
+        (state.db.backend, state.settings.database_url.clone())
+    {
+        tokio::spawn(config_channel::listen_forever(state.clone(), url));
+    }
 
     let listener = TcpListener::bind(listen)
         .await

@@ -10,6 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 import stack as stackmod
 
 from .conftest import chat_body, raw
@@ -106,3 +108,28 @@ def test_the_envoy_configs_validate_and_the_compose_one_is_up_to_date(tmp_path):
             capture_output=True, text=True,
         )
         assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_change_made_through_another_control_plane_reaches_every_worker_fast(stack):
+    """Two control planes on one PostgreSQL: the gateway polls the first, the
+    admin writes go to the second, NOTIFY carries the change across."""
+    if not stack.database_url:
+        pytest.skip("several control planes share PostgreSQL, not a SQLite file")
+    port = stackmod.free_port()
+    # The same data directory: the second one needs the same sealing key.
+    env = {**stack.control_plane_env(), "TOLLGATE_LISTEN": f"127.0.0.1:{port}"}
+    other = stackmod.Proc("control-plane-2", [str(stackmod.binary("tollgate-control-plane"))], stack.work_dir, env=env)
+    other.start(ready="listening on")
+    try:
+        status, _, created = stackmod.http(
+            "POST", f"http://127.0.0.1:{port}/admin/keys",
+            {"name": "via the other", "account_id": stack.demo["account"]["id"]},
+            {"authorization": f"Bearer {stack.admin_token}"})
+        assert status == 201
+        t0 = time.monotonic()
+        until_every_worker(stack, created["key"], 200, body=chat_body(), timeout=4.0)
+        elapsed = time.monotonic() - t0
+        record("cross_control_plane_propagation_s", elapsed, db="postgres")
+        assert elapsed < 1.0, f"took {elapsed:.3f} s (the periodic refresh alone takes up to 5 s)"
+    finally:
+        other.stop()
