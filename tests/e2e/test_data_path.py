@@ -10,6 +10,8 @@ import openai
 import pytest
 from openai import OpenAI
 
+import stack as stackmod
+
 from .conftest import chat_body, raw
 
 
@@ -117,8 +119,9 @@ def test_every_bad_request_gets_its_openai_error(stack, key, ledger):
 def test_a_key_may_only_use_the_models_it_is_allowed(stack, ledger):
     account = stack.demo["account"]["id"]
     limited = stack.must("POST", "/admin/keys", {"name": "chat only", "account_id": account, "models": ["demo-chat"]})
-    stack.wait_config()
     auth = [("authorization", f"Bearer {limited['key']}")]
+    stackmod.wait_until(lambda: all(raw(stack, "GET", "/v1/models", auth)[0] == 200 for _ in range(8)),
+                        what="the new key on every worker")
     assert _error(raw(stack, "POST", "/v1/embeddings", auth, b'{"model":"demo-embed","input":"x"}')) == (403, "model_not_allowed", "model")
     status, _, _ = raw(stack, "POST", "/v1/chat/completions", auth, chat_body())
     assert status == 200
@@ -179,9 +182,15 @@ def test_an_unreachable_provider_is_a_502_in_the_openai_format(stack, key):
     stack.must("POST", "/admin/providers", {"id": "dead", "kind": "openai",
                                             "base_url": f"http://127.0.0.1:{free_port()}/v1", "api_key": "sk-dead"})
     stack.must("POST", "/admin/models", {"id": "dead-model", "deployments": [{"provider": "dead", "upstream_model": "x"}]})
-    stack.wait_config()
-    got = _error(raw(stack, "POST", "/v1/chat/completions", [("authorization", f"Bearer {key}")], chat_body("dead-model")))
-    assert got[:2] == (502, "upstream_error")
+    try:
+        got = stackmod.wait_until(
+            lambda: (e := _error(raw(stack, "POST", "/v1/chat/completions", [("authorization", f"Bearer {key}")],
+                                    chat_body("dead-model"))))[1] != "model_not_found" and e,
+            what="the new model on the gateway")
+        assert got[:2] == (502, "upstream_error")
+    finally:
+        stack.must("DELETE", "/admin/models/dead-model")
+        stack.must("DELETE", "/admin/providers/dead")
 
 
 def test_the_sdk_sees_typed_errors(stack, key):

@@ -67,7 +67,10 @@ def test_exactly_rpm_requests_are_admitted_and_the_rest_get_429_with_the_openai_
 
 def test_the_window_refills_after_the_reset_time(stack):
     key = new_key(stack, rpm=30)["key"]  # one request every 2 s
-    assert sorted(s for s, _, _ in burst(stack, key, 33)) == [200] * 30 + [429] * 3
+    t0 = time.monotonic()
+    results = burst(stack, key, 33)
+    refilled = int((time.monotonic() - t0) / 2)  # a slow machine's burst outlasts a refill
+    assert sum(1 for s, _, _ in results if s == 200) == 30 + min(refilled, 3)
     status, headers, _ = post(stack, key)
     assert status == 429
     time.sleep(float(headers["retry-after"]) + 0.1)
@@ -120,10 +123,12 @@ def test_a_burst_of_streams_overruns_tpm_by_no_more_than_the_estimate_error(stac
 
 @pytest.fixture
 def pricey(stack):
-    """A model at $1000 per million tokens: a request costs about a cent."""
+    """A model at $1000 per million tokens: a request costs about a cent.
+    Removed afterwards, so that other modules see only the demo catalog."""
     stack.admin("POST", "/admin/models", {"id": "pricey", "pricing": {"input_per_1m": 1000, "output_per_1m": 1000},
                                          "deployments": [{"provider": "mock", "upstream_model": "mock-pricey"}]})
-    return "pricey"
+    yield "pricey"
+    stack.admin("DELETE", "/admin/models/pricey")
 
 
 def test_concurrent_requests_at_an_almost_empty_budget_overspend_by_at_most_one_per_worker(stack, pricey):
