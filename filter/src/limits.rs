@@ -178,11 +178,13 @@ fn counter_key(scope: Scope, id: &str, kind: Kind) -> String {
 enum Taken {
     Bucket {
         key: String,
+        kind: Kind,
         limit: u64,
         tokens: u64,
     },
     Lease {
         key: String,
+        kind: Kind,
         tokens: u64,
     },
     Slot {
@@ -194,7 +196,6 @@ enum Taken {
     },
 }
 
-/// The limits a request is held to, from its key and its account.
 /// Where the per-minute buckets are: in this Envoy, or leased from the
 /// control plane and shared by every Envoy.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -213,6 +214,7 @@ pub struct LeaseWant {
     pub want: u64,
 }
 
+/// The limits a request is held to, from its key and its account.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     mode: Mode,
@@ -310,6 +312,21 @@ impl Plan {
 pub struct Admission {
     taken: Vec<Taken>,
     pub headers: Vec<(&'static str, String)>,
+}
+
+impl Admission {
+    /// The rate-limit headers of the first limit of each kind: the key's own
+    /// limits come first in a plan, so they name the headers, and the
+    /// account's only where the key has none of that kind.
+    fn name_headers(&mut self, kind: Kind, limit: u64, bucket: Bucket) {
+        let headers = headers_for(kind, limit, bucket);
+        let named = headers
+            .first()
+            .is_some_and(|(name, _)| self.headers.iter().any(|(n, _)| n == name));
+        if !named {
+            self.headers.extend(headers);
+        }
+    }
 }
 
 /// OpenAI's duration format for `x-ratelimit-reset-*`: `20ms`, `1.5s`, `6m0s`.
@@ -466,7 +483,6 @@ pub fn admit(
             ),
         }
     }
-    let mut headed = (false, false);
     for check in &plan.checks {
         let outcome = match check.kind {
             Kind::Requests | Kind::Tokens if plan.mode == Mode::Leased => {
@@ -479,23 +495,14 @@ pub fn admit(
                     Ok(left) => {
                         admission.taken.push(Taken::Lease {
                             key: lease_key(&check.key),
+                            kind: check.kind,
                             tokens: want,
                         });
-                        let slot = if check.kind == Kind::Tokens {
-                            &mut headed.1
-                        } else {
-                            &mut headed.0
+                        let bucket = Bucket {
+                            level: units(left),
+                            at_ms: now_ms,
                         };
-                        if !*slot {
-                            *slot = true;
-                            let bucket = Bucket {
-                                level: units(left),
-                                at_ms: now_ms,
-                            };
-                            admission
-                                .headers
-                                .extend(headers_for(check.kind, check.limit, bucket));
-                        }
+                        admission.name_headers(check.kind, check.limit, bucket);
                         continue;
                     }
                     Err(()) => {
@@ -566,33 +573,20 @@ pub fn admit(
             // The counter could not be written in CAS_ATTEMPTS: let the
             // request through rather than refuse it for contention.
             None => log::warn!("tollgate: counter {} is contended; not enforced", check.key),
-            Some(Ok((bucket, check))) => {
-                match bucket {
-                    Some((tokens, after)) => {
-                        admission.taken.push(Taken::Bucket {
-                            key: check.key.clone(),
-                            limit: check.limit,
-                            tokens,
-                        });
-                        // The key's own limits name the headers; the account's
-                        // only where the key has none of that kind.
-                        let slot = if check.kind == Kind::Tokens {
-                            &mut headed.1
-                        } else {
-                            &mut headed.0
-                        };
-                        if !*slot {
-                            *slot = true;
-                            admission
-                                .headers
-                                .extend(headers_for(check.kind, check.limit, after));
-                        }
-                    }
-                    None => admission.taken.push(Taken::Slot {
+            Some(Ok((bucket, check))) => match bucket {
+                Some((tokens, after)) => {
+                    admission.taken.push(Taken::Bucket {
                         key: check.key.clone(),
-                    }),
+                        kind: check.kind,
+                        limit: check.limit,
+                        tokens,
+                    });
+                    admission.name_headers(check.kind, check.limit, after);
                 }
-            }
+                None => admission.taken.push(Taken::Slot {
+                    key: check.key.clone(),
+                }),
+            },
             Some(Err((retry_ms, bucket))) => {
                 release(store, &admission, None, now_ms);
                 let headers = if check.kind == Kind::Concurrent {
@@ -736,6 +730,21 @@ fn decode_count(raw: Option<&[u8]>) -> u64 {
         .unwrap_or(0)
 }
 
+/// Tokens to give back to a bucket or lease at the end of a request: all of
+/// the reservation when the request never went out (`used` is `None`), the
+/// unused part (or, below 0, the overuse) of a `tpm` reservation, and
+/// nothing of a request that went out.
+fn give_back(kind: Kind, reserved: u64, used: Option<u64>) -> i64 {
+    let reserved = i64::try_from(reserved).unwrap_or(i64::MAX);
+    match (kind, used) {
+        (_, None) => reserved,
+        (Kind::Tokens, Some(used)) => {
+            reserved.saturating_sub(i64::try_from(used).unwrap_or(i64::MAX))
+        }
+        _ => 0,
+    }
+}
+
 /// What a finished request really used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Used {
@@ -765,21 +774,13 @@ pub fn release(store: &dyn Store, admission: &Admission, used: Option<Used>, now
                     None => (None, ()),
                 });
             }
-            Taken::Lease { key, tokens } => {
-                let is_tokens = key.contains(":tpm:");
-                let give_back = match (is_tokens, used_tokens) {
-                    (false, Some(_)) => continue,
-                    (false, None) => 1,
-                    (true, None) => i64::try_from(*tokens).unwrap_or(i64::MAX),
-                    (true, Some(used)) => i64::try_from(*tokens)
-                        .unwrap_or(i64::MAX)
-                        .saturating_sub(i64::try_from(used).unwrap_or(i64::MAX)),
-                };
-                if give_back != 0 {
+            Taken::Lease { key, kind, tokens } => {
+                let back = give_back(*kind, *tokens, used_tokens);
+                if back != 0 {
                     update(store, key, |raw| match Lease::decode(raw) {
                         Some(lease) => {
                             let after = Lease {
-                                balance: lease.balance.saturating_add(give_back),
+                                balance: lease.balance.saturating_add(back),
                                 owed: lease.owed,
                             };
                             (Some(after.encode()), ())
@@ -794,16 +795,14 @@ pub fn release(store: &dyn Store, admission: &Admission, used: Option<Used>, now
                     (Some(n.saturating_sub(1).to_le_bytes().to_vec()), ())
                 });
             }
-            Taken::Bucket { key, limit, tokens } => {
-                let is_tokens = key.ends_with(":tpm");
-                let give_back = match (is_tokens, used_tokens) {
-                    // Requests are never given back once the request went out.
-                    (false, Some(_)) => continue,
-                    (false, None) => units(1),
-                    (true, None) => units(*tokens),
-                    (true, Some(used)) => units(*tokens).saturating_sub(units(used)),
-                };
-                if give_back == 0 {
+            Taken::Bucket {
+                key,
+                kind,
+                limit,
+                tokens,
+            } => {
+                let back = give_back(*kind, *tokens, used_tokens).saturating_mul(UNITS);
+                if back == 0 {
                     continue;
                 }
                 update(store, key, |raw| {
@@ -811,7 +810,7 @@ pub fn release(store: &dyn Store, admission: &Admission, used: Option<Used>, now
                     let floor = -full_level(*limit);
                     let level = bucket
                         .level
-                        .saturating_add(give_back)
+                        .saturating_add(back)
                         .clamp(floor, full_level(*limit));
                     (
                         Some(

@@ -519,3 +519,35 @@ fn leased_tokens_are_settled_into_the_lease() {
     release(&store, &held, None, 0);
     assert!(admit(&store, &rpm, 0, 0, 0, &mut Vec::new()).is_ok());
 }
+
+#[test]
+fn the_keys_own_limits_name_the_headers_and_the_account_fills_in() {
+    let store = Mem::default();
+    let plan = Plan::new(
+        &key(Some(10), None, None),
+        Some(&account(Some(100), Some(5000), None)),
+    );
+    let a = admit(&store, &plan, 40, 0, 0, &mut Vec::new()).expect("admitted");
+    let named: Vec<&str> = a.headers.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        named
+            .iter()
+            .filter(|n| **n == "x-ratelimit-limit-requests")
+            .count(),
+        1
+    );
+    assert_eq!(
+        header(&a.headers, "x-ratelimit-limit-requests"),
+        Some("10"),
+        "the key's, not the account's 100"
+    );
+    assert_eq!(
+        header(&a.headers, "x-ratelimit-limit-tokens"),
+        Some("5000"),
+        "the account's: the key has no tpm"
+    );
+    assert_eq!(
+        header(&a.headers, "x-ratelimit-remaining-tokens"),
+        Some("4960")
+    );
+}
