@@ -169,6 +169,8 @@ class Stack:
     # Keys per snapshot page (the control plane's default is 2000); small in
     # the end-to-end stacks so that every test runs through paged snapshots.
     snapshot_page_keys: int | None = None
+    # The CAs Envoy trusts for TLS providers (the tests add their own).
+    ca_bundle: str = CA_BUNDLE
     procs: dict[str, Proc] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -247,7 +249,7 @@ class Stack:
                 "FILTER_SECRET": self.filter_secret,
                 "CONTROL_PLANE_HOST": "127.0.0.1",
                 "CONTROL_PLANE_PORT": str(self.control_plane_port),
-                "CA_BUNDLE": CA_BUNDLE,
+                "CA_BUNDLE": self.ca_bundle,
                 "SHARED_LIMITS": "true" if self.shared_limits else "false",
             },
         )

@@ -29,6 +29,16 @@ pub struct PluginConfig {
     /// control plane (Redis behind it), instead of counted in this Envoy.
     #[serde(default)]
     pub shared_limits: bool,
+    /// Each usage record also goes into Envoy filter state
+    /// (`wasm.tollgate_usage`) for the access log: a copy on disk if Envoy
+    /// dies with records not yet shipped. It costs about 5-10 us of Envoy CPU
+    /// per request (bench/README.md); `false` saves that.
+    #[serde(default = "default_true")]
+    pub usage_in_access_log: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_authority() -> String {
@@ -81,6 +91,15 @@ mod tests {
         .expect("config");
         assert_eq!(c.upstream_cluster, "tollgate_upstream");
         assert_eq!(c.poll_wait_ms, 20_000);
+        assert!(
+            c.usage_in_access_log,
+            "the access-log copy is on unless turned off"
+        );
+        let off = PluginConfig::parse(
+            br#"{"control_plane_cluster":"cp","filter_secret":"0123456789abcdef","usage_in_access_log":false}"#,
+        )
+        .expect("config");
+        assert!(!off.usage_in_access_log);
     }
 
     #[test]

@@ -59,10 +59,22 @@ impl Metrics {
     }
 
     fn add(id: Option<u32>, n: u64) {
+        if n == 0 {
+            return;
+        }
         if let Some(id) = id {
             let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
+}
+
+/// Per-request counts, added to Envoy's counters once a tick rather than
+/// once a request (each increment is a host call).
+#[derive(Default)]
+struct PendingCounts {
+    records: u64,
+    estimated: u64,
+    dropped: u64,
 }
 
 /// What the root context shares with the requests of its worker.
@@ -74,6 +86,16 @@ struct Shared {
     ids: RequestIds,
     outbox: Outbox,
     metrics: Metrics,
+    pending: PendingCounts,
+}
+
+impl Shared {
+    fn flush_counts(&mut self) {
+        let counts = std::mem::take(&mut self.pending);
+        Metrics::add(self.metrics.records, counts.records);
+        Metrics::add(self.metrics.estimated, counts.estimated);
+        Metrics::add(self.metrics.dropped, counts.dropped);
+    }
 }
 
 struct Root {
@@ -133,6 +155,7 @@ impl Root {
                 ids: RequestIds::new(now_ms()),
                 outbox: Outbox::new(OUTBOX_CAPACITY, OUTBOX_BATCH, OUTBOX_MAX_AGE_MS),
                 metrics: Metrics::default(),
+                pending: PendingCounts::default(),
             })),
             poller: Poller::default(),
             poll_token: None,
@@ -381,6 +404,7 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
+        self.shared.borrow_mut().flush_counts();
         self.poll();
         self.ship();
         self.lease();
@@ -399,6 +423,7 @@ impl RootContext for Root {
             draining: None,
             admission: None,
             other_key_headers: false,
+            client_path: Vec::new(),
         }))
     }
 
@@ -426,6 +451,8 @@ struct Http {
     /// The client sent its key in `api-key` or `x-api-key` (removed before
     /// forwarding; one host call each, so only when present).
     other_key_headers: bool,
+    /// The client's `:path`, so that it is rewritten only when it changes.
+    client_path: Vec<u8>,
 }
 
 /// Envoy shared data: one store for every worker of this Envoy.
@@ -497,7 +524,26 @@ impl Http {
         Action::Pause
     }
 
-    fn forward(&mut self, body: &[u8], body_size: usize) -> Action {
+    /// Puts the rewritten body in place of the client's, with its length.
+    fn replace_body(&mut self, new: &[u8], body_size: usize, now: u64) -> Result<(), Reply> {
+        set_request_header("content-length", Some(new.len().to_string().as_bytes()));
+        if let Err(status) = hostcalls::set_buffer(BufferType::HttpRequestBody, 0, body_size, new) {
+            log::error!(
+                "#{} tollgate: cannot replace the request body: {status:?}",
+                self.id
+            );
+            if let Some(admission) = self.admission.take() {
+                limits::release(&SharedData, &admission, None, now);
+            }
+            return Err(Reply::error(
+                tollgate_contract::ErrorCode::Internal,
+                "The gateway could not forward the request.",
+            ));
+        }
+        Ok(())
+    }
+
+    fn forward(&mut self, body: &[u8], body_size: usize, now: u64) -> Action {
         let (Some(snapshot), Some(admitted)) = (self.snapshot.clone(), self.admitted.clone())
         else {
             return Action::Continue;
@@ -542,7 +588,7 @@ impl Http {
                 &plan,
                 tokens.input + tokens.output,
                 nanos,
-                now_ms(),
+                now,
                 &mut wants,
             );
             if !wants.is_empty() {
@@ -556,8 +602,11 @@ impl Http {
                 Err(reply) => return self.send(&reply),
             }
         }
+        // Each header written is a host call: only what changes is written.
         set_request_header(":authority", Some(f.authority.as_bytes()));
-        set_request_header(":path", Some(f.path.as_bytes()));
+        if f.path.as_bytes() != self.client_path.as_slice() {
+            set_request_header(":path", Some(f.path.as_bytes()));
+        }
         set_request_header(CLUSTER_HEADER, Some(cluster.as_bytes()));
         set_request_header(
             "authorization",
@@ -567,21 +616,10 @@ impl Http {
             set_request_header("api-key", None);
             set_request_header("x-api-key", None);
         }
-        set_request_header("content-length", Some(f.body.len().to_string().as_bytes()));
-        if let Err(status) =
-            hostcalls::set_buffer(BufferType::HttpRequestBody, 0, body_size, &f.body)
-        {
-            log::error!(
-                "#{} tollgate: cannot replace the request body: {status:?}",
-                self.id
-            );
-            if let Some(admission) = self.admission.take() {
-                limits::release(&SharedData, &admission, None, now_ms());
+        if f.body.as_slice() != body {
+            if let Err(reply) = self.replace_body(&f.body, body_size, now) {
+                return self.send(&reply);
             }
-            return self.send(&Reply::error(
-                tollgate_contract::ErrorCode::Internal,
-                "The gateway could not forward the request.",
-            ));
         }
         self.meter = Some(Meter::new(meter::Request {
             request_id: self.request_id.clone(),
@@ -616,7 +654,8 @@ impl Context for Http {}
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         self.request_id = self.shared.borrow_mut().ids.next_id();
-        self.started_ms = now_ms();
+        let now = now_ms();
+        self.started_ms = now;
         self.snapshot = self.shared.borrow().snapshot.clone();
         let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
         self.other_key_headers = headers
@@ -633,7 +672,7 @@ impl HttpContext for Http {
                 .map(|(_, v)| v.as_slice())
                 .unwrap_or_default()
         };
-        let now_s = i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX);
+        let now_s = i64::try_from(now / 1000).unwrap_or(i64::MAX);
         let head = Head {
             method: value(":method"),
             path: value(":path"),
@@ -668,8 +707,9 @@ impl HttpContext for Http {
             }
             HeadDecision::ReadBody(admitted) => {
                 self.admitted = Some(admitted);
+                self.client_path = head.path.to_vec();
                 if end_of_stream {
-                    return self.forward(&[], 0);
+                    return self.forward(&[], 0, now);
                 }
                 Action::Pause
             }
@@ -698,7 +738,7 @@ impl HttpContext for Http {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let action = self.forward(&body, body_size);
+        let action = self.forward(&body, body_size, now_ms());
         self.admitted = None;
         action
     }
@@ -713,25 +753,25 @@ impl HttpContext for Http {
                 );
             }
         }
-        if let Err(status) = hostcalls::set_map_value_bytes(
-            MapType::HttpResponseHeaders,
-            "x-request-id",
-            Some(self.request_id.as_bytes()),
-        ) {
-            log::warn!("#{} tollgate: cannot set x-request-id: {status:?}", self.id);
-        }
+        // The response's x-request-id is Envoy's copy of the request's
+        // (`always_set_request_id_in_response`), which this filter minted.
         if let Some(meter) = self.meter.as_mut() {
+            // One host call for both headers: each call that returns bytes
+            // also calls back into the VM to allocate them.
+            let headers =
+                hostcalls::get_map_bytes(MapType::HttpResponseHeaders).unwrap_or_default();
             let header = |name: &str| {
-                hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name)
-                    .ok()
-                    .flatten()
+                headers
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_slice())
                     .unwrap_or_default()
             };
-            let status = std::str::from_utf8(&header(":status"))
+            let status = std::str::from_utf8(header(":status"))
                 .ok()
                 .and_then(|s| s.parse::<u16>().ok())
                 .unwrap_or(0);
-            if meter.on_headers(status, &header("content-type")) {
+            if meter.on_headers(status, header("content-type")) {
                 let _ = hostcalls::set_map_value_bytes(
                     MapType::HttpResponseHeaders,
                     "content-length",
@@ -746,11 +786,16 @@ impl HttpContext for Http {
         let Some(meter) = self.meter.as_mut() else {
             return Action::Continue;
         };
-        let chunk = hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        if let Some(replacement) = meter.on_chunk(&chunk, end_of_stream, now_ms()) {
+        // Often the last call brings no bytes, only the end: no host call then.
+        let chunk = if body_size == 0 {
+            Vec::new()
+        } else {
+            hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size)
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        };
+        if let Some(replacement) = meter.on_chunk(&chunk, end_of_stream, now_ms) {
             if replacement != chunk {
                 if let Err(status) =
                     hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &replacement)
@@ -780,33 +825,36 @@ impl HttpContext for Http {
                 .and_then(|c| u16::try_from(c).ok())
                 .unwrap_or(0)
         });
-        let record = meter.finish(now_ms(), code);
+        let now = now_ms();
+        let record = meter.finish(now, code);
         if let Some(admission) = self.admission.take() {
             let used = Used {
                 tokens: record.input_tokens.saturating_add(record.output_tokens),
                 nanos: record.cost_nanos,
             };
-            limits::release(&SharedData, &admission, Some(used), now_ms());
+            limits::release(&SharedData, &admission, Some(used), now);
         }
-        let _ = hostcalls::set_property(
-            vec!["tollgate_tokens_in"],
-            Some(record.input_tokens.to_string().as_bytes()),
-        );
-        let _ = hostcalls::set_property(
-            vec!["tollgate_tokens_out"],
-            Some(record.output_tokens.to_string().as_bytes()),
-        );
-        if let Ok(json) = serde_json::to_vec(&record) {
+        // The whole record in one filter-state entry for the access log
+        // (each entry is a costly host call; the tokens are in the record).
+        let json = match serde_json::to_vec(&record) {
+            Ok(json) => json,
+            Err(e) => {
+                log::error!("#{} tollgate: usage record not serialised: {e}", self.id);
+                return;
+            }
+        };
+        let mut shared = self.shared.borrow_mut();
+        if shared
+            .config
+            .as_ref()
+            .is_some_and(|c| c.usage_in_access_log)
+        {
             let _ = hostcalls::set_property(vec!["tollgate_usage"], Some(&json));
         }
-        let mut shared = self.shared.borrow_mut();
-        let metrics = shared.metrics;
-        Metrics::add(metrics.records, 1);
-        if record.estimated {
-            Metrics::add(metrics.estimated, 1);
-        }
+        shared.pending.records += 1;
+        shared.pending.estimated += u64::from(record.estimated);
         let dropped = shared.outbox.dropped;
-        shared.outbox.push(record, now_ms());
-        Metrics::add(metrics.dropped, shared.outbox.dropped - dropped);
+        shared.outbox.push(json, now);
+        shared.pending.dropped += shared.outbox.dropped - dropped;
     }
 }

@@ -78,10 +78,16 @@ impl Meter {
     }
 
     /// One chunk of the response body. `Some(bytes)` means: send these
-    /// instead of the chunk.
-    pub fn on_chunk(&mut self, chunk: &[u8], end_of_stream: bool, now_ms: u64) -> Option<Vec<u8>> {
+    /// instead of the chunk. The clock is read only for the first bytes
+    /// (each read is a host call).
+    pub fn on_chunk(
+        &mut self,
+        chunk: &[u8],
+        end_of_stream: bool,
+        now_ms: impl FnOnce() -> u64,
+    ) -> Option<Vec<u8>> {
         if !chunk.is_empty() && self.first_byte_ms.is_none() {
-            self.first_byte_ms = Some(now_ms);
+            self.first_byte_ms = Some(now_ms());
         }
         if !self.event_stream {
             if !self.json_too_long {

@@ -41,7 +41,7 @@ fn run(meter: &mut Meter, chunks: &[&[u8]]) -> (Vec<u8>, UsageRecord) {
     let mut client = Vec::new();
     for (i, c) in chunks.iter().enumerate() {
         let last = i + 1 == chunks.len();
-        match meter.on_chunk(c, last, 1_100 + i as u64) {
+        match meter.on_chunk(c, last, || 1_100 + i as u64) {
             Some(replacement) => client.extend(replacement),
             None => client.extend_from_slice(c),
         }
@@ -116,7 +116,7 @@ fn a_stream_cut_mid_way_counts_what_arrived_and_is_marked_estimated() {
     let cut = stream.len() / 2;
     let mut m = Meter::new(request(Endpoint::ChatCompletions, true, true));
     m.on_headers(200, b"text/event-stream");
-    let _ = m.on_chunk(&stream[..cut], false, 1_050);
+    let _ = m.on_chunk(&stream[..cut], false, || 1_050);
     let rec = m.finish(1_500, 0);
     assert!(rec.estimated);
     assert!(rec.output_tokens > 0, "never a silent zero");

@@ -3,18 +3,19 @@
 //! acknowledges them (it inserts idempotently by request id, so a batch sent
 //! again after a lost answer never counts twice), with exponential backoff
 //! while it is away. Bounded: past `capacity`, new records are dropped and
-//! counted, so that an outage can never exhaust the VM's memory.
+//! counted, so that an outage can never exhaust the VM's memory. Records are
+//! kept as the JSON the filter already made for the access log, so each is
+//! serialised once.
 
 use std::collections::VecDeque;
-
-use tollgate_contract::usage::{UsageBatch, UsageRecord};
 
 const BACKOFF_MIN_MS: u64 = 200;
 const BACKOFF_MAX_MS: u64 = 10_000;
 
 #[derive(Debug)]
 pub struct Outbox {
-    queue: VecDeque<UsageRecord>,
+    /// Each record as JSON (a `UsageRecord`).
+    queue: VecDeque<Vec<u8>>,
     /// Records at the front of the queue that are in the batch in flight.
     in_flight: usize,
     /// When the oldest waiting record arrived.
@@ -44,7 +45,8 @@ impl Outbox {
         }
     }
 
-    pub fn push(&mut self, record: UsageRecord, now_ms: u64) {
+    /// Queues one record, given as its JSON.
+    pub fn push(&mut self, record: Vec<u8>, now_ms: u64) {
         if self.queue.len() >= self.capacity {
             self.dropped += 1;
             return;
@@ -74,14 +76,23 @@ impl Outbox {
                 .is_some_and(|t| now_ms.saturating_sub(t) >= self.max_age_ms)
     }
 
-    /// The next batch as JSON; its records stay queued until `on_result`.
+    /// The next batch as JSON (a `UsageBatch`); its records stay queued
+    /// until `on_result`.
     pub fn take_batch(&mut self) -> Vec<u8> {
         let n = self.queue.len().min(self.batch_max);
-        let batch = UsageBatch {
-            records: self.queue.iter().take(n).cloned().collect(),
-        };
+        let records = self.queue.iter().take(n);
+        let size: usize = records.clone().map(|r| r.len() + 1).sum();
+        let mut batch = Vec::with_capacity(size + 14);
+        batch.extend_from_slice(b"{\"records\":[");
+        for (i, record) in records.enumerate() {
+            if i > 0 {
+                batch.push(b',');
+            }
+            batch.extend_from_slice(record);
+        }
+        batch.extend_from_slice(b"]}");
         self.in_flight = n;
-        serde_json::to_vec(&batch).unwrap_or_default()
+        batch
     }
 
     pub fn on_result(&mut self, acknowledged: bool, now_ms: u64) {

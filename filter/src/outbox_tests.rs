@@ -1,7 +1,8 @@
 use super::*;
+use tollgate_contract::usage::{UsageBatch, UsageRecord};
 
-fn record(n: u64) -> UsageRecord {
-    UsageRecord {
+fn record(n: u64) -> Vec<u8> {
+    serde_json::to_vec(&UsageRecord {
         request_id: format!("req_{n}"),
         key_id: "k".into(),
         account_id: "a".into(),
@@ -17,7 +18,8 @@ fn record(n: u64) -> UsageRecord {
         ttft_ms: None,
         cost_nanos: 0,
         created_at_ms: 0,
-    }
+    })
+    .expect("json")
 }
 
 fn ids(batch: &[u8]) -> Vec<String> {

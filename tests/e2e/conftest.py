@@ -18,6 +18,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import stack as stackmod  # noqa: E402
 
+from .tlsfront import make_ca  # noqa: E402
+
 DATABASES = [d for d in os.environ.get("TOLLGATE_E2E_DATABASES", "sqlite").split(",") if d]
 PG_BASE = os.environ.get("TOLLGATE_E2E_POSTGRES", "postgres://127.0.0.1:5432")
 
@@ -26,8 +28,15 @@ def _psql(sql: str) -> None:
     subprocess.run(["psql", "-h", "127.0.0.1", "-d", "test", "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
 
 
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory) -> dict:
+    """A CA of the tests' own, trusted by the gateway's Envoy besides the
+    system's, and a certificate for `localhost` that it signed."""
+    return make_ca(tmp_path_factory.mktemp("ca"), stackmod.CA_BUNDLE)
+
+
 @pytest.fixture(scope="session", params=DATABASES)
-def stack(request, tmp_path_factory):
+def stack(request, tmp_path_factory, test_ca):
     work = tmp_path_factory.mktemp(f"stack-{request.param}")
     url = None
     dbname = None
@@ -37,7 +46,8 @@ def stack(request, tmp_path_factory):
         url = f"{PG_BASE}/{dbname}"
     # Snapshots of more than 4 keys go in pages: every test below runs on paged
     # snapshots (the shared-limits and lonely stacks keep the default, inline).
-    s = stackmod.Stack(work_dir=work, database_url=url, snapshot_page_keys=4)
+    s = stackmod.Stack(work_dir=work, database_url=url, snapshot_page_keys=4,
+                       ca_bundle=str(test_ca["bundle"]))
     try:
         s.start_mock()
         s.start_control_plane()

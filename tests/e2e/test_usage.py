@@ -76,6 +76,43 @@ def test_usage_equals_what_the_upstream_reported(stack, key, client, ledger, end
         assert rec["ttft_ms"] is not None and rec["ttft_ms"] <= rec["latency_ms"]
 
 
+def _access_log_entry(stack, request_id: str) -> dict:
+    def find():
+        if not stack.access_log.exists():
+            return None
+        for line in stack.access_log.read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("request_id") == request_id:
+                return entry
+        return None
+
+    # Envoy writes its access log out about once a second.
+    return stackmod.wait_until(find, timeout=10, interval=0.1, what=f"access log line of {request_id}")
+
+
+def _counter(stack, name: str) -> int:
+    status, _, body = stackmod.http("GET", f"{stack.envoy_admin}/stats?filter=^wasmcustom.{name}$&format=json")
+    assert status == 200
+    [stat] = body["stats"]
+    return int(stat["value"])
+
+
+def test_the_access_log_and_the_counters_carry_each_record(stack, key, client, ledger):
+    before = _counter(stack, "tollgate_usage_records")
+    resp = client.chat.completions.with_raw_response.create(
+        model="demo-chat", messages=[{"role": "user", "content": "log me"}])
+    request_id = resp.headers["x-request-id"]
+    rec = record_for(stack, key, request_id)
+    logged = json.loads(_access_log_entry(stack, request_id)["usage"])
+    assert logged["request_id"] == request_id
+    assert (logged["input_tokens"], logged["output_tokens"]) == (rec["input_tokens"], rec["output_tokens"])
+    assert logged["cost_nanos"] == round(rec["cost_usd"] * 1e9)
+    # Counters are added once a tick (100 ms), not once a request.
+    stackmod.wait_until(lambda: _counter(stack, "tollgate_usage_records") > before, timeout=5,
+                        what="tollgate_usage_records to count the request")
+    assert _counter(stack, "tollgate_usage_dropped") == 0
+
+
 def test_a_client_that_did_not_ask_for_usage_does_not_get_the_usage_chunk(stack, key, ledger):
     body = chat_body(stream=True)
     status, headers, data = raw(stack, "POST", "/v1/chat/completions", [("authorization", f"Bearer {key}")], body)
