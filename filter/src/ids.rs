@@ -21,9 +21,15 @@ impl RequestIds {
         }
     }
 
+    /// `req_`, the seed in 16 hex digits, then the counter in at least 8.
     pub fn next_id(&mut self) -> String {
         self.counter = self.counter.wrapping_add(1);
-        format!("req_{:016x}{:08x}", self.seed, self.counter)
+        let counter_digits = (64 - self.counter.leading_zeros()).div_ceil(4).max(8);
+        let mut id = String::with_capacity(20 + counter_digits as usize);
+        id.push_str("req_");
+        push_hex(&mut id, self.seed, 16);
+        push_hex(&mut id, self.counter, counter_digits);
+        id
     }
 
     /// A number for weighted choices, different on every call.
@@ -33,6 +39,18 @@ impl RequestIds {
         x ^= x >> 33;
         x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
         x ^ (x >> 33)
+    }
+}
+
+/// The low `digits` hex digits of `n`, zero-padded (what `{:0Nx}` writes,
+/// without the formatting machinery, once per request).
+fn push_hex(out: &mut String, n: u64, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        let nibble = (n >> (i * 4)) & 0xf;
+        out.push(char::from(
+            HEX.get(nibble as usize).copied().unwrap_or(b'0'),
+        ));
     }
 }
 
@@ -51,5 +69,18 @@ mod tests {
             assert!(seen.insert(b.next_id()));
         }
         assert!(a.next_id().starts_with("req_"));
+    }
+
+    #[test]
+    fn ids_are_what_the_format_macro_would_write() {
+        for counter in [0, 9, 0xffff_fffe, 0xffff_ffff, 0x1_0000_0009, u64::MAX - 1] {
+            let mut ids = RequestIds {
+                seed: 0x00ab_cdef_0123_4567,
+                counter,
+            };
+            let id = ids.next_id();
+            let want = format!("req_{:016x}{:08x}", ids.seed, ids.counter);
+            assert_eq!(id, want, "counter {counter:#x}");
+        }
     }
 }

@@ -106,3 +106,10 @@ fn the_hash_is_of_the_whole_secret_and_the_display_prefix_is_short() {
     assert_eq!(shown.len(), 3 + DISPLAY_LEN);
     assert!(a.starts_with(&shown));
 }
+
+#[test]
+fn the_checksum_is_the_standard_crc32() {
+    // The check value of CRC-32/ISO-HDLC: keys issued before stay valid.
+    assert_eq!(super::crc32(b"123456789"), 0xcbf4_3926);
+    assert_eq!(super::crc32(b""), 0);
+}
