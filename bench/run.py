@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(BENCH))
 
 import httpclient  # noqa: E402
+import instructions  # noqa: E402
 import loadgen  # noqa: E402
 import procstat  # noqa: E402
 import stack as stk  # noqa: E402
@@ -64,12 +65,14 @@ class Plan:
     key_steps: list[int]
     ingest_s: float
     usage_records: int
+    instr_requests: int
     connections: int = 32
     rate: int = 500
 
 
-FULL = Plan(2, 15, 15, 15, 10, 300, 200, [10_000, 100_000], 10, 1_000_000)
-QUICK = Plan(1, 4, 4, 4, 3, 60, 30, [10_000], 3, 100_000)
+FULL = Plan(2, 15, 15, 15, 10, 300, 200, [10_000, 100_000], 10, 1_000_000, 300)
+QUICK = Plan(1, 4, 4, 4, 3, 60, 30, [10_000], 3, 100_000, 100)
+EMPTY_FILTER = ROOT / "target" / "wasm32-wasip1" / "release" / "tollgate_bench_empty_filter.wasm"
 
 
 def pct(values: list[float], p: float) -> float:
@@ -158,6 +161,67 @@ class Bench:
         stk.wait_until(lambda: stk.http("GET", f"http://127.0.0.1:{self.plain_admin}/ready", timeout=1)[0] == 200,
                        timeout=30, what="plain envoy /ready")
         self.plain_pid = self.plain.popen.pid
+
+    def plain_config(self, name: str, port: int, admin: int, wasm_mode: str | None = None) -> Path:
+        """The baseline Envoy's config; with `wasm_mode`, the bench's empty
+        filter (bench/empty-filter) in front of the router, in that mode."""
+        text = (BENCH / "envoy-plain.template.yaml").read_text()
+        if wasm_mode:
+            wasm_filter = (
+                "          - name: envoy.filters.http.wasm\n"
+                "            typed_config:\n"
+                '              "@type": type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm\n'
+                "              config:\n"
+                "                name: floor\n"
+                "                root_id: floor\n"
+                "                vm_config:\n"
+                "                  vm_id: floor\n"
+                "                  runtime: envoy.wasm.runtime.v8\n"
+                f"                  code: {{ local: {{ filename: {self.work / 'empty-filter.wasm'} }} }}\n"
+                "                configuration:\n"
+                '                  "@type": type.googleapis.com/google.protobuf.StringValue\n'
+                f"                  value: {wasm_mode}\n"
+                "                allow_on_headers_stop_iteration: true\n"
+            )
+            marker = "          http_filters:\n"
+            if marker not in text:
+                raise RuntimeError("envoy-plain.template.yaml: no http_filters to put the empty filter in")
+            text = text.replace(marker, marker + wasm_filter, 1)
+        cfg = self.work / f"envoy-{name}.yaml"
+        cfg.write_text(stk.render_envoy_text(text, {
+            "ADMIN_PORT": str(admin), "LISTEN_PORT": str(port),
+            "BUFFER_LIMIT_BYTES": str(8 * 1024 * 1024), "ACCESS_LOG_PATH": str(self.work / f"{name}-access.log"),
+            "MOCK_PORT": str(self.st.mock_port),
+        }))
+        return cfg
+
+    def instructions(self) -> None:
+        """Instructions per request under callgrind: plain Envoy, plain Envoy
+        with the empty filter (both modes), and the gateway."""
+        if not instructions.available():
+            log("valgrind not found: no instruction counts (apt-get install -y valgrind)")
+            return
+        if not EMPTY_FILTER.exists():
+            subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1",
+                            "-p", "tollgate-bench-empty-filter"], cwd=ROOT, check=True)
+        shutil.copy2(EMPTY_FILTER, self.work / "empty-filter.wasm")
+        plain_h = {"content-type": "application/json"}
+        gw_h = {**plain_h, "authorization": f"Bearer {self.key}"}
+        runs = [("plain", None, plain_h), ("empty wasm filter", "empty", plain_h),
+                ("filter reading the body", "read-body", plain_h), ("gateway", "gateway", gw_h)]
+        out = []
+        for i, (label, mode, headers) in enumerate(runs):
+            port, admin = stk.free_port(), stk.free_port()
+            name = "callgrind-" + (mode or "plain")
+            if mode == "gateway":
+                cfg = self.st.envoy_config(port, admin, name)
+            else:
+                cfg = self.plain_config(name, port, admin, mode)
+            r = instructions.measure(self.envoy, cfg, port, admin, self.st.base_id + 20 + i, headers, BODY, CHAT,
+                                     self.plan.instr_requests, 50, self.work, name)
+            out.append((label, r))
+            log(f"instructions {label:24s} {r['per_request']:10.0f} per request ({r['requests']} requests)")
+        self.results["instructions"] = out
 
     def targets(self):
         """(name, port, envoy pid, headers, non-stream body, stream body)."""
@@ -415,6 +479,7 @@ class Bench:
         self.ttfb(48, p.ttfb_n, "c.ttfb")
         self.load("d.sse200", p.sse200_s, {"x-mock-words": "198"}, stream=True)
         self.ttfb(198, p.sse200_n, "d.seq")
+        self.instructions()
         self.keys_at_scale()
         self.stop_perf()
         self.ingestion()
@@ -476,6 +541,23 @@ def keys_section(R, p, w) -> None:
     w("   POST until the gateway first answers 200 for the new key, polled every 5 ms)")
     w("")
 
+
+
+def instructions_section(R, p, w) -> None:
+    rows = R.get("instructions")
+    if not rows:
+        w("instructions per request: not measured (valgrind missing)")
+        w("")
+        return
+    base = rows[0][1]["per_request"]
+    w(f"instructions per request (callgrind; Envoy --concurrency 1, {p.instr_requests} sequential non-stream requests"
+      " on one connection after 50; every thread, V8's code too)")
+    w(f"  {'target':28s}{'instructions':>14s}{'/ plain':>10s}{'plain / it':>12s}")
+    for label, r in rows:
+        w(f"  {label:28s}{r['per_request']:14.0f}{r['per_request'] / base:9.2f}x{100 * base / r['per_request']:11.1f}%")
+    w("  'plain / it' is the throughput one Envoy core would keep if instructions were all that counted;")
+    w("  the empty filter and the filter that only reads the body are the floor of any proxy-wasm filter in V8.")
+    w("")
 
 
 def report(b: Bench, quick: bool, started: str, load_avg: str) -> str:
@@ -558,6 +640,7 @@ def report(b: Bench, quick: bool, started: str, load_avg: str) -> str:
     w(f"  {verdict(added_ttfb <= 0.2)}  stream TTFB added <= 0.2 ms at p50: {added_ttfb:+.3f} ms")
     w("")
 
+    instructions_section(R, p, w)
     keys_section(R, p, w)
     w("limit check (issue 4): the gateway with a key that has rpm, tpm and max_concurrent (never reached)")
     w("  against the demo key (no limits), same runs as modes a and b")
@@ -600,6 +683,8 @@ def main() -> int:
                     help="only the keys-at-scale part (10k and 100k keys), against the gateway")
     ap.add_argument("--ingest-only", action="store_true",
                     help="only usage ingestion into the control plane, SQLite and PostgreSQL")
+    ap.add_argument("--instructions-only", action="store_true",
+                    help="only instructions per request under callgrind (plain, empty filter, gateway)")
     args = ap.parse_args()
     plan = QUICK if args.quick else FULL
 
@@ -624,6 +709,10 @@ def main() -> int:
         elif args.ingest_only:
             bench.prepare()
             bench.ingestion()
+        elif args.instructions_only:
+            bench.prepare()
+            bench.start_gateway()
+            bench.instructions()
         else:
             bench.run()
         ok = True
@@ -639,6 +728,11 @@ def main() -> int:
     if args.keys_only:
         lines: list[str] = [f"Tollgate benchmark, keys at scale only, {started}; load average at start {load_avg}"]
         keys_section(bench.results, plan, lines.append)
+        print("\n".join(lines))
+        return 0
+    if args.instructions_only:
+        lines = [f"Tollgate benchmark, instructions only, {started}; filter {bench.wasm_info}"]
+        instructions_section(bench.results, plan, lines.append)
         print("\n".join(lines))
         return 0
     if args.ingest_only:

@@ -50,7 +50,11 @@ def free_port() -> int:
 
 
 def render_envoy(template: Path, values: dict[str, str]) -> str:
-    return string.Template(template.read_text()).substitute(values)
+    return render_envoy_text(template.read_text(), values)
+
+
+def render_envoy_text(text: str, values: dict[str, str]) -> str:
+    return string.Template(text).substitute(values)
 
 
 class Proc:
