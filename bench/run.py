@@ -148,12 +148,7 @@ class Bench:
     def start_plain(self) -> None:
         st = self.st
         self.plain_port, self.plain_admin = stk.free_port(), stk.free_port()
-        cfg = self.work / "envoy-plain.yaml"
-        cfg.write_text(stk.render_envoy(BENCH / "envoy-plain.template.yaml", {
-            "ADMIN_PORT": str(self.plain_admin), "LISTEN_PORT": str(self.plain_port),
-            "BUFFER_LIMIT_BYTES": str(8 * 1024 * 1024), "ACCESS_LOG_PATH": str(self.work / "plain-access.log"),
-            "MOCK_PORT": str(st.mock_port),
-        }))
+        cfg = self.plain_config("plain", self.plain_port, self.plain_admin)
         self.plain = stk.Proc("envoy-plain", [
             "taskset", "-c", ENVOY_CPU, str(self.envoy), "-c", str(cfg), "--concurrency", "1",
             "--base-id", str(st.base_id + 7), "--disable-hot-restart", "--log-level", "info",

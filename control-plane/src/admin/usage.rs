@@ -83,7 +83,10 @@ impl UsageFilter {
             ("model", &self.model),
         ] {
             if let Some(v) = value {
-                q.push(&format!(" AND {column} = "))
+                // Column names are this list's constants; the value is bound.
+                q.push(" AND ")
+                    .push(column)
+                    .push(" = ")
                     .push_bind(Value::Text(v.clone()));
             }
         }
@@ -280,14 +283,16 @@ pub async fn summary(
          CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS cost_nanos FROM usage_records"
     ));
     f.push_where(&mut q)?;
-    q.push(&format!(" GROUP BY {g}"));
+    q.push(" GROUP BY ").push(g);
     let totals: Vec<Totals> = q.fetch_all(&state).await?;
 
     let mut q = Sql::new(format!(
         "SELECT {g} AS grp, latency_ms, COUNT(*) AS n FROM usage_records"
     ));
     f.push_where(&mut q)?;
-    q.push(&format!(" GROUP BY {g}, latency_ms ORDER BY 1, 2"));
+    q.push(" GROUP BY ")
+        .push(g)
+        .push(", latency_ms ORDER BY 1, 2");
     let counts: Vec<LatencyCount> = q.fetch_all(&state).await?;
     let mut histograms: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
     for c in counts {
