@@ -109,6 +109,19 @@ pub fn too_large(limit: u64) -> Reply {
     )
 }
 
+/// The answer instead of an upstream response whose status is not an HTTP
+/// status (HTTP/1.1's codec passes any three digits, 600 and 999 included):
+/// `None` for a status a client can act on.
+pub fn upstream_status(status: u16) -> Option<Reply> {
+    if (100..=599).contains(&status) {
+        return None;
+    }
+    Some(Reply::error(
+        ErrorCode::UpstreamError,
+        &format!("The upstream answered with an invalid HTTP status ({status})."),
+    ))
+}
+
 fn content_length(headers: &[(String, Vec<u8>)]) -> Option<u64> {
     let (_, v) = headers.iter().find(|(n, _)| n == "content-length")?;
     std::str::from_utf8(v).ok()?.trim().parse().ok()

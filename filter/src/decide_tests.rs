@@ -471,3 +471,16 @@ fn a_forward_carries_the_provider_address_credential_and_rewritten_body() {
         (Cluster::Tls, None, "api.example.com")
     );
 }
+
+#[test]
+fn an_upstream_status_outside_http_becomes_a_502() {
+    for status in [0u16, 99, 600, 999, 1000] {
+        let reply = upstream_status(status).expect("refused");
+        assert_eq!(reply.status, 502, "{status}");
+        let text = String::from_utf8_lossy(&reply.body).into_owned();
+        assert!(text.contains("upstream_error") && text.contains(&status.to_string()));
+    }
+    for status in [100u16, 200, 404, 429, 500, 599] {
+        assert!(upstream_status(status).is_none(), "{status}");
+    }
+}

@@ -771,6 +771,10 @@ impl HttpContext for Http {
                 .ok()
                 .and_then(|s| s.parse::<u16>().ok())
                 .unwrap_or(0);
+            if let Some(reply) = decide::upstream_status(status) {
+                meter.on_headers(reply.status, b"application/json");
+                return self.send(&reply);
+            }
             if meter.on_headers(status, header("content-type")) {
                 let _ = hostcalls::set_map_value_bytes(
                     MapType::HttpResponseHeaders,

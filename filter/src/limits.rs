@@ -381,17 +381,27 @@ fn refusal(
     retry_ms: u64,
     headers: Vec<(&'static str, String)>,
 ) -> Reply {
+    let param = match kind {
+        Kind::Requests => "rpm",
+        Kind::Tokens => "tpm",
+        Kind::Concurrent => "max_concurrent",
+    };
+    if limit == 0 {
+        // Waiting does not help: no `retry-after`, and the message says so.
+        let message = format!(
+            "Rate limit reached: the {} limit is 0, so no request is admitted until an administrator raises it.",
+            what(scope, kind)
+        );
+        let mut reply = Reply::with_param(ErrorCode::RateLimitExceeded, &message, param);
+        reply.headers.extend(headers);
+        return reply;
+    }
     let retry_s = retry_ms.div_ceil(1000).max(1);
     let message = format!(
         "Rate limit reached: {} (limit {limit}). Try again in {}.",
         what(scope, kind),
         duration(retry_ms.max(1))
     );
-    let param = match kind {
-        Kind::Requests => "rpm",
-        Kind::Tokens => "tpm",
-        Kind::Concurrent => "max_concurrent",
-    };
     let mut reply = Reply::with_param(ErrorCode::RateLimitExceeded, &message, param);
     reply.headers.push(("retry-after", retry_s.to_string()));
     reply.headers.extend(headers);

@@ -551,3 +551,21 @@ fn the_keys_own_limits_name_the_headers_and_the_account_fills_in() {
         Some("4960")
     );
 }
+
+#[test]
+fn a_limit_of_zero_refuses_without_promising_a_retry() {
+    for (rpm, tpm, concurrent) in [
+        (Some(0), None, None),
+        (None, Some(0), None),
+        (None, None, Some(0)),
+    ] {
+        let store = Mem::default();
+        let plan = Plan::new(&key(rpm, tpm, concurrent), None);
+        let refused = admit(&store, &plan, 10, 0, 1_000_000, &mut Vec::new()).expect_err("limit 0");
+        assert_eq!(refused.status, 429);
+        assert_eq!(header(&refused.headers, "retry-after"), None);
+        let text = String::from_utf8_lossy(&refused.body).into_owned();
+        assert!(text.contains("limit is 0"), "{text}");
+        assert!(!text.contains("Try again"), "{text}");
+    }
+}

@@ -4,7 +4,9 @@
 //! second `model` can slip past the allowlist by a parser differential), and
 //! the body sent upstream is rebuilt from the same entries that were checked.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::hash::Hash;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -58,7 +60,19 @@ fn string_weight(raw: &str) -> u64 {
     n
 }
 
+/// The most top-level keys a body may have. OpenAI's richest endpoint takes
+/// about 40; the bound keeps a hostile body's cost small before any lookup.
+pub const MAX_TOP_LEVEL_KEYS: usize = 256;
+
+/// The deepest nesting of arrays and objects a body may have, the top-level
+/// object counting as 1. Tool schemas nest a few tens deep; providers' own
+/// parsers refuse far less than 10^4.
+pub const MAX_DEPTH: usize = 128;
+
 struct Entries<'a>(Vec<(String, &'a RawValue)>);
+
+/// What the visitor refuses, told apart from serde's own errors by message.
+const TOO_MANY_KEYS: &str = "too many top-level keys";
 
 struct EntriesVisitor;
 
@@ -72,8 +86,8 @@ impl<'de> Visitor<'de> for EntriesVisitor {
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Entries<'de>, M::Error> {
         let mut entries: Vec<(String, &'de RawValue)> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
-            if entries.iter().any(|(k, _)| *k == key) {
-                return Err(de::Error::custom(format_args!("duplicate key {key:?}")));
+            if entries.len() == MAX_TOP_LEVEL_KEYS {
+                return Err(de::Error::custom(TOO_MANY_KEYS));
             }
             let value: &'de RawValue = map.next_value()?;
             entries.push((key, value));
@@ -86,6 +100,42 @@ impl<'de> serde::Deserialize<'de> for Entries<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(EntriesVisitor)
     }
+}
+
+/// The first key seen twice, in one pass: a hash set, so a body of n keys
+/// costs n insertions, not the n^2/2 comparisons of a scan per key.
+pub(crate) fn first_duplicate<K: Hash + Eq + Copy>(keys: impl IntoIterator<Item = K>) -> Option<K> {
+    let keys = keys.into_iter();
+    let mut seen = HashSet::with_capacity(keys.size_hint().0);
+    keys.into_iter().find(|&k| !seen.insert(k))
+}
+
+/// The deepest nesting of arrays and objects in valid JSON text: one pass
+/// over the bytes, brackets inside strings skipped.
+pub(crate) fn max_depth(json: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn invalid(message: &str, param: Option<&str>) -> Reply {
@@ -107,13 +157,10 @@ impl<'a> Body<'a> {
         }
         let Entries(entries) = serde_json::from_str::<Entries<'a>>(text).map_err(|e| {
             let msg = e.to_string();
-            if let Some(key) = msg
-                .strip_prefix("duplicate key \"")
-                .and_then(|rest| rest.split('"').next())
-            {
+            if msg.starts_with(TOO_MANY_KEYS) {
                 invalid(
-                    &format!("The request body has the key {key:?} twice."),
-                    Some(key),
+                    &format!("The request body has more than {MAX_TOP_LEVEL_KEYS} top-level keys."),
+                    None,
                 )
             } else if e.classify() == serde_json::error::Category::Data {
                 invalid("The request body must be a JSON object.", None)
@@ -121,6 +168,18 @@ impl<'a> Body<'a> {
                 invalid(&format!("The request body is not valid JSON: {msg}."), None)
             }
         })?;
+        if let Some(key) = first_duplicate(entries.iter().map(|(k, _)| k.as_str())) {
+            return Err(invalid(
+                &format!("The request body has the key {key:?} twice."),
+                Some(key),
+            ));
+        }
+        if max_depth(raw) > MAX_DEPTH {
+            return Err(invalid(
+                &format!("The request body nests arrays and objects more than {MAX_DEPTH} deep."),
+                None,
+            ));
+        }
         let find = |name: &str| entries.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
         let model = match find("model") {
             None => {

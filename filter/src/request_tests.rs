@@ -94,13 +94,91 @@ fn values_policy_does_not_read_pass_through_verbatim() {
     let raw = br#"{"model":"m","x":[1e400,"\ud800"]}"#;
     let b = Body::parse(raw).expect("ok");
     assert_eq!(b.rewrite("m", false), raw.to_vec());
-    // Nesting 10^4 deep is skipped without recursion, in bounded time.
-    let deep = format!(
-        "{{\"model\":\"m\",\"x\":{}{}}}",
-        "[".repeat(10_000),
-        "]".repeat(10_000)
+}
+
+#[test]
+fn nesting_is_bounded_with_a_clear_400() {
+    let nested = |depth: usize| {
+        // The top-level object is depth 1; `x` holds depth - 1 arrays.
+        format!(
+            "{{\"model\":\"m\",\"x\":{}{}}}",
+            "[".repeat(depth - 1),
+            "]".repeat(depth - 1)
+        )
+    };
+    assert!(Body::parse(nested(MAX_DEPTH).as_bytes()).is_ok());
+    for depth in [MAX_DEPTH + 1, 10_000, 1_000_000] {
+        let r = refused(nested(depth).as_bytes());
+        assert_eq!(r.status, 400);
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(text.contains("more than 128 deep"), "{text}");
+    }
+    // Brackets inside strings are text, not nesting.
+    let quoted = format!(
+        "{{\"model\":\"m\",\"x\":\"{}\\\"{}\"}}",
+        "[".repeat(500),
+        "{".repeat(500)
     );
-    assert!(Body::parse(deep.as_bytes()).is_ok());
+    assert!(Body::parse(quoted.as_bytes()).is_ok());
+    assert_eq!(max_depth(br#"{"a":"\\","b":[{"c":"]]]"}]}"#), 3);
+}
+
+fn many_keys(n: usize) -> Vec<u8> {
+    let mut raw = b"{\"model\":\"m\"".to_vec();
+    for i in 1..n {
+        raw.extend_from_slice(format!(",\"k{i}\":{i}").as_bytes());
+    }
+    raw.push(b'}');
+    raw
+}
+
+#[test]
+fn the_number_of_top_level_keys_is_bounded_with_a_clear_400() {
+    assert!(Body::parse(&many_keys(MAX_TOP_LEVEL_KEYS)).is_ok());
+    for n in [MAX_TOP_LEVEL_KEYS + 1, 320_000] {
+        let r = refused(&many_keys(n));
+        assert_eq!(r.status, 400);
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(text.contains("more than 256 top-level keys"), "{text}");
+    }
+}
+
+thread_local! {
+    static OPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// A key that counts every hash and comparison made of it.
+#[derive(Clone, Copy)]
+struct Counted(u32);
+
+impl PartialEq for Counted {
+    fn eq(&self, other: &Counted) -> bool {
+        OPS.with(|o| o.set(o.get() + 1));
+        self.0 == other.0
+    }
+}
+impl Eq for Counted {}
+impl std::hash::Hash for Counted {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        OPS.with(|o| o.set(o.get() + 1));
+        self.0.hash(h);
+    }
+}
+
+#[test]
+fn the_duplicate_check_does_linear_work() {
+    // The old check compared each key with every earlier one: n^2/2
+    // comparisons, 1.02 s at 32k keys. Counted, not timed.
+    for n in [1_000u32, 10_000, 100_000] {
+        OPS.with(|o| o.set(0));
+        assert!(first_duplicate((0..n).map(Counted)).is_none());
+        let ops = OPS.with(|o| o.get());
+        assert!(ops <= 2 * u64::from(n), "{n} keys took {ops} operations");
+        OPS.with(|o| o.set(0));
+        let dup = first_duplicate((0..n).chain([n / 2]).map(Counted)).map(|k| k.0);
+        assert_eq!(dup, Some(n / 2));
+        assert!(OPS.with(|o| o.get()) <= 2 * u64::from(n) + 2);
+    }
 }
 
 #[test]
