@@ -18,3 +18,6 @@ pub mod usage;
 
 #[cfg(target_arch = "wasm32")]
 mod host;
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod prop_tests;

@@ -62,6 +62,13 @@ impl Parser {
             }
             if b == b'\r' || b == b'\n' {
                 let line_empty = i == self.line_start;
+                if line_empty && b == b'\r' && self.tail.get(i + 1).is_none() {
+                    // An event ended by CR, and the next chunk may start
+                    // with the LF of a CRLF: wait for it, so that the event's
+                    // bytes are the same wherever the stream was cut (a
+                    // stream of bare CRs waits one byte per event).
+                    break;
+                }
                 if !line_empty {
                     self.take_line(self.line_start, i);
                 }

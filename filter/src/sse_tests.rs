@@ -148,3 +148,18 @@ fn an_oversized_event_is_passed_on_but_not_parsed() {
     assert_eq!(raws[0].event, None);
     assert_eq!(raws[1].event, ev(None, "after"));
 }
+
+#[test]
+fn a_crlf_cut_between_its_cr_and_lf_ends_the_event_with_both() {
+    let stream = b"data: a\r\n\r\ndata: b\r\n\r\n";
+    let (whole_events, _) = events(&[stream]);
+    let mut p = Parser::default();
+    let mut raws = p.push(&stream[..11]);
+    raws.extend(p.push(&stream[11..]));
+    raws.extend(p.finish());
+    assert_eq!(raws.len(), 2);
+    assert_eq!(raws[0].bytes, b"data: a\r\n\r\n".to_vec());
+    assert_eq!(raws[1].bytes, b"data: b\r\n\r\n".to_vec());
+    let got: Vec<_> = raws.into_iter().map(|r| r.event).collect();
+    assert_eq!(got, whole_events);
+}
