@@ -5,6 +5,7 @@ that what a user runs is what the tests run. Standard library only."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -154,6 +155,12 @@ def wait_until(check, timeout: float = 10.0, interval: float = 0.02, what: str =
     raise TimeoutError(f"timed out waiting for {what}: {last!r}")
 
 
+# Envoy's components that, at debug level, print every request header
+# (`http`, `http2`, `router`, `client` for the filter's own calls) or the
+# whole listener config with the plugin configuration (`config`).
+ENVOY_COMPONENTS_THAT_PRINT_SECRETS = "http:info,http2:info,router:info,client:info,config:info"
+
+
 @dataclass
 class Stack:
     work_dir: Path
@@ -175,9 +182,18 @@ class Stack:
     snapshot_page_keys: int | None = None
     # The CAs Envoy trusts for TLS providers (the tests add their own).
     ca_bundle: str = CA_BUNDLE
+    # Debug-level logs from the filter, Envoy and the control plane, but for
+    # Envoy's components that print every header and the whole config at
+    # debug level, by Envoy's design (README, "Logs and secrets").
+    debug_logs: bool = False
     procs: dict[str, Proc] = field(default_factory=dict)
+    # Every secret this stack has handed out or been given through the admin
+    # API (keys, provider credentials, the admin token, the filter secret),
+    # for the search of every artefact at the end (`leaked_secrets`).
+    secrets: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        self.secrets |= {self.admin_token, self.filter_secret}
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.gateway_port = self.gateway_port or free_port()
         self.control_plane_port = self.control_plane_port or free_port()
@@ -221,7 +237,7 @@ class Stack:
             "TOLLGATE_ADMIN_TOKEN": self.admin_token,
             "TOLLGATE_FILTER_SECRET": self.filter_secret,
             "TOLLGATE_ALLOW_PRIVATE_UPSTREAMS": "true",
-            "RUST_LOG": os.environ.get("RUST_LOG", "info"),
+            "RUST_LOG": "debug" if self.debug_logs else os.environ.get("RUST_LOG", "info"),
         }
         if self.database_url:
             env["TOLLGATE_DATABASE_URL"] = self.database_url
@@ -279,7 +295,8 @@ class Stack:
                 "-c", str(config),
                 "--concurrency", str(self.concurrency),
                 "--base-id", str(base_id),
-                "--log-level", os.environ.get("TOLLGATE_ENVOY_LOG_LEVEL", "info"),
+                "--log-level", "debug" if self.debug_logs else os.environ.get("TOLLGATE_ENVOY_LOG_LEVEL", "info"),
+                *(["--component-log-level", ENVOY_COMPONENTS_THAT_PRINT_SECRETS] if self.debug_logs else []),
                 "--disable-hot-restart",
             ],
             self.work_dir,
@@ -315,13 +332,72 @@ class Stack:
 
     # admin API
     def admin(self, method: str, path: str, body=None):
-        return http(method, f"{self.control_plane}{path}", body, {"authorization": f"Bearer {self.admin_token}"})
+        if isinstance(body, dict) and isinstance(body.get("api_key"), str) and body["api_key"]:
+            self.secrets.add(body["api_key"])
+        answer = http(method, f"{self.control_plane}{path}", body, {"authorization": f"Bearer {self.admin_token}"})
+        if isinstance(answer[2], dict) and isinstance(answer[2].get("key"), str):
+            self.secrets.add(answer[2]["key"])
+        return answer
 
     def must(self, method: str, path: str, body=None) -> dict:
         status, _, data = self.admin(method, path, body)
         if status >= 300:
             raise RuntimeError(f"{method} {path} -> {status}: {data!r}")
         return data
+
+    def _secret_search(self):
+        """A search function for the secrets, and the list it appends to."""
+        needles = {s: s.encode() for s in self.secrets if len(s) >= 8}
+        hashes = {f"sha256 of {s[:6]}...": hashlib.sha256(s.encode()).hexdigest().encode()
+                  for s in self.secrets if s.startswith("tg-")}
+        found: list[str] = []
+
+        def search(where: str, data: bytes, with_hashes: bool = True) -> None:
+            for secret, needle in needles.items():
+                if needle in data:
+                    found.append(f"{where}: a secret starting {secret[:6]!r}")
+            if with_hashes:
+                for label, needle in hashes.items():
+                    if needle in data:
+                        found.append(f"{where}: {label}")
+
+        return search, found
+
+    def leaked_in_answers(self) -> list[str]:
+        """Where a secret (or a key's SHA-256) shows up in Envoy's stats or
+        the admin API's answers; run while the stack is up."""
+        search, found = self._secret_search()
+        for url in (f"{self.envoy_admin}/stats", f"{self.envoy_admin}/stats/prometheus"):
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    search(url, resp.read())
+            except OSError:
+                pass
+        for path in ("/admin/keys", "/admin/accounts", "/admin/providers", "/admin/models",
+                     "/admin/usage", "/api/status", "/admin/openapi.json"):
+            try:
+                req = urllib.request.Request(f"{self.control_plane}{path}",
+                                             headers={"authorization": f"Bearer {self.admin_token}"})
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    search(f"GET {path}", resp.read())
+            except OSError:
+                pass
+        return found
+
+    def leaked_in_files(self, extra_files: list[Path] = ()) -> list[str]:
+        """Where a secret (or a key's SHA-256) shows up in what the stack left
+        on disk: every log and access log, and the database (run after
+        `stop`, when the logs are flushed). Envoy's rendered config must hold
+        the filter secret and is skipped; the database holds key hashes by
+        design, so only the secrets themselves are looked for there."""
+        search, found = self._secret_search()
+        for path in sorted(self.work_dir.rglob("*")):
+            if path.is_file() and path.suffix != ".yaml":
+                search(str(path.relative_to(self.work_dir)), path.read_bytes(),
+                       with_hashes=path.parent.name != "data")
+        for path in extra_files:
+            search(str(path), path.read_bytes(), with_hashes=False)
+        return found
 
     def seed_demo(self) -> dict:
         """An account, the mock as a provider, two models and a key for one of them."""

@@ -46,8 +46,14 @@ def stack(request, tmp_path_factory, test_ca):
         url = f"{PG_BASE}/{dbname}"
     # Snapshots of more than 4 keys go in pages: every test below runs on paged
     # snapshots (the shared-limits and lonely stacks keep the default, inline).
+    # The SQLite run logs at debug level (the filter, Envoy and the control
+    # plane), so that the search for secrets below reads the most the gateway
+    # ever logs (but for Envoy's components that print every header at debug
+    # level by design: `stack.ENVOY_COMPONENTS_THAT_PRINT_SECRETS`).
+    debug = request.param == "sqlite" and os.environ.get("TOLLGATE_E2E_DEBUG_LOGS", "1") == "1"
     s = stackmod.Stack(work_dir=work, database_url=url, snapshot_page_keys=4,
-                       ca_bundle=str(test_ca["bundle"]))
+                       ca_bundle=str(test_ca["bundle"]), debug_logs=debug)
+    leaks: list[str] = []
     try:
         s.start_mock()
         s.start_control_plane()
@@ -55,10 +61,19 @@ def stack(request, tmp_path_factory, test_ca):
         s.start_envoy()
         s.wait_config()
         yield s
+        leaks += s.leaked_in_answers()
     finally:
         s.stop()
+        dump = []
         if dbname:
+            path = work / "pg_dump.sql"
+            subprocess.run(["pg_dump", "-h", "127.0.0.1", "-f", str(path), dbname], check=True)
+            dump.append(path)
             _psql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+    leaks += s.leaked_in_files(dump)
+    # Every secret the suite handed out, searched for in every artefact.
+    assert len(s.secrets) >= 3
+    assert not leaks, "secrets found in artefacts:\n" + "\n".join(leaks[:30])
 
 
 @pytest.fixture(scope="session")
