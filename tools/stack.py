@@ -186,6 +186,9 @@ class Stack:
     # Envoy's components that print every header and the whole config at
     # debug level, by Envoy's design (README, "Logs and secrets").
     debug_logs: bool = False
+    # Where Envoy reaches the control plane, when not directly (a fault proxy
+    # in between, in the fault tests).
+    control_plane_via_port: int | None = None
     procs: dict[str, Proc] = field(default_factory=dict)
     # Every secret this stack has handed out or been given through the admin
     # API (keys, provider credentials, the admin token, the filter secret),
@@ -268,7 +271,7 @@ class Stack:
                 "WASM_PATH": str(WASM),
                 "FILTER_SECRET": self.filter_secret,
                 "CONTROL_PLANE_HOST": "127.0.0.1",
-                "CONTROL_PLANE_PORT": str(self.control_plane_port),
+                "CONTROL_PLANE_PORT": str(self.control_plane_via_port or self.control_plane_port),
                 "CA_BUNDLE": self.ca_bundle,
                 "SHARED_LIMITS": "true" if self.shared_limits else "false",
             },

@@ -1,0 +1,178 @@
+"""Faults on the channel between Envoy and the control plane, each under
+steady load and each ending in a ledger check: the usage records equal what
+the mock upstream served, in count, tokens and cost; none lost, none doubled.
+
+A private stack (SQLite) whose Envoy reaches the control plane through a
+fault proxy (`faultproxy.py`), so that the usage sink can answer 500, answer
+garbage, hang or reset while the control plane itself stays healthy."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import stack as stackmod
+
+from .conftest import chat_body, raw
+from .faultproxy import FaultProxy
+from .test_config_channel import record
+
+FAULT_S = float(os.environ.get("TOLLGATE_E2E_FAULT_S", "5"))
+# Issue 10 asks for 60 s and 10 min; CI runs 60 s, tools/soak the long one.
+DOWN_S = float(os.environ.get("TOLLGATE_E2E_DOWN_S", "60"))
+INPUT_PER_1M, OUTPUT_PER_1M = 0.15, 0.60
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory):
+    work = tmp_path_factory.mktemp("faulty")
+    s = stackmod.Stack(work_dir=work)
+    proxy = FaultProxy(s.control_plane_port)
+    s.control_plane_via_port = proxy.port
+    try:
+        s.start_mock()
+        s.start_control_plane()
+        s.demo = s.seed_demo()
+        s.start_envoy()
+        s.wait_config()
+        s.proxy = proxy
+        yield s
+    finally:
+        proxy.stop()
+        s.stop()
+
+
+class Load:
+    """Requests one after another (streams and not) on fresh connections,
+    every 20 ms, from one thread; what was answered 200, by request id."""
+
+    def __init__(self, stack, key: str):
+        self.stack, self.key = stack, key
+        self.ok: list[str] = []
+        self.failed: list[int] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            body = chat_body(stream=True) if n % 3 == 0 else chat_body()
+            status, headers, _ = raw(self.stack, "POST", "/v1/chat/completions",
+                                     [("authorization", f"Bearer {self.key}")], body)
+            if status == 200:
+                self.ok.append(headers["x-request-id"])
+            else:
+                self.failed.append(status)
+            time.sleep(0.02)
+
+    def __enter__(self) -> "Load":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def new_key(stack, name: str) -> str:
+    account = stack.must("POST", "/admin/accounts", {"name": name})
+    key = stack.must("POST", "/admin/keys", {"name": name, "account_id": account["id"]})["key"]
+    stackmod.wait_until(lambda: all(raw(stack, "GET", "/v1/models", [("authorization", f"Bearer {key}")])[0] == 200
+                                    for _ in range(8)), what="the new key on every worker")
+    return key
+
+
+def ledger_check(stack, key: str, ok: list[str], timeout: float = 60.0) -> dict:
+    """Every request the upstream served for `key` has exactly one usage
+    record with the upstream's tokens and the catalog's price."""
+    _, _, body = stackmod.http("GET", f"{stack.mock}/_mock/ledger")
+    served = {e["x_request_id"]: e for e in body["entries"] if e["x_request_id"] in set(ok)}
+    assert len(served) == len(ok), "the upstream served every request answered 200"
+
+    def records():
+        got, after = [], None
+        while True:
+            query = "&after=" + after if after else ""
+            _, _, page = stack.admin("GET", f"/admin/usage?limit=100{query}")
+            got += [r for r in page["data"] if r["request_id"] in served]
+            if not page["has_more"]:
+                return got
+            after = page["data"][-1]["id"]
+
+    got = stackmod.wait_until(lambda: (lambda r: r if len({x["request_id"] for x in r}) >= len(served) else None)(records()),
+                              timeout=timeout, interval=0.5, what="every record after the fault")
+    ids = [r["request_id"] for r in got]
+    lost, doubled = len(set(served) - set(ids)), len(ids) - len(set(ids))
+    wrong = []
+    for r in got:
+        e = served[r["request_id"]]
+        want_cost = (e["prompt_tokens"] * INPUT_PER_1M + e["completion_tokens"] * OUTPUT_PER_1M) / 1e6
+        if (r["input_tokens"], r["output_tokens"]) != (e["prompt_tokens"], e["completion_tokens"]) \
+                or abs(r["cost_usd"] - want_cost) > 1e-9 or r["estimated"]:
+            wrong.append((r, e["prompt_tokens"], e["completion_tokens"]))
+    return {"served": len(served), "lost": lost, "doubled": doubled, "wrong": wrong}
+
+
+@pytest.mark.parametrize("fault", ["500", "garbage", "hang", "reset"])
+def test_a_failing_usage_sink_loses_and_doubles_nothing(faulty, fault):
+    key = new_key(faulty, f"sink-{fault}")
+    with Load(faulty, key) as load:
+        time.sleep(1)
+        faulty.proxy.fail(fault)
+        time.sleep(FAULT_S)
+        faulty.proxy.heal()
+        time.sleep(1)
+    assert load.failed == [], "the data path never noticed the sink's trouble"
+    assert faulty.proxy.faulted >= 1, "the fault was exercised"
+    result = ledger_check(faulty, key, load.ok)
+    record("fault_records", result["served"], fault=f"usage sink {fault}")
+    record("fault_records_lost", result["lost"], fault=f"usage sink {fault}")
+    record("fault_records_doubled", result["doubled"], fault=f"usage sink {fault}")
+    assert (result["lost"], result["doubled"], result["wrong"]) == (0, 0, [])
+    assert result["served"] > FAULT_S * 10
+
+
+def test_the_control_plane_down_with_an_envoy_cold_started_meanwhile(faulty):
+    """The control plane SIGKILLed for DOWN_S under load: serving goes on from
+    the last snapshot; a second Envoy started meanwhile has never had a
+    config and answers 503 `gateway_not_ready` (never fails open); when the
+    control plane is back every record arrives once."""
+    key = new_key(faulty, "down")
+    with Load(faulty, key) as load:
+        time.sleep(1)
+        faulty.procs["control-plane"].stop(sig=signal.SIGKILL)
+        try:
+            port = faulty.start_second_envoy()
+            status, body = raw_port(port, key)
+            assert status == 503 and b"gateway_not_ready" in body
+            time.sleep(DOWN_S)
+        finally:
+            faulty.start_control_plane()
+        # The cold Envoy gets its first snapshot and serves.
+        stackmod.wait_until(lambda: raw_port(port, key)[0] == 200, timeout=15, what="the cold Envoy's first config")
+        time.sleep(1)
+    assert load.failed == [], "the warm Envoy kept serving"
+    result = ledger_check(faulty, key, load.ok, timeout=90)
+    record("fault_records", result["served"], fault=f"control plane down {DOWN_S:.0f} s")
+    record("fault_records_lost", result["lost"], fault=f"control plane down {DOWN_S:.0f} s")
+    record("fault_records_doubled", result["doubled"], fault=f"control plane down {DOWN_S:.0f} s")
+    assert (result["lost"], result["doubled"], result["wrong"]) == (0, 0, [])
+    faulty.procs.pop("envoy-2").stop()
+
+
+def raw_port(port: int, key: str):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/v1/chat/completions", chat_body(),
+                     {"authorization": f"Bearer {key}", "content-type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
