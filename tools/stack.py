@@ -327,6 +327,16 @@ class Stack:
         self.wait_config()
         return self
 
+    def start_with_demo(self) -> "Stack":
+        """The whole stack with the demo account, provider, models and key
+        (in `self.demo`) in its first snapshot."""
+        self.start_mock()
+        self.start_control_plane()
+        self.demo = self.seed_demo()
+        self.start_envoy()
+        self.wait_config()
+        return self
+
     def stop(self) -> None:
         for name in ("envoy-2", "envoy", "control-plane", "mock"):
             proc = self.procs.get(name)

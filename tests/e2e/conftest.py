@@ -55,11 +55,7 @@ def stack(request, tmp_path_factory, test_ca):
                        ca_bundle=str(test_ca["bundle"]), debug_logs=debug)
     leaks: list[str] = []
     try:
-        s.start_mock()
-        s.start_control_plane()
-        s.demo = s.seed_demo()
-        s.start_envoy()
-        s.wait_config()
+        s.start_with_demo()
         yield s
         leaks += s.leaked_in_answers()
     finally:
