@@ -77,3 +77,51 @@ def test_key_money_and_expiry(stack):
     _bad(stack, "POST", "/admin/keys", {"account_id": account, "budget_usd": 1e9}, "budget_usd")
     _bad(stack, "POST", "/admin/keys", {"account_id": account, "expires_at": int(time.time()) - 10}, "expires_at")
     _bad(stack, "POST", "/admin/keys", {"account_id": account, "expires_at": 1}, "expires_at")
+
+
+def _is_openai_error(status: int, headers, body) -> None:
+    assert 400 <= status < 500, status
+    assert isinstance(body, dict) and isinstance(body.get("error"), dict), body
+    assert set(body["error"]) >= {"message", "type", "param", "code"}, body
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("GET", "/v1/models/%ff", None),
+    ("GET", "/admin/accounts/%ff", None),
+    ("GET", "/admin/models/%ff%fe", None),
+    ("GET", "/no/such/route", None),
+    ("PUT", "/admin/accounts", None),
+    ("DELETE", "/admin/accounts", None),
+    ("POST", "/admin/accounts", b"x" * (3 << 20)),
+    ("POST", "/admin/accounts", b"{not json"),
+    ("POST", "/admin/accounts", b""),
+    ("POST", "/admin/accounts", b"[]"),
+    ("POST", "/admin/accounts", b'{"name": 5}'),
+    ("PATCH", "/admin/keys/nope", b"{}"),
+])
+def test_errors_on_the_control_plane_are_openai_json(stack, method, path, body):
+    headers = {"authorization": f"Bearer {stack.admin_token}", "content-type": "application/json"}
+    status, got_headers, answer = stackmod.http(method, f"{stack.control_plane}{path}", body=body, headers=headers)
+    _is_openai_error(status, got_headers, answer)
+
+
+def test_a_model_id_with_a_slash(stack, key):
+    model_id = "Qwen/Qwen2.5-VL-72B-Instruct"
+    stack.must("POST", "/admin/models", {
+        "id": model_id, "deployments": [{"provider": "mock", "upstream_model": "mock-qwen"}]})
+    try:
+        assert stack.must("GET", f"/admin/models/{model_id}")["id"] == model_id
+        assert stack.must("PATCH", f"/admin/models/{model_id}", {"name": "Qwen VL"})["name"] == "Qwen VL"
+        # Through Envoy, as the OpenAI SDKs send it (the slash as it is).
+        deadline, status = time.time() + 5, None
+        while time.time() < deadline:
+            status, _, answer = raw(stack, "GET", f"/v1/models/{model_id}", [("authorization", f"Bearer {key}")])
+            if status == 200:
+                break
+            time.sleep(0.1)
+        assert status == 200, answer
+    finally:
+        status, _, _ = stack.admin("DELETE", f"/admin/models/{model_id}")
+    assert status == 204
+    status, _, answer = stack.admin("GET", f"/admin/models/{model_id}")
+    assert status == 404
