@@ -129,6 +129,16 @@ fn version_of(body: &[u8]) -> u64 {
     (u64::from_be_bytes(first) >> 11).max(1)
 }
 
+/// A stored limit as the snapshot carries it: out-of-range values (only an
+/// old or hand-edited row has them) are clamped, never wrapped.
+fn limit_u32(v: i64) -> u32 {
+    u32::try_from(v.max(1)).unwrap_or(u32::MAX)
+}
+
+fn limit_u64(v: i64) -> u64 {
+    v.max(1) as u64
+}
+
 /// Reads everything the filter needs from the database.
 pub async fn build(state: &AppState) -> ApiResult<Published> {
     #[derive(sqlx::FromRow)]
@@ -162,7 +172,10 @@ pub async fn build(state: &AppState) -> ApiResult<Published> {
     }
     let pool = &state.db.pool;
     let key_rows = sqlx::query_as::<_, KeyRow>(
-        "SELECT id, hash, account_id, models, expires_at, rpm, tpm, max_concurrent, budget_nanos, spent_nanos \
+        "SELECT id, hash, account_id, models, CAST(expires_at AS BIGINT) AS expires_at, \
+         CAST(rpm AS BIGINT) AS rpm, CAST(tpm AS BIGINT) AS tpm, \
+         CAST(max_concurrent AS BIGINT) AS max_concurrent, CAST(budget_nanos AS BIGINT) AS budget_nanos, \
+         CAST(spent_nanos AS BIGINT) AS spent_nanos \
          FROM api_keys WHERE revoked_at_ms IS NULL ORDER BY id",
     )
     .fetch_all(pool)
@@ -175,7 +188,9 @@ pub async fn build(state: &AppState) -> ApiResult<Published> {
     let model_rows = crate::admin::all_models(state).await?;
     // Only accounts with a balance or a limit: the rest need no entry.
     let account_rows = sqlx::query_as::<_, AccountRow>(
-        "SELECT id, balance_nanos, spent_nanos, rpm, tpm, max_concurrent FROM accounts \
+        "SELECT id, CAST(balance_nanos AS BIGINT) AS balance_nanos, CAST(spent_nanos AS BIGINT) AS spent_nanos, \
+         CAST(rpm AS BIGINT) AS rpm, CAST(tpm AS BIGINT) AS tpm, \
+         CAST(max_concurrent AS BIGINT) AS max_concurrent FROM accounts \
          WHERE balance_nanos IS NOT NULL OR rpm IS NOT NULL OR tpm IS NOT NULL OR max_concurrent IS NOT NULL \
          ORDER BY id",
     )
@@ -191,30 +206,38 @@ pub async fn build(state: &AppState) -> ApiResult<Published> {
                 0
             },
             balance_nanos: a.balance_nanos,
-            rpm: a.rpm.map(|v| v as u32),
-            tpm: a.tpm.map(|v| v as u64),
-            max_concurrent: a.max_concurrent.map(|v| v as u32),
+            rpm: a.rpm.map(limit_u32),
+            tpm: a.tpm.map(limit_u64),
+            max_concurrent: a.max_concurrent.map(limit_u32),
         })
         .collect();
 
     let bad = |what: String| ApiError::Internal(anyhow::anyhow!(what));
     let mut keys = Vec::with_capacity(key_rows.len());
     for k in key_rows {
-        let models = k
+        // A key whose row cannot be read is left out (refused by the filter)
+        // rather than stopping every other change from being published.
+        let models = match k
             .models
             .as_deref()
             .map(serde_json::from_str::<Vec<String>>)
             .transpose()
-            .map_err(|e| bad(format!("key {}: models: {e}", k.id)))?;
+        {
+            Ok(models) => models,
+            Err(e) => {
+                tracing::error!(key = %k.id, error = %e, "key left out of the snapshot: bad models column");
+                continue;
+            }
+        };
         keys.push(Key {
             id: k.id,
             hash: k.hash,
             account_id: k.account_id,
             models,
             expires_at: k.expires_at,
-            rpm: k.rpm.map(|v| v as u32),
-            tpm: k.tpm.map(|v| v as u64),
-            max_concurrent: k.max_concurrent.map(|v| v as u32),
+            rpm: k.rpm.map(limit_u32),
+            tpm: k.tpm.map(limit_u64),
+            max_concurrent: k.max_concurrent.map(limit_u32),
             budget_nanos: k.budget_nanos.map(|v| v.max(0) as u64),
             // Only where a budget needs it, so that spend on keys without a
             // budget does not change the snapshot at every request.
@@ -227,10 +250,13 @@ pub async fn build(state: &AppState) -> ApiResult<Published> {
     }
     let mut providers = Vec::with_capacity(provider_rows.len());
     for p in provider_rows {
-        let api_key = state
-            .sealer
-            .open(&p.api_key_enc)
-            .map_err(|e| bad(format!("provider {}: {e:#}", p.id)))?;
+        let api_key = match state.sealer.open(&p.api_key_enc) {
+            Ok(key) => key,
+            Err(e) => {
+                tracing::error!(provider = %p.id, error = format!("{e:#}"), "provider left out of the snapshot: credential does not open");
+                continue;
+            }
+        };
         providers.push(Provider {
             id: p.id,
             kind: p.kind,
@@ -240,8 +266,14 @@ pub async fn build(state: &AppState) -> ApiResult<Published> {
     }
     let mut models = Vec::with_capacity(model_rows.len());
     for m in model_rows {
-        let deployments = m
-            .deployments()?
+        let deployments = match m.deployments() {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(model = %m.id, error = %e, "model left out of the snapshot");
+                continue;
+            }
+        };
+        let deployments = deployments
             .into_iter()
             .map(|d| Deployment {
                 provider: d.provider,

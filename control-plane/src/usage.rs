@@ -15,7 +15,7 @@ use tollgate_contract::usage::{UsageBatch, UsageRecord};
 
 use crate::app::{AppState, Caller, Filter, ProviderHealth};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
-use crate::util::{nanos_to_usd, List};
+use crate::util::{nanos_to_usd, List, MAX_BALANCE_NANOS};
 
 /// More than the filter ever sends (200); a bigger batch is refused whole.
 pub const MAX_BATCH: usize = 1000;
@@ -28,6 +28,12 @@ pub struct IngestAnswer {
 
 fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A record's cost as money moved: at most the stored maximum, so that sums
+/// stay far from overflowing.
+fn cost_of(v: u64) -> i64 {
+    clamp(v).min(MAX_BALANCE_NANOS)
 }
 
 pub async fn ingest(
@@ -127,27 +133,41 @@ pub async fn insert_batch(state: &AppState, records: &[UsageRecord]) -> ApiResul
         if !inserted.contains(&r.request_id) || !seen.insert(r.request_id.as_str()) {
             continue;
         }
-        let cost = clamp(r.cost_nanos);
+        let cost = cost_of(r.cost_nanos);
         if cost > 0 {
-            *by_key.entry(&r.key_id).or_default() += cost;
-            *by_account.entry(&r.account_id).or_default() += cost;
+            let key = by_key.entry(&r.key_id).or_default();
+            *key = key.saturating_add(cost).min(MAX_BALANCE_NANOS);
+            let account = by_account.entry(&r.account_id).or_default();
+            *account = account.saturating_add(cost).min(MAX_BALANCE_NANOS);
         }
     }
     for (key, cost) in by_key {
-        sqlx::query("UPDATE api_keys SET spent_nanos = spent_nanos + $1 WHERE id = $2")
-            .bind(cost)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
+        // Capped at the stored maximum, compared before adding: never an
+        // overflow (which SQLite turns into a REAL that no snapshot decodes).
+        sqlx::query(
+            "UPDATE api_keys SET spent_nanos = CASE WHEN spent_nanos > $3 THEN $4 \
+             ELSE spent_nanos + $1 END WHERE id = $2",
+        )
+        .bind(cost)
+        .bind(key)
+        .bind(MAX_BALANCE_NANOS - cost)
+        .bind(MAX_BALANCE_NANOS)
+        .execute(&mut *tx)
+        .await?;
     }
     for (account, cost) in by_account {
         sqlx::query(
-            "UPDATE accounts SET spent_nanos = spent_nanos + $1, \
-             balance_nanos = CASE WHEN balance_nanos IS NULL THEN NULL ELSE balance_nanos - $1 END \
+            "UPDATE accounts SET \
+             spent_nanos = CASE WHEN spent_nanos > $3 THEN $4 ELSE spent_nanos + $1 END, \
+             balance_nanos = CASE WHEN balance_nanos IS NULL THEN NULL \
+             WHEN balance_nanos < $5 THEN -$4 ELSE balance_nanos - $1 END \
              WHERE id = $2",
         )
         .bind(cost)
         .bind(account)
+        .bind(MAX_BALANCE_NANOS - cost)
+        .bind(MAX_BALANCE_NANOS)
+        .bind(cost - MAX_BALANCE_NANOS)
         .execute(&mut *tx)
         .await?;
     }

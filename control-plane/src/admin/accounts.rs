@@ -10,7 +10,8 @@ use super::{load, page as page_of};
 use crate::app::{Admin, AppState};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
 use crate::util::{
-    check_text, double_option, nanos_to_usd, new_id, now_ms, usd_to_nanos, List, PageQuery,
+    check_limit, check_text, double_option, nanos_to_usd, new_id, now_ms, usd_to_nanos, List,
+    PageQuery, MAX_BALANCE_NANOS,
 };
 
 #[derive(Debug, sqlx::FromRow)]
@@ -112,9 +113,9 @@ pub async fn create(
     .bind(&id)
     .bind(&new.name)
     .bind(balance)
-    .bind(new.rpm.map(i64::from))
-    .bind(new.tpm.map(i64::from))
-    .bind(new.max_concurrent.map(i64::from))
+    .bind(check_limit(new.rpm, "rpm")?)
+    .bind(check_limit(new.tpm, "tpm")?)
+    .bind(check_limit(new.max_concurrent, "max_concurrent")?)
     .bind(now_ms())
     .execute(&state.db.pool)
     .await?;
@@ -163,13 +164,13 @@ pub async fn patch(
             .transpose()?;
     }
     if let Some(v) = p.rpm {
-        row.rpm = v.map(i64::from);
+        row.rpm = check_limit(v, "rpm")?;
     }
     if let Some(v) = p.tpm {
-        row.tpm = v.map(i64::from);
+        row.tpm = check_limit(v, "tpm")?;
     }
     if let Some(v) = p.max_concurrent {
-        row.max_concurrent = v.map(i64::from);
+        row.max_concurrent = check_limit(v, "max_concurrent")?;
     }
     sqlx::query("UPDATE accounts SET name = $1, balance_nanos = $2, rpm = $3, tpm = $4, max_concurrent = $5 WHERE id = $6")
         .bind(&row.name)
@@ -194,13 +195,23 @@ pub async fn credit(
 ) -> ApiResult<Json<Account>> {
     let c: Credit = parse_json(&body)?;
     let amount = usd_to_nanos(c.amount_usd, "amount_usd")?;
-    let done = sqlx::query("UPDATE accounts SET balance_nanos = balance_nanos + $1 WHERE id = $2")
-        .bind(amount)
-        .bind(&id)
-        .execute(&state.db.pool)
-        .await?;
+    // The bound is checked in the same statement, so the sum never
+    // overflows (SQLite would turn it into a REAL) nor passes the maximum.
+    let done = sqlx::query(
+        "UPDATE accounts SET balance_nanos = balance_nanos + $1 \
+         WHERE id = $2 AND (balance_nanos IS NULL OR balance_nanos <= $3)",
+    )
+    .bind(amount)
+    .bind(&id)
+    .bind(MAX_BALANCE_NANOS - amount)
+    .execute(&state.db.pool)
+    .await?;
     if done.rows_affected() == 0 {
-        return Err(ApiError::NotFound(format!("No account {id:?}.")));
+        load::<Row>(&state, &id).await?;
+        return Err(ApiError::invalid(
+            "`amount_usd` would take the balance over $1e9",
+            Some("amount_usd"),
+        ));
     }
     state.config.publish(&state).await;
     Ok(Json(load::<Row>(&state, &id).await?.into()))

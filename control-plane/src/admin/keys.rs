@@ -12,8 +12,8 @@ use super::load;
 use crate::app::{Admin, AppState};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
 use crate::util::{
-    check_slug, check_text, double_option, nanos_to_usd, new_id, now_ms, usd_to_nanos, List,
-    PageQuery,
+    check_limit, check_slug, check_text, double_option, nanos_to_usd, new_id, now_ms, usd_to_nanos,
+    List, PageQuery,
 };
 
 #[derive(Debug, sqlx::FromRow)]
@@ -187,6 +187,12 @@ pub async fn create(
     let new: NewKey = parse_json(&body)?;
     check_text(&new.name, "name", 200)?;
     check_expiry(new.expires_at)?;
+    if new.expires_at.is_some_and(|t| t <= now_ms() / 1000) {
+        return Err(ApiError::invalid(
+            "`expires_at` is in the past: the key would be born expired",
+            Some("expires_at"),
+        ));
+    }
     let account: Option<String> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1")
         .bind(&new.account_id)
         .fetch_optional(&state.db.pool)
@@ -215,9 +221,9 @@ pub async fn create(
     .bind(tollgate_contract::key::hash(&secret))
     .bind(tollgate_contract::key::display_prefix(&secret))
     .bind(models)
-    .bind(new.rpm.map(i64::from))
-    .bind(new.tpm.map(i64::from))
-    .bind(new.max_concurrent.map(i64::from))
+    .bind(check_limit(new.rpm, "rpm")?)
+    .bind(check_limit(new.tpm, "tpm")?)
+    .bind(check_limit(new.max_concurrent, "max_concurrent")?)
     .bind(budget)
     .bind(new.expires_at)
     .bind(now_ms())
@@ -286,13 +292,13 @@ pub async fn patch(
         row.models = check_models(&state, &models).await?;
     }
     if let Some(v) = p.rpm {
-        row.rpm = v.map(i64::from);
+        row.rpm = check_limit(v, "rpm")?;
     }
     if let Some(v) = p.tpm {
-        row.tpm = v.map(i64::from);
+        row.tpm = check_limit(v, "tpm")?;
     }
     if let Some(v) = p.max_concurrent {
-        row.max_concurrent = v.map(i64::from);
+        row.max_concurrent = check_limit(v, "max_concurrent")?;
     }
     if let Some(v) = p.budget_usd {
         row.budget_nanos = v.map(|v| usd_to_nanos(v, "budget_usd")).transpose()?;

@@ -88,7 +88,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/usage/summary", get(usage::summary))
         .route("/admin/models", post(models::create).get(models::list))
         .route(
-            "/admin/models/{id}",
+            "/admin/models/{*id}",
             get(models::get).patch(models::patch).delete(models::delete),
         )
 }

@@ -1,0 +1,127 @@
+"""Hostile input to the admin API, on each database: money and limits that
+would overflow, keys born expired, errors that must stay OpenAI JSON, model
+ids with a slash."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import stack as stackmod
+
+from .conftest import chat_body, raw
+
+
+def _bad(stack, method: str, path: str, body, param: str | None):
+    status, _, answer = stack.admin(method, path, body)
+    assert status == 400, (path, body, status, answer)
+    assert answer["error"]["code"] == "invalid_request"
+    if param is not None:
+        assert answer["error"]["param"] == param, answer
+
+
+def test_credits_cannot_overflow_and_publishing_goes_on(stack, key):
+    account = stack.must("POST", "/admin/accounts", {"name": "rich", "balance_usd": 1e6})
+    for _ in range(12):
+        status, _, answer = stack.admin("POST", f"/admin/accounts/{account['id']}/credit", {"amount_usd": 1e6})
+        assert status in (200, 400), (status, answer)
+        if status == 400:
+            assert answer["error"]["param"] == "amount_usd"
+    _bad(stack, "POST", f"/admin/accounts/{account['id']}/credit", {"amount_usd": 1e9}, "amount_usd")
+    # The account is still readable, patchable and deletable.
+    got = stack.must("GET", f"/admin/accounts/{account['id']}")
+    assert got["balance_usd"] <= 1e9
+    stack.must("PATCH", f"/admin/accounts/{account['id']}", {"name": "still rich"})
+    # A revocation still reaches Envoy.
+    created = stack.must("POST", "/admin/keys", {"name": "after overflow", "account_id": stack.demo["account"]["id"]})
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        status, _, _ = raw(stack, "POST", "/v1/chat/completions",
+                           [("authorization", f"Bearer {created['key']}"), ("content-type", "application/json")],
+                           chat_body())
+        if status == 200:
+            break
+        time.sleep(0.1)
+    assert status == 200
+    stack.must("DELETE", f"/admin/keys/{created['id']}")
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        status, _, _ = raw(stack, "POST", "/v1/chat/completions",
+                           [("authorization", f"Bearer {created['key']}"), ("content-type", "application/json")],
+                           chat_body())
+        if status == 401:
+            break
+        time.sleep(0.1)
+    assert status == 401
+    stack.must("DELETE", f"/admin/accounts/{account['id']}")
+
+
+@pytest.mark.parametrize("field", ["balance_usd"])
+@pytest.mark.parametrize("value", [1e9, 1e7, -1, 1e300])
+def test_huge_account_money_is_refused(stack, field, value):
+    _bad(stack, "POST", "/admin/accounts", {"name": "x", field: value}, field)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("rpm", 0), ("rpm", 4_000_000_000), ("tpm", 4_294_967_295), ("max_concurrent", 2_000_000_000),
+])
+def test_limits_are_bounded(stack, field, value):
+    _bad(stack, "POST", "/admin/accounts", {"name": "x", field: value}, field)
+    account = stack.demo["account"]["id"]
+    _bad(stack, "POST", "/admin/keys", {"account_id": account, field: value}, field)
+
+
+def test_key_money_and_expiry(stack):
+    account = stack.demo["account"]["id"]
+    _bad(stack, "POST", "/admin/keys", {"account_id": account, "budget_usd": 1e9}, "budget_usd")
+    _bad(stack, "POST", "/admin/keys", {"account_id": account, "expires_at": int(time.time()) - 10}, "expires_at")
+    _bad(stack, "POST", "/admin/keys", {"account_id": account, "expires_at": 1}, "expires_at")
+
+
+def _is_openai_error(status: int, headers, body) -> None:
+    assert 400 <= status < 500, status
+    assert isinstance(body, dict) and isinstance(body.get("error"), dict), body
+    assert set(body["error"]) >= {"message", "type", "param", "code"}, body
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("GET", "/v1/models/%ff", None),
+    ("GET", "/admin/accounts/%ff", None),
+    ("GET", "/admin/models/%ff%fe", None),
+    ("GET", "/no/such/route", None),
+    ("PUT", "/admin/accounts", None),
+    ("DELETE", "/admin/accounts", None),
+    ("POST", "/admin/accounts", b"x" * (3 << 20)),
+    ("POST", "/admin/accounts", b"{not json"),
+    ("POST", "/admin/accounts", b""),
+    ("POST", "/admin/accounts", b"[]"),
+    ("POST", "/admin/accounts", b'{"name": 5}'),
+    ("PATCH", "/admin/keys/nope", b"{}"),
+])
+def test_errors_on_the_control_plane_are_openai_json(stack, method, path, body):
+    headers = {"authorization": f"Bearer {stack.admin_token}", "content-type": "application/json"}
+    status, got_headers, answer = stackmod.http(method, f"{stack.control_plane}{path}", body=body, headers=headers)
+    _is_openai_error(status, got_headers, answer)
+
+
+def test_a_model_id_with_a_slash(stack, key):
+    model_id = "Qwen/Qwen2.5-VL-72B-Instruct"
+    stack.must("POST", "/admin/models", {
+        "id": model_id, "deployments": [{"provider": "mock", "upstream_model": "mock-qwen"}]})
+    try:
+        assert stack.must("GET", f"/admin/models/{model_id}")["id"] == model_id
+        assert stack.must("PATCH", f"/admin/models/{model_id}", {"name": "Qwen VL"})["name"] == "Qwen VL"
+        # Through Envoy, as the OpenAI SDKs send it (the slash as it is).
+        deadline, status = time.time() + 5, None
+        while time.time() < deadline:
+            status, _, answer = raw(stack, "GET", f"/v1/models/{model_id}", [("authorization", f"Bearer {key}")])
+            if status == 200:
+                break
+            time.sleep(0.1)
+        assert status == 200, answer
+    finally:
+        status, _, _ = stack.admin("DELETE", f"/admin/models/{model_id}")
+    assert status == 204
+    status, _, answer = stack.admin("GET", f"/admin/models/{model_id}")
+    assert status == 404
