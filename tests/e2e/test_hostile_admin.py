@@ -125,3 +125,24 @@ def test_a_model_id_with_a_slash(stack, key):
     assert status == 204
     status, _, answer = stack.admin("GET", f"/admin/models/{model_id}")
     assert status == 404
+
+
+@pytest.mark.parametrize("url", [
+    "http://169.254.169.254./v1", "http://169.254.169.254.:80/v1", "http://169.254.169.254::80/v1",
+    "http://[::169.254.169.254]/v1", "http://[64:ff9b::a9fe:a9fe]/v1", "http://[::ffff:0:a9fe:a9fe]/v1",
+    "http://[2002:a9fe:a9fe::1]/v1", "http://[2001:0000:4136:e378:8000:63bf:5601:5601]/v1",
+    "http://metadata.google.internal/v1", "http://metadata.google.internal./v1",
+    "http://:80/v1", "http://h:0/v1", "http://h:-1/v1", "http://h:99999/v1", "http://user@h/v1",
+    "http:///v1", "http://h /v1", "http:\\\\h\\v1", "gopher://h/", "http://h/v1?q=1", "http://h/v1#f",
+])
+def test_provider_urls_that_reach_metadata_or_are_malformed_are_refused(stack, url):
+    _bad(stack, "POST", "/admin/providers", {"base_url": url}, "base_url")
+    _bad(stack, "PATCH", "/admin/providers/mock", {"base_url": url}, "base_url")
+
+
+def test_provider_url_is_stored_normalised(stack):
+    p = stack.must("POST", "/admin/providers", {"base_url": "https://API.Example.COM./v1/"})
+    try:
+        assert p["base_url"] == "https://api.example.com/v1"
+    finally:
+        stack.admin("DELETE", f"/admin/providers/{p['id']}")
