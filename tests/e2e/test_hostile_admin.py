@@ -146,3 +146,27 @@ def test_provider_url_is_stored_normalised(stack):
         assert p["base_url"] == "https://api.example.com/v1"
     finally:
         stack.admin("DELETE", f"/admin/providers/{p['id']}")
+
+
+def test_huge_usage_costs_cannot_overflow_spend(stack):
+    account = stack.must("POST", "/admin/accounts", {"name": "spender", "balance_usd": 10})
+    k = stack.must("POST", "/admin/keys", {"name": "spender", "account_id": account["id"], "budget_usd": 10})
+    records = [{
+        "request_id": f"huge-{k['id']}-{i}", "key_id": k["id"], "account_id": account["id"],
+        "model": "demo-chat", "upstream_model": "mock-demo-chat", "provider": "mock", "status": 200,
+        "input_tokens": 1, "output_tokens": 1, "estimated": False, "stream": False, "latency_ms": 1,
+        "ttft_ms": None, "cost_nanos": 2**64 - 1, "created_at_ms": int(time.time() * 1000),
+    } for i in range(3)]
+    for _ in range(2):
+        records = [dict(r, request_id=r["request_id"] + "x") for r in records]
+        status, _, answer = stackmod.http("POST", f"{stack.control_plane}/internal/usage", {"records": records},
+                                          headers={"x-tollgate-filter-secret": stack.filter_secret})
+        assert status == 200, answer
+    got = stack.must("GET", f"/admin/accounts/{account['id']}")
+    assert 0 < got["spent_usd"] <= 1e9 and got["balance_usd"] >= -1e9
+    assert stack.must("GET", f"/admin/keys/{k['id']}")["spent_usd"] <= 1e9
+    # Publishing goes on: a revocation still reaches Envoy.
+    stack.must("DELETE", f"/admin/keys/{k['id']}")
+    status, _, snapshot = stackmod.http("GET", f"{stack.control_plane}/internal/config",
+                                        headers={"x-tollgate-filter-secret": stack.filter_secret})
+    assert status == 200 and all(key["id"] != k["id"] for key in snapshot["keys"])
