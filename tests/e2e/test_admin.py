@@ -67,7 +67,7 @@ def test_provider_credentials_are_write_only(stack):
     ("/admin/keys", {"account_id": "ACCOUNT", "revoked": False}, "revoked"),
     ("/admin/providers", {"id": "p1", "base_url": "http://169.254.169.254/latest"}, "base_url"),
     ("/admin/providers", {"id": "p1", "base_url": "ftp://example.com"}, "base_url"),
-    ("/admin/providers", {"id": "p1", "base_url": "http://0x7f.1/v1"}, "base_url"),
+    ("/admin/providers", {"id": "p1", "base_url": "http://0xa9.0xfe.0xa9.0xfe/v1"}, "base_url"),
     ("/admin/providers", {"id": "bad id", "base_url": "https://example.com"}, "id"),
     ("/admin/models", {"id": "m1", "deployments": [{"provider": "nobody", "upstream_model": "x"}]}, "deployments"),
     ("/admin/models", {"id": "m1", "deployments": []}, "deployments"),

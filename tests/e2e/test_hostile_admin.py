@@ -125,3 +125,48 @@ def test_a_model_id_with_a_slash(stack, key):
     assert status == 204
     status, _, answer = stack.admin("GET", f"/admin/models/{model_id}")
     assert status == 404
+
+
+@pytest.mark.parametrize("url", [
+    "http://169.254.169.254./v1", "http://169.254.169.254.:80/v1", "http://169.254.169.254::80/v1",
+    "http://[::169.254.169.254]/v1", "http://[64:ff9b::a9fe:a9fe]/v1", "http://[::ffff:0:a9fe:a9fe]/v1",
+    "http://[2002:a9fe:a9fe::1]/v1", "http://[2001:0000:4136:e378:8000:63bf:5601:5601]/v1",
+    "http://metadata.google.internal/v1", "http://metadata.google.internal./v1",
+    "http://:80/v1", "http://h:0/v1", "http://h:-1/v1", "http://h:99999/v1", "http://user@h/v1",
+    "http:///v1", "http://h /v1", "http:\\\\h\\v1", "gopher://h/", "http://h/v1?q=1", "http://h/v1#f",
+])
+def test_provider_urls_that_reach_metadata_or_are_malformed_are_refused(stack, url):
+    _bad(stack, "POST", "/admin/providers", {"base_url": url}, "base_url")
+    _bad(stack, "PATCH", "/admin/providers/mock", {"base_url": url}, "base_url")
+
+
+def test_provider_url_is_stored_normalised(stack):
+    p = stack.must("POST", "/admin/providers", {"base_url": "https://API.Example.COM./v1/"})
+    try:
+        assert p["base_url"] == "https://api.example.com/v1"
+    finally:
+        stack.admin("DELETE", f"/admin/providers/{p['id']}")
+
+
+def test_huge_usage_costs_cannot_overflow_spend(stack):
+    account = stack.must("POST", "/admin/accounts", {"name": "spender", "balance_usd": 10})
+    k = stack.must("POST", "/admin/keys", {"name": "spender", "account_id": account["id"], "budget_usd": 10})
+    records = [{
+        "request_id": f"huge-{k['id']}-{i}", "key_id": k["id"], "account_id": account["id"],
+        "model": "demo-chat", "upstream_model": "mock-demo-chat", "provider": "mock", "status": 200,
+        "input_tokens": 1, "output_tokens": 1, "estimated": False, "stream": False, "latency_ms": 1,
+        "ttft_ms": None, "cost_nanos": 2**64 - 1, "created_at_ms": int(time.time() * 1000),
+    } for i in range(3)]
+    for _ in range(2):
+        records = [dict(r, request_id=r["request_id"] + "x") for r in records]
+        status, _, answer = stackmod.http("POST", f"{stack.control_plane}/internal/usage", {"records": records},
+                                          headers={"x-tollgate-filter-secret": stack.filter_secret})
+        assert status == 200, answer
+    got = stack.must("GET", f"/admin/accounts/{account['id']}")
+    assert 0 < got["spent_usd"] <= 1e9 and got["balance_usd"] >= -1e9
+    assert stack.must("GET", f"/admin/keys/{k['id']}")["spent_usd"] <= 1e9
+    # Publishing goes on: a revocation still reaches Envoy.
+    stack.must("DELETE", f"/admin/keys/{k['id']}")
+    status, _, snapshot = stackmod.http("GET", f"{stack.control_plane}/internal/config",
+                                        headers={"x-tollgate-filter-secret": stack.filter_secret})
+    assert status == 200 and all(key["id"] != k["id"] for key in snapshot["keys"])

@@ -5,6 +5,7 @@ mod accounts;
 mod keys;
 pub mod models;
 mod providers;
+mod upstream_url;
 mod usage;
 
 pub use models::all as all_models;
