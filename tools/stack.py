@@ -175,9 +175,9 @@ def wait_until(check, timeout: float = 10.0, interval: float = 0.02, what: str =
 
 
 # Envoy's components that, at debug level, print every request header
-# (`http`, `http2`, `router`, `client` for the filter's own calls) or the
+# (`http`, `http2`, `router`, `client` for the filter's own calls, `rbac`) or the
 # whole listener config with the plugin configuration (`config`).
-ENVOY_COMPONENTS_THAT_PRINT_SECRETS = "http:info,http2:info,router:info,client:info,config:info"
+ENVOY_COMPONENTS_THAT_PRINT_SECRETS = "http:info,http2:info,router:info,client:info,config:info,rbac:info"
 
 
 @dataclass

@@ -131,12 +131,14 @@ fn version_of(body: &[u8]) -> u64 {
 
 /// A stored limit as the snapshot carries it: out-of-range values (only an
 /// old or hand-edited row has them) are clamped, never wrapped.
+/// A stored limit as the filter takes it: 0 (a paused key or account) and
+/// up; a negative value from an older row reads as 0, the safe direction.
 fn limit_u32(v: i64) -> u32 {
-    u32::try_from(v.max(1)).unwrap_or(u32::MAX)
+    u32::try_from(v.max(0)).unwrap_or(u32::MAX)
 }
 
 fn limit_u64(v: i64) -> u64 {
-    v.max(1) as u64
+    u64::try_from(v.max(0)).unwrap_or(0)
 }
 
 /// Reads everything the filter needs from the database.

@@ -86,11 +86,13 @@ pub fn usd_to_nanos(usd: f64, param: &str) -> ApiResult<i64> {
 /// integer units of these).
 pub const MAX_LIMIT: u32 = 1_000_000_000;
 
-/// A limit (`rpm`, `tpm`, `max_concurrent`) from 1 to `MAX_LIMIT`.
+/// A limit (`rpm`, `tpm`, `max_concurrent`) from 0 to `MAX_LIMIT`. Zero
+/// pauses a key or an account: the filter answers 429 saying that waiting
+/// will not help.
 pub fn check_limit(value: Option<u32>, param: &str) -> ApiResult<Option<i64>> {
     match value {
-        Some(v) if v == 0 || v > MAX_LIMIT => Err(ApiError::invalid(
-            format!("`{param}` must be an integer from 1 to {MAX_LIMIT}"),
+        Some(v) if v > MAX_LIMIT => Err(ApiError::invalid(
+            format!("`{param}` must be an integer from 0 to {MAX_LIMIT}"),
             Some(param),
         )),
         v => Ok(v.map(i64::from)),

@@ -64,7 +64,7 @@ def test_huge_account_money_is_refused(stack, field, value):
 
 
 @pytest.mark.parametrize("field,value", [
-    ("rpm", 0), ("rpm", 4_000_000_000), ("tpm", 4_294_967_295), ("max_concurrent", 2_000_000_000),
+    ("rpm", 1_000_000_001), ("rpm", 4_000_000_000), ("tpm", 4_294_967_295), ("max_concurrent", 2_000_000_000),
 ])
 def test_limits_are_bounded(stack, field, value):
     _bad(stack, "POST", "/admin/accounts", {"name": "x", field: value}, field)

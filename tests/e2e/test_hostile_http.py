@@ -171,8 +171,7 @@ def test_internal_is_never_reachable(hostile, path):
 
 @pytest.mark.parametrize("path", [
     "/v1/models/Qwen%2FQwen2.5-VL-72B-Instruct",
-    pytest.param("/v1/models/Qwen/Qwen2.5-VL-72B-Instruct", marks=pytest.mark.xfail(
-        reason="the control plane routes /v1/models/{id} on one segment only", strict=False)),
+    "/v1/models/Qwen/Qwen2.5-VL-72B-Instruct",
 ])
 def test_model_ids_with_slashes(hostile, path):
     # Created once for both cases (the second POST is a conflict).
