@@ -188,7 +188,9 @@ mod tests {
     fn limits_are_bounded() {
         assert_eq!(check_limit(None, "rpm").unwrap(), None);
         assert_eq!(check_limit(Some(60), "rpm").unwrap(), Some(60));
-        for bad in [0, MAX_LIMIT + 1, u32::MAX] {
+        // Zero pauses: taken, and published as 0.
+        assert_eq!(check_limit(Some(0), "rpm").unwrap(), Some(0));
+        for bad in [MAX_LIMIT + 1, u32::MAX] {
             assert!(check_limit(Some(bad), "rpm").is_err(), "{bad}");
         }
     }
