@@ -96,18 +96,11 @@ def ledger_check(stack, key: str, ok: list[str], timeout: float = 60.0) -> dict:
     served = {e["x_request_id"]: e for e in body["entries"] if e["x_request_id"] in set(ok)}
     assert len(served) == len(ok), "the upstream served every request answered 200"
 
-    def records():
-        got, after = [], None
-        while True:
-            query = "&after=" + after if after else ""
-            _, _, page = stack.admin("GET", f"/admin/usage?limit=100{query}")
-            got += [r for r in page["data"] if r["request_id"] in served]
-            if not page["has_more"]:
-                return got
-            after = page["data"][-1]["id"]
+    def arrived():
+        got = records_of(stack, set(served))
+        return got if len({r["request_id"] for r in got}) >= len(served) else None
 
-    got = stackmod.wait_until(lambda: (lambda r: r if len({x["request_id"] for x in r}) >= len(served) else None)(records()),
-                              timeout=timeout, interval=0.5, what="every record after the fault")
+    got = stackmod.wait_until(arrived, timeout=timeout, interval=0.5, what="every record after the fault")
     ids = [r["request_id"] for r in got]
     lost, doubled = len(set(served) - set(ids)), len(ids) - len(set(ids))
     wrong = []
@@ -225,13 +218,18 @@ def test_envoy_sigkilled_under_load_loses_only_what_the_access_log_recovers(faul
     assert lost_after <= 10, (lost_after, len(ok))
 
 
-def ledger_counts(stack, ids: set[str]) -> int:
-    """How many of `ids` have a usage record."""
-    got, after = set(), None
+def records_of(stack, ids: set[str]) -> list[dict]:
+    """The usage records (every page of `/admin/usage`) of the request ids."""
+    got, after = [], None
     while True:
         query = "&after=" + after if after else ""
         _, _, page = stack.admin("GET", f"/admin/usage?limit=100{query}")
-        got |= {r["request_id"] for r in page["data"] if r["request_id"] in ids}
+        got += [r for r in page["data"] if r["request_id"] in ids]
         if not page["has_more"]:
-            return len(got)
+            return got
         after = page["data"][-1]["id"]
+
+
+def ledger_counts(stack, ids: set[str]) -> int:
+    """How many of `ids` have a usage record."""
+    return len({r["request_id"] for r in records_of(stack, ids)})

@@ -27,8 +27,16 @@ pub struct Row {
     pub created_at_ms: i64,
 }
 
-pub const COLUMNS: &str =
-    "id, name, description, category, context_window, input_nanos_per_1m, output_nanos_per_1m, deployments, created_at_ms";
+macro_rules! columns {
+    () => {
+        "id, name, description, category, context_window, input_nanos_per_1m, output_nanos_per_1m, deployments, created_at_ms"
+    };
+}
+
+pub const COLUMNS: &str = columns!();
+
+/// Every model, as one constant statement (nothing formatted at run time).
+const SELECT_ALL: &str = concat!("SELECT ", columns!(), " FROM models ORDER BY id");
 
 impl super::Table for Row {
     const TABLE: &'static str = "models";
@@ -209,11 +217,9 @@ fn price(p: Option<Pricing>) -> ApiResult<(i64, i64)> {
 }
 
 pub async fn all(state: &AppState) -> ApiResult<Vec<Row>> {
-    Ok(
-        sqlx::query_as::<_, Row>(&format!("SELECT {COLUMNS} FROM models ORDER BY id"))
-            .fetch_all(&state.db.pool)
-            .await?,
-    )
+    Ok(sqlx::query_as::<_, Row>(SELECT_ALL)
+        .fetch_all(&state.db.pool)
+        .await?)
 }
 
 /// The models that deploy on a provider.
