@@ -34,6 +34,15 @@ const UNITS: i64 = 60_000;
 pub const DEFAULT_OUTPUT_RESERVE: u64 = 256;
 /// Compare-and-swap attempts before giving up on a counter.
 const CAS_ATTEMPTS: usize = 64;
+/// The version a counter's first write is made conditional on. Envoy's
+/// shared data writes to a missing key whatever the version given, and
+/// numbers every write from 1 up (one sequence for all keys), so a write
+/// conditional on a version that no entry holds lands only while the key is
+/// still missing: a create-if-absent. Without it two workers that both saw
+/// the key missing both wrote, and the second erased the first's admission
+/// (31 admitted of an rpm of 30, seen once in CI). The last version of the
+/// sequence is held by one entry at a time, and only after 4e9 writes.
+const FIRST_WRITE: u32 = u32::MAX;
 
 /// A compare-and-swap store: Envoy shared data on the host.
 pub trait Store {
@@ -57,7 +66,7 @@ fn update<T>(
         match next {
             None => return Some(out),
             Some(bytes) => {
-                if store.set(key, &bytes, cas) {
+                if store.set(key, &bytes, Some(cas.unwrap_or(FIRST_WRITE))) {
                     return Some(out);
                 }
             }

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use super::*;
 
 /// Envoy's shared data semantics: a version per key, bumped on every write;
-/// a write with a stale version is refused.
+/// a write with a stale version is refused, and a write to a missing key
+/// lands whatever the version (proxy-wasm-cpp-host's `SharedData::set`).
 #[derive(Default)]
 struct Mem {
     map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
@@ -32,12 +33,33 @@ impl Store for Mem {
                 return false;
             }
         }
-        if cas.is_some() && cas != current {
+        if current.is_some() && cas.is_some_and(|c| Some(c) != current) {
             return false;
         }
         let next = current.unwrap_or(0) + 1;
         map.insert(key.to_string(), (value.to_vec(), next));
         true
+    }
+}
+
+/// A store in which another worker acts between this worker's first read
+/// and its write: `between` runs once, right after the first `get`.
+struct Interleaved<'a> {
+    inner: &'a Mem,
+    between: RefCell<Option<Box<dyn FnOnce() + 'a>>>,
+}
+
+impl Store for Interleaved<'_> {
+    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        let seen = self.inner.get(key);
+        if let Some(other_worker) = self.between.borrow_mut().take() {
+            other_worker();
+        }
+        seen
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+        self.inner.set(key, value, cas)
     }
 }
 
@@ -568,4 +590,23 @@ fn a_limit_of_zero_refuses_without_promising_a_retry() {
         assert!(text.contains("limit is 0"), "{text}");
         assert!(!text.contains("Try again"), "{text}");
     }
+}
+
+#[test]
+fn two_workers_creating_one_counter_both_count() {
+    let store = Mem::default();
+    let plan = Plan::new(&key(Some(5), None, None), None);
+    // This worker sees the counter missing; before it writes, another
+    // worker creates the counter with its own admission.
+    let this_worker = Interleaved {
+        inner: &store,
+        between: RefCell::new(Some(Box::new(|| {
+            assert!(admit(&store, &plan, 0, 0, 0, &mut Vec::new()).is_ok());
+        }))),
+    };
+    assert!(admit(&this_worker, &plan, 0, 0, 0, &mut Vec::new()).is_ok());
+    let more = (0..10)
+        .filter(|_| admit(&store, &plan, 0, 0, 0, &mut Vec::new()).is_ok())
+        .count();
+    assert_eq!(more, 3, "both creating admissions were counted");
 }
