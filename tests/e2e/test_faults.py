@@ -39,7 +39,7 @@ def faulty(tmp_path_factory):
     proxy = FaultProxy(s.control_plane_port)
     s.control_plane_via_port = proxy.port
     try:
-        s.start_with_demo()
+        s.start()
         s.proxy = proxy
         yield s
     finally:
@@ -250,7 +250,7 @@ def postgres_behind_a_fault(tmp_path):
     proxy = TcpFault(5432)
     s = stackmod.Stack(work_dir=tmp_path / "stack", database_url=f"postgres://127.0.0.1:{proxy.port}/{dbname}")
     try:
-        s.start_with_demo()
+        s.start()
         s.db = proxy
         yield s
     finally:
