@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-import stack as stackmod
+from .helpers import stackmod
 
 
 @pytest.fixture(scope="module")
