@@ -5,6 +5,7 @@ that what a user runs is what the tests run. Standard library only."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -373,6 +374,17 @@ class Stack:
             self.second_port = self.start_second_envoy()
         self.wait_config()
         return self
+
+    @contextlib.contextmanager
+    def running(self, *also_stop, seed: bool = True, second_envoy: bool = False):
+        """`start`, and at the end of the block, however it ends, `stop`,
+        then each of `also_stop` (what the stack was started behind)."""
+        try:
+            yield self.start(seed, second_envoy)
+        finally:
+            self.stop()
+            for other in also_stop:
+                other.stop()
 
     def stop(self) -> None:
         for name in ("envoy-2", "envoy", "control-plane", "mock"):

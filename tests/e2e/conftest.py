@@ -48,13 +48,12 @@ def stack(request, tmp_path_factory, test_ca):
     s = stackmod.Stack(work_dir=work, database_url=url, snapshot_page_keys=4,
                        ca_bundle=str(test_ca["bundle"]), debug_logs=debug)
     leaks: list[str] = []
+    dump = []
     try:
-        s.start()
-        yield s
-        leaks += s.leaked_in_answers()
+        with s.running():
+            yield s
+            leaks += s.leaked_in_answers()
     finally:
-        s.stop()
-        dump = []
         if dbname:
             # Beside the SQLite file's place: what is in `data` is the database,
             # which holds key hashes by design (`leaked_in_files`).

@@ -14,12 +14,8 @@ from .helpers import stackmod
 @pytest.fixture(scope="module")
 def impatient(tmp_path_factory):
     """A private stack that waits 1 s for a request's body."""
-    s = stackmod.Stack(work_dir=tmp_path_factory.mktemp("impatient"), request_timeout="1s")
-    try:
-        s.start()
+    with stackmod.Stack(work_dir=tmp_path_factory.mktemp("impatient"), request_timeout="1s").running() as s:
         yield s
-    finally:
-        s.stop()
 
 
 def exchange(port: int, request: bytes) -> tuple[int, dict]:

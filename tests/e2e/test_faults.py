@@ -34,13 +34,9 @@ def faulty(tmp_path_factory):
     s = stackmod.Stack(work_dir=work)
     proxy = FaultProxy(s.control_plane_port)
     s.control_plane_via_port = proxy.port
-    try:
-        s.start()
-        s.proxy = proxy
+    s.proxy = proxy
+    with s.running(proxy):
         yield s
-    finally:
-        proxy.stop()
-        s.stop()
 
 
 class Load:
@@ -223,13 +219,11 @@ def postgres_behind_a_fault(tmp_path):
     psql(f"CREATE DATABASE {dbname}")
     proxy = TcpFault(5432)
     s = stackmod.Stack(work_dir=tmp_path / "stack", database_url=f"postgres://127.0.0.1:{proxy.port}/{dbname}")
+    s.db = proxy
     try:
-        s.start()
-        s.db = proxy
-        yield s
+        with s.running(proxy):
+            yield s
     finally:
-        proxy.stop()
-        s.stop()
         psql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
 
 

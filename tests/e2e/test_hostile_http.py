@@ -21,11 +21,8 @@ def hostile(tmp_path_factory):
     """A stack of its own, with short request timeouts."""
     s = stackmod.Stack(work_dir=tmp_path_factory.mktemp("hostile"),
                        request_headers_timeout="1s", request_timeout="2s")
-    try:
-        s.start()
+    with s.running():
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture
@@ -210,8 +207,7 @@ def test_refused_upstream_address_is_not_connected(tmp_path_factory):
     """With private upstreams refused in Envoy, the mock on 127.0.0.1 (a
     provider the control plane was allowed to store) is never connected to."""
     s = stackmod.Stack(work_dir=tmp_path_factory.mktemp("refuse"), refuse_private_upstreams=True)
-    try:
-        s.start()
+    with s.running():
         stackmod.http("DELETE", f"{s.mock}/_mock/ledger")
         key = s.demo["key"]["key"]
         out, _, _ = exchange(s.gateway_port, req("POST", "/v1/chat/completions", key, BODY, extra=b"Connection: close\r\n"))
@@ -219,5 +215,3 @@ def test_refused_upstream_address_is_not_connected(tmp_path_factory):
         assert err["code"] == "upstream_refused"
         _, _, ledger = stackmod.http("GET", f"{s.mock}/_mock/ledger")
         assert ledger["entries"] == []
-    finally:
-        s.stop()

@@ -17,10 +17,8 @@ REDIS = os.environ.get("TOLLGATE_E2E_REDIS", "redis://127.0.0.1:6379/0")
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     s = stackmod.Stack(work_dir=tmp_path_factory.mktemp("shared-limits"), shared_limits=True, redis_url=REDIS)
-    try:
-        yield s.start(second_envoy=True)
-    finally:
-        s.stop()
+    with s.running(second_envoy=True):
+        yield s
 
 
 def post(port: int, key: str) -> int:
