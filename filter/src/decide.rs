@@ -175,7 +175,7 @@ fn authenticate(snapshot: &Compiled, head: &Head) -> Result<Rc<Key>, Reply> {
     let secret = key::check(&presented).map_err(|_| unauthorized(BAD_KEY))?;
     let found = snapshot
         .keys
-        .get(&tollgate_contract::sha256::digest(secret.as_bytes()))
+        .get(&key::KeyHash::of(secret))
         .ok_or_else(|| unauthorized(BAD_KEY))?;
     if found.expires_at.is_some_and(|t| t <= head.now_s) {
         return Err(unauthorized(BAD_KEY));

@@ -107,7 +107,10 @@ struct Root {
     /// The keys of a replaced snapshot, freed a slice per tick: freeing 100k
     /// keys at once would stall the requests of this worker.
     retired: Option<
-        std::collections::hash_map::IntoIter<[u8; 32], Rc<tollgate_contract::snapshot::Key>>,
+        std::collections::hash_map::IntoIter<
+            tollgate_contract::key::KeyHash,
+            Rc<tollgate_contract::snapshot::Key>,
+        >,
     >,
 }
 
