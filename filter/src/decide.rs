@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use tollgate_contract::headers::OWN_PREFIX;
 use tollgate_contract::snapshot::Key;
 use tollgate_contract::{key, ErrorCode};
 
@@ -10,9 +11,6 @@ use crate::reply::Reply;
 use crate::request::Body;
 use crate::routing::{self, Endpoint, RouteError};
 use crate::snapshot::Compiled;
-
-/// Headers in the gateway's own namespace: clients may not send them.
-pub const OWN_PREFIX: &str = "x-tollgate-";
 
 /// The one answer for every key that is wrong in any way, so that a caller
 /// learns nothing about which check failed.
@@ -175,7 +173,7 @@ fn authenticate(snapshot: &Compiled, head: &Head) -> Result<Rc<Key>, Reply> {
     let secret = key::check(&presented).map_err(|_| unauthorized(BAD_KEY))?;
     let found = snapshot
         .keys
-        .get(&tollgate_contract::sha256::digest(secret.as_bytes()))
+        .get(&key::KeyHash::of(secret))
         .ok_or_else(|| unauthorized(BAD_KEY))?;
     if found.expires_at.is_some_and(|t| t <= head.now_s) {
         return Err(unauthorized(BAD_KEY));

@@ -2,12 +2,14 @@
 //! that compile and test natively; `host` (wasm32 only) is the thin glue that
 //! gathers bytes from Envoy, calls them, and applies what they return.
 
+pub mod channel;
 pub mod config;
 pub mod decide;
 pub mod ids;
 pub mod limits;
 pub mod meter;
 pub mod outbox;
+pub mod pipeline;
 pub mod poller;
 pub mod reply;
 pub mod request;
@@ -21,3 +23,5 @@ mod host;
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod prop_tests;
+#[cfg(test)]
+mod testkit;

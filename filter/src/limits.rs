@@ -214,14 +214,8 @@ pub enum Mode {
     Leased,
 }
 
-/// More tokens wanted for a leased bucket: its name as the control plane
-/// knows it (`k:<id>:rpm`), its limit, and how many.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaseWant {
-    pub bucket: String,
-    pub limit: u64,
-    pub want: u64,
-}
+/// More tokens wanted for a leased bucket (the lease protocol's `Want`).
+pub use tollgate_contract::lease::Want as LeaseWant;
 
 /// The limits a request is held to, from its key and its account.
 #[derive(Debug, Clone, Default)]

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use tollgate_contract::key::KeyHash;
 use tollgate_contract::snapshot::{Key, KeyPage, Snapshot};
 
 use crate::snapshot::{index_keys, Compiled};
@@ -19,7 +20,7 @@ const BACKOFF_MAX_MS: u64 = 5_000;
 struct Pending {
     head: Snapshot,
     next_page: u32,
-    keys: HashMap<[u8; 32], Rc<Key>>,
+    keys: HashMap<KeyHash, Rc<Key>>,
 }
 
 #[derive(Debug, Default)]
@@ -224,7 +225,10 @@ mod tests {
                 assert_eq!((c.version, c.keys.len()), (9, 3));
                 let mut hash = [0u8; 32];
                 hash[31] = 3;
-                assert_eq!(c.keys.get(&hash).map(|k| k.id.as_str()), Some("k3"));
+                assert_eq!(
+                    c.keys.get(&KeyHash(hash)).map(|k| k.id.as_str()),
+                    Some("k3")
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use tollgate_contract::key::KeyHash;
 use tollgate_contract::snapshot::{Account, Key, Model, Settings, Snapshot};
 
 use crate::routing::{parse_base_url, BaseUrl};
@@ -23,7 +24,7 @@ pub struct Compiled {
     pub version: u64,
     /// By the SHA-256 of the secret, as bytes (the hex form is dropped once
     /// parsed: at 100k keys the strings alone are ~13 MB).
-    pub keys: HashMap<[u8; 32], Rc<Key>>,
+    pub keys: HashMap<KeyHash, Rc<Key>>,
     pub accounts: HashMap<String, Account>,
     pub models: HashMap<String, Model>,
     pub upstreams: HashMap<String, Upstream>,
@@ -46,7 +47,7 @@ impl Compiled {
     /// Compiles a snapshot whose keys were indexed already (a paged one).
     pub fn with_keys(
         snapshot: Snapshot,
-        keys: HashMap<[u8; 32], Rc<Key>>,
+        keys: HashMap<KeyHash, Rc<Key>>,
     ) -> Result<Compiled, String> {
         let mut upstreams = HashMap::with_capacity(snapshot.providers.len());
         for p in snapshot.providers {
@@ -94,12 +95,12 @@ impl Compiled {
 
 /// Adds keys to an index by the binary SHA-256 of their secret, dropping the
 /// hex form (at 100k keys the strings alone are ~13 MB).
-pub fn index_keys(index: &mut HashMap<[u8; 32], Rc<Key>>, keys: Vec<Key>) -> Result<(), String> {
+pub fn index_keys(index: &mut HashMap<KeyHash, Rc<Key>>, keys: Vec<Key>) -> Result<(), String> {
     for mut k in keys {
         let hash = parse_hex32(&k.hash)
             .ok_or_else(|| format!("key {}: hash is not 64 hex digits", k.id))?;
         k.hash = String::new();
-        index.insert(hash, Rc::new(k));
+        index.insert(KeyHash(hash), Rc::new(k));
     }
     Ok(())
 }
@@ -141,7 +142,10 @@ mod tests {
         assert_eq!(c.version, 3);
         let mut hash = [0u8; 32];
         hash[31] = 0xab;
-        assert_eq!(c.keys.get(&hash).map(|k| k.id.as_str()), Some("k1"));
+        assert_eq!(
+            c.keys.get(&KeyHash(hash)).map(|k| k.id.as_str()),
+            Some("k1")
+        );
         assert!(parse_hex32("ab").is_none());
         assert!(parse_hex32(&"g".repeat(64)).is_none());
         let p = c.upstreams.get("p").expect("p");

@@ -25,36 +25,11 @@ pub enum KeyError {
     BadChecksum,
 }
 
-/// CRC-32 (IEEE) of every byte value, built at compile time: a byte at a
-/// time instead of a bit at a time (the filter checks a key per request).
-#[expect(
-    clippy::indexing_slicing,
-    reason = "i < 256 in a const block, where get_mut is not available"
-)]
-const CRC_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = i as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xedb8_8320 & mask);
-            bit += 1;
-        }
-        table[i] = crc;
-        i += 1;
-    }
-    table
-};
+/// CRC-32/ISO-HDLC (the IEEE CRC of zip and PNG): keys issued with it stay valid.
+const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xffff_ffffu32;
-    for &byte in data {
-        let index = ((crc ^ u32::from(byte)) & 0xff) as usize;
-        crc = (crc >> 8) ^ CRC_TABLE.get(index).copied().unwrap_or(0);
-    }
-    !crc
+    CRC32.checksum(data)
 }
 
 fn checksum(random: &[u8]) -> [u8; CHECKSUM_LEN] {
@@ -138,6 +113,32 @@ pub fn check(key: &[u8]) -> Result<&str, KeyError> {
 /// The stored form of a key: lower-case hex SHA-256 of the whole secret.
 pub fn hash(key: &str) -> String {
     sha256::hex_digest(key.as_bytes())
+}
+
+/// A key's SHA-256 as the filter indexes it. Equality is constant-time
+/// (`subtle`): looking a presented key up compares its hash with stored
+/// ones, and how long that takes must not tell how many bytes matched.
+#[derive(Debug, Clone, Copy, Eq)]
+pub struct KeyHash(pub [u8; 32]);
+
+impl KeyHash {
+    /// The hash of a presented secret.
+    pub fn of(secret: &str) -> KeyHash {
+        KeyHash(sha256::digest(secret.as_bytes()))
+    }
+}
+
+impl PartialEq for KeyHash {
+    fn eq(&self, other: &KeyHash) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl std::hash::Hash for KeyHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
 }
 
 /// The first characters of a key, safe to show in lists.

@@ -113,3 +113,34 @@ fn the_checksum_is_the_standard_crc32() {
     assert_eq!(super::crc32(b"123456789"), 0xcbf4_3926);
     assert_eq!(super::crc32(b""), 0);
 }
+
+#[test]
+fn a_key_made_before_the_crates_keeps_its_checksum_and_hash() {
+    // Issued and hashed by the hand-written CRC-32 and SHA-256 this crate
+    // carried before `crc` and `sha2`: the same bytes give the same key.
+    let random: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37) % 240).collect();
+    let key = format_key("tg-", &random).expect("key");
+    assert_eq!(key, "tg-0bCnOza3eFqR2d6hItU5g9kLwX8jCnOz44Td2S");
+    assert_eq!(
+        hash(&key),
+        "e1e90c7bfa791734ef5a88454bc4a4e92f0c5b549da2ca43bfe67bde669bb23a"
+    );
+    assert_eq!(KeyHash::of(&key).0.to_vec(), {
+        let h = hash(&key);
+        (0..32)
+            .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).expect("hex"))
+            .collect::<Vec<_>>()
+    });
+}
+
+#[test]
+fn key_hashes_are_equal_only_when_every_byte_is() {
+    let a = KeyHash([7; 32]);
+    let mut last = [7; 32];
+    last[31] = 8;
+    let mut first = [7; 32];
+    first[0] = 8;
+    assert_eq!(a, KeyHash([7; 32]));
+    assert_ne!(a, KeyHash(last));
+    assert_ne!(a, KeyHash(first));
+}

@@ -4,7 +4,9 @@
 //! it as plain Rust.
 
 pub mod error;
+pub mod headers;
 pub mod key;
+pub mod lease;
 pub mod sha256;
 pub mod snapshot;
 pub mod url;

@@ -1,0 +1,572 @@
+//! A request's whole journey through the gateway, in Envoy's order: request
+//! headers (route, key, identity for the control plane), request body
+//! (model, deployment, limits and budget, the rewrite), response headers
+//! (rate-limit headers, status), response body (metering), and the end
+//! (release, usage record, outbox).
+//!
+//! Nothing here names a host. A host (the proxy-wasm glue in `host.rs`, or a
+//! native Envoy module) reads bytes from Envoy, calls the step for that
+//! callback with them, the shared counters (`Store`) and the time, and
+//! applies the `Outcome` it gets back: headers to set and remove, the body to
+//! keep, replace or discard, and whether to continue, pause or answer.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use tollgate_contract::key::KeyHash;
+use tollgate_contract::snapshot::{Account, Key};
+use tollgate_contract::{headers, ErrorCode};
+
+use crate::config::PluginConfig;
+use crate::decide::{self, Admitted, Cluster, Forward, Head, HeadDecision};
+use crate::ids::RequestIds;
+use crate::limits::{self, Admission, LeaseWant, Mode, Plan, Store, Used};
+use crate::meter::{self, Meter};
+use crate::outbox::Outbox;
+use crate::poller::Poller;
+use crate::reply::Reply;
+use crate::snapshot::Compiled;
+use crate::usage::{self, Tokens};
+
+/// Usage records kept while the control plane is away (about 400 bytes each).
+const OUTBOX_CAPACITY: usize = 20_000;
+const OUTBOX_BATCH: usize = 200;
+const OUTBOX_MAX_AGE_MS: u64 = 500;
+/// Keys of a replaced snapshot freed per tick.
+const RETIRE_PER_TICK: usize = 2_000;
+/// How much of a refused body is read and discarded before giving up on the
+/// client and answering (Envoy then resets the rest).
+pub const DRAIN_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A header to write: `None` removes it.
+pub type HeaderChange = (Cow<'static, str>, Option<Vec<u8>>);
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum BodyChange {
+    #[default]
+    Keep,
+    /// The whole body, in place of what the client sent.
+    Replace(Vec<u8>),
+    /// Throw this chunk away (a refused request's body being drained).
+    Discard,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Then {
+    Continue,
+    Pause,
+    /// Answer the client with this instead (`Request::reply_headers` too).
+    Reply(Reply),
+}
+
+/// What a host does after one callback: the header writes in order, then
+/// the body change, then `then`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub headers: Vec<HeaderChange>,
+    pub body: BodyChange,
+    pub then: Then,
+}
+
+impl Outcome {
+    fn then(then: Then) -> Outcome {
+        Outcome {
+            headers: Vec::new(),
+            body: BodyChange::Keep,
+            then,
+        }
+    }
+
+    fn after(mut self, mut first: Vec<HeaderChange>) -> Outcome {
+        first.append(&mut self.headers);
+        self.headers = first;
+        self
+    }
+}
+
+fn set(name: &'static str, value: &[u8]) -> HeaderChange {
+    (Cow::Borrowed(name), Some(value.to_vec()))
+}
+
+fn remove(name: &'static str) -> HeaderChange {
+    (Cow::Borrowed(name), None)
+}
+
+/// Counts for the host's metrics, taken once a tick rather than added once
+/// a request (each metric write is a host call).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub records: u64,
+    pub estimated: u64,
+    pub dropped: u64,
+}
+
+/// What one worker's requests share: the configuration and snapshot, the
+/// request ids, the usage outbox, the leases wanted and the config poller.
+pub struct Worker {
+    pub config: Option<Rc<PluginConfig>>,
+    pub snapshot: Option<Rc<Compiled>>,
+    /// Leased buckets running low on this worker, by bucket name.
+    pub(crate) lease_wants: BTreeMap<String, LeaseWant>,
+    ids: RequestIds,
+    pub(crate) outbox: Outbox,
+    pub(crate) poller: Poller,
+    counts: Counts,
+    /// The keys of a replaced snapshot, freed a slice per tick: freeing 100k
+    /// keys at once would stall the requests of this worker.
+    retired: Option<std::collections::hash_map::IntoIter<KeyHash, Rc<Key>>>,
+}
+
+impl Worker {
+    /// `seed` is mixed into the request ids (the host's clock at start).
+    pub fn new(seed: u64) -> Worker {
+        Worker {
+            config: None,
+            snapshot: None,
+            lease_wants: BTreeMap::new(),
+            ids: RequestIds::new(seed),
+            outbox: Outbox::new(OUTBOX_CAPACITY, OUTBOX_BATCH, OUTBOX_MAX_AGE_MS),
+            poller: Poller::default(),
+            counts: Counts::default(),
+            retired: None,
+        }
+    }
+
+    /// Puts a new snapshot in place. The old one's keys are freed a slice
+    /// per `drop_retired`; one still held by a request in flight is freed by
+    /// that request.
+    pub fn apply_snapshot(&mut self, compiled: Compiled) {
+        let old = self.snapshot.replace(Rc::new(compiled));
+        if let Some(old) = old.and_then(|o| Rc::try_unwrap(o).ok()) {
+            // Whatever was still retiring goes now: snapshots rarely come that fast.
+            self.retired = None;
+            self.retired = Some(old.keys.into_iter());
+        }
+    }
+
+    pub fn drop_retired(&mut self) {
+        if let Some(rest) = self.retired.as_mut() {
+            if rest.by_ref().take(RETIRE_PER_TICK).count() < RETIRE_PER_TICK {
+                self.retired = None;
+            }
+        }
+    }
+
+    pub fn take_counts(&mut self) -> Counts {
+        std::mem::take(&mut self.counts)
+    }
+
+    fn want_leases(&mut self, wants: Vec<LeaseWant>) {
+        for w in wants {
+            self.lease_wants.insert(w.bucket.clone(), w);
+        }
+    }
+}
+
+/// Where the per-minute buckets are counted: leased from the control plane
+/// when the configuration shares limits between Envoys, else here.
+pub fn limits_mode(config: &PluginConfig) -> Mode {
+    if config.shared_limits {
+        Mode::Leased
+    } else {
+        Mode::Local
+    }
+}
+
+/// The limits and budgets a request is held to.
+pub fn plan(config: &PluginConfig, key: &Key, account: Option<&Account>) -> Plan {
+    Plan::new(key, account).leased(limits_mode(config))
+}
+
+/// What a request reserves at admission: its prompt's estimated tokens plus
+/// its output cap (or a default), and their price.
+pub fn estimate(f: &Forward) -> (Tokens, u64) {
+    let tokens = Tokens {
+        input: usage::estimate_tokens(f.prompt_weight),
+        output: f.max_output.unwrap_or(limits::DEFAULT_OUTPUT_RESERVE),
+    };
+    let nanos = meter::cost(tokens, f.input_nanos_per_1m, f.output_nanos_per_1m);
+    (tokens, nanos)
+}
+
+/// The headers of a request passed to the control plane: the client's key
+/// goes, the caller's identity comes, vouched for by the filter secret.
+pub fn identity_headers(config: Option<&PluginConfig>, admitted: &Admitted) -> Vec<HeaderChange> {
+    let secret = config
+        .map(|c| c.filter_secret.as_bytes())
+        .unwrap_or_default();
+    vec![
+        remove("authorization"),
+        remove("api-key"),
+        remove("x-api-key"),
+        set(headers::FILTER_SECRET, secret),
+        set(headers::KEY_ID, admitted.key.id.as_bytes()),
+        set(headers::ACCOUNT_ID, admitted.key.account_id.as_bytes()),
+    ]
+}
+
+/// A status as Envoy gives it (`:status`), or `None`.
+pub fn parse_status(raw: &[u8]) -> Option<u16> {
+    std::str::from_utf8(raw).ok()?.parse().ok()
+}
+
+fn header<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> &'h [u8] {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_slice())
+        .unwrap_or_default()
+}
+
+/// One request's state, from its headers to its usage record.
+#[derive(Default)]
+pub struct Request {
+    /// Minted by the filter; the dedup key of the usage record.
+    pub id: String,
+    started_ms: u64,
+    snapshot: Option<Rc<Compiled>>,
+    admitted: Option<Admitted>,
+    /// Set once the request is forwarded to a provider: it will be billed.
+    meter: Option<Meter>,
+    /// An error decided before the client finished sending its body: the rest
+    /// of the body is read and thrown away first, so that an HTTP/1.1 client
+    /// that sends everything before it reads (most SDKs) gets the error
+    /// instead of a reset connection.
+    draining: Option<(Reply, u64)>,
+    /// What the request holds of its limits and budgets until it ends.
+    admission: Option<Admission>,
+    /// The client sent its key in `api-key` or `x-api-key` (removed before
+    /// forwarding; one host call each, so only when present).
+    other_key_headers: bool,
+    /// The client's `:path`, so that it is rewritten only when it changes.
+    client_path: Vec<u8>,
+}
+
+impl Request {
+    /// The request headers, as Envoy has them (lower-case names, raw values).
+    pub fn on_request_headers(
+        &mut self,
+        worker: &mut Worker,
+        store: &dyn Store,
+        headers: &[(String, Vec<u8>)],
+        end_of_stream: bool,
+        now_ms: u64,
+    ) -> Outcome {
+        self.id = worker.ids.next_id();
+        self.started_ms = now_ms;
+        self.snapshot = worker.snapshot.clone();
+        self.other_key_headers = headers
+            .iter()
+            .any(|(n, _)| n == "api-key" || n == "x-api-key");
+        let mut first: Vec<HeaderChange> = decide::spoofed(headers)
+            .into_iter()
+            .map(|name| (Cow::Owned(name.to_string()), None))
+            .collect();
+        first.push(set("x-request-id", self.id.as_bytes()));
+        let head = Head {
+            method: header(headers, ":method"),
+            path: header(headers, ":path"),
+            headers,
+            now_s: i64::try_from(now_ms / 1000).unwrap_or(i64::MAX),
+        };
+        let outcome = match decide::on_head(self.snapshot.as_deref(), &head) {
+            HeadDecision::Open => Outcome::then(Then::Continue),
+            HeadDecision::Reply(reply) if !end_of_stream => {
+                self.draining = Some((reply, 0));
+                Outcome::then(Then::Pause)
+            }
+            HeadDecision::Reply(reply) => Outcome::then(Then::Reply(reply)),
+            HeadDecision::ToControlPlane(admitted) => Outcome {
+                headers: identity_headers(worker.config.as_deref(), &admitted),
+                body: BodyChange::Keep,
+                then: Then::Continue,
+            },
+            HeadDecision::ReadBody(admitted) => {
+                self.admitted = Some(admitted);
+                self.client_path = head.path.to_vec();
+                if end_of_stream {
+                    self.forward(worker, store, &[], now_ms)
+                } else {
+                    Outcome::then(Then::Pause)
+                }
+            }
+        };
+        outcome.after(first)
+    }
+
+    /// A part of the request body (`body_size` bytes buffered so far). The
+    /// body is read (`read`) only once it has ended.
+    pub fn on_request_body(
+        &mut self,
+        worker: &mut Worker,
+        store: &dyn Store,
+        body_size: usize,
+        end_of_stream: bool,
+        read: impl FnOnce() -> Vec<u8>,
+        now_ms: impl FnOnce() -> u64,
+    ) -> Outcome {
+        if let Some((reply, drained)) = self.draining.take() {
+            return self.drain(reply, drained, body_size, end_of_stream);
+        }
+        let Some(limit) = self.snapshot.as_ref().map(|s| s.settings.max_body_bytes) else {
+            return Outcome::then(Then::Continue);
+        };
+        if self.admitted.is_none() {
+            return Outcome::then(Then::Continue);
+        }
+        if body_size as u64 > limit {
+            self.admitted = None;
+            return self.drain(decide::too_large(limit), 0, body_size, end_of_stream);
+        }
+        if !end_of_stream {
+            return Outcome::then(Then::Pause);
+        }
+        let body = read();
+        let outcome = self.forward(worker, store, &body, now_ms());
+        self.admitted = None;
+        outcome
+    }
+
+    /// The host could not apply an outcome's `BodyChange`: the answer to
+    /// send instead (a drained refusal at once; a rewrite gives back what
+    /// the request took and is a 500).
+    pub fn body_not_written(&mut self, store: &dyn Store, now_ms: u64) -> Reply {
+        if let Some((reply, _)) = self.draining.take() {
+            return reply;
+        }
+        self.meter = None;
+        if let Some(admission) = self.admission.take() {
+            limits::release(store, &admission, None, now_ms);
+        }
+        Reply::error(
+            ErrorCode::Internal,
+            "The gateway could not forward the request.",
+        )
+    }
+
+    /// The headers of a local reply.
+    pub fn reply_headers<'a>(&'a self, reply: &'a Reply) -> Vec<(&'a str, &'a str)> {
+        let mut headers: Vec<(&str, &str)> = vec![
+            ("content-type", "application/json"),
+            ("x-request-id", self.id.as_str()),
+        ];
+        headers.extend(reply.headers.iter().map(|(n, v)| (*n, v.as_str())));
+        headers
+    }
+
+    /// Answers `reply` once the request body has ended, discarding what
+    /// arrives until then (up to `DRAIN_LIMIT_BYTES`).
+    fn drain(&mut self, reply: Reply, drained: u64, body_size: usize, end: bool) -> Outcome {
+        let drained = drained.saturating_add(body_size as u64);
+        if end || drained > DRAIN_LIMIT_BYTES {
+            return Outcome::then(Then::Reply(reply));
+        }
+        self.draining = Some((reply, drained));
+        Outcome {
+            headers: Vec::new(),
+            body: if body_size > 0 {
+                BodyChange::Discard
+            } else {
+                BodyChange::Keep
+            },
+            then: Then::Pause,
+        }
+    }
+
+    /// The whole body is here: model, deployment, admission, rewrite.
+    fn forward(
+        &mut self,
+        worker: &mut Worker,
+        store: &dyn Store,
+        body: &[u8],
+        now_ms: u64,
+    ) -> Outcome {
+        let (Some(snapshot), Some(admitted)) = (self.snapshot.clone(), self.admitted.clone())
+        else {
+            return Outcome::then(Then::Continue);
+        };
+        let pick = worker.ids.next_pick();
+        let f = match decide::on_body(&snapshot, &admitted, body, pick) {
+            Ok(f) => f,
+            Err(reply) => return Outcome::then(Then::Reply(reply)),
+        };
+        let Some(config) = worker.config.clone() else {
+            return Outcome::then(Then::Continue);
+        };
+        let cluster = match f.cluster {
+            Cluster::Plain => config.upstream_cluster.as_str(),
+            Cluster::Tls => config.upstream_tls_cluster.as_str(),
+        };
+        let account = snapshot.accounts.get(&admitted.key.account_id);
+        let plan = plan(&config, &admitted.key, account);
+        if !plan.is_empty() {
+            let (tokens, nanos) = estimate(&f);
+            let mut wants = Vec::new();
+            let taken = limits::admit(
+                store,
+                &plan,
+                tokens.input + tokens.output,
+                nanos,
+                now_ms,
+                &mut wants,
+            );
+            worker.want_leases(wants);
+            match taken {
+                Ok(admission) => self.admission = Some(admission),
+                Err(reply) => return Outcome::then(Then::Reply(reply)),
+            }
+        }
+        // Each header written is a host call: only what changes is written.
+        let mut headers = vec![set(":authority", f.authority.as_bytes())];
+        if f.path.as_bytes() != self.client_path.as_slice() {
+            headers.push(set(":path", f.path.as_bytes()));
+        }
+        headers.push(set(headers::CLUSTER, cluster.as_bytes()));
+        headers.push((
+            Cow::Borrowed("authorization"),
+            f.authorization.as_ref().map(|a| a.as_bytes().to_vec()),
+        ));
+        if self.other_key_headers {
+            headers.push(remove("api-key"));
+            headers.push(remove("x-api-key"));
+        }
+        log::debug!(
+            "tollgate {}: {} -> {} via {} ({} bytes, stream {})",
+            self.id,
+            f.model,
+            f.upstream_model,
+            f.provider,
+            f.body.len(),
+            f.stream
+        );
+        let new_body = if f.body.as_slice() != body {
+            headers.push(set("content-length", f.body.len().to_string().as_bytes()));
+            BodyChange::Replace(f.body)
+        } else {
+            BodyChange::Keep
+        };
+        self.meter = Some(Meter::new(meter::Request {
+            request_id: self.id.clone(),
+            key_id: admitted.key.id.clone(),
+            account_id: admitted.key.account_id.clone(),
+            endpoint: admitted.endpoint,
+            model: f.model,
+            upstream_model: f.upstream_model,
+            provider: f.provider,
+            stream: f.stream,
+            hide_usage: f.hide_usage,
+            prompt_weight: f.prompt_weight,
+            input_nanos_per_1m: f.input_nanos_per_1m,
+            output_nanos_per_1m: f.output_nanos_per_1m,
+            started_ms: self.started_ms,
+        }));
+        Outcome {
+            headers,
+            body: new_body,
+            then: Then::Continue,
+        }
+    }
+
+    /// The response headers: the rate-limit headers of the admission, and,
+    /// for a metered request, its status and content type (`read` gives
+    /// every response header, read only then).
+    pub fn on_response_headers(
+        &mut self,
+        read: impl FnOnce() -> Vec<(String, Vec<u8>)>,
+    ) -> Outcome {
+        let mut changes: Vec<HeaderChange> = self
+            .admission
+            .iter()
+            .flat_map(|a| a.headers.iter())
+            .map(|(name, value)| set(name, value.as_bytes()))
+            .collect();
+        // The response's x-request-id is Envoy's copy of the request's
+        // (`always_set_request_id_in_response`), which this filter minted.
+        if let Some(meter) = self.meter.as_mut() {
+            let got = read();
+            let status = parse_status(header(&got, ":status")).unwrap_or(0);
+            if let Some(reply) = decide::upstream_status(status) {
+                meter.on_headers(reply.status, b"application/json");
+                return Outcome {
+                    headers: changes,
+                    body: BodyChange::Keep,
+                    then: Then::Reply(reply),
+                };
+            }
+            if meter.on_headers(status, header(&got, "content-type")) {
+                changes.push(remove("content-length"));
+            }
+        }
+        Outcome {
+            headers: changes,
+            body: BodyChange::Keep,
+            then: Then::Continue,
+        }
+    }
+
+    /// One chunk of the response body (`read` is called only when the
+    /// chunk has bytes): `Some(bytes)` to send in its place.
+    pub fn on_response_body(
+        &mut self,
+        body_size: usize,
+        end_of_stream: bool,
+        read: impl FnOnce() -> Vec<u8>,
+        now_ms: impl FnOnce() -> u64,
+    ) -> Option<Vec<u8>> {
+        let meter = self.meter.as_mut()?;
+        // Often the last call brings no bytes, only the end: no read then.
+        let chunk = if body_size == 0 { Vec::new() } else { read() };
+        let replacement = meter.on_chunk(&chunk, end_of_stream, now_ms)?;
+        (replacement != chunk).then_some(replacement)
+    }
+
+    /// The end of the request, however it ended: the record is made, the
+    /// reservation settled, the record given to `access_log` (when the
+    /// configuration says so) and queued for the control plane.
+    /// `response_code` is asked only when no response headers came.
+    pub fn on_end(
+        &mut self,
+        worker: &mut Worker,
+        store: &dyn Store,
+        now_ms: u64,
+        response_code: impl FnOnce() -> u16,
+        access_log: impl FnOnce(&[u8]),
+    ) {
+        let Some(mut meter) = self.meter.take() else {
+            return;
+        };
+        let code = meter.status().unwrap_or_else(response_code);
+        let record = meter.finish(now_ms, code);
+        if let Some(admission) = self.admission.take() {
+            let used = Used {
+                tokens: record.input_tokens.saturating_add(record.output_tokens),
+                nanos: record.cost_nanos,
+            };
+            limits::release(store, &admission, Some(used), now_ms);
+        }
+        let json = match serde_json::to_vec(&record) {
+            Ok(json) => json,
+            Err(e) => {
+                log::error!("tollgate {}: usage record not serialised: {e}", self.id);
+                return;
+            }
+        };
+        if worker
+            .config
+            .as_ref()
+            .is_some_and(|c| c.usage_in_access_log)
+        {
+            access_log(&json);
+        }
+        worker.counts.records += 1;
+        worker.counts.estimated += u64::from(record.estimated);
+        let dropped = worker.outbox.dropped;
+        worker.outbox.push(json, now_ms);
+        worker.counts.dropped += worker.outbox.dropped - dropped;
+    }
+}
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;
