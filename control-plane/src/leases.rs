@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::util::now_ms;
 
 /// Units of a bucket per token (a bucket of `limit` a minute refills by
 /// `limit` units a millisecond), as in the filter.

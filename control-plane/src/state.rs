@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use crate::clock::now_ms;
 use crate::config_channel::{ConfigChannel, Published};
 use crate::db::{Backend, Db};
 use crate::error::ApiResult;
@@ -16,7 +17,6 @@ use crate::leases::Broker;
 use crate::secrets::{load_or_create, token, Sealer};
 use crate::settings::Settings;
 use crate::snapshot;
-use crate::util::now_ms;
 
 pub struct State {
     pub db: Db,

@@ -6,8 +6,8 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::clock::now_ms;
 use crate::state::AppState;
-use crate::util::now_ms;
 
 /// The control plane is `ok` when its
 /// database answers; the gateway is `ok` when a filter asked for config in the

@@ -7,14 +7,16 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Admin;
+use crate::clock::now_ms;
 use crate::db::accounts::Row;
 use crate::db::{self, load, page as page_of};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
+use crate::ids::new_id;
+use crate::money::{nanos_to_usd, usd_to_nanos, MAX_BALANCE_NANOS};
+use crate::pages::{List, PageQuery};
+use crate::patch::double_option;
 use crate::state::AppState;
-use crate::util::{
-    check_limit, check_text, double_option, nanos_to_usd, new_id, now_ms, usd_to_nanos, List,
-    PageQuery, MAX_BALANCE_NANOS,
-};
+use crate::validate::{check_limit, check_text};
 
 #[derive(Debug, Serialize)]
 pub struct Account {

@@ -9,14 +9,16 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Admin;
+use crate::clock::now_ms;
 use crate::db::keys::Row;
 use crate::db::{self, load};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
+use crate::ids::new_id;
+use crate::money::{nanos_to_usd, usd_to_nanos};
+use crate::pages::{List, PageQuery};
+use crate::patch::double_option;
 use crate::state::AppState;
-use crate::util::{
-    check_limit, check_slug, check_text, double_option, nanos_to_usd, new_id, now_ms, usd_to_nanos,
-    List, PageQuery,
-};
+use crate::validate::{check_limit, check_slug, check_text};
 
 #[derive(Debug, Serialize)]
 pub struct ApiKey {

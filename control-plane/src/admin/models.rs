@@ -8,11 +8,15 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Admin;
+use crate::clock::now_ms;
 use crate::db::models::{encode_deployments, Deployment, Pricing, Row, CATEGORIES};
 use crate::db::{self, load, page as page_of};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
+use crate::money::usd_to_nanos;
+use crate::pages::{List, PageQuery};
+use crate::patch::double_option;
 use crate::state::AppState;
-use crate::util::{check_slug, check_text, double_option, now_ms, usd_to_nanos, List, PageQuery};
+use crate::validate::{check_slug, check_text};
 
 #[derive(Debug, Serialize)]
 pub struct Model {

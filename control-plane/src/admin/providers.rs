@@ -9,11 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use super::upstream_url::check_base_url;
 use crate::auth::Admin;
+use crate::clock::now_ms;
 use crate::db::providers::{Row, KINDS};
 use crate::db::{self, load, page as page_of};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
+use crate::ids::new_id;
+use crate::pages::{List, PageQuery};
 use crate::state::AppState;
-use crate::util::{check_slug, check_text, new_id, now_ms, List, PageQuery};
+use crate::validate::{check_slug, check_text};
 
 #[derive(Debug, Serialize)]
 pub struct Provider {

@@ -11,9 +11,10 @@ use sqlx::any::AnyRow;
 use crate::auth::Admin;
 use crate::db::usage::{Row, COLUMNS};
 use crate::error::{ApiError, ApiResult, Q};
+use crate::money::nanos_to_usd;
+use crate::pages::{List, PageQuery};
 use crate::state::AppState;
 use crate::usage_record::{cursor, Record};
-use crate::util::{nanos_to_usd, List, PageQuery};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -19,7 +19,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};
 
 use crate::error::{ApiError, ApiResult};
-use crate::util::PageQuery;
+use crate::pages::PageQuery;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
