@@ -22,6 +22,11 @@ pub fn usd_to_nanos(usd: f64, param: &str) -> ApiResult<i64> {
     Ok((usd * NANOS_PER_USD).round() as i64)
 }
 
+/// An optional amount (`null` for none or unlimited).
+pub fn optional_usd_to_nanos(usd: Option<f64>, param: &str) -> ApiResult<Option<i64>> {
+    usd.map(|v| usd_to_nanos(v, param)).transpose()
+}
+
 pub fn nanos_to_usd(nanos: i64) -> f64 {
     nanos as f64 / NANOS_PER_USD
 }

@@ -33,6 +33,12 @@ pub fn check_text(value: &str, param: &str, max: usize) -> ApiResult<()> {
     Ok(())
 }
 
+/// A name: [`check_text`] of at most 200 characters, the value kept.
+pub fn name(value: String, param: &str) -> ApiResult<String> {
+    check_text(&value, param, 200)?;
+    Ok(value)
+}
+
 /// The largest rate or concurrency limit taken (the filter keeps buckets in
 /// integer units of these).
 pub const MAX_LIMIT: u32 = 1_000_000_000;

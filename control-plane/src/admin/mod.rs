@@ -5,6 +5,7 @@ mod accounts;
 mod keys;
 mod models;
 mod providers;
+mod resource;
 mod upstream_url;
 mod usage;
 
