@@ -6,15 +6,14 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::resource::{get_one, list_page, patch_one, written, Resource};
+use super::resource::{written, Resource};
 use crate::auth::Admin;
 use crate::clock::now_ms;
 use crate::db::accounts::Row;
 use crate::db::{self, load, Db};
-use crate::error::{parse_json, ApiError, ApiResult, Q};
+use crate::error::{parse_json, ApiError, ApiResult};
 use crate::ids::new_id;
 use crate::money::{nanos_to_usd, optional_usd_to_nanos, usd_to_nanos, MAX_BALANCE_NANOS};
-use crate::pages::{List, PageQuery};
 use crate::patch::{double_option, set};
 use crate::state::AppState;
 use crate::validate::{check_limit, name};
@@ -121,31 +120,6 @@ pub async fn create(
     };
     db::accounts::insert(&state.db, &row).await?;
     Ok((StatusCode::CREATED, written::<Row>(&state, &row.id).await?))
-}
-
-pub async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-    Q(page): Q<PageQuery>,
-) -> ApiResult<Json<List<Account>>> {
-    list_page::<Row>(&state, page).await
-}
-
-pub async fn get(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Account>> {
-    get_one::<Row>(&state, &id).await
-}
-
-pub async fn patch(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Account>> {
-    patch_one::<Row>(&state, &id, &body).await
 }
 
 /// Adds to the balance (`db::accounts::credit`: one statement, bounded). An

@@ -8,7 +8,7 @@ use axum::Json;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::resource::{get_one, patch_one, written, Resource};
+use super::resource::{written, Resource};
 use crate::auth::Admin;
 use crate::clock::now_ms;
 use crate::db::keys::Row;
@@ -221,14 +221,6 @@ pub async fn list(
     Ok(Json(List::page(keys, limit)))
 }
 
-pub async fn get(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<ApiKey>> {
-    get_one::<Row>(&state, &id).await
-}
-
 impl Resource for Row {
     type Shown = ApiKey;
     type Patch = KeyPatch;
@@ -259,15 +251,6 @@ impl Resource for Row {
     async fn update(&self, db: &Db) -> ApiResult<()> {
         db::keys::update(db, self).await
     }
-}
-
-pub async fn patch(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<ApiKey>> {
-    patch_one::<Row>(&state, &id, &body).await
 }
 
 /// Revokes at once; revoking twice is not an error.

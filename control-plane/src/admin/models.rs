@@ -7,14 +7,13 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::resource::{get_one, list_page, patch_one, written, Resource};
+use super::resource::{written, Resource};
 use crate::auth::Admin;
 use crate::clock::now_ms;
 use crate::db::models::{encode_deployments, Deployment, Pricing, Row, CATEGORIES};
 use crate::db::{self, Db};
-use crate::error::{parse_json, ApiError, ApiResult, Q};
+use crate::error::{parse_json, ApiError, ApiResult};
 use crate::money::usd_to_nanos;
-use crate::pages::{List, PageQuery};
 use crate::patch::{double_option, set};
 use crate::state::AppState;
 use crate::validate::{check_slug, check_text, name};
@@ -195,31 +194,6 @@ pub async fn create(
     };
     db::models::insert(&state.db, &row).await?;
     Ok((StatusCode::CREATED, written::<Row>(&state, &row.id).await?))
-}
-
-pub async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-    Q(page): Q<PageQuery>,
-) -> ApiResult<Json<List<Model>>> {
-    list_page::<Row>(&state, page).await
-}
-
-pub async fn get(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Model>> {
-    get_one::<Row>(&state, &id).await
-}
-
-pub async fn patch(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Model>> {
-    patch_one::<Row>(&state, &id, &body).await
 }
 
 pub async fn delete(

@@ -7,15 +7,14 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::resource::{get_one, list_page, patch_one, written, Resource};
+use super::resource::{written, Resource};
 use super::upstream_url::check_base_url;
 use crate::auth::Admin;
 use crate::clock::now_ms;
 use crate::db::providers::{Row, KINDS};
 use crate::db::{self, load, Db};
-use crate::error::{parse_json, ApiError, ApiResult, Q};
+use crate::error::{parse_json, ApiError, ApiResult};
 use crate::ids::new_id;
-use crate::pages::{List, PageQuery};
 use crate::patch::set;
 use crate::state::AppState;
 use crate::validate::{check_slug, name};
@@ -142,31 +141,6 @@ pub async fn create(
     };
     db::providers::insert(&state.db, &row).await?;
     Ok((StatusCode::CREATED, written::<Row>(&state, &row.id).await?))
-}
-
-pub async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-    Q(page): Q<PageQuery>,
-) -> ApiResult<Json<List<Provider>>> {
-    list_page::<Row>(&state, page).await
-}
-
-pub async fn get(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Provider>> {
-    get_one::<Row>(&state, &id).await
-}
-
-pub async fn patch(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Provider>> {
-    patch_one::<Row>(&state, &id, &body).await
 }
 
 /// Refused while a model still deploys on it.
