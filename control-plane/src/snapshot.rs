@@ -66,7 +66,8 @@ fn limit_u64(v: i64) -> u64 {
     u64::try_from(v.max(0)).unwrap_or(0)
 }
 
-fn key(k: db::keys::Live) -> Option<Key> {
+fn key(live: db::keys::Live) -> Option<Key> {
+    let k = live.key;
     let models = match k.models() {
         Ok(models) => models,
         Err(e) => {
@@ -76,7 +77,7 @@ fn key(k: db::keys::Live) -> Option<Key> {
     };
     Some(Key {
         id: k.id,
-        hash: k.hash,
+        hash: live.hash,
         account_id: k.account_id,
         models,
         expires_at: k.expires_at,

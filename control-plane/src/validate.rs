@@ -33,6 +33,17 @@ pub fn check_text(value: &str, param: &str, max: usize) -> ApiResult<()> {
     Ok(())
 }
 
+/// A list of at most `max` items, else a 400 naming `param`.
+pub fn at_most(len: usize, max: usize, what: &str, param: &str) -> ApiResult<()> {
+    if len > max {
+        return Err(ApiError::invalid(
+            format!("at most {max} {what}"),
+            Some(param),
+        ));
+    }
+    Ok(())
+}
+
 /// A name: [`check_text`] of at most 200 characters, the value kept.
 pub fn name(value: String, param: &str) -> ApiResult<String> {
     check_text(&value, param, 200)?;

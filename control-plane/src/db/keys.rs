@@ -167,35 +167,25 @@ pub async fn allowed_models(db: &Db, key_id: &str) -> ApiResult<Allowed> {
     })
 }
 
-/// A live key as the snapshot carries it.
+/// A live key as the snapshot carries it: the row and the hash of its
+/// secret.
 #[derive(sqlx::FromRow)]
 pub struct Live {
-    pub id: String,
+    #[sqlx(flatten)]
+    pub key: Row,
     pub hash: String,
-    pub account_id: String,
-    #[sqlx(rename = "models")]
-    pub models_json: Option<String>,
-    pub expires_at: Option<i64>,
-    pub rpm: Option<i64>,
-    pub tpm: Option<i64>,
-    pub max_concurrent: Option<i64>,
-    pub budget_nanos: Option<i64>,
-    pub spent_nanos: i64,
 }
 
-impl Live {
-    pub fn models(&self) -> ApiResult<Option<Vec<String>>> {
-        decode_models(&self.id, self.models_json.as_deref())
-    }
-}
-
-/// Every key not revoked, in id order.
+/// Every key not revoked, in id order. The integer columns are cast, so that
+/// a value SQLite stored as REAL still reads (the snapshot leaves no key out
+/// for that).
 pub async fn live(db: &Db) -> ApiResult<Vec<Live>> {
     Ok(sqlx::query_as::<_, Live>(
-        "SELECT id, hash, account_id, models, CAST(expires_at AS BIGINT) AS expires_at, \
-         CAST(rpm AS BIGINT) AS rpm, CAST(tpm AS BIGINT) AS tpm, \
-         CAST(max_concurrent AS BIGINT) AS max_concurrent, CAST(budget_nanos AS BIGINT) AS budget_nanos, \
-         CAST(spent_nanos AS BIGINT) AS spent_nanos \
+        "SELECT id, name, account_id, prefix, models, CAST(rpm AS BIGINT) AS rpm, \
+         CAST(tpm AS BIGINT) AS tpm, CAST(max_concurrent AS BIGINT) AS max_concurrent, \
+         CAST(budget_nanos AS BIGINT) AS budget_nanos, CAST(spent_nanos AS BIGINT) AS spent_nanos, \
+         CAST(expires_at AS BIGINT) AS expires_at, revoked_at_ms, \
+         CAST(created_at_ms AS BIGINT) AS created_at_ms, hash \
          FROM api_keys WHERE revoked_at_ms IS NULL ORDER BY id",
     )
     .fetch_all(&db.pool)

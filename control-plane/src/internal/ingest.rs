@@ -16,6 +16,7 @@ use crate::auth::Filter;
 use crate::db;
 use crate::error::{parse_json, ApiError, ApiResult};
 use crate::state::{AppState, ProviderHealth};
+use crate::validate::at_most;
 
 /// More than the filter ever sends (200); a bigger batch is refused whole.
 pub const MAX_BATCH: usize = 1000;
@@ -32,12 +33,12 @@ pub async fn ingest(
     body: Bytes,
 ) -> ApiResult<Json<IngestAnswer>> {
     let batch: UsageBatch = parse_json(&body)?;
-    if batch.records.len() > MAX_BATCH {
-        return Err(ApiError::invalid(
-            format!("at most {MAX_BATCH} records per batch"),
-            Some("records"),
-        ));
-    }
+    at_most(
+        batch.records.len(),
+        MAX_BATCH,
+        "records per batch",
+        "records",
+    )?;
     for r in &batch.records {
         if r.request_id.is_empty() || r.request_id.len() > 128 {
             return Err(ApiError::invalid(

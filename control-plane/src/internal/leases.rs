@@ -10,6 +10,7 @@ use crate::auth::Filter;
 use crate::clock::now_ms;
 use crate::error::{parse_json, ApiError, ApiResult};
 use crate::state::AppState;
+use crate::validate::at_most;
 
 const MAX_LEASES: usize = 1000;
 
@@ -61,12 +62,7 @@ pub async fn lease(
     body: Bytes,
 ) -> ApiResult<Json<Grants>> {
     let req: LeaseRequest = parse_json(&body)?;
-    if req.leases.len() > MAX_LEASES {
-        return Err(ApiError::invalid(
-            format!("at most {MAX_LEASES} leases per request"),
-            Some("leases"),
-        ));
-    }
+    at_most(req.leases.len(), MAX_LEASES, "leases per request", "leases")?;
     let now = now_ms();
     let mut grants = Vec::with_capacity(req.leases.len());
     for w in req.leases {
