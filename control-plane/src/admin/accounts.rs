@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::resource::{written, Resource};
+use super::resource::{written, Creatable, Resource};
 use crate::auth::Admin;
 use crate::clock::now_ms;
 use crate::db::accounts::Row;
@@ -49,7 +49,7 @@ impl From<Row> for Account {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewAccount {
+pub struct NewAccount {
     name: String,
     balance_usd: Option<f64>,
     rpm: Option<u32>,
@@ -102,24 +102,26 @@ impl Resource for Row {
     }
 }
 
-pub async fn create(
-    _: Admin,
-    State(state): State<AppState>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Account>)> {
-    let new: NewAccount = parse_json(&body)?;
-    let row = Row {
-        id: new_id("acct"),
-        name: name(new.name, "name")?,
-        balance_nanos: optional_usd_to_nanos(new.balance_usd, "balance_usd")?,
-        spent_nanos: 0,
-        rpm: check_limit(new.rpm, "rpm")?,
-        tpm: check_limit(new.tpm, "tpm")?,
-        max_concurrent: check_limit(new.max_concurrent, "max_concurrent")?,
-        created_at_ms: now_ms(),
-    };
-    db::accounts::insert(&state.db, &row).await?;
-    Ok((StatusCode::CREATED, written::<Row>(&state, &row.id).await?))
+impl Creatable for Row {
+    type New = NewAccount;
+
+    async fn create(new: NewAccount, _: &AppState) -> ApiResult<Row> {
+        Ok(Row {
+            id: new_id("acct"),
+            name: name(new.name, "name")?,
+            balance_nanos: optional_usd_to_nanos(new.balance_usd, "balance_usd")?,
+            spent_nanos: 0,
+            rpm: check_limit(new.rpm, "rpm")?,
+            tpm: check_limit(new.tpm, "tpm")?,
+            max_concurrent: check_limit(new.max_concurrent, "max_concurrent")?,
+            created_at_ms: now_ms(),
+        })
+    }
+
+    async fn insert(&self, db: &Db) -> ApiResult<String> {
+        db::accounts::insert(db, self).await?;
+        Ok(self.id.clone())
+    }
 }
 
 /// Adds to the balance (`db::accounts::credit`: one statement, bounded). An

@@ -24,7 +24,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/admin/accounts",
-            post(accounts::create).get(resource::list::<AccountRow>),
+            post(resource::create::<AccountRow>).get(resource::list::<AccountRow>),
         )
         .route(
             "/admin/accounts/{id}",
@@ -43,7 +43,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/keys/{id}/rotate", post(keys::rotate))
         .route(
             "/admin/providers",
-            post(providers::create).get(resource::list::<ProviderRow>),
+            post(resource::create::<ProviderRow>).get(resource::list::<ProviderRow>),
         )
         .route(
             "/admin/providers/{id}",
@@ -56,7 +56,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/usage/summary", get(usage::summary))
         .route(
             "/admin/models",
-            post(models::create).get(resource::list::<ModelRow>),
+            post(resource::create::<ModelRow>).get(resource::list::<ModelRow>),
         )
         .route(
             "/admin/models/{*id}",

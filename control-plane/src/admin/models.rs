@@ -1,18 +1,16 @@
 //! Models: the public catalog entry, its pricing, and the deployments that
 //! serve it (a provider and the model name that provider knows it by).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::resource::{written, Resource};
+use super::resource::{Creatable, Resource};
 use crate::auth::Admin;
 use crate::clock::now_ms;
 use crate::db::models::{encode_deployments, Deployment, Pricing, Row, CATEGORIES};
 use crate::db::{self, Db};
-use crate::error::{parse_json, ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::money::usd_to_nanos;
 use crate::patch::{double_option, set};
 use crate::state::AppState;
@@ -51,7 +49,7 @@ impl TryFrom<Row> for Model {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewModel {
+pub struct NewModel {
     id: String,
     name: Option<String>,
     #[serde(default)]
@@ -169,31 +167,33 @@ impl Resource for Row {
     }
 }
 
-pub async fn create(
-    _: Admin,
-    State(state): State<AppState>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Model>)> {
-    let new: NewModel = parse_json(&body)?;
-    check_slug(&new.id, "id")?;
-    let name = name(new.name.unwrap_or_else(|| new.id.clone()), "name")?;
-    let description = description(new.description)?;
-    let category = check_category(new.category)?;
-    let deployments_json = check_deployments(&state, &new.deployments).await?;
-    let (input_nanos_per_1m, output_nanos_per_1m) = price(new.pricing)?;
-    let row = Row {
-        id: new.id,
-        name,
-        description,
-        category,
-        context_window: new.context_window.map(i64::from),
-        input_nanos_per_1m,
-        output_nanos_per_1m,
-        deployments_json,
-        created_at_ms: now_ms(),
-    };
-    db::models::insert(&state.db, &row).await?;
-    Ok((StatusCode::CREATED, written::<Row>(&state, &row.id).await?))
+impl Creatable for Row {
+    type New = NewModel;
+
+    async fn create(new: NewModel, state: &AppState) -> ApiResult<Row> {
+        check_slug(&new.id, "id")?;
+        let name = name(new.name.unwrap_or_else(|| new.id.clone()), "name")?;
+        let description = description(new.description)?;
+        let category = check_category(new.category)?;
+        let deployments_json = check_deployments(state, &new.deployments).await?;
+        let (input_nanos_per_1m, output_nanos_per_1m) = price(new.pricing)?;
+        Ok(Row {
+            id: new.id,
+            name,
+            description,
+            category,
+            context_window: new.context_window.map(i64::from),
+            input_nanos_per_1m,
+            output_nanos_per_1m,
+            deployments_json,
+            created_at_ms: now_ms(),
+        })
+    }
+
+    async fn insert(&self, db: &Db) -> ApiResult<String> {
+        db::models::insert(db, self).await?;
+        Ok(self.id.clone())
+    }
 }
 
 pub async fn delete(

@@ -1,19 +1,17 @@
 //! Providers: where models are served. The credential is write-only: it is
 //! sealed at rest and never returned (only `has_api_key`).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::resource::{written, Resource};
+use super::resource::{Creatable, Resource};
 use super::upstream_url::check_base_url;
 use crate::auth::Admin;
 use crate::clock::now_ms;
 use crate::db::providers::{Row, KINDS};
 use crate::db::{self, load, Db};
-use crate::error::{parse_json, ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::ids::new_id;
 use crate::patch::set;
 use crate::state::AppState;
@@ -46,7 +44,7 @@ impl From<Row> for Provider {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewProvider {
+pub struct NewProvider {
     id: Option<String>,
     name: Option<String>,
     #[serde(default = "default_kind")]
@@ -118,29 +116,31 @@ impl Resource for Row {
     }
 }
 
-pub async fn create(
-    _: Admin,
-    State(state): State<AppState>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Provider>)> {
-    let new: NewProvider = parse_json(&body)?;
-    let id = match new.id {
-        Some(id) => {
-            check_slug(&id, "id")?;
-            id
-        }
-        None => new_id("prov"),
-    };
-    let row = Row {
-        name: name(new.name.unwrap_or_else(|| id.clone()), "name")?,
-        id,
-        kind: check_kind(new.kind)?,
-        base_url: base_url(&state, &new.base_url)?,
-        api_key_enc: seal_api_key(&state, &new.api_key)?,
-        created_at_ms: now_ms(),
-    };
-    db::providers::insert(&state.db, &row).await?;
-    Ok((StatusCode::CREATED, written::<Row>(&state, &row.id).await?))
+impl Creatable for Row {
+    type New = NewProvider;
+
+    async fn create(new: NewProvider, state: &AppState) -> ApiResult<Row> {
+        let id = match new.id {
+            Some(id) => {
+                check_slug(&id, "id")?;
+                id
+            }
+            None => new_id("prov"),
+        };
+        Ok(Row {
+            name: name(new.name.unwrap_or_else(|| id.clone()), "name")?,
+            id,
+            kind: check_kind(new.kind)?,
+            base_url: base_url(state, &new.base_url)?,
+            api_key_enc: seal_api_key(state, &new.api_key)?,
+            created_at_ms: now_ms(),
+        })
+    }
+
+    async fn insert(&self, db: &Db) -> ApiResult<String> {
+        db::providers::insert(db, self).await?;
+        Ok(self.id.clone())
+    }
 }
 
 /// Refused while a model still deploys on it.

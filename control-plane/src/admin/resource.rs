@@ -1,4 +1,5 @@
-//! The handlers every stored resource shares (get one, list a page, PATCH)
+//! The handlers every stored resource shares (create, get one, list a page,
+//! PATCH)
 //! and the answer after a write. Each resource says only what differs, in
 //! its `Resource` impl.
 
@@ -6,6 +7,7 @@ use std::future::Future;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -33,6 +35,30 @@ pub trait Resource: Table {
 
     /// Writes the fields a PATCH may change.
     fn update(&self, db: &Db) -> impl Future<Output = ApiResult<()>> + Send;
+}
+
+/// A resource created from a body of its own (keys are not: their answer
+/// carries the secret).
+pub trait Creatable: Resource {
+    /// The create body.
+    type New: DeserializeOwned + Send;
+
+    /// Checks each field of a create body; the row to insert.
+    fn create(new: Self::New, state: &AppState) -> impl Future<Output = ApiResult<Self>> + Send;
+
+    /// Inserts the row; its id.
+    fn insert(&self, db: &Db) -> impl Future<Output = ApiResult<String>> + Send;
+}
+
+/// `POST`: parse, check, insert, publish, answer 201.
+pub async fn create<R: Creatable>(
+    _: Admin,
+    State(state): State<AppState>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<R::Shown>)> {
+    let new: R::New = parse_json(&body)?;
+    let id = R::create(new, &state).await?.insert(&state.db).await?;
+    Ok((StatusCode::CREATED, written::<R>(&state, &id).await?))
 }
 
 /// `GET` one, by id.
