@@ -6,25 +6,17 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::{load, page as page_of};
-use crate::app::{Admin, AppState};
-use crate::error::{parse_json, ApiError, ApiResult, Q};
-use crate::util::{
-    check_limit, check_text, double_option, nanos_to_usd, new_id, now_ms, usd_to_nanos, List,
-    PageQuery, MAX_BALANCE_NANOS,
-};
-
-#[derive(Debug, sqlx::FromRow)]
-struct Row {
-    id: String,
-    name: String,
-    balance_nanos: Option<i64>,
-    spent_nanos: i64,
-    rpm: Option<i64>,
-    tpm: Option<i64>,
-    max_concurrent: Option<i64>,
-    created_at_ms: i64,
-}
+use super::resource::{written, Creatable, Resource};
+use crate::auth::Admin;
+use crate::clock::now_ms;
+use crate::db::accounts::Row;
+use crate::db::{self, load, Db};
+use crate::error::{parse_json, ApiError, ApiResult};
+use crate::ids::new_id;
+use crate::money::{nanos_to_usd, optional_usd_to_nanos, usd_to_nanos, MAX_BALANCE_NANOS};
+use crate::patch::{double_option, set};
+use crate::state::AppState;
+use crate::validate::{check_limit, name};
 
 #[derive(Debug, Serialize)]
 pub struct Account {
@@ -55,18 +47,9 @@ impl From<Row> for Account {
     }
 }
 
-const COLUMNS: &str =
-    "id, name, balance_nanos, spent_nanos, rpm, tpm, max_concurrent, created_at_ms";
-
-impl super::Table for Row {
-    const TABLE: &'static str = "accounts";
-    const COLUMNS: &'static str = COLUMNS;
-    const WHAT: &'static str = "account";
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewAccount {
+pub struct NewAccount {
     name: String,
     balance_usd: Option<f64>,
     rpm: Option<u32>,
@@ -76,7 +59,7 @@ struct NewAccount {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AccountPatch {
+pub struct AccountPatch {
     name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     balance_usd: Option<Option<f64>>,
@@ -94,99 +77,55 @@ struct Credit {
     amount_usd: f64,
 }
 
-pub async fn create(
-    _: Admin,
-    State(state): State<AppState>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Account>)> {
-    let new: NewAccount = parse_json(&body)?;
-    check_text(&new.name, "name", 200)?;
-    let balance = new
-        .balance_usd
-        .map(|v| usd_to_nanos(v, "balance_usd"))
-        .transpose()?;
-    let id = new_id("acct");
-    sqlx::query(
-        "INSERT INTO accounts (id, name, balance_nanos, spent_nanos, rpm, tpm, max_concurrent, created_at_ms) \
-         VALUES ($1, $2, $3, 0, $4, $5, $6, $7)",
-    )
-    .bind(&id)
-    .bind(&new.name)
-    .bind(balance)
-    .bind(check_limit(new.rpm, "rpm")?)
-    .bind(check_limit(new.tpm, "tpm")?)
-    .bind(check_limit(new.max_concurrent, "max_concurrent")?)
-    .bind(now_ms())
-    .execute(&state.db.pool)
-    .await?;
-    state.config.publish(&state).await;
-    Ok((
-        StatusCode::CREATED,
-        Json(load::<Row>(&state, &id).await?.into()),
-    ))
+impl Resource for Row {
+    type Shown = Account;
+    type Patch = AccountPatch;
+
+    fn show(self) -> ApiResult<Account> {
+        Ok(self.into())
+    }
+
+    async fn apply(&mut self, p: AccountPatch, _: &AppState) -> ApiResult<()> {
+        set(&mut self.name, p.name, |v| name(v, "name"))?;
+        set(&mut self.balance_nanos, p.balance_usd, |v| {
+            optional_usd_to_nanos(v, "balance_usd")
+        })?;
+        set(&mut self.rpm, p.rpm, |v| check_limit(v, "rpm"))?;
+        set(&mut self.tpm, p.tpm, |v| check_limit(v, "tpm"))?;
+        set(&mut self.max_concurrent, p.max_concurrent, |v| {
+            check_limit(v, "max_concurrent")
+        })
+    }
+
+    async fn update(&self, db: &Db) -> ApiResult<()> {
+        db::accounts::update(db, self).await
+    }
 }
 
-pub async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-    Q(page): Q<PageQuery>,
-) -> ApiResult<Json<List<Account>>> {
-    let (rows, limit) = page_of::<Row>(&state, page).await?;
-    Ok(Json(List::page(
-        rows.into_iter().map(Account::from).collect(),
-        limit,
-    )))
+impl Creatable for Row {
+    type New = NewAccount;
+
+    async fn create(new: NewAccount, _: &AppState) -> ApiResult<Row> {
+        Ok(Row {
+            id: new_id("acct"),
+            name: name(new.name, "name")?,
+            balance_nanos: optional_usd_to_nanos(new.balance_usd, "balance_usd")?,
+            spent_nanos: 0,
+            rpm: check_limit(new.rpm, "rpm")?,
+            tpm: check_limit(new.tpm, "tpm")?,
+            max_concurrent: check_limit(new.max_concurrent, "max_concurrent")?,
+            created_at_ms: now_ms(),
+        })
+    }
+
+    async fn insert(&self, db: &Db) -> ApiResult<String> {
+        db::accounts::insert(db, self).await?;
+        Ok(self.id.clone())
+    }
 }
 
-pub async fn get(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Account>> {
-    Ok(Json(load::<Row>(&state, &id).await?.into()))
-}
-
-pub async fn patch(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Account>> {
-    let p: AccountPatch = parse_json(&body)?;
-    let mut row = load::<Row>(&state, &id).await?;
-    if let Some(name) = p.name {
-        check_text(&name, "name", 200)?;
-        row.name = name;
-    }
-    if let Some(balance) = p.balance_usd {
-        row.balance_nanos = balance
-            .map(|v| usd_to_nanos(v, "balance_usd"))
-            .transpose()?;
-    }
-    if let Some(v) = p.rpm {
-        row.rpm = check_limit(v, "rpm")?;
-    }
-    if let Some(v) = p.tpm {
-        row.tpm = check_limit(v, "tpm")?;
-    }
-    if let Some(v) = p.max_concurrent {
-        row.max_concurrent = check_limit(v, "max_concurrent")?;
-    }
-    sqlx::query("UPDATE accounts SET name = $1, balance_nanos = $2, rpm = $3, tpm = $4, max_concurrent = $5 WHERE id = $6")
-        .bind(&row.name)
-        .bind(row.balance_nanos)
-        .bind(row.rpm)
-        .bind(row.tpm)
-        .bind(row.max_concurrent)
-        .bind(&id)
-        .execute(&state.db.pool)
-        .await?;
-    state.config.publish(&state).await;
-    Ok(Json(load::<Row>(&state, &id).await?.into()))
-}
-
-/// Adds to the balance in one statement (never read-then-write). An account
-/// without a balance (unlimited) stays unlimited.
+/// Adds to the balance (`db::accounts::credit`: one statement, bounded). An
+/// account without a balance (unlimited) stays unlimited.
 pub async fn credit(
     _: Admin,
     State(state): State<AppState>,
@@ -195,26 +134,14 @@ pub async fn credit(
 ) -> ApiResult<Json<Account>> {
     let c: Credit = parse_json(&body)?;
     let amount = usd_to_nanos(c.amount_usd, "amount_usd")?;
-    // The bound is checked in the same statement, so the sum never
-    // overflows (SQLite would turn it into a REAL) nor passes the maximum.
-    let done = sqlx::query(
-        "UPDATE accounts SET balance_nanos = balance_nanos + $1 \
-         WHERE id = $2 AND (balance_nanos IS NULL OR balance_nanos <= $3)",
-    )
-    .bind(amount)
-    .bind(&id)
-    .bind(MAX_BALANCE_NANOS - amount)
-    .execute(&state.db.pool)
-    .await?;
-    if done.rows_affected() == 0 {
-        load::<Row>(&state, &id).await?;
+    if !db::accounts::credit(&state.db, &id, amount, MAX_BALANCE_NANOS).await? {
+        load::<Row>(&state.db, &id).await?;
         return Err(ApiError::invalid(
             "`amount_usd` would take the balance over $1e9",
             Some("amount_usd"),
         ));
     }
-    state.config.publish(&state).await;
-    Ok(Json(load::<Row>(&state, &id).await?.into()))
+    written::<Row>(&state, &id).await
 }
 
 /// Only an account without live keys can go (its revoked keys go with it);
@@ -224,28 +151,14 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    load::<Row>(&state, &id).await?;
-    let live: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM api_keys WHERE account_id = $1 AND revoked_at_ms IS NULL",
-    )
-    .bind(&id)
-    .fetch_one(&state.db.pool)
-    .await?;
+    load::<Row>(&state.db, &id).await?;
+    let live = db::keys::live_for_account(&state.db, &id).await?;
     if live > 0 {
         return Err(ApiError::Conflict(format!(
             "Account {id:?} still has {live} live key(s); revoke them first."
         )));
     }
-    let mut tx = state.db.pool.begin().await?;
-    sqlx::query("DELETE FROM api_keys WHERE account_id = $1")
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM accounts WHERE id = $1")
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    state.config.publish(&state).await;
+    db::accounts::delete_with_keys(&state.db, &id).await?;
+    state.publish().await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,70 +1,20 @@
 //! Models: the public catalog entry, its pricing, and the deployments that
 //! serve it (a provider and the model name that provider knows it by).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::{load, page as page_of};
-use crate::app::{Admin, AppState};
-use crate::error::{parse_json, ApiError, ApiResult, Q};
-use crate::util::{
-    check_slug, check_text, double_option, nanos_to_usd, now_ms, usd_to_nanos, List, PageQuery,
-};
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Row {
-    pub id: String,
-    pub name: String,
-    pub description: String,
-    pub category: String,
-    pub context_window: Option<i64>,
-    pub input_nanos_per_1m: i64,
-    pub output_nanos_per_1m: i64,
-    pub deployments: String,
-    pub created_at_ms: i64,
-}
-
-macro_rules! columns {
-    () => {
-        "id, name, description, category, context_window, input_nanos_per_1m, output_nanos_per_1m, deployments, created_at_ms"
-    };
-}
-
-pub const COLUMNS: &str = columns!();
-
-/// Every model, as one constant statement (nothing formatted at run time).
-const SELECT_ALL: &str = concat!("SELECT ", columns!(), " FROM models ORDER BY id");
-
-impl super::Table for Row {
-    const TABLE: &'static str = "models";
-    const COLUMNS: &'static str = COLUMNS;
-    const WHAT: &'static str = "model";
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Deployment {
-    pub provider: String,
-    pub upstream_model: String,
-    #[serde(default = "one")]
-    pub weight: u32,
-    #[serde(default)]
-    pub priority: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Pricing {
-    pub input_per_1m: f64,
-    pub output_per_1m: f64,
-}
+use super::resource::{Creatable, Resource};
+use crate::auth::Admin;
+use crate::clock::now_ms;
+use crate::db::models::{encode_deployments, Deployment, Pricing, Row, CATEGORIES};
+use crate::db::{self, Db};
+use crate::error::{ApiError, ApiResult};
+use crate::money::usd_to_nanos;
+use crate::patch::{double_option, set};
+use crate::state::AppState;
+use crate::validate::{check_slug, check_text, name};
 
 #[derive(Debug, Serialize)]
 pub struct Model {
@@ -77,24 +27,6 @@ pub struct Model {
     pub pricing: Pricing,
     pub deployments: Vec<Deployment>,
     pub created_at: i64,
-}
-
-impl Row {
-    pub fn deployments(&self) -> ApiResult<Vec<Deployment>> {
-        serde_json::from_str(&self.deployments).map_err(|e| {
-            ApiError::Internal(anyhow::anyhow!(
-                "model {} has bad deployments: {e}",
-                self.id
-            ))
-        })
-    }
-
-    pub fn pricing(&self) -> Pricing {
-        Pricing {
-            input_per_1m: nanos_to_usd(self.input_nanos_per_1m),
-            output_per_1m: nanos_to_usd(self.output_nanos_per_1m),
-        }
-    }
 }
 
 impl TryFrom<Row> for Model {
@@ -117,7 +49,7 @@ impl TryFrom<Row> for Model {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewModel {
+pub struct NewModel {
     id: String,
     name: Option<String>,
     #[serde(default)]
@@ -135,7 +67,7 @@ fn chat() -> String {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ModelPatch {
+pub struct ModelPatch {
     name: Option<String>,
     description: Option<String>,
     category: Option<String>,
@@ -145,20 +77,9 @@ struct ModelPatch {
     deployments: Option<Vec<Deployment>>,
 }
 
-pub const CATEGORIES: &[&str] = &[
-    "chat",
-    "completion",
-    "embedding",
-    "image",
-    "audio",
-    "moderation",
-    "rerank",
-    "other",
-];
-
-fn check_category(c: &str) -> ApiResult<()> {
-    if CATEGORIES.contains(&c) {
-        Ok(())
+fn check_category(c: String) -> ApiResult<String> {
+    if CATEGORIES.contains(&c.as_str()) {
+        Ok(c)
     } else {
         Err(ApiError::invalid(
             format!("`category` must be one of {CATEGORIES:?}"),
@@ -191,18 +112,19 @@ async fn check_deployments(state: &AppState, deployments: &[Deployment]) -> ApiR
                 Some("deployments"),
             ));
         }
-        let found: Option<String> = sqlx::query_scalar("SELECT id FROM providers WHERE id = $1")
-            .bind(&d.provider)
-            .fetch_optional(&state.db.pool)
-            .await?;
-        if found.is_none() {
+        if !db::exists::<db::providers::Row>(&state.db, &d.provider).await? {
             return Err(ApiError::invalid(
                 format!("No provider {:?}.", d.provider),
                 Some("deployments"),
             ));
         }
     }
-    serde_json::to_string(deployments).map_err(|e| ApiError::Internal(e.into()))
+    encode_deployments(deployments)
+}
+
+fn description(v: String) -> ApiResult<String> {
+    check_text(&v, "description", 2000)?;
+    Ok(v)
 }
 
 fn price(p: Option<Pricing>) -> ApiResult<(i64, i64)> {
@@ -216,124 +138,62 @@ fn price(p: Option<Pricing>) -> ApiResult<(i64, i64)> {
     ))
 }
 
-pub async fn all(state: &AppState) -> ApiResult<Vec<Row>> {
-    Ok(sqlx::query_as::<_, Row>(SELECT_ALL)
-        .fetch_all(&state.db.pool)
-        .await?)
-}
+impl Resource for Row {
+    type Shown = Model;
+    type Patch = ModelPatch;
 
-/// The models that deploy on a provider.
-pub async fn deployed_on(state: &AppState, provider: &str) -> ApiResult<Vec<String>> {
-    let mut users = Vec::new();
-    for row in all(state).await? {
-        if row.deployments()?.iter().any(|d| d.provider == provider) {
-            users.push(row.id);
+    fn show(self) -> ApiResult<Model> {
+        self.try_into()
+    }
+
+    async fn apply(&mut self, p: ModelPatch, state: &AppState) -> ApiResult<()> {
+        set(&mut self.name, p.name, |v| name(v, "name"))?;
+        set(&mut self.description, p.description, description)?;
+        set(&mut self.category, p.category, check_category)?;
+        set(&mut self.context_window, p.context_window, |v| {
+            Ok(v.map(i64::from))
+        })?;
+        if let Some(v) = p.pricing {
+            (self.input_nanos_per_1m, self.output_nanos_per_1m) = price(Some(v))?;
         }
+        if let Some(v) = p.deployments {
+            self.deployments_json = check_deployments(state, &v).await?;
+        }
+        Ok(())
     }
-    Ok(users)
+
+    async fn update(&self, db: &Db) -> ApiResult<()> {
+        db::models::update(db, self).await
+    }
 }
 
-pub async fn create(
-    _: Admin,
-    State(state): State<AppState>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Model>)> {
-    let new: NewModel = parse_json(&body)?;
-    check_slug(&new.id, "id")?;
-    let name = new.name.unwrap_or_else(|| new.id.clone());
-    check_text(&name, "name", 200)?;
-    check_text(&new.description, "description", 2000)?;
-    check_category(&new.category)?;
-    let deployments = check_deployments(&state, &new.deployments).await?;
-    let (input, output) = price(new.pricing)?;
-    sqlx::query(
-        "INSERT INTO models (id, name, description, category, context_window, input_nanos_per_1m, \
-         output_nanos_per_1m, deployments, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&new.id)
-    .bind(&name)
-    .bind(&new.description)
-    .bind(&new.category)
-    .bind(new.context_window.map(i64::from))
-    .bind(input)
-    .bind(output)
-    .bind(deployments)
-    .bind(now_ms())
-    .execute(&state.db.pool)
-    .await?;
-    state.config.publish(&state).await;
-    Ok((
-        StatusCode::CREATED,
-        Json(load::<Row>(&state, &new.id).await?.try_into()?),
-    ))
-}
+impl Creatable for Row {
+    type New = NewModel;
 
-pub async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-    Q(page): Q<PageQuery>,
-) -> ApiResult<Json<List<Model>>> {
-    let (rows, limit) = page_of::<Row>(&state, page).await?;
-    let models = rows
-        .into_iter()
-        .map(Model::try_from)
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(List::page(models, limit)))
-}
+    async fn create(new: NewModel, state: &AppState) -> ApiResult<Row> {
+        check_slug(&new.id, "id")?;
+        let name = name(new.name.unwrap_or_else(|| new.id.clone()), "name")?;
+        let description = description(new.description)?;
+        let category = check_category(new.category)?;
+        let deployments_json = check_deployments(state, &new.deployments).await?;
+        let (input_nanos_per_1m, output_nanos_per_1m) = price(new.pricing)?;
+        Ok(Row {
+            id: new.id,
+            name,
+            description,
+            category,
+            context_window: new.context_window.map(i64::from),
+            input_nanos_per_1m,
+            output_nanos_per_1m,
+            deployments_json,
+            created_at_ms: now_ms(),
+        })
+    }
 
-pub async fn get(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Model>> {
-    Ok(Json(load::<Row>(&state, &id).await?.try_into()?))
-}
-
-pub async fn patch(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Model>> {
-    let p: ModelPatch = parse_json(&body)?;
-    let mut row = load::<Row>(&state, &id).await?;
-    if let Some(v) = p.name {
-        check_text(&v, "name", 200)?;
-        row.name = v;
+    async fn insert(&self, db: &Db) -> ApiResult<String> {
+        db::models::insert(db, self).await?;
+        Ok(self.id.clone())
     }
-    if let Some(v) = p.description {
-        check_text(&v, "description", 2000)?;
-        row.description = v;
-    }
-    if let Some(v) = p.category {
-        check_category(&v)?;
-        row.category = v;
-    }
-    if let Some(v) = p.context_window {
-        row.context_window = v.map(i64::from);
-    }
-    if let Some(v) = p.pricing {
-        (row.input_nanos_per_1m, row.output_nanos_per_1m) = price(Some(v))?;
-    }
-    if let Some(v) = p.deployments {
-        row.deployments = check_deployments(&state, &v).await?;
-    }
-    sqlx::query(
-        "UPDATE models SET name = $1, description = $2, category = $3, context_window = $4, \
-         input_nanos_per_1m = $5, output_nanos_per_1m = $6, deployments = $7 WHERE id = $8",
-    )
-    .bind(&row.name)
-    .bind(&row.description)
-    .bind(&row.category)
-    .bind(row.context_window)
-    .bind(row.input_nanos_per_1m)
-    .bind(row.output_nanos_per_1m)
-    .bind(&row.deployments)
-    .bind(&id)
-    .execute(&state.db.pool)
-    .await?;
-    state.config.publish(&state).await;
-    Ok(Json(load::<Row>(&state, &id).await?.try_into()?))
 }
 
 pub async fn delete(
@@ -341,13 +201,9 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let done = sqlx::query("DELETE FROM models WHERE id = $1")
-        .bind(&id)
-        .execute(&state.db.pool)
-        .await?;
-    if done.rows_affected() == 0 {
+    if !db::models::delete(&state.db, &id).await? {
         return Err(ApiError::NotFound(format!("No model {id:?}.")));
     }
-    state.config.publish(&state).await;
+    state.publish().await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,36 +1,21 @@
 //! Providers: where models are served. The credential is write-only: it is
 //! sealed at rest and never returned (only `has_api_key`).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::resource::{Creatable, Resource};
 use super::upstream_url::check_base_url;
-use super::{load, page as page_of};
-use crate::app::{Admin, AppState};
-use crate::error::{parse_json, ApiError, ApiResult, Q};
-use crate::util::{check_slug, check_text, new_id, now_ms, List, PageQuery};
-
-#[derive(Debug, sqlx::FromRow)]
-struct Row {
-    id: String,
-    name: String,
-    kind: String,
-    base_url: String,
-    api_key_enc: String,
-    created_at_ms: i64,
-}
-
-const COLUMNS: &str = "id, name, kind, base_url, api_key_enc, created_at_ms";
-
-impl super::Table for Row {
-    const TABLE: &'static str = "providers";
-    const COLUMNS: &'static str = COLUMNS;
-    const WHAT: &'static str = "provider";
-}
-pub const KINDS: &[&str] = &["openai"];
+use crate::auth::Admin;
+use crate::clock::now_ms;
+use crate::db::providers::{Row, KINDS};
+use crate::db::{self, load, Db};
+use crate::error::{ApiError, ApiResult};
+use crate::ids::new_id;
+use crate::patch::set;
+use crate::state::AppState;
+use crate::validate::{check_slug, name};
 
 #[derive(Debug, Serialize)]
 pub struct Provider {
@@ -59,7 +44,7 @@ impl From<Row> for Provider {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewProvider {
+pub struct NewProvider {
     id: Option<String>,
     name: Option<String>,
     #[serde(default = "default_kind")]
@@ -75,16 +60,16 @@ fn default_kind() -> String {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ProviderPatch {
+pub struct ProviderPatch {
     name: Option<String>,
     kind: Option<String>,
     base_url: Option<String>,
     api_key: Option<String>,
 }
 
-fn check_kind(kind: &str) -> ApiResult<()> {
-    if KINDS.contains(&kind) {
-        Ok(())
+fn check_kind(kind: String) -> ApiResult<String> {
+    if KINDS.contains(&kind.as_str()) {
+        Ok(kind)
     } else {
         Err(ApiError::invalid(
             format!("`kind` must be one of {KINDS:?}"),
@@ -93,7 +78,8 @@ fn check_kind(kind: &str) -> ApiResult<()> {
     }
 }
 
-fn check_api_key(key: &str) -> ApiResult<()> {
+/// The credential checked and sealed for storage.
+fn seal_api_key(state: &AppState, key: &str) -> ApiResult<String> {
     // It becomes an HTTP header value: visible ASCII only.
     if key.len() > 4096 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::invalid(
@@ -101,99 +87,60 @@ fn check_api_key(key: &str) -> ApiResult<()> {
             Some("api_key"),
         ));
     }
-    Ok(())
+    Ok(state.sealer.seal(key)?)
 }
 
-pub async fn create(
-    _: Admin,
-    State(state): State<AppState>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Provider>)> {
-    let new: NewProvider = parse_json(&body)?;
-    let id = match new.id {
-        Some(id) => {
-            check_slug(&id, "id")?;
-            id
-        }
-        None => new_id("prov"),
-    };
-    let name = new.name.unwrap_or_else(|| id.clone());
-    check_text(&name, "name", 200)?;
-    check_kind(&new.kind)?;
-    let base_url = check_base_url(&new.base_url, state.settings.allow_private_upstreams)?;
-    check_api_key(&new.api_key)?;
-    let sealed = state.sealer.seal(&new.api_key)?;
-    sqlx::query("INSERT INTO providers (id, name, kind, base_url, api_key_enc, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(&id)
-        .bind(&name)
-        .bind(&new.kind)
-        .bind(&base_url)
-        .bind(sealed)
-        .bind(now_ms())
-        .execute(&state.db.pool)
-        .await?;
-    state.config.publish(&state).await;
-    Ok((
-        StatusCode::CREATED,
-        Json(load::<Row>(&state, &id).await?.into()),
-    ))
+fn base_url(state: &AppState, url: &str) -> ApiResult<String> {
+    check_base_url(url, state.settings.allow_private_upstreams)
 }
 
-pub async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-    Q(page): Q<PageQuery>,
-) -> ApiResult<Json<List<Provider>>> {
-    let (rows, limit) = page_of::<Row>(&state, page).await?;
-    Ok(Json(List::page(
-        rows.into_iter().map(Provider::from).collect(),
-        limit,
-    )))
+impl Resource for Row {
+    type Shown = Provider;
+    type Patch = ProviderPatch;
+
+    fn show(self) -> ApiResult<Provider> {
+        Ok(self.into())
+    }
+
+    async fn apply(&mut self, p: ProviderPatch, state: &AppState) -> ApiResult<()> {
+        set(&mut self.name, p.name, |v| name(v, "name"))?;
+        set(&mut self.kind, p.kind, check_kind)?;
+        set(&mut self.base_url, p.base_url, |v| base_url(state, &v))?;
+        set(&mut self.api_key_enc, p.api_key, |v| {
+            seal_api_key(state, &v)
+        })
+    }
+
+    async fn update(&self, db: &Db) -> ApiResult<()> {
+        db::providers::update(db, self).await
+    }
 }
 
-pub async fn get(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Provider>> {
-    Ok(Json(load::<Row>(&state, &id).await?.into()))
-}
+impl Creatable for Row {
+    type New = NewProvider;
 
-pub async fn patch(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Provider>> {
-    let p: ProviderPatch = parse_json(&body)?;
-    let mut row = load::<Row>(&state, &id).await?;
-    if let Some(name) = p.name {
-        check_text(&name, "name", 200)?;
-        row.name = name;
+    async fn create(new: NewProvider, state: &AppState) -> ApiResult<Row> {
+        let id = match new.id {
+            Some(id) => {
+                check_slug(&id, "id")?;
+                id
+            }
+            None => new_id("prov"),
+        };
+        Ok(Row {
+            name: name(new.name.unwrap_or_else(|| id.clone()), "name")?,
+            id,
+            kind: check_kind(new.kind)?,
+            base_url: base_url(state, &new.base_url)?,
+            api_key_enc: seal_api_key(state, &new.api_key)?,
+            created_at_ms: now_ms(),
+        })
     }
-    if let Some(kind) = p.kind {
-        check_kind(&kind)?;
-        row.kind = kind;
+
+    async fn insert(&self, db: &Db) -> ApiResult<String> {
+        db::providers::insert(db, self).await?;
+        Ok(self.id.clone())
     }
-    if let Some(url) = p.base_url {
-        row.base_url = check_base_url(&url, state.settings.allow_private_upstreams)?;
-    }
-    if let Some(key) = p.api_key {
-        check_api_key(&key)?;
-        row.api_key_enc = state.sealer.seal(&key)?;
-    }
-    sqlx::query(
-        "UPDATE providers SET name = $1, kind = $2, base_url = $3, api_key_enc = $4 WHERE id = $5",
-    )
-    .bind(&row.name)
-    .bind(&row.kind)
-    .bind(&row.base_url)
-    .bind(&row.api_key_enc)
-    .bind(&id)
-    .execute(&state.db.pool)
-    .await?;
-    state.config.publish(&state).await;
-    Ok(Json(load::<Row>(&state, &id).await?.into()))
 }
 
 /// Refused while a model still deploys on it.
@@ -202,17 +149,14 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    load::<Row>(&state, &id).await?;
-    let users = super::models::deployed_on(&state, &id).await?;
+    load::<Row>(&state.db, &id).await?;
+    let users = db::models::deployed_on(&state.db, &id).await?;
     if !users.is_empty() {
         return Err(ApiError::Conflict(format!(
             "Provider {id:?} still serves models {users:?}; change them first."
         )));
     }
-    sqlx::query("DELETE FROM providers WHERE id = $1")
-        .bind(&id)
-        .execute(&state.db.pool)
-        .await?;
-    state.config.publish(&state).await;
+    db::providers::delete(&state.db, &id).await?;
+    state.publish().await;
     Ok(StatusCode::NO_CONTENT)
 }

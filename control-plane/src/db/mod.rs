@@ -1,14 +1,26 @@
-//! One pool for SQLite or PostgreSQL, chosen by URL. Queries are written once
-//! with `$n` placeholders (which both backends take) and integer columns only;
-//! what differs between the two backends is here and in `migrations/`.
+//! One pool for SQLite or PostgreSQL, chosen by URL, and the queries of each
+//! table in a module of its own (`keys`, `accounts`, `models`, `providers`,
+//! `usage`), each the one place that decodes its columns. Queries are written
+//! once with `$n` placeholders (which both backends take) and integer columns
+//! only; what differs between the two backends is here and in `migrations/`.
+
+pub mod accounts;
+pub mod keys;
+pub mod models;
+pub mod providers;
+pub mod usage;
+pub mod usage_report;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};
+
+use crate::error::{ApiError, ApiResult};
+use crate::pages::PageQuery;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -21,6 +33,9 @@ pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
 }
+
+/// The PostgreSQL channel of config changes (`NOTIFY tollgate_config`).
+pub const CONFIG_CHANNEL: &str = "tollgate_config";
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -69,6 +84,72 @@ impl Db {
         migrator.run(&pool).await.context("running migrations")?;
         Ok(Db { pool, backend })
     }
+
+    /// On PostgreSQL, tells the other control planes on the same database
+    /// that the config changed (they `LISTEN` on [`CONFIG_CHANNEL`]); on
+    /// SQLite there are none.
+    pub async fn notify_config_changed(&self) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::raw_sql("NOTIFY tollgate_config")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query_scalar::<_, i64>("SELECT 1")
+            .fetch_one(&self.pool)
+            .await
+            .is_ok()
+    }
+}
+
+/// A stored resource: its table, its columns and what people call it.
+pub trait Table: for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin {
+    const TABLE: &'static str;
+    const COLUMNS: &'static str;
+    const WHAT: &'static str;
+}
+
+/// One row by id, or a 404 that names it.
+pub async fn load<T: Table>(db: &Db, id: &str) -> ApiResult<T> {
+    sqlx::query_as::<_, T>(&format!(
+        "SELECT {} FROM {} WHERE id = $1",
+        T::COLUMNS,
+        T::TABLE
+    ))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("No {} {id:?}.", T::WHAT)))
+}
+
+/// A page of rows in id order after the cursor, one more than the limit (so
+/// that `List::page` can tell `has_more`), and the limit.
+pub async fn page<T: Table>(db: &Db, page: PageQuery) -> ApiResult<(Vec<T>, i64)> {
+    let limit = page.limit()?;
+    let rows = sqlx::query_as::<_, T>(&format!(
+        "SELECT {} FROM {} WHERE id > $1 ORDER BY id LIMIT $2",
+        T::COLUMNS,
+        T::TABLE
+    ))
+    .bind(page.after.unwrap_or_default())
+    .bind(limit + 1)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok((rows, limit))
+}
+
+/// Whether a row with this id is in the table.
+pub async fn exists<T: Table>(db: &Db, id: &str) -> ApiResult<bool> {
+    let found: Option<String> =
+        sqlx::query_scalar(&format!("SELECT id FROM {} WHERE id = $1", T::TABLE))
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(found.is_some())
 }
 
 /// The URL without a password, for logs.
