@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ import stack as stackmod
 
 from .conftest import chat_body, raw
 from .faultproxy import FaultProxy
+from .tcpfault import TcpFault
 from .test_config_channel import record
 
 FAULT_S = float(os.environ.get("TOLLGATE_E2E_FAULT_S", "5"))
@@ -233,3 +235,53 @@ def records_of(stack, ids: set[str]) -> list[dict]:
 def ledger_counts(stack, ids: set[str]) -> int:
     """How many of `ids` have a usage record."""
     return len({r["request_id"] for r in records_of(stack, ids)})
+
+
+DB_DOWN_S = float(os.environ.get("TOLLGATE_E2E_DB_DOWN_S", "30"))
+
+
+@pytest.fixture
+def postgres_behind_a_fault(tmp_path):
+    """A private stack on PostgreSQL, reached through a TCP proxy that can be
+    taken down (`tcpfault.py`): the database's outage, not the machine's."""
+    dbname = f"tollgate_e2e_{os.urandom(6).hex()}"
+    psql = ["psql", "-h", "127.0.0.1", "-d", "test", "-v", "ON_ERROR_STOP=1", "-qc"]
+    subprocess.run([*psql, f"CREATE DATABASE {dbname}"], check=True)
+    proxy = TcpFault(5432)
+    s = stackmod.Stack(work_dir=tmp_path / "stack", database_url=f"postgres://127.0.0.1:{proxy.port}/{dbname}")
+    try:
+        s.start_with_demo()
+        s.db = proxy
+        yield s
+    finally:
+        proxy.stop()
+        s.stop()
+        subprocess.run([*psql, f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"], check=True)
+
+
+def test_postgres_stopped_the_data_path_serves_and_no_usage_is_lost(postgres_behind_a_fault):
+    s = postgres_behind_a_fault
+    key = new_key(s, "db-down")
+    with Load(s, key) as load:
+        time.sleep(1)
+        s.db.down()
+        t0 = time.monotonic()
+        status, _, body = s.admin("POST", "/admin/accounts", {"name": "during the outage"})
+        during = (status, body)
+        _, _, health = stackmod.http("GET", f"{s.gateway}/api/status")
+        time.sleep(max(0.0, DB_DOWN_S - (time.monotonic() - t0)))
+        s.db.up()
+        time.sleep(1)
+    assert load.failed == [], "the data path never noticed the database's outage"
+    assert during[0] == 503 and during[1]["error"]["code"] == "database_unavailable", during
+    assert health["control_plane"]["database"] == "unavailable" and health["control_plane"]["status"] == "degraded"
+    assert health["gateway"]["status"] == "ok", "the gateway serves from its snapshot"
+    assert s.db.refused >= 1, "the outage was exercised"
+    result = ledger_check(s, key, load.ok, timeout=90)
+    record("fault_records", result["served"], fault=f"postgres down {DB_DOWN_S:.0f} s")
+    record("fault_records_lost", result["lost"], fault=f"postgres down {DB_DOWN_S:.0f} s")
+    assert (result["lost"], result["doubled"], result["wrong"]) == (0, 0, [])
+    assert result["served"] > DB_DOWN_S * 10
+    # Writes work again, and reach the Envoy.
+    assert stackmod.http("GET", f"{s.gateway}/api/status")[2]["control_plane"]["database"] == "ok"
+    new_key(s, "after the outage")
