@@ -1,4 +1,5 @@
-//! Leases of per-minute limits for several Envoys: `POST /internal/leases`.
+//! The buckets behind leases of per-minute limits for several Envoys
+//! (`POST /internal/leases`, `internal/leases.rs`).
 //!
 //! With `shared_limits` on, an Envoy does not count `rpm`/`tpm` itself: it
 //! holds a lease, tokens granted from one bucket that every Envoy shares, and
@@ -11,46 +12,14 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::Json;
-use serde::{Deserialize, Serialize};
-
-use crate::app::{AppState, Filter};
-use crate::error::{parse_json, ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::util::now_ms;
 
 /// Units of a bucket per token (a bucket of `limit` a minute refills by
 /// `limit` units a millisecond), as in the filter.
 const UNITS: i64 = 60_000;
-const MAX_LEASES: usize = 1000;
 /// A bucket unused this long is dropped (it would be full again anyway).
 const IDLE_MS: i64 = 120_000;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LeaseRequest {
-    leases: Vec<Want>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Want {
-    bucket: String,
-    limit: u64,
-    want: u64,
-}
-
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct Grant {
-    bucket: String,
-    granted: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Grants {
-    grants: Vec<Grant>,
-}
 
 pub enum Broker {
     Memory(Mutex<HashMap<String, (i64, i64)>>),
@@ -135,7 +104,7 @@ impl Broker {
         }
     }
 
-    async fn take(&self, bucket: &str, limit: u64, want: u64) -> ApiResult<u64> {
+    pub async fn take(&self, bucket: &str, limit: u64, want: u64) -> ApiResult<u64> {
         match self {
             Broker::Memory(buckets) => {
                 let mut buckets = buckets
@@ -191,55 +160,6 @@ impl Broker {
     }
 }
 
-fn valid_bucket(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix("k:").or_else(|| name.strip_prefix("a:")) else {
-        return false;
-    };
-    let Some(id) = rest
-        .strip_suffix(":rpm")
-        .or_else(|| rest.strip_suffix(":tpm"))
-    else {
-        return false;
-    };
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/@".contains(&b))
-}
-
-pub async fn lease(
-    _: Filter,
-    State(state): State<AppState>,
-    body: Bytes,
-) -> ApiResult<Json<Grants>> {
-    let req: LeaseRequest = parse_json(&body)?;
-    if req.leases.len() > MAX_LEASES {
-        return Err(ApiError::invalid(
-            format!("at most {MAX_LEASES} leases per request"),
-            Some("leases"),
-        ));
-    }
-    let mut grants = Vec::with_capacity(req.leases.len());
-    for w in req.leases {
-        if !valid_bucket(&w.bucket) || w.limit == 0 || w.limit > u64::from(u32::MAX) {
-            return Err(ApiError::invalid(
-                format!("bad lease {:?}", w.bucket),
-                Some("leases"),
-            ));
-        }
-        let granted = state
-            .leases
-            .take(&w.bucket, w.limit, w.want.min(w.limit))
-            .await?;
-        grants.push(Grant {
-            bucket: w.bucket,
-            granted,
-        });
-    }
-    Ok(Json(Grants { grants }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,20 +175,5 @@ mod tests {
             3,
             "buckets are separate"
         );
-    }
-
-    #[test]
-    fn bucket_names_are_checked() {
-        assert!(valid_bucket("k:key_123:rpm"));
-        assert!(valid_bucket("a:acct_1:tpm"));
-        for bad in [
-            "x:key:rpm",
-            "k::rpm",
-            "k:key:rph",
-            "k:a b:rpm",
-            "tollgate:k:key:rpm",
-        ] {
-            assert!(!valid_bucket(bad), "{bad}");
-        }
     }
 }

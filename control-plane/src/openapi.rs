@@ -1,10 +1,10 @@
 //! `GET /admin/openapi.json`: the admin API and the filter-facing reads as an
-//! OpenAPI 3.1 document, written out by hand from the routes in `app.rs` and
+//! OpenAPI 3.1 document, written out by hand from the routes in `router.rs` and
 //! `admin/mod.rs` (a test checks that every route is in it).
 
 use serde_json::{json, Value};
 
-use crate::app::Admin;
+use crate::auth::Admin;
 
 fn error_response(description: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
@@ -111,7 +111,7 @@ pub fn document() -> Value {
                     "api_key": {"type": "string", "writeOnly": true}}},
                 "Model": {"type": "object", "additionalProperties": false, "properties": {
                     "id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"},
-                    "category": {"enum": crate::admin::models::CATEGORIES},
+                    "category": {"enum": crate::db::models::CATEGORIES},
                     "context_window": {"type": ["integer", "null"]},
                     "pricing": {"type": "object", "properties": {
                         "input_per_1m": {"type": "number"}, "output_per_1m": {"type": "number"}}},

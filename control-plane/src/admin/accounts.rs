@@ -6,25 +6,15 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::{load, page as page_of};
-use crate::app::{Admin, AppState};
+use crate::auth::Admin;
+use crate::db::accounts::Row;
+use crate::db::{self, load, page as page_of};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
+use crate::state::AppState;
 use crate::util::{
     check_limit, check_text, double_option, nanos_to_usd, new_id, now_ms, usd_to_nanos, List,
     PageQuery, MAX_BALANCE_NANOS,
 };
-
-#[derive(Debug, sqlx::FromRow)]
-struct Row {
-    id: String,
-    name: String,
-    balance_nanos: Option<i64>,
-    spent_nanos: i64,
-    rpm: Option<i64>,
-    tpm: Option<i64>,
-    max_concurrent: Option<i64>,
-    created_at_ms: i64,
-}
 
 #[derive(Debug, Serialize)]
 pub struct Account {
@@ -53,15 +43,6 @@ impl From<Row> for Account {
             created_at: r.created_at_ms / 1000,
         }
     }
-}
-
-const COLUMNS: &str =
-    "id, name, balance_nanos, spent_nanos, rpm, tpm, max_concurrent, created_at_ms";
-
-impl super::Table for Row {
-    const TABLE: &'static str = "accounts";
-    const COLUMNS: &'static str = COLUMNS;
-    const WHAT: &'static str = "account";
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,24 +86,21 @@ pub async fn create(
         .balance_usd
         .map(|v| usd_to_nanos(v, "balance_usd"))
         .transpose()?;
-    let id = new_id("acct");
-    sqlx::query(
-        "INSERT INTO accounts (id, name, balance_nanos, spent_nanos, rpm, tpm, max_concurrent, created_at_ms) \
-         VALUES ($1, $2, $3, 0, $4, $5, $6, $7)",
-    )
-    .bind(&id)
-    .bind(&new.name)
-    .bind(balance)
-    .bind(check_limit(new.rpm, "rpm")?)
-    .bind(check_limit(new.tpm, "tpm")?)
-    .bind(check_limit(new.max_concurrent, "max_concurrent")?)
-    .bind(now_ms())
-    .execute(&state.db.pool)
-    .await?;
-    state.config.publish(&state).await;
+    let row = Row {
+        id: new_id("acct"),
+        name: new.name,
+        balance_nanos: balance,
+        spent_nanos: 0,
+        rpm: check_limit(new.rpm, "rpm")?,
+        tpm: check_limit(new.tpm, "tpm")?,
+        max_concurrent: check_limit(new.max_concurrent, "max_concurrent")?,
+        created_at_ms: now_ms(),
+    };
+    db::accounts::insert(&state.db, &row).await?;
+    state.publish().await;
     Ok((
         StatusCode::CREATED,
-        Json(load::<Row>(&state, &id).await?.into()),
+        Json(load::<Row>(&state.db, &row.id).await?.into()),
     ))
 }
 
@@ -131,7 +109,7 @@ pub async fn list(
     State(state): State<AppState>,
     Q(page): Q<PageQuery>,
 ) -> ApiResult<Json<List<Account>>> {
-    let (rows, limit) = page_of::<Row>(&state, page).await?;
+    let (rows, limit) = page_of::<Row>(&state.db, page).await?;
     Ok(Json(List::page(
         rows.into_iter().map(Account::from).collect(),
         limit,
@@ -143,7 +121,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Account>> {
-    Ok(Json(load::<Row>(&state, &id).await?.into()))
+    Ok(Json(load::<Row>(&state.db, &id).await?.into()))
 }
 
 pub async fn patch(
@@ -153,7 +131,7 @@ pub async fn patch(
     body: Bytes,
 ) -> ApiResult<Json<Account>> {
     let p: AccountPatch = parse_json(&body)?;
-    let mut row = load::<Row>(&state, &id).await?;
+    let mut row = load::<Row>(&state.db, &id).await?;
     if let Some(name) = p.name {
         check_text(&name, "name", 200)?;
         row.name = name;
@@ -172,21 +150,13 @@ pub async fn patch(
     if let Some(v) = p.max_concurrent {
         row.max_concurrent = check_limit(v, "max_concurrent")?;
     }
-    sqlx::query("UPDATE accounts SET name = $1, balance_nanos = $2, rpm = $3, tpm = $4, max_concurrent = $5 WHERE id = $6")
-        .bind(&row.name)
-        .bind(row.balance_nanos)
-        .bind(row.rpm)
-        .bind(row.tpm)
-        .bind(row.max_concurrent)
-        .bind(&id)
-        .execute(&state.db.pool)
-        .await?;
-    state.config.publish(&state).await;
-    Ok(Json(load::<Row>(&state, &id).await?.into()))
+    db::accounts::update(&state.db, &row).await?;
+    state.publish().await;
+    Ok(Json(load::<Row>(&state.db, &id).await?.into()))
 }
 
-/// Adds to the balance in one statement (never read-then-write). An account
-/// without a balance (unlimited) stays unlimited.
+/// Adds to the balance (`db::accounts::credit`: one statement, bounded). An
+/// account without a balance (unlimited) stays unlimited.
 pub async fn credit(
     _: Admin,
     State(state): State<AppState>,
@@ -195,26 +165,15 @@ pub async fn credit(
 ) -> ApiResult<Json<Account>> {
     let c: Credit = parse_json(&body)?;
     let amount = usd_to_nanos(c.amount_usd, "amount_usd")?;
-    // The bound is checked in the same statement, so the sum never
-    // overflows (SQLite would turn it into a REAL) nor passes the maximum.
-    let done = sqlx::query(
-        "UPDATE accounts SET balance_nanos = balance_nanos + $1 \
-         WHERE id = $2 AND (balance_nanos IS NULL OR balance_nanos <= $3)",
-    )
-    .bind(amount)
-    .bind(&id)
-    .bind(MAX_BALANCE_NANOS - amount)
-    .execute(&state.db.pool)
-    .await?;
-    if done.rows_affected() == 0 {
-        load::<Row>(&state, &id).await?;
+    if !db::accounts::credit(&state.db, &id, amount, MAX_BALANCE_NANOS).await? {
+        load::<Row>(&state.db, &id).await?;
         return Err(ApiError::invalid(
             "`amount_usd` would take the balance over $1e9",
             Some("amount_usd"),
         ));
     }
-    state.config.publish(&state).await;
-    Ok(Json(load::<Row>(&state, &id).await?.into()))
+    state.publish().await;
+    Ok(Json(load::<Row>(&state.db, &id).await?.into()))
 }
 
 /// Only an account without live keys can go (its revoked keys go with it);
@@ -224,28 +183,14 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    load::<Row>(&state, &id).await?;
-    let live: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM api_keys WHERE account_id = $1 AND revoked_at_ms IS NULL",
-    )
-    .bind(&id)
-    .fetch_one(&state.db.pool)
-    .await?;
+    load::<Row>(&state.db, &id).await?;
+    let live = db::keys::live_for_account(&state.db, &id).await?;
     if live > 0 {
         return Err(ApiError::Conflict(format!(
             "Account {id:?} still has {live} live key(s); revoke them first."
         )));
     }
-    let mut tx = state.db.pool.begin().await?;
-    sqlx::query("DELETE FROM api_keys WHERE account_id = $1")
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM accounts WHERE id = $1")
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    state.config.publish(&state).await;
+    db::accounts::delete_with_keys(&state.db, &id).await?;
+    state.publish().await;
     Ok(StatusCode::NO_CONTENT)
 }

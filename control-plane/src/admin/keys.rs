@@ -8,40 +8,15 @@ use axum::Json;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use super::load;
-use crate::app::{Admin, AppState};
+use crate::auth::Admin;
+use crate::db::keys::Row;
+use crate::db::{self, load};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
+use crate::state::AppState;
 use crate::util::{
     check_limit, check_slug, check_text, double_option, nanos_to_usd, new_id, now_ms, usd_to_nanos,
     List, PageQuery,
 };
-
-#[derive(Debug, sqlx::FromRow)]
-struct Row {
-    id: String,
-    name: String,
-    account_id: String,
-    prefix: String,
-    models: Option<String>,
-    rpm: Option<i64>,
-    tpm: Option<i64>,
-    max_concurrent: Option<i64>,
-    budget_nanos: Option<i64>,
-    spent_nanos: i64,
-    expires_at: Option<i64>,
-    revoked_at_ms: Option<i64>,
-    created_at_ms: i64,
-}
-
-const COLUMNS: &str =
-    "id, name, account_id, prefix, models, rpm, tpm, max_concurrent, budget_nanos, \
-                       spent_nanos, expires_at, revoked_at_ms, created_at_ms";
-
-impl super::Table for Row {
-    const TABLE: &'static str = "api_keys";
-    const COLUMNS: &'static str = COLUMNS;
-    const WHAT: &'static str = "key";
-}
 
 #[derive(Debug, Serialize)]
 pub struct ApiKey {
@@ -68,14 +43,7 @@ impl TryFrom<Row> for ApiKey {
     type Error = ApiError;
 
     fn try_from(r: Row) -> ApiResult<ApiKey> {
-        let models = r
-            .models
-            .as_deref()
-            .map(serde_json::from_str::<Vec<String>>)
-            .transpose()
-            .map_err(|e| {
-                ApiError::Internal(anyhow::anyhow!("key {} has a bad models column: {e}", r.id))
-            })?;
+        let models = r.models()?;
         Ok(ApiKey {
             id: r.id,
             object: "api_key",
@@ -150,11 +118,7 @@ async fn check_models(state: &AppState, models: &Option<Vec<String>>) -> ApiResu
     }
     for m in models {
         check_slug(m, "models")?;
-        let found: Option<String> = sqlx::query_scalar("SELECT id FROM models WHERE id = $1")
-            .bind(m)
-            .fetch_optional(&state.db.pool)
-            .await?;
-        if found.is_none() {
+        if !db::exists::<db::models::Row>(&state.db, m).await? {
             return Err(ApiError::invalid(
                 format!("`models` names {m:?}, which is not in the catalog"),
                 Some("models"),
@@ -164,9 +128,7 @@ async fn check_models(state: &AppState, models: &Option<Vec<String>>) -> ApiResu
     let mut sorted = models.clone();
     sorted.sort();
     sorted.dedup();
-    Ok(Some(
-        serde_json::to_string(&sorted).map_err(|e| ApiError::Internal(e.into()))?,
-    ))
+    Ok(Some(db::keys::encode_models(&sorted)?))
 }
 
 fn check_expiry(expires_at: Option<i64>) -> ApiResult<()> {
@@ -193,11 +155,7 @@ pub async fn create(
             Some("expires_at"),
         ));
     }
-    let account: Option<String> = sqlx::query_scalar("SELECT id FROM accounts WHERE id = $1")
-        .bind(&new.account_id)
-        .fetch_optional(&state.db.pool)
-        .await?;
-    if account.is_none() {
+    if !db::exists::<db::accounts::Row>(&state.db, &new.account_id).await? {
         return Err(ApiError::invalid(
             format!("No account {:?}.", new.account_id),
             Some("account_id"),
@@ -209,28 +167,24 @@ pub async fn create(
         .map(|v| usd_to_nanos(v, "budget_usd"))
         .transpose()?;
     let secret = mint(&state.settings.key_prefix)?;
-    let id = new_id("key");
-    sqlx::query(
-        "INSERT INTO api_keys (id, name, account_id, hash, prefix, models, rpm, tpm, max_concurrent, \
-         budget_nanos, spent_nanos, expires_at, revoked_at_ms, created_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, NULL, $12)",
-    )
-    .bind(&id)
-    .bind(&new.name)
-    .bind(&new.account_id)
-    .bind(tollgate_contract::key::hash(&secret))
-    .bind(tollgate_contract::key::display_prefix(&secret))
-    .bind(models)
-    .bind(check_limit(new.rpm, "rpm")?)
-    .bind(check_limit(new.tpm, "tpm")?)
-    .bind(check_limit(new.max_concurrent, "max_concurrent")?)
-    .bind(budget)
-    .bind(new.expires_at)
-    .bind(now_ms())
-    .execute(&state.db.pool)
-    .await?;
-    state.config.publish(&state).await;
-    let mut key = ApiKey::try_from(load::<Row>(&state, &id).await?)?;
+    let row = Row {
+        id: new_id("key"),
+        name: new.name,
+        account_id: new.account_id,
+        prefix: tollgate_contract::key::display_prefix(&secret),
+        models_json: models,
+        rpm: check_limit(new.rpm, "rpm")?,
+        tpm: check_limit(new.tpm, "tpm")?,
+        max_concurrent: check_limit(new.max_concurrent, "max_concurrent")?,
+        budget_nanos: budget,
+        spent_nanos: 0,
+        expires_at: new.expires_at,
+        revoked_at_ms: None,
+        created_at_ms: now_ms(),
+    };
+    db::keys::insert(&state.db, &row, &tollgate_contract::key::hash(&secret)).await?;
+    state.publish().await;
+    let mut key = ApiKey::try_from(load::<Row>(&state.db, &row.id).await?)?;
     key.key = Some(secret);
     Ok((StatusCode::CREATED, Json(key)))
 }
@@ -253,13 +207,12 @@ pub async fn list(
         after: q.after,
     };
     let limit = page.limit()?;
-    let rows = sqlx::query_as::<_, Row>(&format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE id > $1 AND ($2 = '' OR account_id = $2) ORDER BY id LIMIT $3"
-    ))
-    .bind(page.after.unwrap_or_default())
-    .bind(q.account_id.unwrap_or_default())
-    .bind(limit + 1)
-    .fetch_all(&state.db.pool)
+    let rows = db::keys::list(
+        &state.db,
+        page.after.as_deref().unwrap_or_default(),
+        q.account_id.as_deref().unwrap_or_default(),
+        limit + 1,
+    )
     .await?;
     let keys = rows
         .into_iter()
@@ -273,7 +226,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApiKey>> {
-    Ok(Json(load::<Row>(&state, &id).await?.try_into()?))
+    Ok(Json(load::<Row>(&state.db, &id).await?.try_into()?))
 }
 
 pub async fn patch(
@@ -283,13 +236,13 @@ pub async fn patch(
     body: Bytes,
 ) -> ApiResult<Json<ApiKey>> {
     let p: KeyPatch = parse_json(&body)?;
-    let mut row = load::<Row>(&state, &id).await?;
+    let mut row = load::<Row>(&state.db, &id).await?;
     if let Some(name) = p.name {
         check_text(&name, "name", 200)?;
         row.name = name;
     }
     if let Some(models) = p.models {
-        row.models = check_models(&state, &models).await?;
+        row.models_json = check_models(&state, &models).await?;
     }
     if let Some(v) = p.rpm {
         row.rpm = check_limit(v, "rpm")?;
@@ -307,22 +260,9 @@ pub async fn patch(
         check_expiry(v)?;
         row.expires_at = v;
     }
-    sqlx::query(
-        "UPDATE api_keys SET name = $1, models = $2, rpm = $3, tpm = $4, max_concurrent = $5, \
-         budget_nanos = $6, expires_at = $7 WHERE id = $8",
-    )
-    .bind(&row.name)
-    .bind(&row.models)
-    .bind(row.rpm)
-    .bind(row.tpm)
-    .bind(row.max_concurrent)
-    .bind(row.budget_nanos)
-    .bind(row.expires_at)
-    .bind(&id)
-    .execute(&state.db.pool)
-    .await?;
-    state.config.publish(&state).await;
-    Ok(Json(load::<Row>(&state, &id).await?.try_into()?))
+    db::keys::update(&state.db, &row).await?;
+    state.publish().await;
+    Ok(Json(load::<Row>(&state.db, &id).await?.try_into()?))
 }
 
 /// Revokes at once; revoking twice is not an error.
@@ -331,18 +271,11 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApiKey>> {
-    let done = sqlx::query(
-        "UPDATE api_keys SET revoked_at_ms = COALESCE(revoked_at_ms, $1) WHERE id = $2",
-    )
-    .bind(now_ms())
-    .bind(&id)
-    .execute(&state.db.pool)
-    .await?;
-    if done.rows_affected() == 0 {
+    if !db::keys::revoke(&state.db, &id, now_ms()).await? {
         return Err(ApiError::NotFound(format!("No key {id:?}.")));
     }
-    state.config.publish(&state).await;
-    Ok(Json(load::<Row>(&state, &id).await?.try_into()?))
+    state.publish().await;
+    Ok(Json(load::<Row>(&state.db, &id).await?.try_into()?))
 }
 
 /// A new secret for the same key (same id, limits and spend); the old secret
@@ -352,21 +285,22 @@ pub async fn rotate(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApiKey>> {
-    let row = load::<Row>(&state, &id).await?;
+    let row = load::<Row>(&state.db, &id).await?;
     if row.revoked_at_ms.is_some() {
         return Err(ApiError::Conflict(format!(
             "Key {id:?} is revoked; create a new one."
         )));
     }
     let secret = mint(&state.settings.key_prefix)?;
-    sqlx::query("UPDATE api_keys SET hash = $1, prefix = $2 WHERE id = $3")
-        .bind(tollgate_contract::key::hash(&secret))
-        .bind(tollgate_contract::key::display_prefix(&secret))
-        .bind(&id)
-        .execute(&state.db.pool)
-        .await?;
-    state.config.publish(&state).await;
-    let mut key = ApiKey::try_from(load::<Row>(&state, &id).await?)?;
+    db::keys::set_secret(
+        &state.db,
+        &id,
+        &tollgate_contract::key::hash(&secret),
+        &tollgate_contract::key::display_prefix(&secret),
+    )
+    .await?;
+    state.publish().await;
+    let mut key = ApiKey::try_from(load::<Row>(&state.db, &id).await?)?;
     key.key = Some(secret);
     Ok(Json(key))
 }

@@ -7,64 +7,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::{load, page as page_of};
-use crate::app::{Admin, AppState};
+use crate::auth::Admin;
+use crate::db::models::{encode_deployments, Deployment, Pricing, Row, CATEGORIES};
+use crate::db::{self, load, page as page_of};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
-use crate::util::{
-    check_slug, check_text, double_option, nanos_to_usd, now_ms, usd_to_nanos, List, PageQuery,
-};
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Row {
-    pub id: String,
-    pub name: String,
-    pub description: String,
-    pub category: String,
-    pub context_window: Option<i64>,
-    pub input_nanos_per_1m: i64,
-    pub output_nanos_per_1m: i64,
-    pub deployments: String,
-    pub created_at_ms: i64,
-}
-
-macro_rules! columns {
-    () => {
-        "id, name, description, category, context_window, input_nanos_per_1m, output_nanos_per_1m, deployments, created_at_ms"
-    };
-}
-
-pub const COLUMNS: &str = columns!();
-
-/// Every model, as one constant statement (nothing formatted at run time).
-const SELECT_ALL: &str = concat!("SELECT ", columns!(), " FROM models ORDER BY id");
-
-impl super::Table for Row {
-    const TABLE: &'static str = "models";
-    const COLUMNS: &'static str = COLUMNS;
-    const WHAT: &'static str = "model";
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Deployment {
-    pub provider: String,
-    pub upstream_model: String,
-    #[serde(default = "one")]
-    pub weight: u32,
-    #[serde(default)]
-    pub priority: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Pricing {
-    pub input_per_1m: f64,
-    pub output_per_1m: f64,
-}
+use crate::state::AppState;
+use crate::util::{check_slug, check_text, double_option, now_ms, usd_to_nanos, List, PageQuery};
 
 #[derive(Debug, Serialize)]
 pub struct Model {
@@ -77,24 +25,6 @@ pub struct Model {
     pub pricing: Pricing,
     pub deployments: Vec<Deployment>,
     pub created_at: i64,
-}
-
-impl Row {
-    pub fn deployments(&self) -> ApiResult<Vec<Deployment>> {
-        serde_json::from_str(&self.deployments).map_err(|e| {
-            ApiError::Internal(anyhow::anyhow!(
-                "model {} has bad deployments: {e}",
-                self.id
-            ))
-        })
-    }
-
-    pub fn pricing(&self) -> Pricing {
-        Pricing {
-            input_per_1m: nanos_to_usd(self.input_nanos_per_1m),
-            output_per_1m: nanos_to_usd(self.output_nanos_per_1m),
-        }
-    }
 }
 
 impl TryFrom<Row> for Model {
@@ -145,17 +75,6 @@ struct ModelPatch {
     deployments: Option<Vec<Deployment>>,
 }
 
-pub const CATEGORIES: &[&str] = &[
-    "chat",
-    "completion",
-    "embedding",
-    "image",
-    "audio",
-    "moderation",
-    "rerank",
-    "other",
-];
-
 fn check_category(c: &str) -> ApiResult<()> {
     if CATEGORIES.contains(&c) {
         Ok(())
@@ -191,18 +110,14 @@ async fn check_deployments(state: &AppState, deployments: &[Deployment]) -> ApiR
                 Some("deployments"),
             ));
         }
-        let found: Option<String> = sqlx::query_scalar("SELECT id FROM providers WHERE id = $1")
-            .bind(&d.provider)
-            .fetch_optional(&state.db.pool)
-            .await?;
-        if found.is_none() {
+        if !db::exists::<db::providers::Row>(&state.db, &d.provider).await? {
             return Err(ApiError::invalid(
                 format!("No provider {:?}.", d.provider),
                 Some("deployments"),
             ));
         }
     }
-    serde_json::to_string(deployments).map_err(|e| ApiError::Internal(e.into()))
+    encode_deployments(deployments)
 }
 
 fn price(p: Option<Pricing>) -> ApiResult<(i64, i64)> {
@@ -214,23 +129,6 @@ fn price(p: Option<Pricing>) -> ApiResult<(i64, i64)> {
         usd_to_nanos(p.input_per_1m, "pricing.input_per_1m")?,
         usd_to_nanos(p.output_per_1m, "pricing.output_per_1m")?,
     ))
-}
-
-pub async fn all(state: &AppState) -> ApiResult<Vec<Row>> {
-    Ok(sqlx::query_as::<_, Row>(SELECT_ALL)
-        .fetch_all(&state.db.pool)
-        .await?)
-}
-
-/// The models that deploy on a provider.
-pub async fn deployed_on(state: &AppState, provider: &str) -> ApiResult<Vec<String>> {
-    let mut users = Vec::new();
-    for row in all(state).await? {
-        if row.deployments()?.iter().any(|d| d.provider == provider) {
-            users.push(row.id);
-        }
-    }
-    Ok(users)
 }
 
 pub async fn create(
@@ -246,25 +144,22 @@ pub async fn create(
     check_category(&new.category)?;
     let deployments = check_deployments(&state, &new.deployments).await?;
     let (input, output) = price(new.pricing)?;
-    sqlx::query(
-        "INSERT INTO models (id, name, description, category, context_window, input_nanos_per_1m, \
-         output_nanos_per_1m, deployments, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&new.id)
-    .bind(&name)
-    .bind(&new.description)
-    .bind(&new.category)
-    .bind(new.context_window.map(i64::from))
-    .bind(input)
-    .bind(output)
-    .bind(deployments)
-    .bind(now_ms())
-    .execute(&state.db.pool)
-    .await?;
-    state.config.publish(&state).await;
+    let row = Row {
+        id: new.id,
+        name,
+        description: new.description,
+        category: new.category,
+        context_window: new.context_window.map(i64::from),
+        input_nanos_per_1m: input,
+        output_nanos_per_1m: output,
+        deployments_json: deployments,
+        created_at_ms: now_ms(),
+    };
+    db::models::insert(&state.db, &row).await?;
+    state.publish().await;
     Ok((
         StatusCode::CREATED,
-        Json(load::<Row>(&state, &new.id).await?.try_into()?),
+        Json(load::<Row>(&state.db, &row.id).await?.try_into()?),
     ))
 }
 
@@ -273,7 +168,7 @@ pub async fn list(
     State(state): State<AppState>,
     Q(page): Q<PageQuery>,
 ) -> ApiResult<Json<List<Model>>> {
-    let (rows, limit) = page_of::<Row>(&state, page).await?;
+    let (rows, limit) = page_of::<Row>(&state.db, page).await?;
     let models = rows
         .into_iter()
         .map(Model::try_from)
@@ -286,7 +181,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Model>> {
-    Ok(Json(load::<Row>(&state, &id).await?.try_into()?))
+    Ok(Json(load::<Row>(&state.db, &id).await?.try_into()?))
 }
 
 pub async fn patch(
@@ -296,7 +191,7 @@ pub async fn patch(
     body: Bytes,
 ) -> ApiResult<Json<Model>> {
     let p: ModelPatch = parse_json(&body)?;
-    let mut row = load::<Row>(&state, &id).await?;
+    let mut row = load::<Row>(&state.db, &id).await?;
     if let Some(v) = p.name {
         check_text(&v, "name", 200)?;
         row.name = v;
@@ -316,24 +211,11 @@ pub async fn patch(
         (row.input_nanos_per_1m, row.output_nanos_per_1m) = price(Some(v))?;
     }
     if let Some(v) = p.deployments {
-        row.deployments = check_deployments(&state, &v).await?;
+        row.deployments_json = check_deployments(&state, &v).await?;
     }
-    sqlx::query(
-        "UPDATE models SET name = $1, description = $2, category = $3, context_window = $4, \
-         input_nanos_per_1m = $5, output_nanos_per_1m = $6, deployments = $7 WHERE id = $8",
-    )
-    .bind(&row.name)
-    .bind(&row.description)
-    .bind(&row.category)
-    .bind(row.context_window)
-    .bind(row.input_nanos_per_1m)
-    .bind(row.output_nanos_per_1m)
-    .bind(&row.deployments)
-    .bind(&id)
-    .execute(&state.db.pool)
-    .await?;
-    state.config.publish(&state).await;
-    Ok(Json(load::<Row>(&state, &id).await?.try_into()?))
+    db::models::update(&state.db, &row).await?;
+    state.publish().await;
+    Ok(Json(load::<Row>(&state.db, &id).await?.try_into()?))
 }
 
 pub async fn delete(
@@ -341,13 +223,9 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let done = sqlx::query("DELETE FROM models WHERE id = $1")
-        .bind(&id)
-        .execute(&state.db.pool)
-        .await?;
-    if done.rows_affected() == 0 {
+    if !db::models::delete(&state.db, &id).await? {
         return Err(ApiError::NotFound(format!("No model {id:?}.")));
     }
-    state.config.publish(&state).await;
+    state.publish().await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,29 +8,12 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::upstream_url::check_base_url;
-use super::{load, page as page_of};
-use crate::app::{Admin, AppState};
+use crate::auth::Admin;
+use crate::db::providers::{Row, KINDS};
+use crate::db::{self, load, page as page_of};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
+use crate::state::AppState;
 use crate::util::{check_slug, check_text, new_id, now_ms, List, PageQuery};
-
-#[derive(Debug, sqlx::FromRow)]
-struct Row {
-    id: String,
-    name: String,
-    kind: String,
-    base_url: String,
-    api_key_enc: String,
-    created_at_ms: i64,
-}
-
-const COLUMNS: &str = "id, name, kind, base_url, api_key_enc, created_at_ms";
-
-impl super::Table for Row {
-    const TABLE: &'static str = "providers";
-    const COLUMNS: &'static str = COLUMNS;
-    const WHAT: &'static str = "provider";
-}
-pub const KINDS: &[&str] = &["openai"];
 
 #[derive(Debug, Serialize)]
 pub struct Provider {
@@ -123,19 +106,19 @@ pub async fn create(
     let base_url = check_base_url(&new.base_url, state.settings.allow_private_upstreams)?;
     check_api_key(&new.api_key)?;
     let sealed = state.sealer.seal(&new.api_key)?;
-    sqlx::query("INSERT INTO providers (id, name, kind, base_url, api_key_enc, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(&id)
-        .bind(&name)
-        .bind(&new.kind)
-        .bind(&base_url)
-        .bind(sealed)
-        .bind(now_ms())
-        .execute(&state.db.pool)
-        .await?;
-    state.config.publish(&state).await;
+    let row = Row {
+        id,
+        name,
+        kind: new.kind,
+        base_url,
+        api_key_enc: sealed,
+        created_at_ms: now_ms(),
+    };
+    db::providers::insert(&state.db, &row).await?;
+    state.publish().await;
     Ok((
         StatusCode::CREATED,
-        Json(load::<Row>(&state, &id).await?.into()),
+        Json(load::<Row>(&state.db, &row.id).await?.into()),
     ))
 }
 
@@ -144,7 +127,7 @@ pub async fn list(
     State(state): State<AppState>,
     Q(page): Q<PageQuery>,
 ) -> ApiResult<Json<List<Provider>>> {
-    let (rows, limit) = page_of::<Row>(&state, page).await?;
+    let (rows, limit) = page_of::<Row>(&state.db, page).await?;
     Ok(Json(List::page(
         rows.into_iter().map(Provider::from).collect(),
         limit,
@@ -156,7 +139,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Provider>> {
-    Ok(Json(load::<Row>(&state, &id).await?.into()))
+    Ok(Json(load::<Row>(&state.db, &id).await?.into()))
 }
 
 pub async fn patch(
@@ -166,7 +149,7 @@ pub async fn patch(
     body: Bytes,
 ) -> ApiResult<Json<Provider>> {
     let p: ProviderPatch = parse_json(&body)?;
-    let mut row = load::<Row>(&state, &id).await?;
+    let mut row = load::<Row>(&state.db, &id).await?;
     if let Some(name) = p.name {
         check_text(&name, "name", 200)?;
         row.name = name;
@@ -182,18 +165,9 @@ pub async fn patch(
         check_api_key(&key)?;
         row.api_key_enc = state.sealer.seal(&key)?;
     }
-    sqlx::query(
-        "UPDATE providers SET name = $1, kind = $2, base_url = $3, api_key_enc = $4 WHERE id = $5",
-    )
-    .bind(&row.name)
-    .bind(&row.kind)
-    .bind(&row.base_url)
-    .bind(&row.api_key_enc)
-    .bind(&id)
-    .execute(&state.db.pool)
-    .await?;
-    state.config.publish(&state).await;
-    Ok(Json(load::<Row>(&state, &id).await?.into()))
+    db::providers::update(&state.db, &row).await?;
+    state.publish().await;
+    Ok(Json(load::<Row>(&state.db, &id).await?.into()))
 }
 
 /// Refused while a model still deploys on it.
@@ -202,17 +176,14 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    load::<Row>(&state, &id).await?;
-    let users = super::models::deployed_on(&state, &id).await?;
+    load::<Row>(&state.db, &id).await?;
+    let users = db::models::deployed_on(&state.db, &id).await?;
     if !users.is_empty() {
         return Err(ApiError::Conflict(format!(
             "Provider {id:?} still serves models {users:?}; change them first."
         )));
     }
-    sqlx::query("DELETE FROM providers WHERE id = $1")
-        .bind(&id)
-        .execute(&state.db.pool)
-        .await?;
-    state.config.publish(&state).await;
+    db::providers::delete(&state.db, &id).await?;
+    state.publish().await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,9 +8,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
-use crate::app::{Admin, AppState};
+use crate::auth::Admin;
+use crate::db::usage::{Row, COLUMNS};
 use crate::error::{ApiError, ApiResult, Q};
-use crate::usage::{cursor, Record, Row, COLUMNS};
+use crate::state::AppState;
+use crate::usage_record::{cursor, Record};
 use crate::util::{nanos_to_usd, List, PageQuery};
 
 #[derive(Debug, Deserialize)]

@@ -1,14 +1,25 @@
-//! One pool for SQLite or PostgreSQL, chosen by URL. Queries are written once
-//! with `$n` placeholders (which both backends take) and integer columns only;
-//! what differs between the two backends is here and in `migrations/`.
+//! One pool for SQLite or PostgreSQL, chosen by URL, and the queries of each
+//! table in a module of its own (`keys`, `accounts`, `models`, `providers`,
+//! `usage`), each the one place that decodes its columns. Queries are written
+//! once with `$n` placeholders (which both backends take) and integer columns
+//! only; what differs between the two backends is here and in `migrations/`.
+
+pub mod accounts;
+pub mod keys;
+pub mod models;
+pub mod providers;
+pub mod usage;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};
+
+use crate::error::{ApiError, ApiResult};
+use crate::util::PageQuery;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -69,6 +80,52 @@ impl Db {
         migrator.run(&pool).await.context("running migrations")?;
         Ok(Db { pool, backend })
     }
+}
+
+/// A stored resource: its table, its columns and what people call it.
+pub trait Table: for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin {
+    const TABLE: &'static str;
+    const COLUMNS: &'static str;
+    const WHAT: &'static str;
+}
+
+/// One row by id, or a 404 that names it.
+pub async fn load<T: Table>(db: &Db, id: &str) -> ApiResult<T> {
+    sqlx::query_as::<_, T>(&format!(
+        "SELECT {} FROM {} WHERE id = $1",
+        T::COLUMNS,
+        T::TABLE
+    ))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("No {} {id:?}.", T::WHAT)))
+}
+
+/// A page of rows in id order after the cursor, one more than the limit (so
+/// that `List::page` can tell `has_more`), and the limit.
+pub async fn page<T: Table>(db: &Db, page: PageQuery) -> ApiResult<(Vec<T>, i64)> {
+    let limit = page.limit()?;
+    let rows = sqlx::query_as::<_, T>(&format!(
+        "SELECT {} FROM {} WHERE id > $1 ORDER BY id LIMIT $2",
+        T::COLUMNS,
+        T::TABLE
+    ))
+    .bind(page.after.unwrap_or_default())
+    .bind(limit + 1)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok((rows, limit))
+}
+
+/// Whether a row with this id is in the table.
+pub async fn exists<T: Table>(db: &Db, id: &str) -> ApiResult<bool> {
+    let found: Option<String> =
+        sqlx::query_scalar(&format!("SELECT id FROM {} WHERE id = $1", T::TABLE))
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(found.is_some())
 }
 
 /// The URL without a password, for logs.

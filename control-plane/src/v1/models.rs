@@ -1,18 +1,19 @@
-//! What data-path callers read through the gateway: the model list and
-//! catalog (only the models their key may use) and the open status page.
+//! `GET /v1/models`, `/v1/models/{id}` and `/v1/models/catalog`: only the
+//! models the caller's key may use.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::admin::models::{Pricing, Row as ModelRow};
-use crate::app::{AppState, Caller};
+use crate::auth::Caller;
+use crate::db;
+use crate::db::keys::Allowed;
+use crate::db::models::{Pricing, Row as ModelRow};
 use crate::error::{ApiError, ApiResult, Q};
-use crate::util::now_ms;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize)]
 pub struct OpenAiModel {
@@ -24,25 +25,16 @@ pub struct OpenAiModel {
 
 /// The models this caller's key may use, in id order.
 async fn visible_models(state: &AppState, caller: &Caller) -> ApiResult<Vec<ModelRow>> {
-    let allowed: Option<Option<String>> =
-        sqlx::query_scalar("SELECT models FROM api_keys WHERE id = $1 AND revoked_at_ms IS NULL")
-            .bind(&caller.key_id)
-            .fetch_optional(&state.db.pool)
-            .await?;
     // The filter admitted this key against its snapshot; if the key is gone
     // from the database since, it sees nothing.
-    let Some(allowed) = allowed else {
+    let allowed = db::keys::allowed_models(&state.db, &caller.key_id).await?;
+    if let Allowed::Gone = allowed {
         return Ok(Vec::new());
-    };
-    let allowed: Option<Vec<String>> = allowed
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("key {}: models: {e}", caller.key_id)))?;
-    let all = crate::admin::all_models(state).await?;
+    }
+    let all = db::models::all(&state.db).await?;
     Ok(match allowed {
-        None => all,
-        Some(list) => all.into_iter().filter(|m| list.contains(&m.id)).collect(),
+        Allowed::Only(list) => all.into_iter().filter(|m| list.contains(&m.id)).collect(),
+        Allowed::All | Allowed::Gone => all,
     })
 }
 
@@ -55,7 +47,7 @@ fn openai_model(m: &ModelRow) -> OpenAiModel {
     }
 }
 
-pub async fn list_models(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn list(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let models: Vec<OpenAiModel> = visible_models(&state, &caller)
         .await?
         .iter()
@@ -64,7 +56,7 @@ pub async fn list_models(caller: Caller, State(state): State<AppState>) -> ApiRe
     Ok(Json(json!({"object": "list", "data": models})))
 }
 
-pub async fn get_model(
+pub async fn get(
     caller: Caller,
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -105,12 +97,7 @@ pub async fn catalog(
     State(state): State<AppState>,
     Q(q): Q<CatalogQuery>,
 ) -> ApiResult<Json<Value>> {
-    let names: HashMap<String, String> =
-        sqlx::query_as::<_, (String, String)>("SELECT id, name FROM providers")
-            .fetch_all(&state.db.pool)
-            .await?
-            .into_iter()
-            .collect();
+    let names: HashMap<String, String> = db::providers::names(&state.db).await?;
     let search = q
         .search
         .as_deref()
@@ -148,53 +135,4 @@ pub async fn catalog(
         });
     }
     Ok(Json(json!({"object": "list", "data": data})))
-}
-
-/// Open (no key): nothing in it is secret. The control plane is `ok` when its
-/// database answers; the gateway is `ok` when a filter asked for config in the
-/// last minute; each provider's state comes from the statuses of its latest
-/// requests.
-pub async fn status(State(state): State<AppState>) -> Json<Value> {
-    let db_ok = sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(&state.db.pool)
-        .await
-        .is_ok();
-    let last_poll = state.last_poll_ms.load(Ordering::Relaxed);
-    let now = now_ms();
-    let gateway = if last_poll == 0 {
-        "unknown"
-    } else if now - last_poll <= 60_000 {
-        "ok"
-    } else {
-        "degraded"
-    };
-    let upstreams: Vec<Value> = match state.provider_health.lock() {
-        Ok(health) => {
-            let mut list: Vec<Value> = health
-                .iter()
-                .map(|(id, h)| {
-                    let status = if h.recent_errors >= 3 { "degraded" } else { "ok" };
-                    json!({"provider": id, "status": status, "last_status": h.last_status, "last_seen": h.at_ms / 1000})
-                })
-                .collect();
-            list.sort_by(|a, b| a["provider"].as_str().cmp(&b["provider"].as_str()));
-            list
-        }
-        Err(_) => Vec::new(),
-    };
-    let config = state.config.current();
-    let (limits_backend, limits_status) = state.leases.status();
-    Json(json!({
-        "object": "status",
-        "version": env!("CARGO_PKG_VERSION"),
-        "gateway": {"status": gateway, "last_config_poll": if last_poll == 0 { Value::Null } else { json!(last_poll / 1000) }},
-        "control_plane": {
-            "status": if db_ok { "ok" } else { "degraded" },
-            "database": if db_ok { "ok" } else { "unavailable" },
-            "uptime_s": state.started.elapsed().as_secs(),
-            "config_version": config.version.to_string(),
-        },
-        "upstreams": upstreams,
-        "limits": {"backend": limits_backend, "status": limits_status},
-    }))
 }

@@ -1,0 +1,91 @@
+//! `POST /internal/usage`: the filter's usage batches.
+//!
+//! Ingestion is idempotent on the filter-minted `request_id`: each record is
+//! `INSERT ... ON CONFLICT DO NOTHING`, and only a record that was really
+//! inserted moves money, in the same transaction (`db::usage::insert_batch`).
+//! The batch is acknowledged (200) only after the commit, so a batch whose
+//! answer was lost is simply sent again and counts once.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+use tollgate_contract::usage::{UsageBatch, UsageRecord};
+
+use crate::auth::Filter;
+use crate::db;
+use crate::error::{parse_json, ApiError, ApiResult};
+use crate::state::{AppState, ProviderHealth};
+
+/// More than the filter ever sends (200); a bigger batch is refused whole.
+pub const MAX_BATCH: usize = 1000;
+
+#[derive(Debug, Serialize)]
+pub struct IngestAnswer {
+    accepted: usize,
+    duplicates: usize,
+}
+
+pub async fn ingest(
+    _: Filter,
+    State(state): State<AppState>,
+    body: Bytes,
+) -> ApiResult<Json<IngestAnswer>> {
+    let batch: UsageBatch = parse_json(&body)?;
+    if batch.records.len() > MAX_BATCH {
+        return Err(ApiError::invalid(
+            format!("at most {MAX_BATCH} records per batch"),
+            Some("records"),
+        ));
+    }
+    for r in &batch.records {
+        if r.request_id.is_empty() || r.request_id.len() > 128 {
+            return Err(ApiError::invalid(
+                "every record needs a request_id of at most 128 bytes",
+                Some("request_id"),
+            ));
+        }
+    }
+    let (accepted, duplicates) = db::usage::insert_batch(&state.db, &batch.records).await?;
+    note_health(&state, &batch.records);
+    if accepted > 0 && batch.records.iter().any(|r| r.cost_nanos > 0) {
+        state.config.spend_changed();
+    }
+    if duplicates > 0 {
+        tracing::info!(
+            accepted,
+            duplicates,
+            "usage batch had records already stored (a redelivery)"
+        );
+    }
+    Ok(Json(IngestAnswer {
+        accepted,
+        duplicates,
+    }))
+}
+
+fn note_health(state: &AppState, records: &[UsageRecord]) {
+    let Ok(mut health) = state.provider_health.lock() else {
+        return;
+    };
+    for r in records {
+        if r.provider.is_empty() {
+            continue;
+        }
+        let at_ms = i64::try_from(r.created_at_ms).unwrap_or(i64::MAX);
+        let entry = health.entry(r.provider.clone()).or_insert(ProviderHealth {
+            last_status: r.status,
+            at_ms,
+            recent_errors: 0,
+        });
+        if at_ms >= entry.at_ms {
+            entry.last_status = r.status;
+            entry.at_ms = at_ms;
+        }
+        entry.recent_errors = if r.status >= 500 {
+            entry.recent_errors.saturating_add(1)
+        } else {
+            0
+        };
+    }
+}

@@ -1,0 +1,205 @@
+//! The config snapshot the filter runs on, read whole from the database:
+//! live keys, accounts with a balance or a limit, models with their
+//! deployments, providers with their credentials opened. A row that cannot
+//! be read is left out (and logged) rather than stopping every other change
+//! from being published.
+
+use axum::body::Bytes;
+use tollgate_contract::snapshot::{
+    Account, Deployment, Key, KeyPage, Model, Provider, Settings, Snapshot,
+};
+
+use crate::config_channel::Published;
+use crate::db::{self, Db};
+use crate::error::{ApiError, ApiResult};
+use crate::secrets::Sealer;
+
+/// Reads everything the filter needs, in pages of `page_keys` keys when
+/// there are more, and stamps it with the hash of its content.
+pub async fn build(db: &Db, sealer: &Sealer, page_keys: usize) -> ApiResult<Published> {
+    let keys: Vec<Key> = db::keys::live(db)
+        .await?
+        .into_iter()
+        .filter_map(key)
+        .collect();
+    let providers = db::providers::all(db)
+        .await?
+        .into_iter()
+        .filter_map(|p| provider(p, sealer))
+        .collect();
+    let models = db::models::all(db)
+        .await?
+        .into_iter()
+        .filter_map(model)
+        .collect();
+    let accounts = db::accounts::limited(db)
+        .await?
+        .into_iter()
+        .map(account)
+        .collect();
+    let key_count = keys.len();
+    let (keys, pages) = paginate(keys, page_keys)?;
+    let snapshot = Snapshot {
+        version: 0,
+        keys,
+        accounts,
+        models,
+        providers,
+        settings: Settings::default(),
+        key_pages: u32::try_from(pages.len()).map_err(|_| internal("too many key pages"))?,
+    };
+    stamp(&snapshot, pages, key_count)
+}
+
+fn internal(what: &str) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("{what}"))
+}
+
+/// A stored limit as the filter takes it: 0 (a paused key or account) and
+/// up; a negative value from an older row reads as 0, the safe direction,
+/// and one out of range is clamped, never wrapped.
+fn limit_u32(v: i64) -> u32 {
+    u32::try_from(v.max(0)).unwrap_or(u32::MAX)
+}
+
+fn limit_u64(v: i64) -> u64 {
+    u64::try_from(v.max(0)).unwrap_or(0)
+}
+
+fn key(k: db::keys::Live) -> Option<Key> {
+    let models = match k.models() {
+        Ok(models) => models,
+        Err(e) => {
+            tracing::error!(key = %k.id, error = %e, "key left out of the snapshot: bad models column");
+            return None;
+        }
+    };
+    Some(Key {
+        id: k.id,
+        hash: k.hash,
+        account_id: k.account_id,
+        models,
+        expires_at: k.expires_at,
+        rpm: k.rpm.map(limit_u32),
+        tpm: k.tpm.map(limit_u64),
+        max_concurrent: k.max_concurrent.map(limit_u32),
+        budget_nanos: k.budget_nanos.map(|v| v.max(0) as u64),
+        // Only where a budget needs it, so that spend on keys without a
+        // budget does not change the snapshot at every request.
+        spent_nanos: if k.budget_nanos.is_some() {
+            k.spent_nanos.max(0) as u64
+        } else {
+            0
+        },
+    })
+}
+
+fn account(a: db::accounts::Limited) -> Account {
+    Account {
+        id: a.id,
+        spent_nanos: if a.balance_nanos.is_some() {
+            a.spent_nanos.max(0) as u64
+        } else {
+            0
+        },
+        balance_nanos: a.balance_nanos,
+        rpm: a.rpm.map(limit_u32),
+        tpm: a.tpm.map(limit_u64),
+        max_concurrent: a.max_concurrent.map(limit_u32),
+    }
+}
+
+fn provider(p: db::providers::Row, sealer: &Sealer) -> Option<Provider> {
+    let api_key = match sealer.open(&p.api_key_enc) {
+        Ok(key) => key,
+        Err(e) => {
+            tracing::error!(provider = %p.id, error = format!("{e:#}"), "provider left out of the snapshot: credential does not open");
+            return None;
+        }
+    };
+    Some(Provider {
+        id: p.id,
+        kind: p.kind,
+        base_url: p.base_url,
+        api_key,
+    })
+}
+
+fn model(m: db::models::Row) -> Option<Model> {
+    let deployments = match m.deployments() {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(model = %m.id, error = %e, "model left out of the snapshot");
+            return None;
+        }
+    };
+    Some(Model {
+        deployments: deployments
+            .into_iter()
+            .map(|d| Deployment {
+                provider: d.provider,
+                upstream_model: d.upstream_model,
+                weight: d.weight,
+                priority: d.priority,
+            })
+            .collect(),
+        id: m.id,
+        input_nanos_per_1m: m.input_nanos_per_1m.max(0) as u64,
+        output_nanos_per_1m: m.output_nanos_per_1m.max(0) as u64,
+    })
+}
+
+/// Many keys go in pages, which the filter applies one at a time between
+/// requests instead of parsing them all in one go: the keys left in the head
+/// (none when paged) and the pages.
+fn paginate(keys: Vec<Key>, page_keys: usize) -> ApiResult<(Vec<Key>, Vec<Vec<u8>>)> {
+    if keys.len() <= page_keys {
+        return Ok((keys, Vec::new()));
+    }
+    let pages = keys
+        .chunks(page_keys)
+        .map(|chunk| {
+            serde_json::to_vec(&KeyPage {
+                keys: chunk.to_vec(),
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((Vec::new(), pages))
+}
+
+/// Serialised once: `version` is the first field, so the body with version
+/// 0 is hashed (with its pages) and then only its opening is rewritten.
+fn stamp(snapshot: &Snapshot, pages: Vec<Vec<u8>>, keys: usize) -> ApiResult<Published> {
+    let unversioned = serde_json::to_vec(snapshot).map_err(|e| ApiError::Internal(e.into()))?;
+    let version = if pages.is_empty() {
+        version_of(&unversioned)
+    } else {
+        let mut all = unversioned.clone();
+        for page in &pages {
+            all.extend_from_slice(page);
+        }
+        version_of(&all)
+    };
+    const OPENING: &[u8] = b"{\"version\":0,";
+    let rest = unversioned
+        .strip_prefix(OPENING)
+        .ok_or_else(|| internal("snapshot does not start with its version"))?;
+    let mut body = format!("{{\"version\":{version},").into_bytes();
+    body.extend_from_slice(rest);
+    Ok(Published {
+        version,
+        body: Bytes::from(body),
+        pages: pages.into_iter().map(Bytes::from).collect(),
+        keys,
+    })
+}
+
+fn version_of(body: &[u8]) -> u64 {
+    let digest = tollgate_contract::sha256::digest(body);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    // Never 0, which a filter might read as "none yet";
+    // 53 bits, so that JSON tools that read numbers as doubles keep it exact.
+    (u64::from_be_bytes(first) >> 11).max(1)
+}

@@ -1,0 +1,59 @@
+//! `GET /api/status`, open (no key): nothing in it is secret.
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::state::AppState;
+use crate::util::now_ms;
+
+/// The control plane is `ok` when its
+/// database answers; the gateway is `ok` when a filter asked for config in the
+/// last minute; each provider's state comes from the statuses of its latest
+/// requests.
+pub async fn get(State(state): State<AppState>) -> Json<Value> {
+    let db_ok = sqlx::query_scalar::<_, i64>("SELECT 1")
+        .fetch_one(&state.db.pool)
+        .await
+        .is_ok();
+    let last_poll = state.last_poll_ms.load(Ordering::Relaxed);
+    let now = now_ms();
+    let gateway = if last_poll == 0 {
+        "unknown"
+    } else if now - last_poll <= 60_000 {
+        "ok"
+    } else {
+        "degraded"
+    };
+    let upstreams: Vec<Value> = match state.provider_health.lock() {
+        Ok(health) => {
+            let mut list: Vec<Value> = health
+                .iter()
+                .map(|(id, h)| {
+                    let status = if h.recent_errors >= 3 { "degraded" } else { "ok" };
+                    json!({"provider": id, "status": status, "last_status": h.last_status, "last_seen": h.at_ms / 1000})
+                })
+                .collect();
+            list.sort_by(|a, b| a["provider"].as_str().cmp(&b["provider"].as_str()));
+            list
+        }
+        Err(_) => Vec::new(),
+    };
+    let config = state.config.current();
+    let (limits_backend, limits_status) = state.leases.status();
+    Json(json!({
+        "object": "status",
+        "version": env!("CARGO_PKG_VERSION"),
+        "gateway": {"status": gateway, "last_config_poll": if last_poll == 0 { Value::Null } else { json!(last_poll / 1000) }},
+        "control_plane": {
+            "status": if db_ok { "ok" } else { "degraded" },
+            "database": if db_ok { "ok" } else { "unavailable" },
+            "uptime_s": state.started.elapsed().as_secs(),
+            "config_version": config.version.to_string(),
+        },
+        "upstreams": upstreams,
+        "limits": {"backend": limits_backend, "status": limits_status},
+    }))
+}

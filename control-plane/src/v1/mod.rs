@@ -1,0 +1,18 @@
+//! What keyed callers read through the gateway, after the filter checked
+//! their key: the models their key may use, the catalog, their own usage.
+
+mod models;
+mod usage;
+
+use axum::routing::get;
+use axum::Router;
+
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/catalog", get(models::catalog))
+        .route("/v1/models/{*id}", get(models::get))
+        .route("/v1/usage", get(usage::list_own))
+}
