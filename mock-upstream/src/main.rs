@@ -15,12 +15,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
+
+mod anthropic;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 const DEFAULT_WORDS: usize = 5;
@@ -138,6 +140,11 @@ struct Steer {
     usage_every_chunk: bool,
     split: Option<usize>,
     crlf: bool,
+    /// `x-mock-tool`: answer with a call to this tool.
+    tool: Option<String>,
+    /// `x-mock-cache-read`: of the prompt tokens, this many were read from
+    /// the cache (Anthropic answers say so apart).
+    cache_read: usize,
 }
 
 fn header_num<T: FromStr>(headers: &HeaderMap, name: &str) -> Result<Option<T>, ApiError> {
@@ -170,6 +177,11 @@ impl Steer {
             usage_every_chunk: h.contains_key("x-mock-usage-every-chunk"),
             split,
             crlf: h.contains_key("x-mock-crlf"),
+            tool: h
+                .get("x-mock-tool")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            cache_read: header_num(h, "x-mock-cache-read")?.unwrap_or(0),
         })
     }
 
@@ -391,6 +403,8 @@ struct Meta {
     include_usage: bool,
     no_usage: bool,
     usage_every_chunk: bool,
+    tool: Option<String>,
+    cache_read: usize,
 }
 
 impl Meta {
@@ -611,6 +625,9 @@ fn images_answer(m: &Meta, body: &Value) -> Result<Value, ApiError> {
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Chat,
+    /// Azure OpenAI's chat completions of a deployment.
+    AzureChat,
+    Messages,
     Completions,
     Responses,
     Embeddings,
@@ -621,6 +638,8 @@ impl Kind {
     fn path(self) -> &'static str {
         match self {
             Kind::Chat => "/v1/chat/completions",
+            Kind::AzureChat => "/openai/deployments/{deployment}/chat/completions",
+            Kind::Messages => "/v1/messages",
             Kind::Completions => "/v1/completions",
             Kind::Responses => "/v1/responses",
             Kind::Embeddings => "/v1/embeddings",
@@ -629,7 +648,10 @@ impl Kind {
     }
 
     fn generates_text(self) -> bool {
-        matches!(self, Kind::Chat | Kind::Completions | Kind::Responses)
+        matches!(
+            self,
+            Kind::Chat | Kind::AzureChat | Kind::Messages | Kind::Completions | Kind::Responses
+        )
     }
 }
 
@@ -653,12 +675,13 @@ fn header_string(headers: &HeaderMap, name: &str) -> Value {
 }
 
 /// Records the request, answers it, and stores the status of the answer.
-async fn handle(state: Shared, kind: Kind, headers: HeaderMap, raw: Bytes) -> Response {
+async fn handle(state: Shared, kind: Kind, uri: Uri, headers: HeaderMap, raw: Bytes) -> Response {
     let body: Option<Value> = serde_json::from_slice(&raw).ok();
     let field = |pointer: &str| body.as_ref().and_then(|b| b.pointer(pointer)).cloned();
     let flag = |pointer: &str| field(pointer).and_then(|v| v.as_bool()).unwrap_or(false);
     let entry = json!({
         "path": kind.path(),
+        "uri": uri.to_string(),
         "model": field("/model").filter(Value::is_string),
         "stream": flag("/stream"),
         "include_usage": flag("/stream_options/include_usage"),
@@ -671,6 +694,10 @@ async fn handle(state: Shared, kind: Kind, headers: HeaderMap, raw: Bytes) -> Re
     let id = state.record(entry);
     let (response, streaming) = match answer(&state, id, kind, &headers, body).await {
         Ok(answer) => answer,
+        Err(ApiError(status, body)) if kind == Kind::Messages => (
+            (status, Json(anthropic::error_body(status.as_u16(), &body))).into_response(),
+            false,
+        ),
         Err(error) => (error.into_response(), false),
     };
     let mut fields = vec![("status", response.status().as_u16().into())];
@@ -701,10 +728,10 @@ async fn answer(
     let include_usage = body.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
     let inputs = prompt_token_counts(kind, &body)?;
     let prompt_tokens: usize = inputs.iter().sum();
-    let completion_tokens = if kind.generates_text() && !stream {
-        steer.words
-    } else {
-        0
+    let completion_tokens = match (&steer.tool, kind.generates_text() && !stream) {
+        (Some(_), true) => anthropic::TOOL_TOKENS,
+        (None, true) => steer.words,
+        (_, false) => 0,
     };
     let fields = [
         ("prompt_tokens", prompt_tokens.into()),
@@ -721,16 +748,25 @@ async fn answer(
         include_usage,
         no_usage: steer.no_usage,
         usage_every_chunk: include_usage && steer.usage_every_chunk,
+        tool: steer.tool.clone(),
+        cache_read: steer.cache_read.min(prompt_tokens),
     };
     if stream {
         let events = match kind {
             Kind::Responses => responses_stream(&meta),
-            _ => choice_stream(&meta, kind == Kind::Chat),
+            Kind::Messages => anthropic::stream(&meta),
+            Kind::Chat | Kind::AzureChat if meta.tool.is_some() => {
+                anthropic::chat_tool_stream(&meta)
+            }
+            Kind::Chat | Kind::AzureChat => choice_stream(&meta, true),
+            _ => choice_stream(&meta, false),
         };
         return Ok((sse_response(state, id, &steer, events), true));
     }
     let json = match kind {
-        Kind::Chat => choice_answer(&meta, true),
+        Kind::Messages => anthropic::answer(&meta),
+        Kind::Chat | Kind::AzureChat if meta.tool.is_some() => anthropic::chat_tool_answer(&meta),
+        Kind::Chat | Kind::AzureChat => choice_answer(&meta, true),
         Kind::Completions => choice_answer(&meta, false),
         Kind::Responses => responses_answer(&meta),
         Kind::Embeddings => embeddings_answer(&meta, inputs.len()),
@@ -742,7 +778,14 @@ async fn answer(
 /// Prompt tokens of each input of the request (one entry for most endpoints).
 fn prompt_token_counts(kind: Kind, body: &Value) -> Result<Vec<usize>, ApiError> {
     let counts = match kind {
-        Kind::Chat => {
+        Kind::Messages => {
+            let messages = body.get("messages").and_then(Value::as_array);
+            let messages = messages
+                .ok_or_else(|| ApiError::invalid("messages: Field required", Some("messages")))?;
+            let system = body.get("system").map_or(0, content_words);
+            vec![chat_prompt_tokens(messages) + system]
+        }
+        Kind::Chat | Kind::AzureChat => {
             let messages = body.get("messages").and_then(Value::as_array);
             let messages = messages.ok_or_else(|| {
                 ApiError::invalid("'messages' must be an array", Some("messages"))
@@ -800,8 +843,8 @@ async fn not_found() -> ApiError {
 fn app(state: Shared) -> Router {
     let route = |kind: Kind| {
         post(
-            move |State(state): State<Shared>, headers: HeaderMap, body: Bytes| {
-                handle(state, kind, headers, body)
+            move |State(state): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes| {
+                handle(state, kind, uri, headers, body)
             },
         )
     };
@@ -809,6 +852,8 @@ fn app(state: Shared) -> Router {
     let mut router = Router::new();
     for kind in [
         Kind::Chat,
+        Kind::AzureChat,
+        Kind::Messages,
         Kind::Completions,
         Kind::Responses,
         Kind::Embeddings,
