@@ -18,11 +18,8 @@ from pathlib import Path
 
 import pytest
 
-import stack as stackmod
-
-from .conftest import chat_body, raw
 from .faultproxy import FaultProxy
-from .test_config_channel import record
+from .helpers import chat_body, fresh_key, post_chat, raw, stackmod
 
 FAULT_S = float(os.environ.get("TOLLGATE_E2E_FAULT_S", "5"))
 # Issue 10 asks for 60 s and 10 min: CI runs 60 s, TOLLGATE_E2E_DOWN_S=600 the other.
@@ -81,14 +78,6 @@ class Load:
         self.thread.join()
 
 
-def new_key(stack, name: str) -> str:
-    account = stack.must("POST", "/admin/accounts", {"name": name})
-    key = stack.must("POST", "/admin/keys", {"name": name, "account_id": account["id"]})["key"]
-    stackmod.wait_until(lambda: all(raw(stack, "GET", "/v1/models", [("authorization", f"Bearer {key}")])[0] == 200
-                                    for _ in range(8)), what="the new key on every worker")
-    return key
-
-
 def ledger_check(stack, key: str, ok: list[str], timeout: float = 60.0) -> dict:
     """Every request the upstream served for `key` has exactly one usage
     record with the upstream's tokens and the catalog's price."""
@@ -114,8 +103,8 @@ def ledger_check(stack, key: str, ok: list[str], timeout: float = 60.0) -> dict:
 
 
 @pytest.mark.parametrize("fault", ["500", "garbage", "hang", "reset"])
-def test_a_failing_usage_sink_loses_and_doubles_nothing(faulty, fault):
-    key = new_key(faulty, f"sink-{fault}")
+def test_a_failing_usage_sink_loses_and_doubles_nothing(faulty, record, fault):
+    key = fresh_key(faulty, f"sink-{fault}")
     with Load(faulty, key) as load:
         time.sleep(1)
         faulty.proxy.fail(fault)
@@ -132,24 +121,24 @@ def test_a_failing_usage_sink_loses_and_doubles_nothing(faulty, fault):
     assert result["served"] > FAULT_S * 10
 
 
-def test_the_control_plane_down_with_an_envoy_cold_started_meanwhile(faulty):
+def test_the_control_plane_down_with_an_envoy_cold_started_meanwhile(faulty, record):
     """The control plane SIGKILLed for DOWN_S under load: serving goes on from
     the last snapshot; a second Envoy started meanwhile has never had a
     config and answers 503 `gateway_not_ready` (never fails open); when the
     control plane is back every record arrives once."""
-    key = new_key(faulty, "down")
+    key = fresh_key(faulty, "down")
     with Load(faulty, key) as load:
         time.sleep(1)
         faulty.procs["control-plane"].stop(sig=signal.SIGKILL)
         try:
             port = faulty.start_second_envoy()
-            status, body = raw_port(port, key)
+            status, body = post_chat(port, key)
             assert status == 503 and b"gateway_not_ready" in body
             time.sleep(DOWN_S)
         finally:
             faulty.start_control_plane()
         # The cold Envoy gets its first snapshot and serves.
-        stackmod.wait_until(lambda: raw_port(port, key)[0] == 200, timeout=15, what="the cold Envoy's first config")
+        stackmod.wait_until(lambda: post_chat(port, key)[0] == 200, timeout=15, what="the cold Envoy's first config")
         time.sleep(1)
     assert load.failed == [], "the warm Envoy kept serving"
     result = ledger_check(faulty, key, load.ok, timeout=90)
@@ -160,20 +149,7 @@ def test_the_control_plane_down_with_an_envoy_cold_started_meanwhile(faulty):
     faulty.procs.pop("envoy-2").stop()
 
 
-def raw_port(port: int, key: str):
-    import http.client
-
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("POST", "/v1/chat/completions", chat_body(),
-                     {"authorization": f"Bearer {key}", "content-type": "application/json"})
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-def test_envoy_sigkilled_under_load_loses_only_what_the_access_log_recovers(faulty):
+def test_envoy_sigkilled_under_load_loses_only_what_the_access_log_recovers(faulty, record):
     """Envoy SIGKILLed with requests and streams in flight (three clients on
     fresh connections), then started again: what its workers had not shipped
     is lost from the usage records, counted, and recovered from the access
@@ -181,7 +157,7 @@ def test_envoy_sigkilled_under_load_loses_only_what_the_access_log_recovers(faul
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
     import recover_usage
 
-    key = new_key(faulty, "sigkill")
+    key = fresh_key(faulty, "sigkill")
     loads = [Load(faulty, key) for _ in range(3)]
     for load in loads:
         load.__enter__()
