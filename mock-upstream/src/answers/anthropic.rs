@@ -6,7 +6,8 @@
 
 use serde_json::{json, Value};
 
-use super::{ev, output_text, piece, Meta, SseEv};
+use super::{output_text, piece, Meta};
+use crate::sse::{ev, SseEv};
 
 /// The tool call's arguments, whole and in the two pieces a stream sends.
 pub const TOOL_ARGS: &str = r#"{"q":"mock"}"#;
