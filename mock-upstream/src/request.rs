@@ -12,6 +12,8 @@ pub enum Kind {
     AzureChat,
     /// Anthropic's Messages API.
     Messages,
+    /// Anthropic's token count.
+    CountTokens,
     Completions,
     Responses,
     Embeddings,
@@ -24,6 +26,7 @@ impl Kind {
             Kind::Chat => "/v1/chat/completions",
             Kind::AzureChat => "/openai/deployments/{deployment}/chat/completions",
             Kind::Messages => "/v1/messages",
+            Kind::CountTokens => "/v1/messages/count_tokens",
             Kind::Completions => "/v1/completions",
             Kind::Responses => "/v1/responses",
             Kind::Embeddings => "/v1/embeddings",
@@ -104,7 +107,7 @@ pub fn input_token_counts(input: &Value) -> Option<Vec<usize>> {
 /// Prompt tokens of each input of the request (one entry for most endpoints).
 pub fn prompt_token_counts(kind: Kind, body: &Value) -> Result<Vec<usize>, ApiError> {
     let counts = match kind {
-        Kind::Messages => {
+        Kind::Messages | Kind::CountTokens => {
             let messages = body.get("messages").and_then(Value::as_array);
             let messages = messages
                 .ok_or_else(|| ApiError::invalid("messages: Field required", Some("messages")))?;

@@ -46,7 +46,7 @@ pub async fn handle(
     let (response, streaming) = match answer(&state, id, kind, &headers, body).await {
         Ok(answer) => answer,
         // Anthropic's API answers its errors in its own shape.
-        Err(ApiError(status, body)) if kind == Kind::Messages => (
+        Err(ApiError(status, body)) if matches!(kind, Kind::Messages | Kind::CountTokens) => (
             (status, Json(anthropic::error_body(status.as_u16(), &body))).into_response(),
             false,
         ),
@@ -117,6 +117,7 @@ pub async fn answer(
     }
     let json = match kind {
         Kind::Messages => anthropic::answer(&meta),
+        Kind::CountTokens => json!({ "input_tokens": meta.prompt_tokens }),
         Kind::Chat | Kind::AzureChat if meta.tool.is_some() => anthropic::chat_tool_answer(&meta),
         Kind::Chat | Kind::AzureChat => choice_answer(&meta, true),
         Kind::Completions => choice_answer(&meta, false),
@@ -161,6 +162,7 @@ pub fn app(state: Shared) -> Router {
         Kind::Chat,
         Kind::AzureChat,
         Kind::Messages,
+        Kind::CountTokens,
         Kind::Completions,
         Kind::Responses,
         Kind::Embeddings,
