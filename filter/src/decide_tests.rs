@@ -12,16 +12,9 @@ fn secret(seed: u8) -> String {
 
 fn key(id: &str, seed: u8, models: Option<Vec<&str>>, expires_at: Option<i64>) -> SnapKey {
     SnapKey {
-        id: id.into(),
-        hash: key::hash(&secret(seed)),
-        account_id: "acct".into(),
         models: models.map(|m| m.into_iter().map(String::from).collect()),
         expires_at,
-        rpm: None,
-        tpm: None,
-        max_concurrent: None,
-        budget_nanos: None,
-        spent_nanos: 0,
+        ..crate::testkit::key(id, &secret(seed), "acct")
     }
 }
 

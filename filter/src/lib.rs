@@ -24,3 +24,5 @@ mod host;
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod prop_tests;
+#[cfg(test)]
+mod testkit;

@@ -1,46 +1,7 @@
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::cell::RefCell;
 
 use super::*;
-
-/// Envoy's shared data semantics: a version per key, bumped on every write;
-/// a write with a stale version is refused, and a write to a missing key
-/// lands whatever the version (proxy-wasm-cpp-host's `SharedData::set`).
-#[derive(Default)]
-struct Mem {
-    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-    /// Makes the next `n` conditional writes lose a race (another worker
-    /// wrote in between), to exercise the retry.
-    lose: Cell<u32>,
-}
-
-impl Store for Mem {
-    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-        match self.map.borrow().get(key) {
-            Some((v, cas)) => (Some(v.clone()), Some(*cas)),
-            None => (None, None),
-        }
-    }
-
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
-        let mut map = self.map.borrow_mut();
-        let current = map.get(key).map(|(_, c)| *c);
-        if self.lose.get() > 0 {
-            self.lose.set(self.lose.get() - 1);
-            // Someone else wrote: the version moves on, the value stays.
-            if let Some(entry) = map.get_mut(key) {
-                entry.1 += 1;
-                return false;
-            }
-        }
-        if current.is_some() && cas.is_some_and(|c| Some(c) != current) {
-            return false;
-        }
-        let next = current.unwrap_or(0) + 1;
-        map.insert(key.to_string(), (value.to_vec(), next));
-        true
-    }
-}
+use crate::testkit::Mem;
 
 /// A store in which another worker acts between this worker's first read
 /// and its write: `between` runs once, right after the first `get`.

@@ -1,40 +1,9 @@
-use std::cell::RefCell;
-use std::collections::HashMap;
-
 use super::*;
 use crate::channel::{Call, Polled};
+use crate::testkit::{self, Mem};
 use tollgate_contract::key;
 use tollgate_contract::snapshot::{Deployment, Model, Provider, Settings, Snapshot};
 use tollgate_contract::usage::UsageBatch;
-
-/// Envoy shared data as a map, every write numbered from one sequence.
-#[derive(Default)]
-struct Mem {
-    map: RefCell<HashMap<String, (Vec<u8>, u32)>>,
-    seq: RefCell<u32>,
-}
-
-impl Store for Mem {
-    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-        match self.map.borrow().get(key) {
-            Some((v, cas)) => (Some(v.clone()), Some(*cas)),
-            None => (None, None),
-        }
-    }
-
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
-        let mut map = self.map.borrow_mut();
-        if let (Some(cas), Some((_, have))) = (cas, map.get(key)) {
-            if cas != *have {
-                return false;
-            }
-        }
-        let mut seq = self.seq.borrow_mut();
-        *seq += 1;
-        map.insert(key.to_string(), (value.to_vec(), *seq));
-        true
-    }
-}
 
 const NOW: u64 = 1_800_000_000_000;
 const SECRET: &str = "0123456789abcdef-filter";
@@ -48,16 +17,8 @@ fn secret(seed: u8) -> String {
 
 fn snap_key(id: &str, seed: u8, rpm: Option<u32>) -> Key {
     Key {
-        id: id.into(),
-        hash: key::hash(&secret(seed)),
-        account_id: "acct1".into(),
-        models: None,
-        expires_at: None,
         rpm,
-        tpm: None,
-        max_concurrent: None,
-        budget_nanos: None,
-        spent_nanos: 0,
+        ..testkit::key(id, &secret(seed), "acct1")
     }
 }
 
@@ -263,12 +224,14 @@ fn granted_tokens_go_to_the_lease_and_a_refused_answer_grants_nothing() {
         br#"{"grants":[{"bucket":"k:one-a-minute:rpm","granted":5}]}"#,
     );
     assert!(store.map.borrow().contains_key(lease));
-    // Five granted: five requests admitted from the lease, no more asked for
-    // until it runs low.
-    for _ in 0..3 {
+    // Five granted: five requests admitted from the lease, then the sixth
+    // finds it spent.
+    for _ in 0..5 {
         let o = send(&mut w, &store, &mut Request::default(), &bearer(2), BODY);
         assert_eq!(o.then, Then::Continue);
     }
+    let sixth = send(&mut w, &store, &mut Request::default(), &bearer(2), BODY);
+    assert_eq!(status_of(&sixth), Some(429));
 }
 
 #[test]
