@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::db::Backend;
+use crate::db::{Backend, CONFIG_CHANNEL};
 use crate::state::AppState;
 
 /// How often the snapshot is rebuilt without an admin write.
@@ -12,8 +12,6 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
 /// The shortest gap between two rebuilds for spend. The filter counts spend
 /// locally in between, so this bounds work, not accuracy.
 pub const SPEND_EVERY: Duration = Duration::from_millis(500);
-
-const CHANNEL: &str = "tollgate_config";
 
 pub fn spawn(state: &AppState) {
     tokio::spawn(refresh_forever(state.clone()));
@@ -30,7 +28,7 @@ async fn listen_forever(state: AppState, url: String) {
     loop {
         match sqlx::postgres::PgListener::connect(&url).await {
             Ok(mut listener) => {
-                if let Err(e) = listener.listen(CHANNEL).await {
+                if let Err(e) = listener.listen(CONFIG_CHANNEL).await {
                     tracing::warn!(error = %e, "LISTEN failed");
                 } else {
                     delay = Duration::from_millis(200);

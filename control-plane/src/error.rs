@@ -2,7 +2,7 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use tollgate_contract::error::{self, ErrorCode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -45,40 +45,65 @@ impl ApiError {
         }
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+    /// What each error answers, in one exhaustive match: a code of the
+    /// contract where it has one, else this control plane's own.
+    fn shape(&self) -> Shape {
         match self {
-            ApiError::Invalid { .. } => (
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                "invalid_request",
-            ),
-            ApiError::Unauthorized => (
-                StatusCode::UNAUTHORIZED,
-                "authentication_error",
-                "invalid_api_key",
-            ),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "invalid_request_error", "not_found"),
-            ApiError::ModelNotFound(_) => (
-                StatusCode::NOT_FOUND,
-                "invalid_request_error",
-                "model_not_found",
-            ),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "invalid_request_error", "conflict"),
-            ApiError::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service_unavailable",
-                "database_unavailable",
-            ),
-            ApiError::LimitsUnavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service_unavailable",
-                "limits_unavailable",
-            ),
-            ApiError::Internal(_) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "internal_error",
-            ),
+            ApiError::Invalid { .. } => Shape::Contract(ErrorCode::InvalidRequest),
+            ApiError::Unauthorized => Shape::Contract(ErrorCode::InvalidApiKey),
+            ApiError::NotFound(_) => Shape::Contract(ErrorCode::NotFound),
+            ApiError::ModelNotFound(_) => Shape::Contract(ErrorCode::ModelNotFound),
+            ApiError::Internal(_) => Shape::Contract(ErrorCode::Internal),
+            // `tollgate_contract::error::ErrorCode` has no 409 and no 503 of
+            // the control plane's own (the filter never answers them).
+            ApiError::Conflict(_) => Shape::Own {
+                status: StatusCode::CONFLICT,
+                kind: "invalid_request_error",
+                code: "conflict",
+            },
+            ApiError::Unavailable(_) => Shape::Own {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                kind: "service_unavailable",
+                code: "database_unavailable",
+            },
+            ApiError::LimitsUnavailable(_) => Shape::Own {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                kind: "service_unavailable",
+                code: "limits_unavailable",
+            },
+        }
+    }
+}
+
+enum Shape {
+    Contract(ErrorCode),
+    Own {
+        status: StatusCode,
+        kind: &'static str,
+        code: &'static str,
+    },
+}
+
+impl Shape {
+    fn status(&self) -> StatusCode {
+        match self {
+            Shape::Contract(code) => {
+                StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            Shape::Own { status, .. } => *status,
+        }
+    }
+
+    /// The OpenAI error body: the contract's one definition of it, and the
+    /// same shape for the codes the contract does not have (its `body` takes
+    /// only an `ErrorCode`).
+    fn body(&self, message: &str, param: Option<&str>) -> Vec<u8> {
+        match self {
+            Shape::Contract(code) => error::body(*code, message, param),
+            Shape::Own { kind, code, .. } => serde_json::to_vec(&serde_json::json!({
+                "error": {"message": message, "type": kind, "param": param, "code": code}
+            }))
+            .unwrap_or_else(|_| error::body(ErrorCode::Internal, "error", None)),
         }
     }
 }
@@ -109,24 +134,28 @@ impl From<anyhow::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, kind, code) = self.parts();
         match &self {
             ApiError::Internal(e) => tracing::error!(error = format!("{e:#}"), "internal error"),
             ApiError::Unavailable(e) => tracing::warn!(error = %e, "database unavailable"),
             _ => {}
         }
         let param = match &self {
-            ApiError::Invalid { param, .. } => param.clone(),
-            ApiError::ModelNotFound(_) => Some("model".to_string()),
+            ApiError::Invalid { param, .. } => param.as_deref(),
+            ApiError::ModelNotFound(_) => Some("model"),
             _ => None,
         };
         let message = match &self {
             ApiError::Unauthorized => "Missing or invalid credentials.".to_string(),
             other => other.to_string(),
         };
-        let body =
-            json!({"error": {"message": message, "type": kind, "param": param, "code": code}});
-        let mut response = (status, axum::Json(body)).into_response();
+        let shape = self.shape();
+        let status = shape.status();
+        let mut response = (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            shape.body(&message, param),
+        )
+            .into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -177,5 +206,93 @@ where
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|axum::extract::Query(v)| Q(v))
             .map_err(|e| ApiError::invalid(format!("Invalid query: {}", e.body_text()), None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn every_error_has_its_status_type_and_code() {
+        let table = [
+            (
+                ApiError::invalid("bad", Some("name")),
+                400,
+                "invalid_request_error",
+                "invalid_request",
+                Some("name"),
+            ),
+            (
+                ApiError::Unauthorized,
+                401,
+                "authentication_error",
+                "invalid_api_key",
+                None,
+            ),
+            (
+                ApiError::NotFound("No key.".into()),
+                404,
+                "invalid_request_error",
+                "not_found",
+                None,
+            ),
+            (
+                ApiError::ModelNotFound("No model.".into()),
+                404,
+                "invalid_request_error",
+                "model_not_found",
+                Some("model"),
+            ),
+            (
+                ApiError::Conflict("in use".into()),
+                409,
+                "invalid_request_error",
+                "conflict",
+                None,
+            ),
+            (
+                ApiError::LimitsUnavailable("away".into()),
+                503,
+                "service_unavailable",
+                "limits_unavailable",
+                None,
+            ),
+            (
+                ApiError::Unavailable(sqlx::Error::PoolTimedOut),
+                503,
+                "service_unavailable",
+                "database_unavailable",
+                None,
+            ),
+            (
+                ApiError::Internal(anyhow::anyhow!("secret detail")),
+                500,
+                "server_error",
+                "internal_error",
+                None,
+            ),
+        ];
+        for (error, status, kind, code, param) in table {
+            let what = format!("{error:?}");
+            let res = error.into_response();
+            assert_eq!(res.status().as_u16(), status, "{what}");
+            assert_eq!(
+                res.headers()[header::CONTENT_TYPE],
+                "application/json",
+                "{what}"
+            );
+            let bytes = res.into_body().collect().await.expect("body").to_bytes();
+            let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+            assert_eq!(v["error"]["type"], kind, "{what}");
+            assert_eq!(v["error"]["code"], code, "{what}");
+            assert_eq!(v["error"]["param"].as_str(), param, "{what}");
+            assert!(v["error"]["message"].is_string(), "{what}");
+            assert!(
+                !v.to_string().contains("secret detail"),
+                "internal causes stay in the log"
+            );
+        }
     }
 }

@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::error::{ApiError, ApiResult};
-use crate::util::now_ms;
 
 /// Units of a bucket per token (a bucket of `limit` a minute refills by
 /// `limit` units a millisecond), as in the filter.
@@ -104,13 +103,16 @@ impl Broker {
         }
     }
 
-    pub async fn take(&self, bucket: &str, limit: u64, want: u64) -> ApiResult<u64> {
+    /// Takes up to `want` tokens from a bucket of `limit` a minute; the
+    /// tokens granted. `now_ms` is the caller's clock for the in-process
+    /// bucket; Redis refills with its own (see `SCRIPT`).
+    pub async fn take(&self, bucket: &str, limit: u64, want: u64, now_ms: i64) -> ApiResult<u64> {
         match self {
             Broker::Memory(buckets) => {
                 let mut buckets = buckets
                     .lock()
                     .map_err(|_| ApiError::Internal(anyhow::anyhow!("lease table poisoned")))?;
-                let now = now_ms();
+                let now = now_ms;
                 buckets.retain(|_, (_, at)| now - *at < IDLE_MS);
                 let full = i64::try_from(limit)
                     .unwrap_or(i64::MAX)
@@ -167,13 +169,60 @@ mod tests {
     #[tokio::test]
     async fn the_memory_bucket_grants_what_it_has_and_refills() {
         let broker = Broker::Memory(Mutex::new(HashMap::new()));
-        assert_eq!(broker.take("k:a:rpm", 10, 4).await.unwrap(), 4);
-        assert_eq!(broker.take("k:a:rpm", 10, 10).await.unwrap(), 6);
-        assert_eq!(broker.take("k:a:rpm", 10, 10).await.unwrap(), 0);
+        let t0 = 1_700_000_000_000;
+        assert_eq!(broker.take("k:a:rpm", 10, 4, t0).await.unwrap(), 4);
+        assert_eq!(broker.take("k:a:rpm", 10, 10, t0).await.unwrap(), 6);
+        assert_eq!(broker.take("k:a:rpm", 10, 10, t0).await.unwrap(), 0);
         assert_eq!(
-            broker.take("k:b:rpm", 10, 3).await.unwrap(),
+            broker.take("k:b:rpm", 10, 3, t0).await.unwrap(),
             3,
             "buckets are separate"
+        );
+        // 10 a minute: one token back every 6 s, none for less.
+        assert_eq!(broker.take("k:a:rpm", 10, 10, t0 + 5_999).await.unwrap(), 0);
+        assert_eq!(broker.take("k:a:rpm", 10, 10, t0 + 6_000).await.unwrap(), 1);
+        assert_eq!(
+            broker.take("k:a:rpm", 10, 10, t0 + 18_000).await.unwrap(),
+            2
+        );
+        // A clock that steps back refills nothing.
+        assert_eq!(broker.take("k:a:rpm", 10, 10, t0).await.unwrap(), 0);
+        // A minute is a full bucket again, and never more than full.
+        assert_eq!(
+            broker
+                .take("k:a:rpm", 10, 10, t0 + 18_000 + 600_000)
+                .await
+                .unwrap(),
+            10
+        );
+        assert_eq!(
+            broker
+                .take("k:a:rpm", 10, 10, t0 + 18_000 + 600_000)
+                .await
+                .unwrap(),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idle_bucket_is_dropped_and_comes_back_full() {
+        let broker = Broker::Memory(Mutex::new(HashMap::new()));
+        let t0 = 1_700_000_000_000;
+        assert_eq!(broker.take("a:x:tpm", 100, 100, t0).await.unwrap(), 100);
+        assert_eq!(broker.take("k:y:rpm", 5, 1, t0 + IDLE_MS).await.unwrap(), 1);
+        let Broker::Memory(buckets) = &broker else {
+            unreachable!("a memory broker")
+        };
+        assert!(
+            !buckets.lock().unwrap().contains_key("a:x:tpm"),
+            "unused for IDLE_MS: dropped"
+        );
+        assert_eq!(
+            broker
+                .take("a:x:tpm", 100, 100, t0 + IDLE_MS)
+                .await
+                .unwrap(),
+            100
         );
     }
 }

@@ -8,17 +8,23 @@
 //! Layers, each using only those below it: handlers by caller (`admin/`
 //! with the admin token, `internal/` with the filter secret, `v1/` for keyed
 //! callers, `status`), then `auth` and `state`, then the snapshot and its
-//! channel, then the queries in `db/`.
+//! channel, then the queries in `db/`, then the small pieces every layer
+//! uses (`clock`, `ids`, `money`, `pages`, `patch`, `validate`, `error`).
 
 mod admin;
 mod auth;
 mod background;
+mod clock;
 mod config_channel;
 mod db;
 mod error;
+mod ids;
 mod internal;
 mod leases;
+mod money;
 pub mod openapi;
+mod pages;
+mod patch;
 mod router;
 mod secrets;
 pub mod settings;
@@ -26,8 +32,8 @@ mod snapshot;
 mod state;
 mod status;
 mod usage_record;
-mod util;
 mod v1;
+mod validate;
 
 use crate::settings::Settings;
 pub use crate::state::{AppState, State};

@@ -9,14 +9,14 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use crate::clock::now_ms;
 use crate::config_channel::{ConfigChannel, Published};
-use crate::db::{Backend, Db};
+use crate::db::Db;
 use crate::error::ApiResult;
 use crate::leases::Broker;
 use crate::secrets::{load_or_create, token, Sealer};
 use crate::settings::Settings;
 use crate::snapshot;
-use crate::util::now_ms;
 
 pub struct State {
     pub db: Db,
@@ -149,13 +149,7 @@ impl State {
     }
 
     async fn notify_others(&self) {
-        if self.db.backend != Backend::Postgres {
-            return;
-        }
-        if let Err(e) = sqlx::raw_sql("NOTIFY tollgate_config")
-            .execute(&self.db.pool)
-            .await
-        {
+        if let Err(e) = self.db.notify_config_changed().await {
             tracing::warn!(error = %e, "could not notify the other control planes; they catch up on their refresh");
         }
     }

@@ -6,18 +6,15 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::clock::now_ms;
 use crate::state::AppState;
-use crate::util::now_ms;
 
 /// The control plane is `ok` when its
 /// database answers; the gateway is `ok` when a filter asked for config in the
 /// last minute; each provider's state comes from the statuses of its latest
 /// requests.
 pub async fn get(State(state): State<AppState>) -> Json<Value> {
-    let db_ok = sqlx::query_scalar::<_, i64>("SELECT 1")
-        .fetch_one(&state.db.pool)
-        .await
-        .is_ok();
+    let db_ok = state.db.ping().await;
     let last_poll = state.last_poll_ms.load(Ordering::Relaxed);
     let now = now_ms();
     let gateway = if last_poll == 0 {

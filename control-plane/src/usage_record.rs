@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::db::usage::Row;
 use crate::error::{ApiError, ApiResult};
-use crate::util::nanos_to_usd;
+use crate::money::nanos_to_usd;
 
 /// A usage record as API.md gives it.
 #[derive(Debug, Serialize)]

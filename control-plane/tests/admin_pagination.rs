@@ -154,6 +154,40 @@ async fn usage_pages_newest_first_for_the_admin_and_for_the_key_holder() {
         let odd = page_through(&app, "/admin/usage?model=odd", 2).await;
         assert_eq!(odd.len(), 3, "{backend:?}: {odd:?}");
 
+        let summary = app
+            .admin_ok(
+                "GET",
+                "/admin/usage/summary?group_by=model&since=1700000000",
+                None,
+                200,
+            )
+            .await;
+        let groups: Vec<(Value, Value, Value)> = summary["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|g| {
+                (
+                    g["group"].clone(),
+                    g["requests"].clone(),
+                    g["input_tokens"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            groups,
+            vec![
+                (json!("even"), json!(4), json!(40)),
+                (json!("odd"), json!(3), json!(30))
+            ],
+            "{backend:?}: {summary}"
+        );
+        let none = app
+            .admin_ok("GET", "/admin/usage/summary?until=1700000000", None, 200)
+            .await;
+        assert_eq!(none["data"], json!([]), "{backend:?}: {none}");
+
         // The key holder's own list, through the filter's identity headers.
         let mut seen = Vec::new();
         let mut after = String::new();

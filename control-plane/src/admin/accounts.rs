@@ -6,15 +6,17 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::resource::{written, Resource};
 use crate::auth::Admin;
+use crate::clock::now_ms;
 use crate::db::accounts::Row;
-use crate::db::{self, load, page as page_of};
-use crate::error::{parse_json, ApiError, ApiResult, Q};
+use crate::db::{self, load, Db};
+use crate::error::{parse_json, ApiError, ApiResult};
+use crate::ids::new_id;
+use crate::money::{nanos_to_usd, optional_usd_to_nanos, usd_to_nanos, MAX_BALANCE_NANOS};
+use crate::patch::{double_option, set};
 use crate::state::AppState;
-use crate::util::{
-    check_limit, check_text, double_option, nanos_to_usd, new_id, now_ms, usd_to_nanos, List,
-    PageQuery, MAX_BALANCE_NANOS,
-};
+use crate::validate::{check_limit, name};
 
 #[derive(Debug, Serialize)]
 pub struct Account {
@@ -57,7 +59,7 @@ struct NewAccount {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AccountPatch {
+pub struct AccountPatch {
     name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     balance_usd: Option<Option<f64>>,
@@ -75,21 +77,41 @@ struct Credit {
     amount_usd: f64,
 }
 
+impl Resource for Row {
+    type Shown = Account;
+    type Patch = AccountPatch;
+
+    fn show(self) -> ApiResult<Account> {
+        Ok(self.into())
+    }
+
+    async fn apply(&mut self, p: AccountPatch, _: &AppState) -> ApiResult<()> {
+        set(&mut self.name, p.name, |v| name(v, "name"))?;
+        set(&mut self.balance_nanos, p.balance_usd, |v| {
+            optional_usd_to_nanos(v, "balance_usd")
+        })?;
+        set(&mut self.rpm, p.rpm, |v| check_limit(v, "rpm"))?;
+        set(&mut self.tpm, p.tpm, |v| check_limit(v, "tpm"))?;
+        set(&mut self.max_concurrent, p.max_concurrent, |v| {
+            check_limit(v, "max_concurrent")
+        })
+    }
+
+    async fn update(&self, db: &Db) -> ApiResult<()> {
+        db::accounts::update(db, self).await
+    }
+}
+
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Account>)> {
     let new: NewAccount = parse_json(&body)?;
-    check_text(&new.name, "name", 200)?;
-    let balance = new
-        .balance_usd
-        .map(|v| usd_to_nanos(v, "balance_usd"))
-        .transpose()?;
     let row = Row {
         id: new_id("acct"),
-        name: new.name,
-        balance_nanos: balance,
+        name: name(new.name, "name")?,
+        balance_nanos: optional_usd_to_nanos(new.balance_usd, "balance_usd")?,
         spent_nanos: 0,
         rpm: check_limit(new.rpm, "rpm")?,
         tpm: check_limit(new.tpm, "tpm")?,
@@ -97,62 +119,7 @@ pub async fn create(
         created_at_ms: now_ms(),
     };
     db::accounts::insert(&state.db, &row).await?;
-    state.publish().await;
-    Ok((
-        StatusCode::CREATED,
-        Json(load::<Row>(&state.db, &row.id).await?.into()),
-    ))
-}
-
-pub async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-    Q(page): Q<PageQuery>,
-) -> ApiResult<Json<List<Account>>> {
-    let (rows, limit) = page_of::<Row>(&state.db, page).await?;
-    Ok(Json(List::page(
-        rows.into_iter().map(Account::from).collect(),
-        limit,
-    )))
-}
-
-pub async fn get(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Account>> {
-    Ok(Json(load::<Row>(&state.db, &id).await?.into()))
-}
-
-pub async fn patch(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Account>> {
-    let p: AccountPatch = parse_json(&body)?;
-    let mut row = load::<Row>(&state.db, &id).await?;
-    if let Some(name) = p.name {
-        check_text(&name, "name", 200)?;
-        row.name = name;
-    }
-    if let Some(balance) = p.balance_usd {
-        row.balance_nanos = balance
-            .map(|v| usd_to_nanos(v, "balance_usd"))
-            .transpose()?;
-    }
-    if let Some(v) = p.rpm {
-        row.rpm = check_limit(v, "rpm")?;
-    }
-    if let Some(v) = p.tpm {
-        row.tpm = check_limit(v, "tpm")?;
-    }
-    if let Some(v) = p.max_concurrent {
-        row.max_concurrent = check_limit(v, "max_concurrent")?;
-    }
-    db::accounts::update(&state.db, &row).await?;
-    state.publish().await;
-    Ok(Json(load::<Row>(&state.db, &id).await?.into()))
+    Ok((StatusCode::CREATED, written::<Row>(&state, &row.id).await?))
 }
 
 /// Adds to the balance (`db::accounts::credit`: one statement, bounded). An
@@ -172,8 +139,7 @@ pub async fn credit(
             Some("amount_usd"),
         ));
     }
-    state.publish().await;
-    Ok(Json(load::<Row>(&state.db, &id).await?.into()))
+    written::<Row>(&state, &id).await
 }
 
 /// Only an account without live keys can go (its revoked keys go with it);

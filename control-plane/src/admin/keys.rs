@@ -8,15 +8,18 @@ use axum::Json;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use super::resource::{written, Resource};
 use crate::auth::Admin;
+use crate::clock::now_ms;
 use crate::db::keys::Row;
-use crate::db::{self, load};
+use crate::db::{self, load, Db};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
+use crate::ids::new_id;
+use crate::money::{nanos_to_usd, optional_usd_to_nanos};
+use crate::pages::{List, PageQuery};
+use crate::patch::{double_option, set};
 use crate::state::AppState;
-use crate::util::{
-    check_limit, check_slug, check_text, double_option, nanos_to_usd, new_id, now_ms, usd_to_nanos,
-    List, PageQuery,
-};
+use crate::validate::{check_limit, check_slug, name};
 
 #[derive(Debug, Serialize)]
 pub struct ApiKey {
@@ -80,7 +83,7 @@ struct NewKey {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct KeyPatch {
+pub struct KeyPatch {
     name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     models: Option<Option<Vec<String>>>,
@@ -147,7 +150,7 @@ pub async fn create(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ApiKey>)> {
     let new: NewKey = parse_json(&body)?;
-    check_text(&new.name, "name", 200)?;
+    let name = name(new.name, "name")?;
     check_expiry(new.expires_at)?;
     if new.expires_at.is_some_and(|t| t <= now_ms() / 1000) {
         return Err(ApiError::invalid(
@@ -162,14 +165,11 @@ pub async fn create(
         ));
     }
     let models = check_models(&state, &new.models).await?;
-    let budget = new
-        .budget_usd
-        .map(|v| usd_to_nanos(v, "budget_usd"))
-        .transpose()?;
+    let budget = optional_usd_to_nanos(new.budget_usd, "budget_usd")?;
     let secret = mint(&state.settings.key_prefix)?;
     let row = Row {
         id: new_id("key"),
-        name: new.name,
+        name,
         account_id: new.account_id,
         prefix: tollgate_contract::key::display_prefix(&secret),
         models_json: models,
@@ -183,10 +183,10 @@ pub async fn create(
         created_at_ms: now_ms(),
     };
     db::keys::insert(&state.db, &row, &tollgate_contract::key::hash(&secret)).await?;
-    state.publish().await;
-    let mut key = ApiKey::try_from(load::<Row>(&state.db, &row.id).await?)?;
-    key.key = Some(secret);
-    Ok((StatusCode::CREATED, Json(key)))
+    Ok((
+        StatusCode::CREATED,
+        with_secret(&state, &row.id, secret).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -221,48 +221,36 @@ pub async fn list(
     Ok(Json(List::page(keys, limit)))
 }
 
-pub async fn get(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<ApiKey>> {
-    Ok(Json(load::<Row>(&state.db, &id).await?.try_into()?))
-}
+impl Resource for Row {
+    type Shown = ApiKey;
+    type Patch = KeyPatch;
 
-pub async fn patch(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<ApiKey>> {
-    let p: KeyPatch = parse_json(&body)?;
-    let mut row = load::<Row>(&state.db, &id).await?;
-    if let Some(name) = p.name {
-        check_text(&name, "name", 200)?;
-        row.name = name;
+    fn show(self) -> ApiResult<ApiKey> {
+        self.try_into()
     }
-    if let Some(models) = p.models {
-        row.models_json = check_models(&state, &models).await?;
+
+    async fn apply(&mut self, p: KeyPatch, state: &AppState) -> ApiResult<()> {
+        set(&mut self.name, p.name, |v| name(v, "name"))?;
+        if let Some(models) = p.models {
+            self.models_json = check_models(state, &models).await?;
+        }
+        set(&mut self.rpm, p.rpm, |v| check_limit(v, "rpm"))?;
+        set(&mut self.tpm, p.tpm, |v| check_limit(v, "tpm"))?;
+        set(&mut self.max_concurrent, p.max_concurrent, |v| {
+            check_limit(v, "max_concurrent")
+        })?;
+        set(&mut self.budget_nanos, p.budget_usd, |v| {
+            optional_usd_to_nanos(v, "budget_usd")
+        })?;
+        set(&mut self.expires_at, p.expires_at, |v| {
+            check_expiry(v)?;
+            Ok(v)
+        })
     }
-    if let Some(v) = p.rpm {
-        row.rpm = check_limit(v, "rpm")?;
+
+    async fn update(&self, db: &Db) -> ApiResult<()> {
+        db::keys::update(db, self).await
     }
-    if let Some(v) = p.tpm {
-        row.tpm = check_limit(v, "tpm")?;
-    }
-    if let Some(v) = p.max_concurrent {
-        row.max_concurrent = check_limit(v, "max_concurrent")?;
-    }
-    if let Some(v) = p.budget_usd {
-        row.budget_nanos = v.map(|v| usd_to_nanos(v, "budget_usd")).transpose()?;
-    }
-    if let Some(v) = p.expires_at {
-        check_expiry(v)?;
-        row.expires_at = v;
-    }
-    db::keys::update(&state.db, &row).await?;
-    state.publish().await;
-    Ok(Json(load::<Row>(&state.db, &id).await?.try_into()?))
 }
 
 /// Revokes at once; revoking twice is not an error.
@@ -274,8 +262,7 @@ pub async fn revoke(
     if !db::keys::revoke(&state.db, &id, now_ms()).await? {
         return Err(ApiError::NotFound(format!("No key {id:?}.")));
     }
-    state.publish().await;
-    Ok(Json(load::<Row>(&state.db, &id).await?.try_into()?))
+    written::<Row>(&state, &id).await
 }
 
 /// A new secret for the same key (same id, limits and spend); the old secret
@@ -299,8 +286,13 @@ pub async fn rotate(
         &tollgate_contract::key::display_prefix(&secret),
     )
     .await?;
-    state.publish().await;
-    let mut key = ApiKey::try_from(load::<Row>(&state.db, &id).await?)?;
+    with_secret(&state, &id, secret).await
+}
+
+/// The create and rotate answer: the key as stored, with its secret (the
+/// only time it is shown).
+async fn with_secret(state: &AppState, id: &str, secret: String) -> ApiResult<Json<ApiKey>> {
+    let Json(mut key) = written::<Row>(state, id).await?;
     key.key = Some(secret);
     Ok(Json(key))
 }

@@ -1,53 +1,67 @@
-//! The admin API (API.md section 2). Every handler takes the `Admin`
-//! extractor, so that no admin route can be added without the token check.
+//! The admin API (API.md section 2), one module per resource; get, list and
+//! PATCH are `resource`'s, for every resource. Every handler takes the
+//! `Admin` extractor, so that no admin route can be added without the token
+//! check.
 
 mod accounts;
 mod keys;
 mod models;
 mod providers;
+mod resource;
 mod upstream_url;
 mod usage;
 
 use axum::routing::{get, post};
 use axum::Router;
 
+use crate::db::accounts::Row as AccountRow;
+use crate::db::keys::Row as KeyRow;
+use crate::db::models::Row as ModelRow;
+use crate::db::providers::Row as ProviderRow;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/admin/accounts",
-            post(accounts::create).get(accounts::list),
+            post(accounts::create).get(resource::list::<AccountRow>),
         )
         .route(
             "/admin/accounts/{id}",
-            get(accounts::get)
-                .patch(accounts::patch)
+            get(resource::get::<AccountRow>)
+                .patch(resource::patch::<AccountRow>)
                 .delete(accounts::delete),
         )
         .route("/admin/accounts/{id}/credit", post(accounts::credit))
         .route("/admin/keys", post(keys::create).get(keys::list))
         .route(
             "/admin/keys/{id}",
-            get(keys::get).patch(keys::patch).delete(keys::revoke),
+            get(resource::get::<KeyRow>)
+                .patch(resource::patch::<KeyRow>)
+                .delete(keys::revoke),
         )
         .route("/admin/keys/{id}/rotate", post(keys::rotate))
         .route(
             "/admin/providers",
-            post(providers::create).get(providers::list),
+            post(providers::create).get(resource::list::<ProviderRow>),
         )
         .route(
             "/admin/providers/{id}",
-            get(providers::get)
-                .patch(providers::patch)
+            get(resource::get::<ProviderRow>)
+                .patch(resource::patch::<ProviderRow>)
                 .delete(providers::delete),
         )
         .route("/admin/openapi.json", get(crate::openapi::get))
         .route("/admin/usage", get(usage::list))
         .route("/admin/usage/summary", get(usage::summary))
-        .route("/admin/models", post(models::create).get(models::list))
+        .route(
+            "/admin/models",
+            post(models::create).get(resource::list::<ModelRow>),
+        )
         .route(
             "/admin/models/{*id}",
-            get(models::get).patch(models::patch).delete(models::delete),
+            get(resource::get::<ModelRow>)
+                .patch(resource::patch::<ModelRow>)
+                .delete(models::delete),
         )
 }

@@ -7,12 +7,16 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::resource::{written, Resource};
 use crate::auth::Admin;
+use crate::clock::now_ms;
 use crate::db::models::{encode_deployments, Deployment, Pricing, Row, CATEGORIES};
-use crate::db::{self, load, page as page_of};
-use crate::error::{parse_json, ApiError, ApiResult, Q};
+use crate::db::{self, Db};
+use crate::error::{parse_json, ApiError, ApiResult};
+use crate::money::usd_to_nanos;
+use crate::patch::{double_option, set};
 use crate::state::AppState;
-use crate::util::{check_slug, check_text, double_option, now_ms, usd_to_nanos, List, PageQuery};
+use crate::validate::{check_slug, check_text, name};
 
 #[derive(Debug, Serialize)]
 pub struct Model {
@@ -65,7 +69,7 @@ fn chat() -> String {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ModelPatch {
+pub struct ModelPatch {
     name: Option<String>,
     description: Option<String>,
     category: Option<String>,
@@ -75,9 +79,9 @@ struct ModelPatch {
     deployments: Option<Vec<Deployment>>,
 }
 
-fn check_category(c: &str) -> ApiResult<()> {
-    if CATEGORIES.contains(&c) {
-        Ok(())
+fn check_category(c: String) -> ApiResult<String> {
+    if CATEGORIES.contains(&c.as_str()) {
+        Ok(c)
     } else {
         Err(ApiError::invalid(
             format!("`category` must be one of {CATEGORIES:?}"),
@@ -120,6 +124,11 @@ async fn check_deployments(state: &AppState, deployments: &[Deployment]) -> ApiR
     encode_deployments(deployments)
 }
 
+fn description(v: String) -> ApiResult<String> {
+    check_text(&v, "description", 2000)?;
+    Ok(v)
+}
+
 fn price(p: Option<Pricing>) -> ApiResult<(i64, i64)> {
     let p = p.unwrap_or(Pricing {
         input_per_1m: 0.0,
@@ -131,6 +140,35 @@ fn price(p: Option<Pricing>) -> ApiResult<(i64, i64)> {
     ))
 }
 
+impl Resource for Row {
+    type Shown = Model;
+    type Patch = ModelPatch;
+
+    fn show(self) -> ApiResult<Model> {
+        self.try_into()
+    }
+
+    async fn apply(&mut self, p: ModelPatch, state: &AppState) -> ApiResult<()> {
+        set(&mut self.name, p.name, |v| name(v, "name"))?;
+        set(&mut self.description, p.description, description)?;
+        set(&mut self.category, p.category, check_category)?;
+        set(&mut self.context_window, p.context_window, |v| {
+            Ok(v.map(i64::from))
+        })?;
+        if let Some(v) = p.pricing {
+            (self.input_nanos_per_1m, self.output_nanos_per_1m) = price(Some(v))?;
+        }
+        if let Some(v) = p.deployments {
+            self.deployments_json = check_deployments(state, &v).await?;
+        }
+        Ok(())
+    }
+
+    async fn update(&self, db: &Db) -> ApiResult<()> {
+        db::models::update(db, self).await
+    }
+}
+
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -138,84 +176,24 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Model>)> {
     let new: NewModel = parse_json(&body)?;
     check_slug(&new.id, "id")?;
-    let name = new.name.unwrap_or_else(|| new.id.clone());
-    check_text(&name, "name", 200)?;
-    check_text(&new.description, "description", 2000)?;
-    check_category(&new.category)?;
-    let deployments = check_deployments(&state, &new.deployments).await?;
-    let (input, output) = price(new.pricing)?;
+    let name = name(new.name.unwrap_or_else(|| new.id.clone()), "name")?;
+    let description = description(new.description)?;
+    let category = check_category(new.category)?;
+    let deployments_json = check_deployments(&state, &new.deployments).await?;
+    let (input_nanos_per_1m, output_nanos_per_1m) = price(new.pricing)?;
     let row = Row {
         id: new.id,
         name,
-        description: new.description,
-        category: new.category,
+        description,
+        category,
         context_window: new.context_window.map(i64::from),
-        input_nanos_per_1m: input,
-        output_nanos_per_1m: output,
-        deployments_json: deployments,
+        input_nanos_per_1m,
+        output_nanos_per_1m,
+        deployments_json,
         created_at_ms: now_ms(),
     };
     db::models::insert(&state.db, &row).await?;
-    state.publish().await;
-    Ok((
-        StatusCode::CREATED,
-        Json(load::<Row>(&state.db, &row.id).await?.try_into()?),
-    ))
-}
-
-pub async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-    Q(page): Q<PageQuery>,
-) -> ApiResult<Json<List<Model>>> {
-    let (rows, limit) = page_of::<Row>(&state.db, page).await?;
-    let models = rows
-        .into_iter()
-        .map(Model::try_from)
-        .collect::<ApiResult<Vec<_>>>()?;
-    Ok(Json(List::page(models, limit)))
-}
-
-pub async fn get(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Model>> {
-    Ok(Json(load::<Row>(&state.db, &id).await?.try_into()?))
-}
-
-pub async fn patch(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Model>> {
-    let p: ModelPatch = parse_json(&body)?;
-    let mut row = load::<Row>(&state.db, &id).await?;
-    if let Some(v) = p.name {
-        check_text(&v, "name", 200)?;
-        row.name = v;
-    }
-    if let Some(v) = p.description {
-        check_text(&v, "description", 2000)?;
-        row.description = v;
-    }
-    if let Some(v) = p.category {
-        check_category(&v)?;
-        row.category = v;
-    }
-    if let Some(v) = p.context_window {
-        row.context_window = v.map(i64::from);
-    }
-    if let Some(v) = p.pricing {
-        (row.input_nanos_per_1m, row.output_nanos_per_1m) = price(Some(v))?;
-    }
-    if let Some(v) = p.deployments {
-        row.deployments_json = check_deployments(&state, &v).await?;
-    }
-    db::models::update(&state.db, &row).await?;
-    state.publish().await;
-    Ok(Json(load::<Row>(&state.db, &id).await?.try_into()?))
+    Ok((StatusCode::CREATED, written::<Row>(&state, &row.id).await?))
 }
 
 pub async fn delete(

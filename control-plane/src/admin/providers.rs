@@ -7,13 +7,17 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::resource::{written, Resource};
 use super::upstream_url::check_base_url;
 use crate::auth::Admin;
+use crate::clock::now_ms;
 use crate::db::providers::{Row, KINDS};
-use crate::db::{self, load, page as page_of};
-use crate::error::{parse_json, ApiError, ApiResult, Q};
+use crate::db::{self, load, Db};
+use crate::error::{parse_json, ApiError, ApiResult};
+use crate::ids::new_id;
+use crate::patch::set;
 use crate::state::AppState;
-use crate::util::{check_slug, check_text, new_id, now_ms, List, PageQuery};
+use crate::validate::{check_slug, name};
 
 #[derive(Debug, Serialize)]
 pub struct Provider {
@@ -58,16 +62,16 @@ fn default_kind() -> String {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ProviderPatch {
+pub struct ProviderPatch {
     name: Option<String>,
     kind: Option<String>,
     base_url: Option<String>,
     api_key: Option<String>,
 }
 
-fn check_kind(kind: &str) -> ApiResult<()> {
-    if KINDS.contains(&kind) {
-        Ok(())
+fn check_kind(kind: String) -> ApiResult<String> {
+    if KINDS.contains(&kind.as_str()) {
+        Ok(kind)
     } else {
         Err(ApiError::invalid(
             format!("`kind` must be one of {KINDS:?}"),
@@ -76,7 +80,8 @@ fn check_kind(kind: &str) -> ApiResult<()> {
     }
 }
 
-fn check_api_key(key: &str) -> ApiResult<()> {
+/// The credential checked and sealed for storage.
+fn seal_api_key(state: &AppState, key: &str) -> ApiResult<String> {
     // It becomes an HTTP header value: visible ASCII only.
     if key.len() > 4096 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::invalid(
@@ -84,7 +89,33 @@ fn check_api_key(key: &str) -> ApiResult<()> {
             Some("api_key"),
         ));
     }
-    Ok(())
+    Ok(state.sealer.seal(key)?)
+}
+
+fn base_url(state: &AppState, url: &str) -> ApiResult<String> {
+    check_base_url(url, state.settings.allow_private_upstreams)
+}
+
+impl Resource for Row {
+    type Shown = Provider;
+    type Patch = ProviderPatch;
+
+    fn show(self) -> ApiResult<Provider> {
+        Ok(self.into())
+    }
+
+    async fn apply(&mut self, p: ProviderPatch, state: &AppState) -> ApiResult<()> {
+        set(&mut self.name, p.name, |v| name(v, "name"))?;
+        set(&mut self.kind, p.kind, check_kind)?;
+        set(&mut self.base_url, p.base_url, |v| base_url(state, &v))?;
+        set(&mut self.api_key_enc, p.api_key, |v| {
+            seal_api_key(state, &v)
+        })
+    }
+
+    async fn update(&self, db: &Db) -> ApiResult<()> {
+        db::providers::update(db, self).await
+    }
 }
 
 pub async fn create(
@@ -100,74 +131,16 @@ pub async fn create(
         }
         None => new_id("prov"),
     };
-    let name = new.name.unwrap_or_else(|| id.clone());
-    check_text(&name, "name", 200)?;
-    check_kind(&new.kind)?;
-    let base_url = check_base_url(&new.base_url, state.settings.allow_private_upstreams)?;
-    check_api_key(&new.api_key)?;
-    let sealed = state.sealer.seal(&new.api_key)?;
     let row = Row {
+        name: name(new.name.unwrap_or_else(|| id.clone()), "name")?,
         id,
-        name,
-        kind: new.kind,
-        base_url,
-        api_key_enc: sealed,
+        kind: check_kind(new.kind)?,
+        base_url: base_url(&state, &new.base_url)?,
+        api_key_enc: seal_api_key(&state, &new.api_key)?,
         created_at_ms: now_ms(),
     };
     db::providers::insert(&state.db, &row).await?;
-    state.publish().await;
-    Ok((
-        StatusCode::CREATED,
-        Json(load::<Row>(&state.db, &row.id).await?.into()),
-    ))
-}
-
-pub async fn list(
-    _: Admin,
-    State(state): State<AppState>,
-    Q(page): Q<PageQuery>,
-) -> ApiResult<Json<List<Provider>>> {
-    let (rows, limit) = page_of::<Row>(&state.db, page).await?;
-    Ok(Json(List::page(
-        rows.into_iter().map(Provider::from).collect(),
-        limit,
-    )))
-}
-
-pub async fn get(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Provider>> {
-    Ok(Json(load::<Row>(&state.db, &id).await?.into()))
-}
-
-pub async fn patch(
-    _: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult<Json<Provider>> {
-    let p: ProviderPatch = parse_json(&body)?;
-    let mut row = load::<Row>(&state.db, &id).await?;
-    if let Some(name) = p.name {
-        check_text(&name, "name", 200)?;
-        row.name = name;
-    }
-    if let Some(kind) = p.kind {
-        check_kind(&kind)?;
-        row.kind = kind;
-    }
-    if let Some(url) = p.base_url {
-        row.base_url = check_base_url(&url, state.settings.allow_private_upstreams)?;
-    }
-    if let Some(key) = p.api_key {
-        check_api_key(&key)?;
-        row.api_key_enc = state.sealer.seal(&key)?;
-    }
-    db::providers::update(&state.db, &row).await?;
-    state.publish().await;
-    Ok(Json(load::<Row>(&state.db, &id).await?.into()))
+    Ok((StatusCode::CREATED, written::<Row>(&state, &row.id).await?))
 }
 
 /// Refused while a model still deploys on it.

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
 
 use crate::auth::Admin;
-use crate::db::usage::{Row, COLUMNS};
+use crate::db::usage_report::{self, Filter, GroupBy};
 use crate::error::{ApiError, ApiResult, Q};
+use crate::money::nanos_to_usd;
+use crate::pages::{List, PageQuery};
 use crate::state::AppState;
 use crate::usage_record::{cursor, Record};
-use crate::util::{nanos_to_usd, List, PageQuery};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,82 +30,24 @@ pub struct UsageFilter {
     group_by: Option<String>,
 }
 
-/// A query with `$n` placeholders numbered as values are pushed. (sqlx's
-/// `QueryBuilder` writes `?` for the Any driver, which PostgreSQL refuses.)
-struct Sql {
-    text: String,
-    values: Vec<Value>,
-}
-
-enum Value {
-    Text(String),
-    Int(i64),
-}
-
-impl Sql {
-    fn new(text: impl Into<String>) -> Sql {
-        Sql {
-            text: text.into(),
-            values: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, text: &str) -> &mut Sql {
-        self.text.push_str(text);
-        self
-    }
-
-    fn push_bind(&mut self, value: Value) -> &mut Sql {
-        self.values.push(value);
-        self.text.push_str(&format!("${}", self.values.len()));
-        self
-    }
-
-    async fn fetch_all<T>(&self, state: &AppState) -> ApiResult<Vec<T>>
-    where
-        T: for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin,
-    {
-        let mut q = sqlx::query_as::<_, T>(&self.text);
-        for v in &self.values {
-            q = match v {
-                Value::Text(s) => q.bind(s.clone()),
-                Value::Int(i) => q.bind(*i),
-            };
-        }
-        Ok(q.fetch_all(&state.db.pool).await?)
-    }
-}
-
 impl UsageFilter {
-    fn push_where(&self, q: &mut Sql) -> ApiResult<()> {
-        q.push(" WHERE 1 = 1");
-        for (column, value) in [
-            ("key_id", &self.key_id),
-            ("account_id", &self.account_id),
-            ("model", &self.model),
-        ] {
-            if let Some(v) = value {
-                // Column names are this list's constants; the value is bound.
-                q.push(" AND ")
-                    .push(column)
-                    .push(" = ")
-                    .push_bind(Value::Text(v.clone()));
-            }
-        }
-        let ms = |s: i64, name: &str| {
-            s.checked_mul(1000).ok_or_else(|| {
-                ApiError::invalid(format!("`{name}` must be unix seconds"), Some(name))
+    /// The filter as the queries take it; unix seconds become milliseconds.
+    fn parsed(&self) -> ApiResult<Filter> {
+        let ms = |s: Option<i64>, name: &str| {
+            s.map(|s| {
+                s.checked_mul(1000).ok_or_else(|| {
+                    ApiError::invalid(format!("`{name}` must be unix seconds"), Some(name))
+                })
             })
+            .transpose()
         };
-        if let Some(s) = self.since {
-            q.push(" AND created_at_ms >= ")
-                .push_bind(Value::Int(ms(s, "since")?));
-        }
-        if let Some(s) = self.until {
-            q.push(" AND created_at_ms < ")
-                .push_bind(Value::Int(ms(s, "until")?));
-        }
-        Ok(())
+        Ok(Filter {
+            key_id: self.key_id.clone(),
+            account_id: self.account_id.clone(),
+            model: self.model.clone(),
+            since_ms: ms(self.since, "since")?,
+            until_ms: ms(self.until, "until")?,
+        })
     }
 }
 
@@ -113,15 +55,6 @@ impl UsageFilter {
 pub struct AdminRecord {
     #[serde(flatten)]
     record: Record,
-    account_id: String,
-    upstream_model: String,
-    provider: String,
-}
-
-#[derive(Debug, sqlx::FromRow)]
-struct AdminRow {
-    #[sqlx(flatten)]
-    row: Row,
     account_id: String,
     upstream_model: String,
     provider: String,
@@ -144,14 +77,7 @@ pub async fn list(
     }
     .limit()?;
     let before = cursor(f.after.as_deref())?;
-    let mut q = Sql::new(format!(
-        "SELECT {COLUMNS}, account_id, upstream_model, provider FROM usage_records"
-    ));
-    f.push_where(&mut q)?;
-    q.push(" AND id < ").push_bind(Value::Int(before));
-    q.push(" ORDER BY id DESC LIMIT ")
-        .push_bind(Value::Int(limit + 1));
-    let rows: Vec<AdminRow> = q.fetch_all(&state).await?;
+    let rows = usage_report::list(&state.db, &f.parsed()?, before, limit + 1).await?;
     let data = rows
         .into_iter()
         .map(|r| AdminRecord {
@@ -164,43 +90,23 @@ pub async fn list(
     Ok(Json(List::page(data, limit)))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum GroupBy {
-    Model,
-    Key,
-    Account,
-    Day,
+fn parse_group(s: Option<&str>) -> ApiResult<GroupBy> {
+    match s.unwrap_or("model") {
+        "model" => Ok(GroupBy::Model),
+        "key" => Ok(GroupBy::Key),
+        "account" => Ok(GroupBy::Account),
+        "day" => Ok(GroupBy::Day),
+        _ => Err(ApiError::invalid(
+            "`group_by` must be model, key, account or day",
+            Some("group_by"),
+        )),
+    }
 }
 
-impl GroupBy {
-    fn parse(s: Option<&str>) -> ApiResult<GroupBy> {
-        match s.unwrap_or("model") {
-            "model" => Ok(GroupBy::Model),
-            "key" => Ok(GroupBy::Key),
-            "account" => Ok(GroupBy::Account),
-            "day" => Ok(GroupBy::Day),
-            _ => Err(ApiError::invalid(
-                "`group_by` must be model, key, account or day",
-                Some("group_by"),
-            )),
-        }
-    }
-
-    /// A text expression, the same on both backends.
-    fn expr(self) -> &'static str {
-        match self {
-            GroupBy::Model => "model",
-            GroupBy::Key => "key_id",
-            GroupBy::Account => "account_id",
-            GroupBy::Day => "CAST(created_at_ms / 86400000 AS TEXT)",
-        }
-    }
-
-    fn label(self, raw: String) -> String {
-        match self {
-            GroupBy::Day => raw.parse::<i64>().map(day_string).unwrap_or(raw),
-            _ => raw,
-        }
+fn label(group: GroupBy, raw: String) -> String {
+    match group {
+        GroupBy::Day => raw.parse::<i64>().map(day_string).unwrap_or(raw),
+        _ => raw,
     }
 }
 
@@ -230,23 +136,6 @@ pub struct SummaryRow {
     latency_p95_ms: i64,
 }
 
-#[derive(Debug, sqlx::FromRow)]
-struct Totals {
-    grp: String,
-    requests: i64,
-    errors: i64,
-    input_tokens: i64,
-    output_tokens: i64,
-    cost_nanos: i64,
-}
-
-#[derive(Debug, sqlx::FromRow)]
-struct LatencyCount {
-    grp: String,
-    latency_ms: i64,
-    n: i64,
-}
-
 /// The smallest latency at or above the `p` quantile of a sorted histogram.
 fn percentile(histogram: &[(i64, i64)], total: i64, p: f64) -> i64 {
     let rank = ((total as f64) * p).ceil().max(1.0) as i64;
@@ -260,10 +149,8 @@ fn percentile(histogram: &[(i64, i64)], total: i64, p: f64) -> i64 {
     histogram.last().map_or(0, |&(l, _)| l)
 }
 
-/// Totals in one grouped scan, and exact latency percentiles from a second
-/// grouped scan by (group, latency): milliseconds take few distinct values,
-/// so the histogram stays small however many records there are, and both
-/// backends run the same SQL (SQLite has no percentile function).
+/// Totals per group, and exact latency percentiles from the histogram of
+/// each group's latencies.
 pub async fn summary(
     _: Admin,
     State(state): State<AppState>,
@@ -275,27 +162,10 @@ pub async fn summary(
             Some("limit"),
         ));
     }
-    let group = GroupBy::parse(f.group_by.as_deref())?;
-    let g = group.expr();
-    let mut q = Sql::new(format!(
-        "SELECT {g} AS grp, COUNT(*) AS requests, \
-         CAST(COALESCE(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), 0) AS BIGINT) AS errors, \
-         CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) AS input_tokens, \
-         CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS output_tokens, \
-         CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS cost_nanos FROM usage_records"
-    ));
-    f.push_where(&mut q)?;
-    q.push(" GROUP BY ").push(g);
-    let totals: Vec<Totals> = q.fetch_all(&state).await?;
-
-    let mut q = Sql::new(format!(
-        "SELECT {g} AS grp, latency_ms, COUNT(*) AS n FROM usage_records"
-    ));
-    f.push_where(&mut q)?;
-    q.push(" GROUP BY ")
-        .push(g)
-        .push(", latency_ms ORDER BY 1, 2");
-    let counts: Vec<LatencyCount> = q.fetch_all(&state).await?;
+    let group = parse_group(f.group_by.as_deref())?;
+    let filter = f.parsed()?;
+    let totals = usage_report::totals(&state.db, &filter, group).await?;
+    let counts = usage_report::latency_counts(&state.db, &filter, group).await?;
     let mut histograms: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
     for c in counts {
         histograms
@@ -314,7 +184,7 @@ pub async fn summary(
             SummaryRow {
                 latency_p50_ms: percentile(h, t.requests, 0.50),
                 latency_p95_ms: percentile(h, t.requests, 0.95),
-                group: group.label(t.grp),
+                group: label(group, t.grp),
                 requests: t.requests,
                 errors: t.errors,
                 input_tokens: t.input_tokens,

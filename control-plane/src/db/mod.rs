@@ -9,6 +9,7 @@ pub mod keys;
 pub mod models;
 pub mod providers;
 pub mod usage;
+pub mod usage_report;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -19,7 +20,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};
 
 use crate::error::{ApiError, ApiResult};
-use crate::util::PageQuery;
+use crate::pages::PageQuery;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -32,6 +33,9 @@ pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
 }
+
+/// The PostgreSQL channel of config changes (`NOTIFY tollgate_config`).
+pub const CONFIG_CHANNEL: &str = "tollgate_config";
 
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -79,6 +83,26 @@ impl Db {
         };
         migrator.run(&pool).await.context("running migrations")?;
         Ok(Db { pool, backend })
+    }
+
+    /// On PostgreSQL, tells the other control planes on the same database
+    /// that the config changed (they `LISTEN` on [`CONFIG_CHANNEL`]); on
+    /// SQLite there are none.
+    pub async fn notify_config_changed(&self) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::raw_sql("NOTIFY tollgate_config")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query_scalar::<_, i64>("SELECT 1")
+            .fetch_one(&self.pool)
+            .await
+            .is_ok()
     }
 }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Db, Table};
 use crate::error::{ApiError, ApiResult};
-use crate::util::nanos_to_usd;
+use crate::money::nanos_to_usd;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Row {

@@ -7,7 +7,7 @@ use tollgate_contract::usage::UsageRecord;
 
 use super::Db;
 use crate::error::ApiResult;
-use crate::util::MAX_BALANCE_NANOS;
+use crate::money::MAX_BALANCE_NANOS;
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct Row {

@@ -7,6 +7,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Filter;
+use crate::clock::now_ms;
 use crate::error::{parse_json, ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -66,6 +67,7 @@ pub async fn lease(
             Some("leases"),
         ));
     }
+    let now = now_ms();
     let mut grants = Vec::with_capacity(req.leases.len());
     for w in req.leases {
         if !valid_bucket(&w.bucket) || w.limit == 0 || w.limit > u64::from(u32::MAX) {
@@ -76,7 +78,7 @@ pub async fn lease(
         }
         let granted = state
             .leases
-            .take(&w.bucket, w.limit, w.want.min(w.limit))
+            .take(&w.bucket, w.limit, w.want.min(w.limit), now)
             .await?;
         grants.push(Grant {
             bucket: w.bucket,

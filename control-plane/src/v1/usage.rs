@@ -7,9 +7,9 @@ use serde::Deserialize;
 use crate::auth::Caller;
 use crate::db;
 use crate::error::{ApiResult, Q};
+use crate::pages::{List, PageQuery};
 use crate::state::AppState;
 use crate::usage_record::{cursor, Record};
-use crate::util::{List, PageQuery};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
