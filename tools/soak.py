@@ -55,9 +55,7 @@ def main() -> int:
     counts = {"ok": 0, "pushes": 0}
     stop = threading.Event()
     try:
-        s.start()
-        demo = s.seed_demo()
-        key = demo["key"]["key"]
+        key = s.start().demo["key"]["key"]
         stackmod.wait_until(lambda: stackmod.http("GET", f"{s.gateway}/v1/models",
                                                   headers={"authorization": f"Bearer {key}"})[0] == 200,
                             what="the demo key")

@@ -217,6 +217,9 @@ class Stack:
     # TOLLGATE_ALLOW_PRIVATE_UPSTREAMS.
     refuse_private_upstreams: bool = False
     procs: dict[str, Proc] = field(default_factory=dict)
+    # What `start` seeded (the demo account and key) and the second Envoy's port.
+    demo: dict = field(default_factory=dict)
+    second_port: int = 0
     # Every secret this stack has handed out or been given through the admin
     # API (keys, provider credentials, the admin token, the filter secret),
     # for the search of every artefact at the end (`leaked_secrets`).
@@ -354,20 +357,20 @@ class Stack:
 
         wait_until(ready, timeout=timeout, what="the gateway's first config")
 
-    def start(self) -> "Stack":
+    def start(self, seed: bool = True, second_envoy: bool = False) -> "Stack":
+        """The whole stack, always in this order: the mock upstream, the
+        control plane, with `seed` the demo account, provider, models and key
+        (in `self.demo`, so that they are in Envoy's first snapshot), Envoy,
+        with `second_envoy` another Envoy on the same control plane (its
+        gateway port in `self.second_port`), then until every worker of the
+        first has a config."""
         self.start_mock()
         self.start_control_plane()
+        if seed:
+            self.demo = self.seed_demo()
         self.start_envoy()
-        self.wait_config()
-        return self
-
-    def start_with_demo(self) -> "Stack":
-        """The whole stack with the demo account, provider, models and key
-        (in `self.demo`) in its first snapshot."""
-        self.start_mock()
-        self.start_control_plane()
-        self.demo = self.seed_demo()
-        self.start_envoy()
+        if second_envoy:
+            self.second_port = self.start_second_envoy()
         self.wait_config()
         return self
 
@@ -512,12 +515,7 @@ def main() -> int:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
-        stack.start_mock()
-        stack.start_control_plane()
-        demo = stack.seed_demo()
-        stack.start_envoy()
-        stack.wait_config()
-        key = demo["key"]["key"]
+        key = stack.start().demo["key"]["key"]
         print(
             f"""
 Tollgate is up.

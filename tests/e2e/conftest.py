@@ -55,7 +55,7 @@ def stack(request, tmp_path_factory, test_ca):
                        ca_bundle=str(test_ca["bundle"]), debug_logs=debug)
     leaks: list[str] = []
     try:
-        s.start_with_demo()
+        s.start()
         yield s
         leaks += s.leaked_in_answers()
     finally:

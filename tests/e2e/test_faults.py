@@ -39,7 +39,7 @@ def faulty(tmp_path_factory):
     proxy = FaultProxy(s.control_plane_port)
     s.control_plane_via_port = proxy.port
     try:
-        s.start_with_demo()
+        s.start()
         s.proxy = proxy
         yield s
     finally:

@@ -22,7 +22,7 @@ def hostile(tmp_path_factory):
     s = stackmod.Stack(work_dir=tmp_path_factory.mktemp("hostile"),
                        request_headers_timeout="1s", request_timeout="2s")
     try:
-        s.start_with_demo()
+        s.start()
         yield s
     finally:
         s.stop()
@@ -211,7 +211,7 @@ def test_refused_upstream_address_is_not_connected(tmp_path_factory):
     provider the control plane was allowed to store) is never connected to."""
     s = stackmod.Stack(work_dir=tmp_path_factory.mktemp("refuse"), refuse_private_upstreams=True)
     try:
-        s.start_with_demo()
+        s.start()
         stackmod.http("DELETE", f"{s.mock}/_mock/ledger")
         key = s.demo["key"]["key"]
         out, _, _ = exchange(s.gateway_port, req("POST", "/v1/chat/completions", key, BODY, extra=b"Connection: close\r\n"))

@@ -21,13 +21,7 @@ REDIS = os.environ.get("TOLLGATE_E2E_REDIS", "redis://127.0.0.1:6379/0")
 def pair(tmp_path_factory):
     s = stackmod.Stack(work_dir=tmp_path_factory.mktemp("shared-limits"), shared_limits=True, redis_url=REDIS)
     try:
-        s.start_mock()
-        s.start_control_plane()
-        s.demo = s.seed_demo()
-        s.start_envoy()
-        s.second_port = s.start_second_envoy()
-        s.wait_config()
-        yield s
+        yield s.start(second_envoy=True)
     finally:
         s.stop()
 
@@ -122,7 +116,7 @@ def test_with_redis_down_the_envoys_fail_closed_and_the_status_says_so(tmp_path)
     redis = start_redis()
     s = stackmod.Stack(work_dir=tmp_path / "stack", shared_limits=True, redis_url=f"redis://127.0.0.1:{port}/0")
     try:
-        s.start_with_demo()
+        s.start()
         limit = 600  # leases of 60
         key = s.must("POST", "/admin/keys", {"name": "redis", "account_id": s.demo["account"]["id"], "rpm": limit})["key"]
         stackmod.wait_until(lambda: all(models(s.gateway_port, key) == 200 for _ in range(8)), what="the key")
