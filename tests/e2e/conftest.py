@@ -1,31 +1,25 @@
 """The end-to-end harness: real Envoy with the built filter, the control-plane
 binary and the mock upstream, on free ports of 127.0.0.1, once per database
-(SQLite, then PostgreSQL on 127.0.0.1:5432 in a fresh database)."""
+(SQLite, then PostgreSQL on 127.0.0.1:5432 in a fresh database). Each test
+gets an account and a key of its own (`account`, `key`), so that none
+depends on another's order or cleanup; what tests measure (`record`) goes to
+`metrics.jsonl` in pytest's temp dir, whose path the run prints at its end."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import secrets
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-import stack as stackmod  # noqa: E402
-
-from .tlsfront import make_ca  # noqa: E402
+from .helpers import new_account, new_key, psql, stackmod
+from .tlsfront import make_ca
 
 DATABASES = [d for d in os.environ.get("TOLLGATE_E2E_DATABASES", "sqlite").split(",") if d]
 PG_BASE = os.environ.get("TOLLGATE_E2E_POSTGRES", "postgres://127.0.0.1:5432")
-
-
-def _psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-d", "test", "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +36,7 @@ def stack(request, tmp_path_factory, test_ca):
     dbname = None
     if request.param == "postgres":
         dbname = f"tollgate_e2e_{secrets.token_hex(6)}"
-        _psql(f"CREATE DATABASE {dbname}")
+        psql(f"CREATE DATABASE {dbname}")
         url = f"{PG_BASE}/{dbname}"
     # Snapshots of more than 4 keys go in pages: every test below runs on paged
     # snapshots (the shared-limits and lonely stacks keep the default, inline).
@@ -65,16 +59,47 @@ def stack(request, tmp_path_factory, test_ca):
             path = work / "pg_dump.sql"
             subprocess.run(["pg_dump", "-h", "127.0.0.1", "-f", str(path), dbname], check=True)
             dump.append(path)
-            _psql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+            psql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
     leaks += s.leaked_in_files(dump)
     # Every secret the suite handed out, searched for in every artefact.
     assert len(s.secrets) >= 3
     assert not leaks, "secrets found in artefacts:\n" + "\n".join(leaks[:30])
 
 
+@pytest.fixture
+def account(stack, request) -> dict:
+    """An account of this test's own, on the shared stack."""
+    return new_account(stack, request.node.name[:200])
+
+
+@pytest.fixture
+def key(stack, account) -> str:
+    """The secret of a key of the test's own account, known on every worker."""
+    return new_key(stack, account["id"], "e2e")["key"]
+
+
+METRICS = pytest.StashKey[Path]()
+
+
 @pytest.fixture(scope="session")
-def key(stack) -> str:
-    return stack.demo["key"]["key"]
+def record(request, tmp_path_factory):
+    """`record(name, value, **labels)`: one measurement as a JSON line in
+    `metrics.jsonl` in pytest's base temp dir (TOLLGATE_E2E_METRICS names
+    another file)."""
+    path = Path(os.environ.get("TOLLGATE_E2E_METRICS") or tmp_path_factory.getbasetemp() / "metrics.jsonl")
+    request.config.stash[METRICS] = path
+
+    def write(name: str, value: float, **labels) -> None:
+        with path.open("a") as f:
+            f.write(json.dumps({"metric": name, "value": value, **labels}) + "\n")
+
+    return write
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    path = config.stash.get(METRICS, None)
+    if path is not None and path.exists():
+        terminalreporter.write_line(f"metrics: {path}")
 
 
 @pytest.fixture
@@ -88,23 +113,3 @@ def ledger(stack):
         return body["entries"]
 
     return read
-
-
-def raw(stack, method: str, path: str, headers: list[tuple[str, bytes | str]] = (), body: bytes | None = None):
-    """A request with headers as raw bytes (for non-UTF-8 values); (status, headers, body bytes)."""
-    conn = http.client.HTTPConnection("127.0.0.1", stack.gateway_port, timeout=30)
-    try:
-        conn.putrequest(method, path, skip_accept_encoding=True)
-        for name, value in headers:
-            conn.putheader(name, value if isinstance(value, bytes) else value.encode("latin-1"))
-        if body is not None:
-            conn.putheader("content-length", str(len(body)))
-        conn.endheaders(body)
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
-
-
-def chat_body(model: str = "demo-chat", **extra) -> bytes:
-    return json.dumps({"model": model, "messages": [{"role": "user", "content": "hello there"}], **extra}).encode()

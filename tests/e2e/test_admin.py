@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-import stack as stackmod
-
-from .conftest import raw
+from .helpers import raw, stackmod, tag
 
 
 def test_admin_routes_need_the_admin_token(stack, key):
@@ -35,14 +33,13 @@ def test_lists_page_with_a_cursor(stack):
         assert status == 400 and body["error"]["param"] == "limit"
 
 
-def test_a_key_secret_is_shown_once_and_only_its_hash_is_kept(stack):
-    account = stack.demo["account"]["id"]
-    created = stack.must("POST", "/admin/keys", {"name": "once", "account_id": account})
+def test_a_key_secret_is_shown_once_and_only_its_hash_is_kept(stack, account):
+    created = stack.must("POST", "/admin/keys", {"name": "once", "account_id": account["id"]})
     secret = created["key"]
     assert secret.startswith("tg-") and created["prefix"] == secret[: len(created["prefix"])]
     again = stack.must("GET", f"/admin/keys/{created['id']}")
     assert "key" not in again and secret not in str(again)
-    listed = stack.must("GET", f"/admin/keys?account_id={account}&limit=100")
+    listed = stack.must("GET", f"/admin/keys?account_id={account['id']}&limit=100")
     assert secret not in str(listed)
     rotated = stack.must("POST", f"/admin/keys/{created['id']}/rotate")
     assert rotated["key"] != secret and rotated["id"] == created["id"]
@@ -51,11 +48,12 @@ def test_a_key_secret_is_shown_once_and_only_its_hash_is_kept(stack):
 
 
 def test_provider_credentials_are_write_only(stack):
-    p = stack.must("POST", "/admin/providers", {"id": "wo", "base_url": "https://api.example.com/v1", "api_key": "sk-secret-123"})
+    provider = f"wo-{tag()}"
+    p = stack.must("POST", "/admin/providers", {"id": provider, "base_url": "https://api.example.com/v1", "api_key": "sk-secret-123"})
     assert p["has_api_key"] is True and "api_key" not in p
-    for doc in (stack.must("GET", "/admin/providers/wo"), stack.must("GET", "/admin/providers?limit=100")):
+    for doc in (stack.must("GET", f"/admin/providers/{provider}"), stack.must("GET", "/admin/providers?limit=100")):
         assert "sk-secret-123" not in str(doc)
-    stack.must("DELETE", "/admin/providers/wo")
+    stack.must("DELETE", f"/admin/providers/{provider}")
 
 
 @pytest.mark.parametrize("path,body,param", [
@@ -74,9 +72,9 @@ def test_provider_credentials_are_write_only(stack):
     ("/admin/models", {"id": "m1", "category": "bogus", "deployments": [{"provider": "mock", "upstream_model": "x"}]}, "category"),
     ("/admin/models", {"id": "<script>", "deployments": [{"provider": "mock", "upstream_model": "x"}]}, "id"),
 ])
-def test_bad_admin_input_is_a_400_that_names_the_field(stack, path, body, param):
+def test_bad_admin_input_is_a_400_that_names_the_field(stack, account, path, body, param):
     if body.get("account_id") == "ACCOUNT":
-        body = {**body, "account_id": stack.demo["account"]["id"]}
+        body = {**body, "account_id": account["id"]}
     status, _, answer = stack.admin("POST", path, body)
     assert status == 400, answer
     assert answer["error"]["code"] == "invalid_request" and answer["error"]["param"] == param

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-import stack as stackmod
+from .helpers import stackmod
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def impatient(tmp_path_factory):
     """A private stack that waits 1 s for a request's body."""
     s = stackmod.Stack(work_dir=tmp_path_factory.mktemp("impatient"), request_timeout="1s")
     try:
-        s.start_with_demo()
+        s.start()
         yield s
     finally:
         s.stop()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from .conftest import chat_body
+from .helpers import chat_body
 
 # Every case must be answered within this many seconds.
 BOUND_S = 10.0

@@ -5,41 +5,16 @@ gateway that never had a config refuses to guess."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-import stack as stackmod
-
-from .conftest import chat_body, raw
-
-METRICS = Path(os.environ.get("TOLLGATE_E2E_METRICS", "/tmp/tollgate-e2e-metrics.jsonl"))
+from .helpers import chat_body, raw, stackmod, until_every_worker
 
 
-def record(name: str, value: float, **labels) -> None:
-    with METRICS.open("a") as f:
-        f.write(json.dumps({"metric": name, "value": value, **labels}) + "\n")
-
-
-def until_every_worker(stack, key: str, want: int, path="/v1/chat/completions", body=None, timeout=5.0) -> float:
-    """Seconds until `want` is answered by 12 fresh connections in a row
-    (Envoy spreads new connections over its workers)."""
-    start = time.monotonic()
-    streak = 0
-    while time.monotonic() - start < timeout:
-        status, _, _ = raw(stack, "POST" if body is not None else "GET", path, [("authorization", f"Bearer {key}")], body)
-        streak = streak + 1 if status == want else 0
-        if streak == 12:
-            return time.monotonic() - start
-    raise AssertionError(f"not every worker answered {want} within {timeout} s")
-
-
-def test_a_revoked_key_is_refused_by_every_worker_within_a_second(stack):
-    account = stack.demo["account"]["id"]
-    created = stack.must("POST", "/admin/keys", {"name": "to revoke", "account_id": account})
+def test_a_revoked_key_is_refused_by_every_worker_within_a_second(stack, account, record):
+    created = stack.must("POST", "/admin/keys", {"name": "to revoke", "account_id": account["id"]})
     until_every_worker(stack, created["key"], 200, body=chat_body())
     t0 = time.monotonic()
     stack.must("DELETE", f"/admin/keys/{created['id']}")
@@ -50,9 +25,8 @@ def test_a_revoked_key_is_refused_by_every_worker_within_a_second(stack):
     assert elapsed < 1.0 + 0.5, f"revocation took {elapsed:.3f} s"
 
 
-def test_an_allowlist_change_applies_within_a_second(stack):
-    account = stack.demo["account"]["id"]
-    created = stack.must("POST", "/admin/keys", {"name": "narrowed", "account_id": account})
+def test_an_allowlist_change_applies_within_a_second(stack, account, record):
+    created = stack.must("POST", "/admin/keys", {"name": "narrowed", "account_id": account["id"]})
     until_every_worker(stack, created["key"], 200, body=chat_body())
     t0 = time.monotonic()
     stack.must("PATCH", f"/admin/keys/{created['id']}", {"models": ["demo-embed"]})
@@ -62,9 +36,8 @@ def test_an_allowlist_change_applies_within_a_second(stack):
     assert elapsed < 1.5
 
 
-def test_the_gateway_keeps_serving_while_the_control_plane_restarts(stack, key):
-    account = stack.demo["account"]["id"]
-    revoked = stack.must("POST", "/admin/keys", {"name": "stays revoked", "account_id": account})
+def test_the_gateway_keeps_serving_while_the_control_plane_restarts(stack, account, key, record):
+    revoked = stack.must("POST", "/admin/keys", {"name": "stays revoked", "account_id": account["id"]})
     stack.must("DELETE", f"/admin/keys/{revoked['id']}")
     until_every_worker(stack, revoked["key"], 401, body=chat_body())
     cp = stack.procs["control-plane"]
@@ -78,7 +51,7 @@ def test_the_gateway_keeps_serving_while_the_control_plane_restarts(stack, key):
     finally:
         stack.start_control_plane()
     # The channel comes back by itself: a new key works on every worker soon.
-    fresh = stack.must("POST", "/admin/keys", {"name": "after restart", "account_id": account})
+    fresh = stack.must("POST", "/admin/keys", {"name": "after restart", "account_id": account["id"]})
     elapsed = until_every_worker(stack, fresh["key"], 200, body=chat_body(), timeout=10)
     record("reconnect_and_propagate_s", elapsed, db=stack.database_url or "sqlite")
 
@@ -110,7 +83,7 @@ def test_the_envoy_configs_validate_and_the_compose_one_is_up_to_date(tmp_path):
         assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_a_change_made_through_another_control_plane_reaches_every_worker_fast(stack):
+def test_a_change_made_through_another_control_plane_reaches_every_worker_fast(stack, account, record):
     """Two control planes on one PostgreSQL: the gateway polls the first, the
     admin writes go to the second, NOTIFY carries the change across."""
     if not stack.database_url:
@@ -123,7 +96,7 @@ def test_a_change_made_through_another_control_plane_reaches_every_worker_fast(s
     try:
         status, _, created = stackmod.http(
             "POST", f"http://127.0.0.1:{port}/admin/keys",
-            {"name": "via the other", "account_id": stack.demo["account"]["id"]},
+            {"name": "via the other", "account_id": account["id"]},
             {"authorization": f"Bearer {stack.admin_token}"})
         assert status == 201
         t0 = time.monotonic()

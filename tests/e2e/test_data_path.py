@@ -10,9 +10,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-import stack as stackmod
-
-from .conftest import chat_body, raw
+from .helpers import chat_body, raw, stackmod, tag
 
 
 @pytest.fixture
@@ -116,9 +114,8 @@ def test_every_bad_request_gets_its_openai_error(stack, key, ledger):
     assert ledger() == [], "no bad request reached the upstream"
 
 
-def test_a_key_may_only_use_the_models_it_is_allowed(stack, ledger):
-    account = stack.demo["account"]["id"]
-    limited = stack.must("POST", "/admin/keys", {"name": "chat only", "account_id": account, "models": ["demo-chat"]})
+def test_a_key_may_only_use_the_models_it_is_allowed(stack, account, ledger):
+    limited = stack.must("POST", "/admin/keys", {"name": "chat only", "account_id": account["id"], "models": ["demo-chat"]})
     auth = [("authorization", f"Bearer {limited['key']}")]
     stackmod.wait_until(lambda: all(raw(stack, "GET", "/v1/models", auth)[0] == 200 for _ in range(8)),
                         what="the new key on every worker")
@@ -146,21 +143,39 @@ def test_gateway_headers_from_clients_are_stripped_and_the_request_id_is_minted(
     assert not any(n.startswith("x-tollgate-") for n in entry["headers"])
 
 
+def catalog_of_its_own(stack) -> tuple[str, list[str]]:
+    """A provider (the mock) and three models on it, named with a tag of
+    their own: (provider id, model ids)."""
+    provider = f"cat-{tag()}"
+    stack.must("POST", "/admin/providers", {"id": provider, "name": "Catalog mock", "kind": "openai",
+                                            "base_url": f"{stack.mock}/v1", "api_key": "sk-catalog"})
+    models = [f"{provider}-{c}" for c in ("chat", "embed", "image")]
+    for model, category in zip(models, ("chat", "embedding", "image")):
+        stack.must("POST", "/admin/models", {
+            "id": model, "name": model, "category": category, "context_window": 8192,
+            "pricing": {"input_per_1m": 0.15, "output_per_1m": 0.60},
+            "deployments": [{"provider": provider, "upstream_model": f"up-{model}"}]})
+    return provider, models
+
+
 def test_the_catalog_and_status_answer_through_the_gateway(stack, key):
+    provider, models = catalog_of_its_own(stack)
     auth = [("authorization", f"Bearer {key}")]
+    stackmod.wait_until(lambda: all(raw(stack, "GET", f"/v1/models/{m}", auth)[0] == 200 for m in models),
+                        what="the new models on the gateway")
     status, _, body = raw(stack, "GET", "/v1/models", auth)
     assert status == 200
-    assert sorted(m["id"] for m in json.loads(body)["data"]) == ["demo-chat", "demo-embed", "demo-image"]
-    status, _, body = raw(stack, "GET", "/v1/models/catalog?search=embed", auth)
+    assert set(models) <= {m["id"] for m in json.loads(body)["data"]}
+    status, _, body = raw(stack, "GET", f"/v1/models/catalog?search={models[1]}", auth)
     assert status == 200
     [entry] = json.loads(body)["data"]
-    assert entry["id"] == "demo-embed" and entry["pricing"] == {"input_per_1m": 0.15, "output_per_1m": 0.6}
-    status, _, body = raw(stack, "GET", "/v1/models/catalog?provider=mock", auth)
-    assert status == 200 and len(json.loads(body)["data"]) == 3
+    assert entry["id"] == models[1] and entry["pricing"] == {"input_per_1m": 0.15, "output_per_1m": 0.6}
+    status, _, body = raw(stack, "GET", f"/v1/models/catalog?provider={provider}", auth)
+    assert status == 200 and sorted(m["id"] for m in json.loads(body)["data"]) == models
     status, _, body = raw(stack, "GET", "/v1/models/catalog?provider=nobody", auth)
     assert status == 200 and json.loads(body)["data"] == []
-    status, _, body = raw(stack, "GET", "/v1/models/demo-chat", auth)
-    assert status == 200 and json.loads(body)["id"] == "demo-chat"
+    status, _, body = raw(stack, "GET", f"/v1/models/{models[0]}", auth)
+    assert status == 200 and json.loads(body)["id"] == models[0]
     assert _error(raw(stack, "GET", "/v1/models", []))[:2] == (401, "invalid_api_key")
     status, headers, body = raw(stack, "GET", "/api/status", [])
     assert status == 200 and headers["x-request-id"].startswith("req_")
@@ -177,20 +192,20 @@ def test_internal_endpoints_are_not_reachable_through_the_gateway(stack, key):
 
 
 def test_an_unreachable_provider_is_a_502_in_the_openai_format(stack, key):
-    from stack import free_port
-
-    stack.must("POST", "/admin/providers", {"id": "dead", "kind": "openai",
-                                            "base_url": f"http://127.0.0.1:{free_port()}/v1", "api_key": "sk-dead"})
-    stack.must("POST", "/admin/models", {"id": "dead-model", "deployments": [{"provider": "dead", "upstream_model": "x"}]})
+    provider = f"dead-{tag()}"
+    model = f"{provider}-model"
+    stack.must("POST", "/admin/providers", {"id": provider, "kind": "openai",
+                                            "base_url": f"http://127.0.0.1:{stackmod.free_port()}/v1", "api_key": "sk-dead"})
+    stack.must("POST", "/admin/models", {"id": model, "deployments": [{"provider": provider, "upstream_model": "x"}]})
     try:
         got = stackmod.wait_until(
             lambda: (e := _error(raw(stack, "POST", "/v1/chat/completions", [("authorization", f"Bearer {key}")],
-                                    chat_body("dead-model"))))[1] != "model_not_found" and e,
+                                    chat_body(model))))[1] != "model_not_found" and e,
             what="the new model on the gateway")
         assert got[:2] == (502, "upstream_error")
     finally:
-        stack.must("DELETE", "/admin/models/dead-model")
-        stack.must("DELETE", "/admin/providers/dead")
+        stack.must("DELETE", f"/admin/models/{model}")
+        stack.must("DELETE", f"/admin/providers/{provider}")
 
 
 def test_the_sdk_sees_typed_errors(stack, key):

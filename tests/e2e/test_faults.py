@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -19,12 +18,9 @@ from pathlib import Path
 
 import pytest
 
-import stack as stackmod
-
-from .conftest import chat_body, raw
 from .faultproxy import FaultProxy
+from .helpers import chat_body, fresh_key, post_chat, psql, raw, stackmod
 from .tcpfault import TcpFault
-from .test_config_channel import record
 
 FAULT_S = float(os.environ.get("TOLLGATE_E2E_FAULT_S", "5"))
 # Issue 10 asks for 60 s and 10 min: CI runs 60 s, TOLLGATE_E2E_DOWN_S=600 the other.
@@ -83,14 +79,6 @@ class Load:
         self.thread.join()
 
 
-def new_key(stack, name: str) -> str:
-    account = stack.must("POST", "/admin/accounts", {"name": name})
-    key = stack.must("POST", "/admin/keys", {"name": name, "account_id": account["id"]})["key"]
-    stackmod.wait_until(lambda: all(raw(stack, "GET", "/v1/models", [("authorization", f"Bearer {key}")])[0] == 200
-                                    for _ in range(8)), what="the new key on every worker")
-    return key
-
-
 def ledger_check(stack, key: str, ok: list[str], timeout: float = 60.0) -> dict:
     """Every request the upstream served for `key` has exactly one usage
     record with the upstream's tokens and the catalog's price."""
@@ -116,8 +104,8 @@ def ledger_check(stack, key: str, ok: list[str], timeout: float = 60.0) -> dict:
 
 
 @pytest.mark.parametrize("fault", ["500", "garbage", "hang", "reset"])
-def test_a_failing_usage_sink_loses_and_doubles_nothing(faulty, fault):
-    key = new_key(faulty, f"sink-{fault}")
+def test_a_failing_usage_sink_loses_and_doubles_nothing(faulty, record, fault):
+    key = fresh_key(faulty, f"sink-{fault}")
     with Load(faulty, key) as load:
         time.sleep(1)
         faulty.proxy.fail(fault)
@@ -134,24 +122,24 @@ def test_a_failing_usage_sink_loses_and_doubles_nothing(faulty, fault):
     assert result["served"] > FAULT_S * 10
 
 
-def test_the_control_plane_down_with_an_envoy_cold_started_meanwhile(faulty):
+def test_the_control_plane_down_with_an_envoy_cold_started_meanwhile(faulty, record):
     """The control plane SIGKILLed for DOWN_S under load: serving goes on from
     the last snapshot; a second Envoy started meanwhile has never had a
     config and answers 503 `gateway_not_ready` (never fails open); when the
     control plane is back every record arrives once."""
-    key = new_key(faulty, "down")
+    key = fresh_key(faulty, "down")
     with Load(faulty, key) as load:
         time.sleep(1)
         faulty.procs["control-plane"].stop(sig=signal.SIGKILL)
         try:
             port = faulty.start_second_envoy()
-            status, body = raw_port(port, key)
+            status, body = post_chat(port, key)
             assert status == 503 and b"gateway_not_ready" in body
             time.sleep(DOWN_S)
         finally:
             faulty.start_control_plane()
         # The cold Envoy gets its first snapshot and serves.
-        stackmod.wait_until(lambda: raw_port(port, key)[0] == 200, timeout=15, what="the cold Envoy's first config")
+        stackmod.wait_until(lambda: post_chat(port, key)[0] == 200, timeout=15, what="the cold Envoy's first config")
         time.sleep(1)
     assert load.failed == [], "the warm Envoy kept serving"
     result = ledger_check(faulty, key, load.ok, timeout=90)
@@ -162,20 +150,7 @@ def test_the_control_plane_down_with_an_envoy_cold_started_meanwhile(faulty):
     faulty.procs.pop("envoy-2").stop()
 
 
-def raw_port(port: int, key: str):
-    import http.client
-
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("POST", "/v1/chat/completions", chat_body(),
-                     {"authorization": f"Bearer {key}", "content-type": "application/json"})
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-def test_envoy_sigkilled_under_load_loses_only_what_the_access_log_recovers(faulty):
+def test_envoy_sigkilled_under_load_loses_only_what_the_access_log_recovers(faulty, record):
     """Envoy SIGKILLed with requests and streams in flight (three clients on
     fresh connections), then started again: what its workers had not shipped
     is lost from the usage records, counted, and recovered from the access
@@ -183,7 +158,7 @@ def test_envoy_sigkilled_under_load_loses_only_what_the_access_log_recovers(faul
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
     import recover_usage
 
-    key = new_key(faulty, "sigkill")
+    key = fresh_key(faulty, "sigkill")
     loads = [Load(faulty, key) for _ in range(3)]
     for load in loads:
         load.__enter__()
@@ -245,23 +220,22 @@ def postgres_behind_a_fault(tmp_path):
     """A private stack on PostgreSQL, reached through a TCP proxy that can be
     taken down (`tcpfault.py`): the database's outage, not the machine's."""
     dbname = f"tollgate_e2e_{os.urandom(6).hex()}"
-    psql = ["psql", "-h", "127.0.0.1", "-d", "test", "-v", "ON_ERROR_STOP=1", "-qc"]
-    subprocess.run([*psql, f"CREATE DATABASE {dbname}"], check=True)
+    psql(f"CREATE DATABASE {dbname}")
     proxy = TcpFault(5432)
     s = stackmod.Stack(work_dir=tmp_path / "stack", database_url=f"postgres://127.0.0.1:{proxy.port}/{dbname}")
     try:
-        s.start_with_demo()
+        s.start()
         s.db = proxy
         yield s
     finally:
         proxy.stop()
         s.stop()
-        subprocess.run([*psql, f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"], check=True)
+        psql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
 
 
-def test_postgres_stopped_the_data_path_serves_and_no_usage_is_lost(postgres_behind_a_fault):
+def test_postgres_stopped_the_data_path_serves_and_no_usage_is_lost(postgres_behind_a_fault, record):
     s = postgres_behind_a_fault
-    key = new_key(s, "db-down")
+    key = fresh_key(s, "db-down")
     with Load(s, key) as load:
         time.sleep(1)
         s.db.down()
@@ -284,4 +258,4 @@ def test_postgres_stopped_the_data_path_serves_and_no_usage_is_lost(postgres_beh
     assert result["served"] > DB_DOWN_S * 10
     # Writes work again, and reach the Envoy.
     assert stackmod.http("GET", f"{s.gateway}/api/status")[2]["control_plane"]["database"] == "ok"
-    new_key(s, "after the outage")
+    fresh_key(s, "after the outage")

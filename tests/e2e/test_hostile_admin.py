@@ -8,9 +8,7 @@ import time
 
 import pytest
 
-import stack as stackmod
-
-from .conftest import chat_body, raw
+from .helpers import chat_body, raw, stackmod, tag
 
 
 def _bad(stack, method: str, path: str, body, param: str | None):
@@ -21,40 +19,32 @@ def _bad(stack, method: str, path: str, body, param: str | None):
         assert answer["error"]["param"] == param, answer
 
 
-def test_credits_cannot_overflow_and_publishing_goes_on(stack, key):
-    account = stack.must("POST", "/admin/accounts", {"name": "rich", "balance_usd": 1e6})
+def test_credits_cannot_overflow_and_publishing_goes_on(stack, account):
+    rich = stack.must("POST", "/admin/accounts", {"name": "rich", "balance_usd": 1e6})
     for _ in range(12):
-        status, _, answer = stack.admin("POST", f"/admin/accounts/{account['id']}/credit", {"amount_usd": 1e6})
+        status, _, answer = stack.admin("POST", f"/admin/accounts/{rich['id']}/credit", {"amount_usd": 1e6})
         assert status in (200, 400), (status, answer)
         if status == 400:
             assert answer["error"]["param"] == "amount_usd"
-    _bad(stack, "POST", f"/admin/accounts/{account['id']}/credit", {"amount_usd": 1e9}, "amount_usd")
+    _bad(stack, "POST", f"/admin/accounts/{rich['id']}/credit", {"amount_usd": 1e9}, "amount_usd")
     # The account is still readable, patchable and deletable.
-    got = stack.must("GET", f"/admin/accounts/{account['id']}")
+    got = stack.must("GET", f"/admin/accounts/{rich['id']}")
     assert got["balance_usd"] <= 1e9
-    stack.must("PATCH", f"/admin/accounts/{account['id']}", {"name": "still rich"})
+    stack.must("PATCH", f"/admin/accounts/{rich['id']}", {"name": "still rich"})
     # A revocation still reaches Envoy.
-    created = stack.must("POST", "/admin/keys", {"name": "after overflow", "account_id": stack.demo["account"]["id"]})
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        status, _, _ = raw(stack, "POST", "/v1/chat/completions",
-                           [("authorization", f"Bearer {created['key']}"), ("content-type", "application/json")],
-                           chat_body())
-        if status == 200:
-            break
-        time.sleep(0.1)
-    assert status == 200
+    created = stack.must("POST", "/admin/keys", {"name": "after overflow", "account_id": account["id"]})
+
+    def answered(want: int) -> None:
+        stackmod.wait_until(
+            lambda: raw(stack, "POST", "/v1/chat/completions",
+                        [("authorization", f"Bearer {created['key']}"), ("content-type", "application/json")],
+                        chat_body())[0] == want,
+            timeout=5, interval=0.1, what=f"a {want} for the key")
+
+    answered(200)
     stack.must("DELETE", f"/admin/keys/{created['id']}")
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        status, _, _ = raw(stack, "POST", "/v1/chat/completions",
-                           [("authorization", f"Bearer {created['key']}"), ("content-type", "application/json")],
-                           chat_body())
-        if status == 401:
-            break
-        time.sleep(0.1)
-    assert status == 401
-    stack.must("DELETE", f"/admin/accounts/{account['id']}")
+    answered(401)
+    stack.must("DELETE", f"/admin/accounts/{rich['id']}")
 
 
 @pytest.mark.parametrize("field", ["balance_usd"])
@@ -66,17 +56,15 @@ def test_huge_account_money_is_refused(stack, field, value):
 @pytest.mark.parametrize("field,value", [
     ("rpm", 1_000_000_001), ("rpm", 4_000_000_000), ("tpm", 4_294_967_295), ("max_concurrent", 2_000_000_000),
 ])
-def test_limits_are_bounded(stack, field, value):
+def test_limits_are_bounded(stack, account, field, value):
     _bad(stack, "POST", "/admin/accounts", {"name": "x", field: value}, field)
-    account = stack.demo["account"]["id"]
-    _bad(stack, "POST", "/admin/keys", {"account_id": account, field: value}, field)
+    _bad(stack, "POST", "/admin/keys", {"account_id": account["id"], field: value}, field)
 
 
-def test_key_money_and_expiry(stack):
-    account = stack.demo["account"]["id"]
-    _bad(stack, "POST", "/admin/keys", {"account_id": account, "budget_usd": 1e9}, "budget_usd")
-    _bad(stack, "POST", "/admin/keys", {"account_id": account, "expires_at": int(time.time()) - 10}, "expires_at")
-    _bad(stack, "POST", "/admin/keys", {"account_id": account, "expires_at": 1}, "expires_at")
+def test_key_money_and_expiry(stack, account):
+    _bad(stack, "POST", "/admin/keys", {"account_id": account["id"], "budget_usd": 1e9}, "budget_usd")
+    _bad(stack, "POST", "/admin/keys", {"account_id": account["id"], "expires_at": int(time.time()) - 10}, "expires_at")
+    _bad(stack, "POST", "/admin/keys", {"account_id": account["id"], "expires_at": 1}, "expires_at")
 
 
 def _is_openai_error(status: int, headers, body) -> None:
@@ -106,7 +94,7 @@ def test_errors_on_the_control_plane_are_openai_json(stack, method, path, body):
 
 
 def test_a_model_id_with_a_slash(stack, key):
-    model_id = "Qwen/Qwen2.5-VL-72B-Instruct"
+    model_id = f"Qwen/Qwen2.5-VL-72B-Instruct-{tag()}"
     stack.must("POST", "/admin/models", {
         "id": model_id, "deployments": [{"provider": "mock", "upstream_model": "mock-qwen"}]})
     try:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import threading
 
-import stack as stackmod
-
-from .conftest import chat_body, raw
+from .helpers import chat_body, raw, stackmod
 
 
 def post(stack, key: str, body: bytes, headers=()):
@@ -72,8 +70,8 @@ def test_an_upstream_status_that_is_not_http_reaches_the_client_as_a_502(stack, 
     assert status == 200
 
 
-def test_a_key_with_a_zero_limit_is_told_waiting_will_not_help(stack):
-    created = stack.must("POST", "/admin/keys", {"name": "zero", "account_id": stack.demo["account"]["id"], "rpm": 0})
+def test_a_key_with_a_zero_limit_is_told_waiting_will_not_help(stack, account):
+    created = stack.must("POST", "/admin/keys", {"name": "zero", "account_id": account["id"], "rpm": 0})
     def refused():
         status, headers, reply = post(stack, created["key"], chat_body())
         return (status, headers, reply) if status == 429 else None

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from .conftest import stackmod
+from .helpers import fresh_key, stackmod
 
 BODY = json.dumps({"model": "demo-chat", "messages": [{"role": "user", "content": "hello there"}]}).encode()
 
@@ -26,6 +26,12 @@ def hostile(tmp_path_factory):
         yield s
     finally:
         s.stop()
+
+
+@pytest.fixture
+def key(hostile) -> str:
+    """A key of the test's own account on the hostile stack."""
+    return fresh_key(hostile)
 
 
 def exchange(port: int, data: bytes, wait: float = 6.0) -> tuple[bytes, float, bool]:
@@ -89,8 +95,7 @@ def test_connect_is_a_405(hostile):
 
 
 @pytest.mark.parametrize("case", ["valid_key_short_body", "bad_key_stalled_body", "partial_headers"])
-def test_stalled_requests_get_a_408_in_time(hostile, case):
-    key = hostile.demo["key"]["key"]
+def test_stalled_requests_get_a_408_in_time(hostile, key, case):
     data = {
         "valid_key_short_body": req("POST", "/v1/chat/completions", key, extra=b"Content-Type: application/json\r\nContent-Length: 99999999\r\n") + BODY,
         "bad_key_stalled_body": req("POST", "/v1/chat/completions", "tg-nope", extra=b"Content-Length: 5000\r\n") + b"{",
@@ -107,9 +112,8 @@ def test_stalled_requests_get_a_408_in_time(hostile, case):
     assert dt < 5, dt
 
 
-def test_long_stream_survives_request_timeout(hostile):
+def test_long_stream_survives_request_timeout(hostile, key):
     """request_timeout (2 s here) never cuts a response that has started."""
-    key = hostile.demo["key"]["key"]
     body = json.dumps({"model": "demo-chat", "stream": True,
                        "messages": [{"role": "user", "content": "hello there"}]}).encode()
     out, dt, _ = exchange(hostile.gateway_port, req("POST", "/v1/chat/completions", key, body,
@@ -154,8 +158,7 @@ def test_filter_replies_are_unchanged(hostile):
     "/v1/models/..%5C..%5Cinternal%5Cconfig", "/INTERNAL/config", "/Internal/config?version=0",
     "/v1/models/%2E%2E/%2E%2E/internal/config", "/v1/%2e%2e/internal/config/keys",
 ])
-def test_internal_is_never_reachable(hostile, path):
-    key = hostile.demo["key"]["key"]
+def test_internal_is_never_reachable(hostile, key, path):
     out, _, _ = exchange(hostile.gateway_port, req("GET", path, key, extra=b"Connection: close\r\n"))
     got = responses(out)
     assert len(got) == 1, out[:300]
@@ -169,13 +172,12 @@ def test_internal_is_never_reachable(hostile, path):
     "/v1/models/Qwen%2FQwen2.5-VL-72B-Instruct",
     "/v1/models/Qwen/Qwen2.5-VL-72B-Instruct",
 ])
-def test_model_ids_with_slashes(hostile, path):
+def test_model_ids_with_slashes(hostile, key, path):
     # Created once for both cases (the second POST is a conflict).
     hostile.admin("POST", "/admin/models", {
         "id": "Qwen/Qwen2.5-VL-72B-Instruct", "name": "qwen", "description": "slash id", "category": "chat",
         "context_window": 8192, "pricing": {"input_per_1m": 0.1, "output_per_1m": 0.1},
         "deployments": [{"provider": "mock", "upstream_model": "mock-qwen"}]})
-    key = hostile.demo["key"]["key"]
     status, _, body = stackmod.wait_until(
         lambda p=path: (r := stackmod.http("GET", hostile.gateway + p, headers={"authorization": f"Bearer {key}"})) and r[0] == 200 and r,
         timeout=3, what=path)
@@ -189,15 +191,13 @@ def _pipelined(hostile, reqs: list[bytes]) -> list[int]:
     return [r[0] for r in responses(out)]
 
 
-def test_pipelined_models(hostile):
-    key = hostile.demo["key"]["key"]
+def test_pipelined_models(hostile, key):
     assert _pipelined(hostile, [req("GET", "/v1/models", key)] * 10) == [200] * 10
 
 
 @pytest.mark.xfail(reason="the filter's local reply in the body phase ends a pipelined connection "
                           "(codec_error:Too_many_responses_queued); needs a filter change", strict=False)
-def test_pipelined_mixed(hostile):
-    key = hostile.demo["key"]["key"]
+def test_pipelined_mixed(hostile, key):
     three = [req("POST", "/v1/chat/completions", key, BODY), req("POST", "/v1/chat/completions", "tg-nope", BODY),
              req("GET", "/v1/models", key)]
     assert _pipelined(hostile, three) == [200, 401, 200]

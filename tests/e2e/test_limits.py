@@ -11,20 +11,9 @@ import openai
 import pytest
 from openai import OpenAI
 
-import stack as stackmod
-
-from .conftest import chat_body, raw
-from .test_config_channel import record
+from .helpers import chat_body, new_account, new_key, raw, stackmod, tag
 
 LIMIT_HEADERS = [f"x-ratelimit-{w}-{k}" for k in ("requests", "tokens") for w in ("limit", "remaining", "reset")]
-
-
-def new_key(stack, account: str | None = None, **limits) -> dict:
-    account = account or stack.demo["account"]["id"]
-    created = stack.must("POST", "/admin/keys", {"name": "limits", "account_id": account, **limits})
-    stackmod.wait_until(lambda: all(raw(stack, "GET", "/v1/models", [("authorization", f"Bearer {created['key']}")])[0] == 200
-                                    for _ in range(8)), what="the new key on every worker")
-    return created
 
 
 def post(stack, key: str, body: bytes | None = None, headers=()):
@@ -46,8 +35,8 @@ def burst(stack, key: str, n: int, body: bytes | None = None, headers=()) -> lis
     return results
 
 
-def test_exactly_rpm_requests_are_admitted_and_the_rest_get_429_with_the_openai_headers(stack):
-    key = new_key(stack, rpm=5)["key"]
+def test_exactly_rpm_requests_are_admitted_and_the_rest_get_429_with_the_openai_headers(stack, account):
+    key = new_key(stack, account["id"], rpm=5)["key"]
     results = burst(stack, key, 9)
     statuses = sorted(s for s, _, _ in results)
     assert statuses == [200] * 5 + [429] * 4
@@ -65,8 +54,8 @@ def test_exactly_rpm_requests_are_admitted_and_the_rest_get_429_with_the_openai_
         sdk.chat.completions.create(model="demo-chat", messages=[{"role": "user", "content": "x"}])
 
 
-def test_the_window_refills_after_the_reset_time(stack):
-    key = new_key(stack, rpm=30)["key"]  # one request every 2 s
+def test_the_window_refills_after_the_reset_time(stack, account):
+    key = new_key(stack, account["id"], rpm=30)["key"]  # one request every 2 s
     t0 = time.monotonic()
     results = burst(stack, key, 33)
     refilled = int((time.monotonic() - t0) / 2)  # a slow machine's burst outlasts a refill
@@ -77,8 +66,8 @@ def test_the_window_refills_after_the_reset_time(stack):
     assert [post(stack, key)[0] for _ in range(3)] == [200, 429, 429]
 
 
-def test_a_limit_change_applies_within_a_second_without_resetting_the_window(stack):
-    created = new_key(stack, rpm=3)
+def test_a_limit_change_applies_within_a_second_without_resetting_the_window(stack, account, record):
+    created = new_key(stack, account["id"], rpm=3)
     key = created["key"]
     assert sorted(s for s, _, _ in burst(stack, key, 5)) == [200] * 3 + [429] * 2
     t0 = time.monotonic()
@@ -93,8 +82,8 @@ def test_a_limit_change_applies_within_a_second_without_resetting_the_window(sta
     record("limit_change_propagation_s", time.monotonic() - t0, db=stack.database_url or "sqlite")
 
 
-def test_concurrent_streams_are_capped(stack):
-    key = new_key(stack, max_concurrent=2)["key"]
+def test_concurrent_streams_are_capped(stack, account):
+    key = new_key(stack, account["id"], max_concurrent=2)["key"]
     slow = [("x-mock-chunk-delay-ms", "300"), ("x-mock-words", "4")]
     results = burst(stack, key, 5, chat_body(stream=True), slow)
     assert sorted(s for s, _, _ in results) == [200, 200, 429, 429, 429]
@@ -105,9 +94,9 @@ def test_concurrent_streams_are_capped(stack):
     assert post(stack, key)[0] == 200
 
 
-def test_a_burst_of_streams_overruns_tpm_by_no_more_than_the_estimate_error(stack, ledger):
+def test_a_burst_of_streams_overruns_tpm_by_no_more_than_the_estimate_error(stack, account, ledger, record):
     tpm = 400
-    key = new_key(stack, tpm=tpm)["key"]
+    key = new_key(stack, account["id"], tpm=tpm)["key"]
     body = chat_body(stream=True, max_tokens=40, messages=[{"role": "user", "content": "a short prompt of seven words"}])
     results = burst(stack, key, 15, body, [("x-mock-words", "40")])
     admitted = [h["x-request-id"] for s, h, _ in results if s == 200]
@@ -122,17 +111,17 @@ def test_a_burst_of_streams_overruns_tpm_by_no_more_than_the_estimate_error(stac
 
 
 @pytest.fixture
-def pricey(stack):
-    """A model at $1000 per million tokens: a request costs about a cent.
-    Removed afterwards, so that other modules see only the demo catalog."""
-    stack.admin("POST", "/admin/models", {"id": "pricey", "pricing": {"input_per_1m": 1000, "output_per_1m": 1000},
-                                         "deployments": [{"provider": "mock", "upstream_model": "mock-pricey"}]})
-    yield "pricey"
-    stack.admin("DELETE", "/admin/models/pricey")
+def pricey(stack) -> str:
+    """A model of the test's own at $1000 per million tokens: a request
+    costs about a cent."""
+    model = f"pricey-{tag()}"
+    stack.must("POST", "/admin/models", {"id": model, "pricing": {"input_per_1m": 1000, "output_per_1m": 1000},
+                                        "deployments": [{"provider": "mock", "upstream_model": "mock-pricey"}]})
+    return model
 
 
-def test_concurrent_requests_at_an_almost_empty_budget_overspend_by_at_most_one_per_worker(stack, pricey):
-    created = new_key(stack, budget_usd=0.05)
+def test_concurrent_requests_at_an_almost_empty_budget_overspend_by_at_most_one_per_worker(stack, account, pricey, record):
+    created = new_key(stack, account["id"], budget_usd=0.05)
     body = chat_body(pricey, max_tokens=5)  # 3 + 5 tokens: $0.008 each
     results = burst(stack, created["key"], 20, body, [("x-mock-words", "5")])
     admitted = sum(1 for s, _, _ in results if s == 200)
@@ -148,9 +137,9 @@ def test_concurrent_requests_at_an_almost_empty_budget_overspend_by_at_most_one_
     assert post(stack, created["key"], body)[0] == 402, "and it stays used up"
 
 
-def test_a_credit_restores_an_empty_account_within_a_second(stack, pricey):
-    account = stack.must("POST", "/admin/accounts", {"name": "prepaid", "balance_usd": 0.01})
-    key = new_key(stack, account=account["id"])["key"]
+def test_a_credit_restores_an_empty_account_within_a_second(stack, pricey, record):
+    account = new_account(stack, "prepaid", balance_usd=0.01)
+    key = new_key(stack, account["id"])["key"]
     body = chat_body(pricey, max_tokens=5)
     statuses = [post(stack, key, body)[0] for _ in range(4)]
     assert statuses[0] == 200 and statuses[-1] == 402

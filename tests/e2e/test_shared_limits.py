@@ -9,10 +9,7 @@ import time
 
 import pytest
 
-import stack as stackmod
-
-from .conftest import chat_body
-from .test_config_channel import record
+from .helpers import new_account, new_key, post_chat, stackmod
 
 REDIS = os.environ.get("TOLLGATE_E2E_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -27,29 +24,14 @@ def pair(tmp_path_factory):
 
 
 def post(port: int, key: str) -> int:
-    import http.client
-
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("POST", "/v1/chat/completions", chat_body(), {"authorization": f"Bearer {key}", "content-type": "application/json"})
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status
-    finally:
-        conn.close()
+    return post_chat(port, key)[0]
 
 
-def models(port: int, key: str) -> int:
-    return stackmod.http("GET", f"http://127.0.0.1:{port}/v1/models", headers={"authorization": f"Bearer {key}"})[0]
-
-
-def test_two_envoys_share_an_rpm_limit_and_overshoot_by_at_most_one_request_each(pair):
+def test_two_envoys_share_an_rpm_limit_and_overshoot_by_at_most_one_request_each(pair, record):
     limit = 120  # 2 a second
-    created = pair.must("POST", "/admin/keys", {"name": "shared", "account_id": pair.demo["account"]["id"], "rpm": limit})
-    key = created["key"]
     ports = [pair.gateway_port, pair.second_port]
-    # The key is known on every worker of both Envoys (model lists are not rate limited).
-    stackmod.wait_until(lambda: all(models(p, key) == 200 for p in ports for _ in range(8)), what="the key on both Envoys")
+    # The key is known on every worker of both Envoys.
+    key = new_key(pair, new_account(pair, "shared")["id"], "shared", ports=ports, rpm=limit)["key"]
     counts = {p: {"ok": 0, "refused": 0, "other": 0} for p in ports}
     duration = 6.0
     start = time.monotonic()
@@ -118,8 +100,7 @@ def test_with_redis_down_the_envoys_fail_closed_and_the_status_says_so(tmp_path)
     try:
         s.start()
         limit = 600  # leases of 60
-        key = s.must("POST", "/admin/keys", {"name": "redis", "account_id": s.demo["account"]["id"], "rpm": limit})["key"]
-        stackmod.wait_until(lambda: all(models(s.gateway_port, key) == 200 for _ in range(8)), what="the key")
+        key = new_key(s, new_account(s, "redis")["id"], "redis", rpm=limit)["key"]
         assert [post(s.gateway_port, key) for _ in range(10)].count(200) >= 8
         redis.kill()
         redis.wait()

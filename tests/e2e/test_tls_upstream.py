@@ -6,13 +6,10 @@ signed, and refuses one whose certificate does not name the host."""
 from __future__ import annotations
 
 import json
-import secrets
 
 import pytest
 
-import stack as stackmod
-
-from .conftest import chat_body, raw
+from .helpers import chat_body, raw, stackmod, tag
 from .tlsfront import TlsFront
 
 
@@ -23,25 +20,25 @@ def tls_front(stack, test_ca):
     front.close()
 
 
-def _provider_model_and_key(stack, base_url: str) -> tuple[str, str]:
-    """A provider at `base_url`, a model on it, and a key allowed that model."""
-    tag = secrets.token_hex(3)
-    provider, model = f"tls-{tag}", f"tls-chat-{tag}"
+def _provider_model_and_key(stack, account: dict, base_url: str) -> tuple[str, str]:
+    """A provider at `base_url`, a model on it, and a key of `account` allowed that model."""
+    t = tag()
+    provider, model = f"tls-{t}", f"tls-chat-{t}"
     stack.must("POST", "/admin/providers", {"id": provider, "name": "TLS mock", "kind": "openai",
                                             "base_url": base_url, "api_key": f"sk-{provider}"})
     stack.must("POST", "/admin/models", {
         "id": model, "name": model, "category": "chat", "context_window": 8192,
         "pricing": {"input_per_1m": 1.0, "output_per_1m": 2.0},
         "deployments": [{"provider": provider, "upstream_model": f"up-{model}"}]})
-    key = stack.must("POST", "/admin/keys", {"name": f"tls {tag}", "account_id": stack.demo["account"]["id"],
+    key = stack.must("POST", "/admin/keys", {"name": f"tls {t}", "account_id": account["id"],
                                              "models": [model]})["key"]
     stackmod.wait_until(lambda: raw(stack, "GET", f"/v1/models/{model}", [("authorization", f"Bearer {key}")])[0] == 200,
                         timeout=10, what="the TLS model on the gateway")
     return model, key
 
 
-def test_a_provider_over_tls_is_reached_with_its_certificate_checked(stack, tls_front, ledger):
-    model, key = _provider_model_and_key(stack, f"https://localhost:{tls_front.port}/v1")
+def test_a_provider_over_tls_is_reached_with_its_certificate_checked(stack, account, tls_front, ledger):
+    model, key = _provider_model_and_key(stack, account, f"https://localhost:{tls_front.port}/v1")
     status, headers, body = raw(stack, "POST", "/v1/chat/completions",
                                 [("authorization", f"Bearer {key}"), ("content-type", "application/json")],
                                 chat_body(model))
@@ -54,9 +51,9 @@ def test_a_provider_over_tls_is_reached_with_its_certificate_checked(stack, tls_
     assert headers["x-request-id"] == entry["x_request_id"]
 
 
-def test_a_provider_whose_certificate_does_not_name_its_host_is_refused(stack, tls_front, ledger):
+def test_a_provider_whose_certificate_does_not_name_its_host_is_refused(stack, account, tls_front, ledger):
     # The certificate names localhost only: reached as 127.0.0.1 it must not verify.
-    model, key = _provider_model_and_key(stack, f"https://127.0.0.1:{tls_front.port}/v1")
+    model, key = _provider_model_and_key(stack, account, f"https://127.0.0.1:{tls_front.port}/v1")
     failed_before = tls_front.handshakes_failed
     status, headers, body = raw(stack, "POST", "/v1/chat/completions",
                                 [("authorization", f"Bearer {key}"), ("content-type", "application/json")],

@@ -11,9 +11,7 @@ import time
 import pytest
 from openai import OpenAI
 
-import stack as stackmod
-
-from .conftest import chat_body, raw
+from .helpers import chat_body, fresh_key, new_account, new_key, raw, stackmod
 
 
 @pytest.fixture
@@ -163,11 +161,10 @@ def test_a_client_that_leaves_mid_stream_is_billed_for_what_was_delivered(stack,
     assert len([r for r in usage_records(stack, key) if r["request_id"] == request_id]) == 1
 
 
-def test_a_batch_sent_again_is_counted_once(stack):
-    account = stack.demo["account"]["id"]
-    created = stack.must("POST", "/admin/keys", {"name": "redelivery", "account_id": account})
+def test_a_batch_sent_again_is_counted_once(stack, account):
+    created = stack.must("POST", "/admin/keys", {"name": "redelivery", "account_id": account["id"]})
     record = {
-        "request_id": f"req_redelivery_{time.monotonic_ns()}", "key_id": created["id"], "account_id": account,
+        "request_id": f"req_redelivery_{time.monotonic_ns()}", "key_id": created["id"], "account_id": account["id"],
         "model": "demo-chat", "upstream_model": "mock-demo-chat", "provider": "mock", "status": 200,
         "input_tokens": 1000, "output_tokens": 2000, "estimated": False, "stream": False,
         "latency_ms": 5, "ttft_ms": None, "cost_nanos": 1_350_000, "created_at_ms": int(time.time() * 1000),
@@ -191,18 +188,13 @@ def test_a_batch_sent_again_is_counted_once(stack):
 OUTAGE_S = float(__import__("os").environ.get("TOLLGATE_E2E_OUTAGE_S", "30"))
 
 
-def test_no_record_is_lost_or_doubled_while_the_control_plane_is_down(stack, ledger):
+def test_no_record_is_lost_or_doubled_while_the_control_plane_is_down(stack, ledger, record):
     """Steady load; the control plane is SIGKILLed for 30 s in the middle.
     Every request the upstream served appears in the usage records exactly once."""
     import signal
     import threading
 
-    from .test_config_channel import record
-
-    account = stack.must("POST", "/admin/accounts", {"name": "outage"})
-    key = stack.must("POST", "/admin/keys", {"name": "outage", "account_id": account["id"]})["key"]
-    stackmod.wait_until(lambda: raw(stack, "GET", "/v1/models", [("authorization", f"Bearer {key}")])[0] == 200,
-                        what="the new key on the gateway")
+    key = fresh_key(stack, "outage")
     sent: list[str] = []
     failures: list[int] = []
     stop = threading.Event()
@@ -247,10 +239,8 @@ def test_no_record_is_lost_or_doubled_while_the_control_plane_is_down(stack, led
 
 
 def test_each_account_sees_only_its_own_usage_and_admins_see_all(stack, key, ledger):
-    other = stack.must("POST", "/admin/accounts", {"name": "other"})
-    other_key = stack.must("POST", "/admin/keys", {"name": "other", "account_id": other["id"]})
-    stackmod.wait_until(lambda: raw(stack, "GET", "/v1/models", [("authorization", f"Bearer {other_key['key']}")])[0] == 200,
-                        what="the new key on the gateway")
+    other = new_account(stack, "other")
+    other_key = new_key(stack, other["id"], "other")
     mine = raw(stack, "POST", "/v1/chat/completions", [("authorization", f"Bearer {key}")], chat_body())[1]["x-request-id"]
     theirs = [raw(stack, "POST", "/v1/chat/completions", [("authorization", f"Bearer {other_key['key']}"), ("x-mock-delay-ms", str(d))],
                   chat_body())[1]["x-request-id"] for d in (0, 0, 30)]

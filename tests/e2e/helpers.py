@@ -1,0 +1,99 @@
+"""What the end-to-end tests share: requests to the gateway with headers as
+raw bytes, the chat body they send, accounts and keys of a test's own that
+every Envoy worker knows, and the wait for a change to reach every worker.
+Test modules import from here (and `stack`), never from each other."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import stack as stackmod  # noqa: E402
+
+
+def psql(sql: str) -> None:
+    """One statement on the local PostgreSQL (its `test` database)."""
+    subprocess.run(["psql", "-h", "127.0.0.1", "-d", "test", "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
+
+
+def raw(stack, method: str, path: str, headers: list[tuple[str, bytes | str]] = (), body: bytes | None = None):
+    """A request with headers as raw bytes (for non-UTF-8 values); (status, headers, body bytes)."""
+    conn = http.client.HTTPConnection("127.0.0.1", stack.gateway_port, timeout=30)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        for name, value in headers:
+            conn.putheader(name, value if isinstance(value, bytes) else value.encode("latin-1"))
+        if body is not None:
+            conn.putheader("content-length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def chat_body(model: str = "demo-chat", **extra) -> bytes:
+    return json.dumps({"model": model, "messages": [{"role": "user", "content": "hello there"}], **extra}).encode()
+
+
+def post_chat(port: int, key: str) -> tuple[int, bytes]:
+    """A chat completion to the Envoy listening on `port`: (status, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/v1/chat/completions", chat_body(),
+                     {"authorization": f"Bearer {key}", "content-type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def tag() -> str:
+    """A short random tag for ids that must not meet another test's."""
+    return secrets.token_hex(3)
+
+
+def new_account(stack, name: str = "e2e", **fields) -> dict:
+    return stack.must("POST", "/admin/accounts", {"name": name, **fields})
+
+
+def wait_for_key(stack, key: str, ports: list[int] | None = None) -> None:
+    """Until every worker of each Envoy (the stack's, or those on `ports`)
+    knows `key` (model lists are not rate limited)."""
+    ports = ports or [stack.gateway_port]
+    stackmod.wait_until(
+        lambda: all(stackmod.http("GET", f"http://127.0.0.1:{p}/v1/models",
+                                  headers={"authorization": f"Bearer {key}"}, timeout=5)[0] == 200
+                    for p in ports for _ in range(8)),
+        what="the new key on every worker")
+
+
+def new_key(stack, account_id: str, name: str = "e2e", ports: list[int] | None = None, **fields) -> dict:
+    """A key of `account_id` (with `fields`: limits, models, ...), known on every worker."""
+    created = stack.must("POST", "/admin/keys", {"name": name, "account_id": account_id, **fields})
+    wait_for_key(stack, created["key"], ports)
+    return created
+
+
+def fresh_key(stack, name: str = "e2e") -> str:
+    """The secret of a key of a new account of its own, known on every worker."""
+    return new_key(stack, new_account(stack, name)["id"], name)["key"]
+
+
+def until_every_worker(stack, key: str, want: int, path="/v1/chat/completions", body=None, timeout=5.0) -> float:
+    """Seconds until `want` is answered by 12 fresh connections in a row
+    (Envoy spreads new connections over its workers)."""
+    start = time.monotonic()
+    streak = 0
+    while time.monotonic() - start < timeout:
+        status, _, _ = raw(stack, "POST" if body is not None else "GET", path, [("authorization", f"Bearer {key}")], body)
+        streak = streak + 1 if status == want else 0
+        if streak == 12:
+            return time.monotonic() - start
+    raise AssertionError(f"not every worker answered {want} within {timeout} s")
