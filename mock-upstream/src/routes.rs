@@ -1,0 +1,154 @@
+//! The server's routes: each API's endpoint records the request, answers
+//! it as scripted, and settles its ledger entry.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde_json::{json, Value};
+
+use crate::answers::{
+    choice_answer, choice_stream, embeddings_answer, images_answer, now_secs, responses_answer,
+    responses_stream, Meta,
+};
+use crate::error::ApiError;
+use crate::ledger::{header_string, headers_json, ledger_delete, ledger_get, Shared};
+use crate::request::{prompt_token_counts, Kind};
+use crate::sse::sse_response;
+use crate::steer::Steer;
+
+/// Records the request, answers it, and stores the status of the answer.
+pub async fn handle(state: Shared, kind: Kind, headers: HeaderMap, raw: Bytes) -> Response {
+    let body: Option<Value> = serde_json::from_slice(&raw).ok();
+    let field = |pointer: &str| body.as_ref().and_then(|b| b.pointer(pointer)).cloned();
+    let flag = |pointer: &str| field(pointer).and_then(|v| v.as_bool()).unwrap_or(false);
+    let entry = json!({
+        "path": kind.path(),
+        "model": field("/model").filter(Value::is_string),
+        "stream": flag("/stream"),
+        "include_usage": flag("/stream_options/include_usage"),
+        "x_request_id": header_string(&headers, "x-request-id"),
+        "authorization": header_string(&headers, "authorization"),
+        "headers": headers_json(&headers),
+        "body": body,
+        "prompt_tokens": 0, "completion_tokens": 0, "status": null, "completed": false,
+    });
+    let id = state.record(entry);
+    let (response, streaming) = match answer(&state, id, kind, &headers, body).await {
+        Ok(answer) => answer,
+        Err(error) => (error.into_response(), false),
+    };
+    let mut fields = vec![("status", response.status().as_u16().into())];
+    if !streaming {
+        fields.push(("completed", true.into()));
+    }
+    state.update(id, &fields);
+    response
+}
+
+/// Produces the answer and says whether it is a stream.
+pub async fn answer(
+    state: &Shared,
+    id: u64,
+    kind: Kind,
+    headers: &HeaderMap,
+    body: Option<Value>,
+) -> Result<(Response, bool), ApiError> {
+    let steer = Steer::apply(headers).await?;
+    let body = body.ok_or_else(|| ApiError::invalid("request body is not valid JSON", None))?;
+    let Some(model) = body.get("model").and_then(Value::as_str).map(str::to_owned) else {
+        return Err(ApiError::invalid(
+            "missing required parameter: 'model'",
+            Some("model"),
+        ));
+    };
+    let stream = kind.generates_text() && body.get("stream") == Some(&Value::Bool(true));
+    let include_usage = body.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
+    let inputs = prompt_token_counts(kind, &body)?;
+    let prompt_tokens: usize = inputs.iter().sum();
+    let completion_tokens = if kind.generates_text() && !stream {
+        steer.words
+    } else {
+        0
+    };
+    let fields = [
+        ("prompt_tokens", prompt_tokens.into()),
+        ("completion_tokens", completion_tokens.into()),
+    ];
+    state.update(id, &fields);
+
+    let meta = Meta {
+        n: state.next_id(),
+        created: now_secs(),
+        model,
+        prompt_tokens,
+        words: steer.words,
+        include_usage,
+        no_usage: steer.no_usage,
+        usage_every_chunk: include_usage && steer.usage_every_chunk,
+    };
+    if stream {
+        let events = match kind {
+            Kind::Responses => responses_stream(&meta),
+            _ => choice_stream(&meta, kind == Kind::Chat),
+        };
+        return Ok((sse_response(state, id, &steer, events), true));
+    }
+    let json = match kind {
+        Kind::Chat => choice_answer(&meta, true),
+        Kind::Completions => choice_answer(&meta, false),
+        Kind::Responses => responses_answer(&meta),
+        Kind::Embeddings => embeddings_answer(&meta, inputs.len()),
+        Kind::Images => images_answer(&meta, &body)?,
+    };
+    Ok((Json(json).into_response(), false))
+}
+
+pub async fn models(headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    Steer::apply(&headers).await?;
+    let data: Vec<Value> = ["mock-demo-chat", "mock-demo-embed", "mock-demo-image"]
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": 0, "owned_by": "mock"}))
+        .collect();
+    Ok(Json(json!({"object": "list", "data": data})))
+}
+
+pub async fn not_found() -> ApiError {
+    let message = "no such route on the mock upstream";
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "not_found",
+        message,
+        None,
+    )
+}
+
+pub fn app(state: Shared) -> Router {
+    let route = |kind: Kind| {
+        post(
+            move |State(state): State<Shared>, headers: HeaderMap, body: Bytes| {
+                handle(state, kind, headers, body)
+            },
+        )
+    };
+    let health = || async { Json(json!({"status": "ok"})) };
+    let mut router = Router::new();
+    for kind in [
+        Kind::Chat,
+        Kind::Completions,
+        Kind::Responses,
+        Kind::Embeddings,
+        Kind::Images,
+    ] {
+        router = router.route(kind.path(), route(kind));
+    }
+    router
+        .route("/v1/models", get(models))
+        .route("/_mock/ledger", get(ledger_get).delete(ledger_delete))
+        .route("/_mock/health", get(health))
+        .fallback(not_found)
+        .with_state(state)
+}
