@@ -56,7 +56,9 @@ def stack(request, tmp_path_factory, test_ca):
         s.stop()
         dump = []
         if dbname:
-            path = work / "pg_dump.sql"
+            # Beside the SQLite file's place: what is in `data` is the database,
+            # which holds key hashes by design (`leaked_in_files`).
+            path = work / "data" / "pg_dump.sql"
             subprocess.run(["pg_dump", "-h", "127.0.0.1", "-f", str(path), dbname], check=True)
             dump.append(path)
             psql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
