@@ -15,15 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import new_account, new_key, stackmod
+from .helpers import new_account, new_key, psql, stackmod
 from .tlsfront import make_ca
 
 DATABASES = [d for d in os.environ.get("TOLLGATE_E2E_DATABASES", "sqlite").split(",") if d]
 PG_BASE = os.environ.get("TOLLGATE_E2E_POSTGRES", "postgres://127.0.0.1:5432")
-
-
-def _psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-d", "test", "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +36,7 @@ def stack(request, tmp_path_factory, test_ca):
     dbname = None
     if request.param == "postgres":
         dbname = f"tollgate_e2e_{secrets.token_hex(6)}"
-        _psql(f"CREATE DATABASE {dbname}")
+        psql(f"CREATE DATABASE {dbname}")
         url = f"{PG_BASE}/{dbname}"
     # Snapshots of more than 4 keys go in pages: every test below runs on paged
     # snapshots (the shared-limits and lonely stacks keep the default, inline).
@@ -60,10 +56,12 @@ def stack(request, tmp_path_factory, test_ca):
         s.stop()
         dump = []
         if dbname:
-            path = work / "pg_dump.sql"
+            # Beside the SQLite file's place: what is in `data` is the database,
+            # which holds key hashes by design (`leaked_in_files`).
+            path = work / "data" / "pg_dump.sql"
             subprocess.run(["pg_dump", "-h", "127.0.0.1", "-f", str(path), dbname], check=True)
             dump.append(path)
-            _psql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+            psql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
     leaks += s.leaked_in_files(dump)
     # Every secret the suite handed out, searched for in every artefact.
     assert len(s.secrets) >= 3

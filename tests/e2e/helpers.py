@@ -8,12 +8,18 @@ from __future__ import annotations
 import http.client
 import json
 import secrets
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import stack as stackmod  # noqa: E402
+
+
+def psql(sql: str) -> None:
+    """One statement on the local PostgreSQL (its `test` database)."""
+    subprocess.run(["psql", "-h", "127.0.0.1", "-d", "test", "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
 
 
 def raw(stack, method: str, path: str, headers: list[tuple[str, bytes | str]] = (), body: bytes | None = None):
@@ -57,15 +63,16 @@ def new_account(stack, name: str = "e2e", **fields) -> dict:
     return stack.must("POST", "/admin/accounts", {"name": name, **fields})
 
 
-def wait_for_key(stack, key: str, ports: list[int] | None = None) -> None:
+def wait_for_key(stack, key: str, ports: list[int] | None = None, path: str = "/v1/models") -> None:
     """Until every worker of each Envoy (the stack's, or those on `ports`)
-    knows `key` (model lists are not rate limited)."""
+    knows `key`: `GET path` answered 200 on 8 fresh connections in a row
+    (model lists are not rate limited; a model's path waits for the model too)."""
     ports = ports or [stack.gateway_port]
     stackmod.wait_until(
-        lambda: all(stackmod.http("GET", f"http://127.0.0.1:{p}/v1/models",
+        lambda: all(stackmod.http("GET", f"http://127.0.0.1:{p}{path}",
                                   headers={"authorization": f"Bearer {key}"}, timeout=5)[0] == 200
                     for p in ports for _ in range(8)),
-        what="the new key on every worker")
+        what=f"{path} for the new key on every worker")
 
 
 def new_key(stack, account_id: str, name: str = "e2e", ports: list[int] | None = None, **fields) -> dict:

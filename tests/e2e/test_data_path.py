@@ -10,7 +10,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from .helpers import chat_body, raw, stackmod, tag
+from .helpers import chat_body, raw, stackmod, tag, wait_for_key
 
 
 @pytest.fixture
@@ -161,8 +161,8 @@ def catalog_of_its_own(stack) -> tuple[str, list[str]]:
 def test_the_catalog_and_status_answer_through_the_gateway(stack, key):
     provider, models = catalog_of_its_own(stack)
     auth = [("authorization", f"Bearer {key}")]
-    stackmod.wait_until(lambda: all(raw(stack, "GET", f"/v1/models/{m}", auth)[0] == 200 for m in models),
-                        what="the new models on the gateway")
+    for model in models:
+        wait_for_key(stack, key, path=f"/v1/models/{model}")
     status, _, body = raw(stack, "GET", "/v1/models", auth)
     assert status == 200
     assert set(models) <= {m["id"] for m in json.loads(body)["data"]}

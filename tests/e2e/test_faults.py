@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from .faultproxy import FaultProxy
-from .helpers import chat_body, fresh_key, post_chat, raw, stackmod
+from .helpers import chat_body, fresh_key, post_chat, psql, raw, stackmod
 from .tcpfault import TcpFault
 
 FAULT_S = float(os.environ.get("TOLLGATE_E2E_FAULT_S", "5"))
@@ -221,8 +220,7 @@ def postgres_behind_a_fault(tmp_path):
     """A private stack on PostgreSQL, reached through a TCP proxy that can be
     taken down (`tcpfault.py`): the database's outage, not the machine's."""
     dbname = f"tollgate_e2e_{os.urandom(6).hex()}"
-    psql = ["psql", "-h", "127.0.0.1", "-d", "test", "-v", "ON_ERROR_STOP=1", "-qc"]
-    subprocess.run([*psql, f"CREATE DATABASE {dbname}"], check=True)
+    psql(f"CREATE DATABASE {dbname}")
     proxy = TcpFault(5432)
     s = stackmod.Stack(work_dir=tmp_path / "stack", database_url=f"postgres://127.0.0.1:{proxy.port}/{dbname}")
     try:
@@ -232,7 +230,7 @@ def postgres_behind_a_fault(tmp_path):
     finally:
         proxy.stop()
         s.stop()
-        subprocess.run([*psql, f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"], check=True)
+        psql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
 
 
 def test_postgres_stopped_the_data_path_serves_and_no_usage_is_lost(postgres_behind_a_fault, record):

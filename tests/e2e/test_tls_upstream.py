@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from .helpers import chat_body, raw, stackmod, tag
+from .helpers import chat_body, raw, tag, wait_for_key
 from .tlsfront import TlsFront
 
 
@@ -32,8 +32,7 @@ def _provider_model_and_key(stack, account: dict, base_url: str) -> tuple[str, s
         "deployments": [{"provider": provider, "upstream_model": f"up-{model}"}]})
     key = stack.must("POST", "/admin/keys", {"name": f"tls {t}", "account_id": account["id"],
                                              "models": [model]})["key"]
-    stackmod.wait_until(lambda: raw(stack, "GET", f"/v1/models/{model}", [("authorization", f"Bearer {key}")])[0] == 200,
-                        timeout=10, what="the TLS model on the gateway")
+    wait_for_key(stack, key, path=f"/v1/models/{model}")
     return model, key
 
 
