@@ -47,6 +47,9 @@ CLIENT_CPU = 1
 CHAT = "/v1/chat/completions"
 BODY = b'{"model":"demo-chat","messages":[{"role":"user","content":"hello there"}]}'
 STREAM_BODY = b'{"model":"demo-chat","stream":true,"messages":[{"role":"user","content":"hello there"}]}'
+# The same stream from a model whose provider is Anthropic-shaped (the mock's
+# /v1/messages): the gateway translates it event by event (issue 15).
+CLAUDE_STREAM_BODY = STREAM_BODY.replace(b'"demo-chat"', b'"demo-claude"')
 # The filter adds stream_options.include_usage to every stream it forwards, so
 # the plain Envoy is sent the same, and the mock answers both byte for byte alike.
 PLAIN_STREAM_BODY = (b'{"model":"demo-chat","stream":true,"stream_options":{"include_usage":true},'
@@ -126,6 +129,13 @@ class Bench:
         st.start_mock()
         st.start_control_plane()
         self.demo = st.seed_demo()
+        st.must("POST", "/admin/providers", {"id": "mock-anthropic", "name": "Mock, Anthropic-shaped",
+                                              "kind": "anthropic", "base_url": f"{st.mock}/v1",
+                                              "api_key": "sk-mock-anthropic"})
+        st.must("POST", "/admin/models", {"id": "demo-claude", "name": "demo-claude", "category": "chat",
+                                           "pricing": {"input_per_1m": 0.15, "output_per_1m": 0.60},
+                                           "deployments": [{"provider": "mock-anthropic",
+                                                            "upstream_model": "mock-claude"}]})
         st.start_envoy()
         st.wait_config()
         self.st = st
@@ -239,6 +249,10 @@ class Bench:
     def limited_targets(self):
         auth = {"authorization": f"Bearer {self.limited_key}", "content-type": "application/json"}
         return [("gateway+limits", self.st.gateway_port, self.pids["envoy"], auth, BODY, STREAM_BODY)]
+
+    def translated_targets(self):
+        auth = {"authorization": f"Bearer {self.key}", "content-type": "application/json"}
+        return [("gateway+anthropic", self.st.gateway_port, self.pids["envoy"], auth, BODY, CLAUDE_STREAM_BODY)]
 
     def check_answers(self) -> None:
         """One request of each kind to each target, checked, before any load."""
@@ -480,6 +494,7 @@ class Bench:
         self.load("a.conc", p.conc_s, targets=self.limited_targets())
         self.load("b.rate", p.rate_s, rate=p.rate, targets=self.limited_targets())
         self.load("c.stream", p.stream_s, {"x-mock-words": "48"}, stream=True)
+        self.load("c.stream", p.stream_s, {"x-mock-words": "48"}, stream=True, targets=self.translated_targets())
         self.ttfb(48, p.ttfb_n, "c.ttfb")
         self.load("d.sse200", p.sse200_s, {"x-mock-words": "198"}, stream=True)
         self.ttfb(198, p.sse200_n, "d.seq")
@@ -658,6 +673,14 @@ def report(b: Bench, quick: bool, started: str, load_avg: str) -> str:
           f"Envoy CPU {cpu_b:.0f} -> {cpu_l:.0f} us/req ({cpu_l - cpu_b:+.0f})")
     w("")
 
+    base, tr = R[("c.stream", "gateway")], R[("c.stream", "gateway+anthropic")]
+    cpu_b = base["cpu"]["envoy"] / base["res"].ok * 1000
+    cpu_t = tr["cpu"]["envoy"] / tr["res"].ok * 1000
+    w("translated streams (issue 15): an OpenAI client, 50-chunk streams from an Anthropic-shaped provider")
+    w("  (the mock's /v1/messages, translated event by event) against the same streams untranslated, mode c")
+    w(f"  req/s {base['res'].rps:8.0f} -> {tr['res'].rps:8.0f}   p50 {base['res'].p50_ms:.3f} -> {tr['res'].p50_ms:.3f} ms"
+      f"   Envoy CPU per stream {cpu_b:.3f} -> {cpu_t:.3f} ms ({cpu_t / cpu_b:.2f}x)")
+    w("")
     w("SSE counting overhead (issue 3), 200-chunk streams: see mode d above")
     sp = pct(R[("d.seq", "plain")]["total"], 50)
     sg = pct(R[("d.seq", "gateway")]["total"], 50)

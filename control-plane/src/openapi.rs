@@ -106,7 +106,7 @@ pub fn document() -> Value {
                     "budget_usd": {"type": ["number", "null"], "minimum": 0},
                     "expires_at": {"type": ["integer", "null"], "description": "unix seconds"}}},
                 "Provider": {"type": "object", "additionalProperties": false, "properties": {
-                    "id": {"type": "string"}, "name": {"type": "string"}, "kind": {"enum": ["openai"]},
+                    "id": {"type": "string"}, "name": {"type": "string"}, "kind": {"enum": ["openai", "anthropic", "azure_openai"]},
                     "base_url": {"type": "string", "format": "uri"},
                     "api_key": {"type": "string", "writeOnly": true}}},
                 "Model": {"type": "object", "additionalProperties": false, "properties": {

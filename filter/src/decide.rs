@@ -9,7 +9,7 @@ use tollgate_contract::{key, ErrorCode};
 
 use crate::reply::Reply;
 use crate::request::Body;
-use crate::routing::{self, Endpoint, RouteError};
+use crate::routing::{self, Endpoint, RouteError, Wire};
 use crate::snapshot::Compiled;
 
 /// The one answer for every key that is wrong in any way, so that a caller
@@ -187,13 +187,30 @@ pub enum Cluster {
     Tls,
 }
 
+/// How a request's body and answer cross between the client's API and the
+/// provider's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Translation {
+    /// Both speak the same API.
+    None,
+    /// An OpenAI client on an Anthropic provider.
+    ToAnthropic,
+    /// An Anthropic (Messages) client on an OpenAI-shaped provider.
+    FromAnthropic,
+}
+
 /// Everything the glue needs to send a request to its provider.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Forward {
     pub authority: String,
     pub path: String,
     pub cluster: Cluster,
-    pub authorization: Option<String>,
+    /// The provider's credential header and value; `None`: no credential
+    /// (the client's `authorization` is removed either way).
+    pub credential: Option<(&'static str, String)>,
+    /// The provider speaks Anthropic's API (it needs `anthropic-version`).
+    pub anthropic_upstream: bool,
+    pub translation: Translation,
     pub body: Vec<u8>,
     pub model: String,
     pub upstream_model: String,
@@ -203,6 +220,12 @@ pub struct Forward {
     pub ask_usage: bool,
     /// ... and the client did not, so that chunk must not reach it.
     pub hide_usage: bool,
+    /// The shape of the answer the meter reads (after translation to the
+    /// client, or before translation from the upstream: always the one that
+    /// carries the usage in OpenAI's or Anthropic's own form).
+    pub meter_endpoint: Endpoint,
+    /// Billed and limited (a token count is neither).
+    pub metered: bool,
     /// Prompt text characters, for an estimate when no usage is reported.
     pub prompt_weight: u64,
     /// The client's output cap, if it set one.
@@ -211,12 +234,33 @@ pub struct Forward {
     pub output_nanos_per_1m: u64,
 }
 
+/// What the body decides: send it on, or answer it here.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyDecision {
+    Forward(Box<Forward>),
+    /// `POST /v1/messages/count_tokens` for a model whose provider cannot
+    /// count: the gateway's estimate of the input tokens.
+    Estimated(u64),
+}
+
+fn refused(r: tollgate_translate::Refusal) -> Reply {
+    let message = format!(
+        "{} This model's provider speaks another API, and this request cannot be translated to it.",
+        r.message
+    );
+    if r.param.is_empty() {
+        Reply::error(ErrorCode::InvalidRequest, &message)
+    } else {
+        Reply::with_param(ErrorCode::InvalidRequest, &message, &r.param)
+    }
+}
+
 pub fn on_body(
     snapshot: &Compiled,
     admitted: &Admitted,
     raw: &[u8],
     pick: u64,
-) -> Result<Forward, Reply> {
+) -> Result<BodyDecision, Reply> {
     let limit = snapshot.settings.max_body_bytes;
     if raw.len() as u64 > limit {
         return Err(too_large(limit));
@@ -253,33 +297,86 @@ pub fn on_body(
         .upstreams
         .get(&deployment.provider)
         .ok_or_else(|| Reply::error(ErrorCode::UpstreamError, "The provider is gone."))?;
-    let suffix = admitted.endpoint.upstream_suffix().unwrap_or_default();
-    let ask_usage = body.stream
-        && matches!(
-            admitted.endpoint,
-            Endpoint::ChatCompletions | Endpoint::Completions
-        );
-    Ok(Forward {
+    let endpoint = admitted.endpoint;
+    let um = deployment.upstream_model.as_str();
+    if endpoint == Endpoint::CountTokens && upstream.kind.wire() != Wire::Anthropic {
+        return Ok(BodyDecision::Estimated(crate::usage::estimate_tokens(
+            body.prompt_weight,
+        )));
+    }
+    let Some(path) = routing::upstream_path(upstream.kind, &upstream.base.path, endpoint, um)
+    else {
+        return Err(Reply::with_param(
+            ErrorCode::InvalidRequest,
+            &format!(
+                "The model '{}' is served by a provider that does not offer this endpoint.",
+                model.id
+            ),
+            "model",
+        ));
+    };
+    let openai_usage = matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions);
+    let (new_body, translation, ask_usage, hide_usage, meter_endpoint) =
+        match (endpoint.wire(), upstream.kind.wire()) {
+            (Wire::OpenAi, Wire::OpenAi) => {
+                let ask = body.stream && openai_usage;
+                (
+                    body.rewrite(um, ask),
+                    Translation::None,
+                    ask,
+                    ask && !body.include_usage,
+                    endpoint,
+                )
+            }
+            // The translated stream always ends with a usage chunk; the
+            // meter hides it from a client that did not ask.
+            (Wire::OpenAi, Wire::Anthropic) => (
+                tollgate_translate::to_anthropic::request(raw, um).map_err(refused)?,
+                Translation::ToAnthropic,
+                false,
+                body.stream && !body.include_usage,
+                Endpoint::ChatCompletions,
+            ),
+            (Wire::Anthropic, Wire::OpenAi) => (
+                tollgate_translate::from_anthropic::request(raw, um).map_err(refused)?,
+                Translation::FromAnthropic,
+                body.stream,
+                false,
+                Endpoint::ChatCompletions,
+            ),
+            (Wire::Anthropic, Wire::Anthropic) => (
+                body.rewrite(um, false),
+                Translation::None,
+                false,
+                false,
+                endpoint,
+            ),
+        };
+    Ok(BodyDecision::Forward(Box::new(Forward {
         authority: upstream.base.authority.clone(),
-        path: format!("{}{}", upstream.base.path, suffix),
+        path,
         cluster: if upstream.base.tls {
             Cluster::Tls
         } else {
             Cluster::Plain
         },
-        authorization: upstream.authorization.clone(),
-        body: body.rewrite(&deployment.upstream_model, ask_usage),
+        credential: upstream.credential.clone(),
+        anthropic_upstream: upstream.kind.wire() == Wire::Anthropic,
+        translation,
+        body: new_body,
         model: model.id.clone(),
         upstream_model: deployment.upstream_model.clone(),
         provider: upstream.id.clone(),
         stream: body.stream,
         ask_usage,
-        hide_usage: ask_usage && !body.include_usage,
+        hide_usage,
+        meter_endpoint,
+        metered: endpoint != Endpoint::CountTokens,
         prompt_weight: body.prompt_weight,
         max_output: body.max_output,
         input_nanos_per_1m: model.input_nanos_per_1m,
         output_nanos_per_1m: model.output_nanos_per_1m,
-    })
+    })))
 }
 
 /// Client text echoed in an error, cut short.

@@ -419,7 +419,7 @@ fn bodies_are_decided_as_the_contract_says() {
         ("body over the limit", "all", over.as_bytes(), Err(413)),
     ];
     for (name, key_id, body, want) in cases {
-        let got = on_body(&snap, &admitted(&snap, key_id), body, 0)
+        let got = forward(on_body(&snap, &admitted(&snap, key_id), body, 0))
             .map(|f| f.upstream_model)
             .map_err(|r| r.status);
         assert_eq!(got, want.map(String::from), "{name}");
@@ -429,12 +429,12 @@ fn bodies_are_decided_as_the_contract_says() {
 #[test]
 fn a_forward_carries_the_provider_address_credential_and_rewritten_body() {
     let snap = snapshot();
-    let f = on_body(
+    let f = forward(on_body(
         &snap,
         &admitted(&snap, "all"),
         br#"{"model":"model-a","stream":true}"#,
         3,
-    )
+    ))
     .expect("forward");
     assert_eq!(
         f,
@@ -442,7 +442,9 @@ fn a_forward_carries_the_provider_address_credential_and_rewritten_body() {
             authority: "127.0.0.1:9000".into(),
             path: "/v1/chat/completions".into(),
             cluster: Cluster::Plain,
-            authorization: Some("Bearer sk-provider".into()),
+            credential: Some(("authorization", "Bearer sk-provider".into())),
+            anthropic_upstream: false,
+            translation: Translation::None,
             body:
                 br#"{"model":"upstream-a","stream":true,"stream_options":{"include_usage":true}}"#
                     .to_vec(),
@@ -452,15 +454,23 @@ fn a_forward_carries_the_provider_address_credential_and_rewritten_body() {
             stream: true,
             ask_usage: true,
             hide_usage: true,
+            meter_endpoint: Endpoint::ChatCompletions,
+            metered: true,
             prompt_weight: 0,
             max_output: None,
             input_nanos_per_1m: 0,
             output_nanos_per_1m: 0,
         }
     );
-    let f = on_body(&snap, &admitted(&snap, "all"), br#"{"model":"model-b"}"#, 0).expect("forward");
+    let f = forward(on_body(
+        &snap,
+        &admitted(&snap, "all"),
+        br#"{"model":"model-b"}"#,
+        0,
+    ))
+    .expect("forward");
     assert_eq!(
-        (f.cluster, f.authorization, f.authority.as_str()),
+        (f.cluster, f.credential, f.authority.as_str()),
         (Cluster::Tls, None, "api.example.com")
     );
 }
@@ -476,4 +486,222 @@ fn an_upstream_status_outside_http_becomes_a_502() {
     for status in [100u16, 200, 404, 429, 500, 599] {
         assert!(upstream_status(status).is_none(), "{status}");
     }
+}
+
+/// The forward of a body decision (a token count estimated here is none).
+fn forward(d: Result<BodyDecision, Reply>) -> Result<Forward, Reply> {
+    d.map(|d| match d {
+        BodyDecision::Forward(f) => *f,
+        BodyDecision::Estimated(_) => panic!("a forward, not an estimate"),
+    })
+}
+
+/// Providers of every kind, one model on each.
+fn kinds_snapshot() -> Compiled {
+    let model = |id: &str, provider: &str| Model {
+        id: id.into(),
+        deployments: vec![Deployment {
+            provider: provider.into(),
+            upstream_model: format!("up-{id}"),
+            weight: 1,
+            priority: 0,
+        }],
+        input_nanos_per_1m: 0,
+        output_nanos_per_1m: 0,
+    };
+    let provider = |id: &str, kind: &str, base_url: &str| Provider {
+        id: id.into(),
+        kind: kind.into(),
+        base_url: base_url.into(),
+        api_key: format!("sk-{id}"),
+    };
+    Compiled::new(Snapshot {
+        version: 1,
+        key_pages: 0,
+        accounts: vec![],
+        keys: vec![key("all", 1, None, None)],
+        models: vec![
+            model("gpt", "oai"),
+            model("claude", "anth"),
+            model("azure", "az"),
+            model("azure-v1", "az1"),
+            model("future", "newer"),
+        ],
+        providers: vec![
+            provider("oai", "openai", "http://127.0.0.1:9000/v1"),
+            provider("anth", "anthropic", "https://api.anthropic.com/v1"),
+            provider("az", "azure_openai", "https://r.openai.azure.com/openai"),
+            provider(
+                "az1",
+                "azure_openai",
+                "https://r.openai.azure.com/openai/v1",
+            ),
+            provider("newer", "bedrock_someday", "https://x.example"),
+        ],
+        settings: Settings {
+            max_body_bytes: 1 << 20,
+        },
+    })
+    .expect("a kind it does not know leaves that provider out, not the snapshot")
+}
+
+fn on(snap: &Compiled, endpoint: Endpoint, body: &[u8]) -> Result<BodyDecision, Reply> {
+    let mut a = admitted(snap, "all");
+    a.endpoint = endpoint;
+    on_body(snap, &a, body, 0)
+}
+
+fn json(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).expect("json")
+}
+
+#[test]
+fn an_openai_client_on_an_anthropic_provider_is_translated_to_messages() {
+    let snap = kinds_snapshot();
+    let f = forward(on(
+        &snap,
+        Endpoint::ChatCompletions,
+        br#"{"model":"claude","stream":true,"messages":[{"role":"system","content":"s"},{"role":"user","content":"hi"}]}"#,
+    ))
+    .expect("forward");
+    assert_eq!(f.path, "/v1/messages");
+    assert_eq!(f.authority, "api.anthropic.com");
+    assert_eq!(f.credential, Some(("x-api-key", "sk-anth".to_string())));
+    assert!(f.anthropic_upstream);
+    assert_eq!(f.translation, Translation::ToAnthropic);
+    assert_eq!(f.meter_endpoint, Endpoint::ChatCompletions);
+    // The translated stream ends with a usage chunk the client did not ask for.
+    assert!(!f.ask_usage && f.hide_usage);
+    assert_eq!(
+        json(&f.body),
+        serde_json::json!({"model":"up-claude","stream":true,"max_tokens":4096,
+            "system":[{"type":"text","text":"s"}],
+            "messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]})
+    );
+}
+
+#[test]
+fn a_messages_client_on_an_openai_provider_is_translated_to_chat_completions() {
+    let snap = kinds_snapshot();
+    let f = forward(on(
+        &snap,
+        Endpoint::Messages,
+        br#"{"model":"gpt","max_tokens":9,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+    ))
+    .expect("forward");
+    assert_eq!(f.path, "/v1/chat/completions");
+    assert_eq!(
+        f.credential,
+        Some(("authorization", "Bearer sk-oai".to_string()))
+    );
+    assert_eq!(f.translation, Translation::FromAnthropic);
+    assert_eq!(f.meter_endpoint, Endpoint::ChatCompletions);
+    assert!(f.ask_usage && !f.hide_usage && f.metered);
+    assert_eq!(f.max_output, Some(9));
+    assert_eq!(
+        json(&f.body)["stream_options"],
+        serde_json::json!({"include_usage": true})
+    );
+    // On an Anthropic provider a Messages request only has its model renamed.
+    let f = forward(on(
+        &snap,
+        Endpoint::Messages,
+        br#"{"model":"claude","max_tokens":9,"messages":[]}"#,
+    ))
+    .expect("forward");
+    assert_eq!(
+        (f.path.as_str(), f.translation),
+        ("/v1/messages", Translation::None)
+    );
+    assert_eq!(
+        f.body,
+        br#"{"model":"up-claude","max_tokens":9,"messages":[]}"#.to_vec()
+    );
+    assert_eq!(f.meter_endpoint, Endpoint::Messages);
+}
+
+#[test]
+fn what_cannot_be_translated_is_a_400_naming_the_field() {
+    let snap = kinds_snapshot();
+    let r = on(
+        &snap,
+        Endpoint::ChatCompletions,
+        br#"{"model":"claude","n":3,"messages":[]}"#,
+    )
+    .expect_err("refused");
+    assert_eq!((r.status, r.code), (400, Some(ErrorCode::InvalidRequest)));
+    assert_eq!(json(&r.body)["error"]["param"], "n");
+    let r = on(
+        &snap,
+        Endpoint::Messages,
+        br#"{"model":"gpt","max_tokens":5,"top_k":3,"messages":[]}"#,
+    )
+    .expect_err("refused");
+    assert_eq!(json(&r.body)["error"]["param"], "top_k");
+    // An endpoint Anthropic does not have.
+    let r = on(
+        &snap,
+        Endpoint::Embeddings,
+        br#"{"model":"claude","input":"x"}"#,
+    )
+    .expect_err("refused");
+    assert_eq!(
+        (r.status, json(&r.body)["error"]["param"].as_str()),
+        (400, Some("model"))
+    );
+}
+
+#[test]
+fn azure_takes_deployment_paths_with_an_api_version_and_an_api_key_header() {
+    let snap = kinds_snapshot();
+    let f = forward(on(
+        &snap,
+        Endpoint::ChatCompletions,
+        br#"{"model":"azure"}"#,
+    ))
+    .expect("forward");
+    assert_eq!(
+        f.path,
+        format!(
+            "/openai/deployments/up-azure/chat/completions?api-version={}",
+            routing::AZURE_API_VERSION
+        )
+    );
+    assert_eq!(f.credential, Some(("api-key", "sk-az".to_string())));
+    assert_eq!(f.translation, Translation::None);
+    let f = forward(on(
+        &snap,
+        Endpoint::Embeddings,
+        br#"{"model":"azure-v1","input":"x"}"#,
+    ))
+    .expect("forward");
+    assert_eq!(f.path, "/openai/v1/embeddings");
+}
+
+#[test]
+fn a_token_count_is_estimated_unless_the_provider_can_count() {
+    let snap = kinds_snapshot();
+    let body =
+        br#"{"model":"gpt","messages":[{"role":"user","content":"hello there, how are you"}]}"#;
+    match on(&snap, Endpoint::CountTokens, body).expect("decided") {
+        BodyDecision::Estimated(n) => assert!(n > 0),
+        other => panic!("{other:?}"),
+    }
+    let f = forward(on(
+        &snap,
+        Endpoint::CountTokens,
+        br#"{"model":"claude","messages":[]}"#,
+    ))
+    .expect("forward");
+    assert_eq!(f.path, "/v1/messages/count_tokens");
+    assert!(!f.metered, "a count is neither billed nor limited");
+}
+
+#[test]
+fn a_provider_of_a_kind_this_filter_does_not_know_is_left_out() {
+    let snap = kinds_snapshot();
+    assert!(!snap.upstreams.contains_key("newer"));
+    let r =
+        on(&snap, Endpoint::ChatCompletions, br#"{"model":"future"}"#).expect_err("no provider");
+    assert_eq!(r.status, 502);
 }

@@ -16,6 +16,7 @@ pub mod request;
 pub mod routing;
 pub mod snapshot;
 pub mod sse;
+pub mod translate;
 pub mod usage;
 
 #[cfg(target_arch = "wasm32")]

@@ -167,7 +167,7 @@ fn concurrency_slots_are_held_until_released() {
     let a = admit(&store, &plan, 0, 0, 0, &mut Vec::new()).expect("1");
     let _b = admit(&store, &plan, 0, 0, 0, &mut Vec::new()).expect("2");
     let refused = admit(&store, &plan, 0, 0, 0, &mut Vec::new()).expect_err("3rd");
-    assert_eq!(refused.code, ErrorCode::RateLimitExceeded);
+    assert_eq!(refused.code, Some(ErrorCode::RateLimitExceeded));
     assert!(String::from_utf8_lossy(&refused.body).contains("concurrent"));
     release(
         &store,
@@ -289,7 +289,7 @@ fn concurrent_requests_at_an_almost_empty_budget_overspend_by_at_most_one() {
     assert_eq!(held.len(), 10);
     let refused = admit(&store, &plan, 0, 100_000_000, 0, &mut Vec::new()).expect_err("used up");
     assert_eq!(
-        (refused.status, refused.code),
+        (refused.status, refused.code.unwrap()),
         (402, ErrorCode::InsufficientBalance)
     );
     // They cost $0.03 each in the end: $0.70 comes back, 23 more fit.

@@ -19,14 +19,16 @@ use tollgate_contract::snapshot::{Account, Key};
 use tollgate_contract::{headers, ErrorCode};
 
 use crate::config::PluginConfig;
-use crate::decide::{self, Admitted, Cluster, Forward, Head, HeadDecision};
+use crate::decide::{self, Admitted, BodyDecision, Cluster, Forward, Head, HeadDecision};
 use crate::ids::RequestIds;
 use crate::limits::{self, Admission, LeaseWant, Mode, Plan, Store, Used};
 use crate::meter::{self, Meter};
 use crate::outbox::Outbox;
 use crate::poller::Poller;
 use crate::reply::Reply;
+use crate::routing::{self, Wire};
 use crate::snapshot::Compiled;
+use crate::translate::Translator;
 use crate::usage::{self, Tokens};
 
 /// Usage records kept while the control plane is away (about 400 bytes each).
@@ -38,6 +40,9 @@ const RETIRE_PER_TICK: usize = 2_000;
 /// How much of a refused body is read and discarded before giving up on the
 /// client and answering (Envoy then resets the rest).
 pub const DRAIN_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+/// The `anthropic-version` sent to an Anthropic provider for a client that
+/// sent none (an OpenAI client); an Anthropic client's own goes on as it is.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// A header to write: `None` removes it.
 pub type HeaderChange = (Cow<'static, str>, Option<Vec<u8>>);
@@ -241,6 +246,13 @@ pub struct Request {
     other_key_headers: bool,
     /// The client's `:path`, so that it is rewritten only when it changes.
     client_path: Vec<u8>,
+    /// The API the client speaks (by its path): the shape of its errors.
+    wire: Wire,
+    /// The client sent `anthropic-version` (else one is set for an Anthropic
+    /// provider).
+    anthropic_version: bool,
+    /// The answer's way back, when the provider speaks another API.
+    translator: Option<Translator>,
 }
 
 impl Request {
@@ -259,6 +271,10 @@ impl Request {
         self.other_key_headers = headers
             .iter()
             .any(|(n, _)| n == "api-key" || n == "x-api-key");
+        self.anthropic_version = headers.iter().any(|(n, _)| n == "anthropic-version");
+        self.wire = routing::classify(header(headers, ":method"), header(headers, ":path"))
+            .map(|e| e.wire())
+            .unwrap_or_default();
         let mut first: Vec<HeaderChange> = decide::spoofed(headers)
             .into_iter()
             .map(|name| (Cow::Owned(name.to_string()), None))
@@ -292,12 +308,35 @@ impl Request {
                 }
             }
         };
-        outcome.after(first)
+        self.shaped(outcome.after(first))
+    }
+
+    /// Replies in the client's shape: Anthropic's error body on its API.
+    fn shaped(&self, mut outcome: Outcome) -> Outcome {
+        if self.wire == Wire::Anthropic {
+            if let Then::Reply(reply) = outcome.then {
+                outcome.then = Then::Reply(reply.for_anthropic());
+            }
+        }
+        outcome
     }
 
     /// A part of the request body (`body_size` bytes buffered so far). The
     /// body is read (`read`) only once it has ended.
     pub fn on_request_body(
+        &mut self,
+        worker: &mut Worker,
+        store: &dyn Store,
+        body_size: usize,
+        end_of_stream: bool,
+        read: impl FnOnce() -> Vec<u8>,
+        now_ms: impl FnOnce() -> u64,
+    ) -> Outcome {
+        let outcome = self.body_step(worker, store, body_size, end_of_stream, read, now_ms);
+        self.shaped(outcome)
+    }
+
+    fn body_step(
         &mut self,
         worker: &mut Worker,
         store: &dyn Store,
@@ -332,6 +371,15 @@ impl Request {
     /// send instead (a drained refusal at once; a rewrite gives back what
     /// the request took and is a 500).
     pub fn body_not_written(&mut self, store: &dyn Store, now_ms: u64) -> Reply {
+        let reply = self.not_written(store, now_ms);
+        if self.wire == Wire::Anthropic {
+            reply.for_anthropic()
+        } else {
+            reply
+        }
+    }
+
+    fn not_written(&mut self, store: &dyn Store, now_ms: u64) -> Reply {
         if let Some((reply, _)) = self.draining.take() {
             return reply;
         }
@@ -388,7 +436,13 @@ impl Request {
         };
         let pick = worker.ids.next_pick();
         let f = match decide::on_body(&snapshot, &admitted, body, pick) {
-            Ok(f) => f,
+            Ok(BodyDecision::Forward(f)) => *f,
+            Ok(BodyDecision::Estimated(tokens)) => {
+                let mut reply =
+                    Reply::json(200, format!("{{\"input_tokens\":{tokens}}}").into_bytes());
+                reply.headers.push((headers::ESTIMATED, "true".to_string()));
+                return Outcome::then(Then::Reply(reply));
+            }
             Err(reply) => return Outcome::then(Then::Reply(reply)),
         };
         let Some(config) = worker.config.clone() else {
@@ -400,7 +454,7 @@ impl Request {
         };
         let account = snapshot.accounts.get(&admitted.key.account_id);
         let plan = plan(&config, &admitted.key, account);
-        if !plan.is_empty() {
+        if !plan.is_empty() && f.metered {
             let (tokens, nanos) = estimate(&f);
             let mut wants = Vec::new();
             let taken = limits::admit(
@@ -423,13 +477,27 @@ impl Request {
             headers.push(set(":path", f.path.as_bytes()));
         }
         headers.push(set(headers::CLUSTER, cluster.as_bytes()));
+        // The client's credential never goes on; the provider's goes in the
+        // header its API takes.
+        let credential = f.credential.as_ref();
+        let bearer = credential.filter(|(name, _)| *name == "authorization");
         headers.push((
             Cow::Borrowed("authorization"),
-            f.authorization.as_ref().map(|a| a.as_bytes().to_vec()),
+            bearer.map(|(_, v)| v.as_bytes().to_vec()),
         ));
         if self.other_key_headers {
             headers.push(remove("api-key"));
             headers.push(remove("x-api-key"));
+        }
+        if let Some((name, value)) = credential.filter(|(name, _)| *name != "authorization") {
+            headers.push((Cow::Borrowed(*name), Some(value.as_bytes().to_vec())));
+        }
+        if f.anthropic_upstream && !self.anthropic_version {
+            headers.push(set("anthropic-version", ANTHROPIC_VERSION.as_bytes()));
+        }
+        if !f.anthropic_upstream && self.wire == Wire::Anthropic {
+            headers.push(remove("anthropic-version"));
+            headers.push(remove("anthropic-beta"));
         }
         log::debug!(
             "tollgate {}: {} -> {} via {} ({} bytes, stream {})",
@@ -446,11 +514,19 @@ impl Request {
         } else {
             BodyChange::Keep
         };
+        self.translator = Translator::new(f.translation, &f.model, now_ms / 1000);
+        if !f.metered {
+            return Outcome {
+                headers,
+                body: new_body,
+                then: Then::Continue,
+            };
+        }
         self.meter = Some(Meter::new(meter::Request {
             request_id: self.id.clone(),
             key_id: admitted.key.id.clone(),
             account_id: admitted.key.account_id.clone(),
-            endpoint: admitted.endpoint,
+            endpoint: f.meter_endpoint,
             model: f.model,
             upstream_model: f.upstream_model,
             provider: f.provider,
@@ -483,18 +559,30 @@ impl Request {
             .collect();
         // The response's x-request-id is Envoy's copy of the request's
         // (`always_set_request_id_in_response`), which this filter minted.
-        if let Some(meter) = self.meter.as_mut() {
+        if self.meter.is_some() || self.translator.is_some() {
             let got = read();
             let status = parse_status(header(&got, ":status")).unwrap_or(0);
+            let content_type = header(&got, "content-type");
             if let Some(reply) = decide::upstream_status(status) {
-                meter.on_headers(reply.status, b"application/json");
-                return Outcome {
+                if let Some(meter) = self.meter.as_mut() {
+                    meter.on_headers(reply.status, b"application/json");
+                }
+                self.translator = None;
+                return self.shaped(Outcome {
                     headers: changes,
                     body: BodyChange::Keep,
                     then: Then::Reply(reply),
-                };
+                });
             }
-            if meter.on_headers(status, header(&got, "content-type")) {
+            let mut rewrites = false;
+            if let Some(t) = self.translator.as_mut() {
+                t.on_headers(status, content_type);
+                rewrites = true;
+            }
+            if let Some(meter) = self.meter.as_mut() {
+                rewrites |= meter.on_headers(status, content_type);
+            }
+            if rewrites {
                 changes.push(remove("content-length"));
             }
         }
@@ -514,11 +602,30 @@ impl Request {
         read: impl FnOnce() -> Vec<u8>,
         now_ms: impl FnOnce() -> u64,
     ) -> Option<Vec<u8>> {
-        let meter = self.meter.as_mut()?;
+        if self.meter.is_none() && self.translator.is_none() {
+            return None;
+        }
         // Often the last call brings no bytes, only the end: no read then.
         let chunk = if body_size == 0 { Vec::new() } else { read() };
-        let replacement = meter.on_chunk(&chunk, end_of_stream, now_ms)?;
-        (replacement != chunk).then_some(replacement)
+        let Some(translator) = self.translator.as_mut() else {
+            let meter = self.meter.as_mut()?;
+            let replacement = meter.on_chunk(&chunk, end_of_stream, now_ms)?;
+            return (replacement != chunk).then_some(replacement);
+        };
+        match self.meter.as_mut() {
+            // The meter reads the OpenAI side: what the client gets from an
+            // Anthropic provider, what the provider sent to an Anthropic client.
+            Some(meter) if translator.reads_translated() => {
+                let out = translator.push(&chunk, end_of_stream);
+                let replacement = meter.on_chunk(&out, end_of_stream, now_ms);
+                Some(replacement.unwrap_or(out))
+            }
+            Some(meter) => {
+                meter.on_chunk(&chunk, end_of_stream, now_ms);
+                Some(translator.push(&chunk, end_of_stream))
+            }
+            None => Some(translator.push(&chunk, end_of_stream)),
+        }
     }
 
     /// The end of the request, however it ended: the record is made, the

@@ -140,7 +140,9 @@ fn the_reservation_is_the_prompt_estimate_plus_the_output_cap_at_the_models_pric
         authority: String::new(),
         path: String::new(),
         cluster: Cluster::Plain,
-        authorization: None,
+        credential: None,
+        anthropic_upstream: false,
+        translation: crate::decide::Translation::None,
         body: Vec::new(),
         model: "m".into(),
         upstream_model: "u".into(),
@@ -148,6 +150,8 @@ fn the_reservation_is_the_prompt_estimate_plus_the_output_cap_at_the_models_pric
         stream: false,
         ask_usage: false,
         hide_usage: false,
+        meter_endpoint: crate::routing::Endpoint::ChatCompletions,
+        metered: true,
         prompt_weight: 401,
         max_output,
         input_nanos_per_1m: 2_000_000,
@@ -535,4 +539,228 @@ fn a_worker_with_no_snapshot_answers_503_and_status_is_open() {
         NOW,
     );
     assert_eq!(o.then, Then::Continue);
+}
+
+/// The test snapshot plus an Anthropic provider and a model on it.
+fn with_anthropic() -> Worker {
+    let mut w = worker(false);
+    let mut snap = snapshot();
+    let mut claude = snap.models.get("demo-chat").expect("model").clone();
+    claude.id = "claude".into();
+    claude.deployments[0].provider = "anth".into();
+    claude.deployments[0].upstream_model = "claude-up".into();
+    snap.models.insert("claude".into(), claude);
+    snap.upstreams.insert(
+        "anth".into(),
+        crate::snapshot::Upstream {
+            id: "anth".into(),
+            kind: crate::routing::ProviderKind::Anthropic,
+            base: crate::routing::parse_base_url("http://127.0.0.1:9001/v1").expect("url"),
+            credential: Some(("x-api-key", "sk-anth".into())),
+        },
+    );
+    w.apply_snapshot(snap);
+    w
+}
+
+fn respond(req: &mut Request, status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let resp = req.on_response_headers(|| {
+        vec![
+            (":status".into(), status.as_bytes().to_vec()),
+            ("content-type".into(), content_type.as_bytes().to_vec()),
+        ]
+    });
+    assert_eq!(
+        written(&resp, "content-length"),
+        Some(None),
+        "a translated answer changes length"
+    );
+    let (a, b) = body.split_at(body.len() / 2);
+    let mut out = req
+        .on_response_body(a.len(), false, || a.to_vec(), || NOW + 1)
+        .unwrap_or_else(|| a.to_vec());
+    out.extend(
+        req.on_response_body(b.len(), true, || b.to_vec(), || NOW + 2)
+            .unwrap_or_else(|| b.to_vec()),
+    );
+    out
+}
+
+fn record_of(
+    w: &mut Worker,
+    store: &Mem,
+    req: &mut Request,
+) -> tollgate_contract::usage::UsageRecord {
+    let mut logged = Vec::new();
+    req.on_end(w, store, NOW + 3, || 0, |j| logged = j.to_vec());
+    serde_json::from_slice(&logged).expect("record")
+}
+
+#[test]
+fn an_openai_stream_from_an_anthropic_provider_is_translated_and_billed_exactly() {
+    let store = Mem::default();
+    let mut w = with_anthropic();
+    let mut req = Request::default();
+    let body = br#"{"model":"claude","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let o = send(&mut w, &store, &mut req, &bearer(1), body);
+    assert_eq!(o.then, Then::Continue);
+    assert_eq!(written(&o, ":path"), Some(Some("/v1/messages".into())));
+    assert_eq!(
+        written(&o, "authorization"),
+        Some(None),
+        "the client's key never goes on"
+    );
+    assert_eq!(written(&o, "x-api-key"), Some(Some("sk-anth".into())));
+    assert_eq!(
+        written(&o, "anthropic-version"),
+        Some(Some(ANTHROPIC_VERSION.into()))
+    );
+    let stream = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m1\",\"usage\":{\"input_tokens\":20,\"cache_creation_input_tokens\":2,\"output_tokens\":1}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi!\"}}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":3}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    let out = String::from_utf8(respond(
+        &mut req,
+        "200",
+        "text/event-stream",
+        stream.as_bytes(),
+    ))
+    .expect("utf-8");
+    assert!(out.contains(r#""content":"Hi!""#), "{out}");
+    assert!(
+        out.contains(r#""model":"claude""#),
+        "the client's model name: {out}"
+    );
+    assert!(
+        !out.contains("prompt_tokens"),
+        "the client did not ask for the usage chunk: {out}"
+    );
+    assert!(out.ends_with("data: [DONE]\n\n"));
+    let record = record_of(&mut w, &store, &mut req);
+    assert_eq!(
+        (record.input_tokens, record.output_tokens, record.estimated),
+        (22, 3, false)
+    );
+    assert_eq!(
+        (record.model.as_str(), record.upstream_model.as_str()),
+        ("claude", "claude-up")
+    );
+}
+
+#[test]
+fn a_messages_client_on_an_openai_provider_gets_messages_back_and_one_exact_record() {
+    let store = Mem::default();
+    let mut w = with_anthropic();
+    let mut req = Request::default();
+    let key = secret(1);
+    let hs = headers(
+        "POST",
+        "/v1/messages",
+        &[
+            ("x-api-key", key.as_str()),
+            ("anthropic-version", "2023-06-01"),
+        ],
+    );
+    assert_eq!(
+        req.on_request_headers(&mut w, &store, &hs, false, NOW).then,
+        Then::Pause
+    );
+    let body =
+        br#"{"model":"demo-chat","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}"#;
+    let o = req.on_request_body(&mut w, &store, body.len(), true, || body.to_vec(), || NOW);
+    assert_eq!(o.then, Then::Continue);
+    assert_eq!(written(&o, ":path"), Some(Some(CHAT.into())));
+    assert_eq!(
+        written(&o, "authorization"),
+        Some(Some("Bearer sk-provider".into()))
+    );
+    assert_eq!(written(&o, "x-api-key"), Some(None));
+    assert_eq!(
+        written(&o, "anthropic-version"),
+        Some(None),
+        "not for an OpenAI provider"
+    );
+    let answer = br#"{"id":"c9","choices":[{"message":{"role":"assistant","content":"Hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":8,"completion_tokens":2}}"#;
+    let out: serde_json::Value =
+        serde_json::from_slice(&respond(&mut req, "200", "application/json", answer))
+            .expect("json");
+    assert_eq!(out["type"], "message");
+    assert_eq!(
+        out["content"],
+        serde_json::json!([{"type":"text","text":"Hello"}])
+    );
+    assert_eq!(out["usage"]["output_tokens"], 2);
+    let record = record_of(&mut w, &store, &mut req);
+    assert_eq!(
+        (record.input_tokens, record.output_tokens, record.estimated),
+        (8, 2, false)
+    );
+}
+
+#[test]
+fn a_messages_client_gets_the_gateways_own_errors_in_anthropics_shape() {
+    let store = Mem::default();
+    let mut w = with_anthropic();
+    let mut req = Request::default();
+    let hs = headers("POST", "/v1/messages", &[("x-api-key", "nope")]);
+    let o = req.on_request_headers(&mut w, &store, &hs, true, NOW);
+    let Then::Reply(reply) = o.then else {
+        panic!("{o:?}")
+    };
+    assert_eq!(reply.status, 401);
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).expect("json");
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "authentication_error");
+    assert_eq!(v["error"]["message"], "Incorrect API key provided.");
+    // A request that cannot be translated names the field, in that shape too.
+    let mut req = Request::default();
+    let key = secret(1);
+    let hs = headers("POST", "/v1/messages", &[("x-api-key", key.as_str())]);
+    req.on_request_headers(&mut w, &store, &hs, false, NOW);
+    let body = br#"{"model":"demo-chat","max_tokens":5,"top_k":2,"messages":[]}"#;
+    let o = req.on_request_body(&mut w, &store, body.len(), true, || body.to_vec(), || NOW);
+    let Then::Reply(reply) = o.then else {
+        panic!("{o:?}")
+    };
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).expect("json");
+    assert_eq!(
+        (reply.status, v["error"]["type"].as_str()),
+        (400, Some("invalid_request_error"))
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("top_k")),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_token_count_for_a_provider_that_cannot_count_is_estimated_and_says_so() {
+    let store = Mem::default();
+    let mut w = with_anthropic();
+    let mut req = Request::default();
+    let key = secret(1);
+    let hs = headers(
+        "POST",
+        "/v1/messages/count_tokens",
+        &[("x-api-key", key.as_str())],
+    );
+    req.on_request_headers(&mut w, &store, &hs, false, NOW);
+    let body = br#"{"model":"demo-chat","messages":[{"role":"user","content":"count these words please"}]}"#;
+    let o = req.on_request_body(&mut w, &store, body.len(), true, || body.to_vec(), || NOW);
+    let Then::Reply(reply) = o.then else {
+        panic!("{o:?}")
+    };
+    assert_eq!(reply.status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).expect("json");
+    assert!(v["input_tokens"].as_u64().is_some_and(|n| n > 0), "{v}");
+    assert!(reply
+        .headers
+        .contains(&(headers::ESTIMATED, "true".to_string())));
+    let mut logged = false;
+    req.on_end(&mut w, &store, NOW, || 200, |_| logged = true);
+    assert!(!logged, "a count is not a billed request");
 }

@@ -1,11 +1,13 @@
-//! Answers the filter sends itself: always the OpenAI error body.
+//! Answers the filter sends itself: the OpenAI error body, or Anthropic's
+//! for a client of the Messages API.
 
 use tollgate_contract::error::{self, ErrorCode};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub status: u16,
-    pub code: ErrorCode,
+    /// `None` for an answer that is not an error (a token count).
+    pub code: Option<ErrorCode>,
     pub body: Vec<u8>,
     pub headers: Vec<(&'static str, String)>,
 }
@@ -19,10 +21,33 @@ impl Reply {
         Reply::build(code, message, Some(param))
     }
 
+    /// A JSON answer that is not an error.
+    pub fn json(status: u16, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            code: None,
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The same answer for a client of Anthropic's API: an error body in
+    /// its shape (`{"type":"error","error":{"type","message"}}`), headers
+    /// kept.
+    pub fn for_anthropic(mut self) -> Reply {
+        if self.code.is_some() {
+            let message = tollgate_translate::errors::message_of(&self.body);
+            self.body = tollgate_translate::errors::anthropic(self.status, &message)
+                .to_string()
+                .into_bytes();
+        }
+        self
+    }
+
     fn build(code: ErrorCode, message: &str, param: Option<&str>) -> Reply {
         Reply {
             status: code.status(),
-            code,
+            code: Some(code),
             body: error::body(code, message, param),
             headers: Vec::new(),
         }

@@ -223,7 +223,7 @@ impl<'a> Body<'a> {
                 .include_usage
                 .unwrap_or(false),
         };
-        let prompt_weight = ["messages", "prompt", "input", "instructions"]
+        let prompt_weight = ["messages", "prompt", "input", "instructions", "system"]
             .iter()
             .filter_map(|name| find(name))
             .map(|raw| string_weight(raw.get()))

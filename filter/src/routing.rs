@@ -10,6 +10,10 @@ pub enum Endpoint {
     Responses,
     Embeddings,
     Images,
+    /// `POST /v1/messages`: Anthropic's Messages API.
+    Messages,
+    /// `POST /v1/messages/count_tokens`: answered by the gateway (estimated).
+    CountTokens,
     /// `GET /v1/models`, `/v1/models/{id}`, `/v1/models/catalog`: the control plane answers.
     Models,
     /// `GET /v1/usage`: the control plane answers.
@@ -27,12 +31,22 @@ impl Endpoint {
             Endpoint::Responses => Some("/responses"),
             Endpoint::Embeddings => Some("/embeddings"),
             Endpoint::Images => Some("/images/generations"),
+            Endpoint::Messages => Some("/messages"),
+            Endpoint::CountTokens => Some("/messages/count_tokens"),
             Endpoint::Models | Endpoint::Usage | Endpoint::Status => None,
         }
     }
 
     pub fn has_body(self) -> bool {
         self.upstream_suffix().is_some()
+    }
+
+    /// The API the client speaks on this endpoint: its errors take that shape.
+    pub fn wire(self) -> Wire {
+        match self {
+            Endpoint::Messages | Endpoint::CountTokens => Wire::Anthropic,
+            _ => Wire::OpenAi,
+        }
     }
 
     pub fn name(self) -> &'static str {
@@ -42,11 +56,89 @@ impl Endpoint {
             Endpoint::Responses => "responses",
             Endpoint::Embeddings => "embeddings",
             Endpoint::Images => "images",
+            Endpoint::Messages => "messages",
+            Endpoint::CountTokens => "count_tokens",
             Endpoint::Models => "models",
             Endpoint::Usage => "usage",
             Endpoint::Status => "status",
         }
     }
+}
+
+/// An API's wire shape: of a client (by endpoint) or of a provider (by kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wire {
+    #[default]
+    OpenAi,
+    Anthropic,
+}
+
+/// What a provider speaks and how it takes its credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenAI and every OpenAI-compatible API: `Authorization: Bearer`.
+    OpenAi,
+    /// Anthropic's Messages API: `x-api-key` and `anthropic-version`.
+    Anthropic,
+    /// Azure OpenAI: `api-key`, and per-deployment paths with `api-version`
+    /// (or the `/openai/v1` API, which is OpenAI's paths).
+    AzureOpenAi,
+}
+
+impl ProviderKind {
+    pub fn parse(kind: &str) -> Option<ProviderKind> {
+        match kind {
+            "openai" => Some(ProviderKind::OpenAi),
+            "anthropic" => Some(ProviderKind::Anthropic),
+            "azure_openai" => Some(ProviderKind::AzureOpenAi),
+            _ => None,
+        }
+    }
+
+    pub fn wire(self) -> Wire {
+        match self {
+            ProviderKind::Anthropic => Wire::Anthropic,
+            ProviderKind::OpenAi | ProviderKind::AzureOpenAi => Wire::OpenAi,
+        }
+    }
+
+    /// The header the provider's credential goes in, and its value.
+    pub fn credential(self, api_key: &str) -> (&'static str, String) {
+        match self {
+            ProviderKind::OpenAi => ("authorization", format!("Bearer {api_key}")),
+            ProviderKind::Anthropic => ("x-api-key", api_key.to_string()),
+            ProviderKind::AzureOpenAi => ("api-key", api_key.to_string()),
+        }
+    }
+}
+
+/// The `api-version` of Azure OpenAI's deployment paths (the latest GA).
+pub const AZURE_API_VERSION: &str = "2024-10-21";
+
+/// The upstream path of `endpoint` at a provider whose base URL path is
+/// `base` (no trailing `/`), for `upstream_model`.
+pub fn upstream_path(
+    kind: ProviderKind,
+    base: &str,
+    endpoint: Endpoint,
+    upstream_model: &str,
+) -> Option<String> {
+    // The provider's own endpoint for what the client asked: a Messages
+    // client on an OpenAI-shaped provider is translated to chat completions.
+    let suffix = match (kind.wire(), endpoint) {
+        (Wire::OpenAi, Endpoint::Messages) => "/chat/completions",
+        (Wire::Anthropic, Endpoint::ChatCompletions) => "/messages",
+        (Wire::Anthropic, Endpoint::Messages) => "/messages",
+        (Wire::Anthropic, Endpoint::CountTokens) => "/messages/count_tokens",
+        (Wire::Anthropic, _) | (Wire::OpenAi, Endpoint::CountTokens) => return None,
+        (Wire::OpenAi, e) => e.upstream_suffix()?,
+    };
+    if kind == ProviderKind::AzureOpenAi && !base.ends_with("/v1") {
+        return Some(format!(
+            "{base}/deployments/{upstream_model}{suffix}?api-version={AZURE_API_VERSION}"
+        ));
+    }
+    Some(format!("{base}{suffix}"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +156,8 @@ pub fn classify(method: &[u8], path: &[u8]) -> Result<Endpoint, RouteError> {
         b"/v1/responses" => (Endpoint::Responses, b"POST"),
         b"/v1/embeddings" => (Endpoint::Embeddings, b"POST"),
         b"/v1/images/generations" => (Endpoint::Images, b"POST"),
+        b"/v1/messages" => (Endpoint::Messages, b"POST"),
+        b"/v1/messages/count_tokens" => (Endpoint::CountTokens, b"POST"),
         b"/v1/models" => (Endpoint::Models, b"GET"),
         b"/v1/usage" => (Endpoint::Usage, b"GET"),
         b"/api/status" => (Endpoint::Status, b"GET"),

@@ -9,14 +9,16 @@ use std::rc::Rc;
 use tollgate_contract::key::KeyHash;
 use tollgate_contract::snapshot::{Account, Key, Model, Settings, Snapshot};
 
-use crate::routing::{parse_base_url, BaseUrl};
+use crate::routing::{parse_base_url, BaseUrl, ProviderKind};
 
 #[derive(Debug)]
 pub struct Upstream {
     pub id: String,
+    pub kind: ProviderKind,
     pub base: BaseUrl,
-    /// `Bearer <provider key>`, or `None` when the provider needs no key.
-    pub authorization: Option<String>,
+    /// The credential header and its value (`authorization: Bearer <key>`,
+    /// `x-api-key`, `api-key`), or `None` when the provider needs no key.
+    pub credential: Option<(&'static str, String)>,
 }
 
 #[derive(Debug)]
@@ -53,10 +55,21 @@ impl Compiled {
         for p in snapshot.providers {
             let base =
                 parse_base_url(&p.base_url).map_err(|e| format!("provider {}: {e}", p.id))?;
-            let authorization = if p.api_key.is_empty() {
+            // A kind this filter does not know (a newer control plane's) takes
+            // that provider out, not the whole snapshot: its models answer
+            // that they have no provider.
+            let Some(kind) = ProviderKind::parse(&p.kind) else {
+                log::warn!(
+                    "tollgate: provider {} has a kind this filter does not know ({:?}); left out",
+                    p.id,
+                    p.kind
+                );
+                continue;
+            };
+            let credential = if p.api_key.is_empty() {
                 None
             } else if p.api_key.bytes().all(|b| b.is_ascii_graphic()) {
-                Some(format!("Bearer {}", p.api_key))
+                Some(kind.credential(&p.api_key))
             } else {
                 return Err(format!(
                     "provider {}: api_key has characters a header cannot carry",
@@ -67,8 +80,9 @@ impl Compiled {
                 p.id.clone(),
                 Upstream {
                     id: p.id,
+                    kind,
                     base,
-                    authorization,
+                    credential,
                 },
             );
         }
@@ -149,9 +163,12 @@ mod tests {
         assert!(parse_hex32("ab").is_none());
         assert!(parse_hex32(&"g".repeat(64)).is_none());
         let p = c.upstreams.get("p").expect("p");
-        assert_eq!(p.authorization.as_deref(), Some("Bearer sk-up"));
+        assert_eq!(
+            p.credential,
+            Some(("authorization", "Bearer sk-up".to_string()))
+        );
         assert_eq!(p.base.path, "/v1");
-        assert!(c.upstreams.get("q").expect("q").authorization.is_none());
+        assert!(c.upstreams.get("q").expect("q").credential.is_none());
         assert_eq!(c.settings.max_body_bytes, 4 * 1024 * 1024);
     }
 

@@ -20,12 +20,20 @@ struct UsageShape {
     completion_tokens: Option<u64>,
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
+    /// Anthropic counts cached input apart from `input_tokens`; OpenAI's
+    /// `prompt_tokens` includes it.
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
 }
 
 impl UsageShape {
     fn tokens(&self) -> Tokens {
+        let anthropic_input = self.input_tokens.map(|i| {
+            i.saturating_add(self.cache_read_input_tokens.unwrap_or(0))
+                .saturating_add(self.cache_creation_input_tokens.unwrap_or(0))
+        });
         Tokens {
-            input: self.prompt_tokens.or(self.input_tokens).unwrap_or(0),
+            input: self.prompt_tokens.or(anthropic_input).unwrap_or(0),
             output: self.completion_tokens.or(self.output_tokens).unwrap_or(0),
         }
     }
@@ -56,6 +64,8 @@ struct Chunk {
     kind: Option<String>,
     response: Option<ResponseObject>,
     delta: Option<serde_json::Value>,
+    /// Anthropic's `message_start` carries the message (and its usage).
+    message: Option<ResponseObject>,
 }
 
 /// The usage of a whole (non-streamed) JSON answer.
@@ -68,6 +78,8 @@ pub fn from_body(body: &[u8]) -> Option<Tokens> {
 struct Answer {
     choices: Option<Vec<AnswerChoice>>,
     output: Option<Vec<OutputItem>>,
+    /// Anthropic's content blocks.
+    content: Option<Vec<OutputPart>>,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +125,12 @@ pub fn output_weight(body: &[u8]) -> u64 {
                 + text_chars(c.text.as_ref())
         })
         .sum();
+    let blocks: u64 = answer
+        .content
+        .iter()
+        .flatten()
+        .map(|part| text_chars(part.text.as_ref()))
+        .sum();
     let output: u64 = answer
         .output
         .iter()
@@ -120,7 +138,7 @@ pub fn output_weight(body: &[u8]) -> u64 {
         .flat_map(|item| item.content.iter().flatten())
         .map(|part| text_chars(part.text.as_ref()))
         .sum();
-    choices + output
+    choices + output + blocks
 }
 
 /// Counts a stream as its events pass.
@@ -150,6 +168,10 @@ impl StreamCounter {
         let Ok(chunk) = serde_json::from_str::<Chunk>(&event.data) else {
             return Pass::Forward;
         };
+        if endpoint == Endpoint::Messages {
+            self.observe_anthropic(event, &chunk);
+            return Pass::Forward;
+        }
         if endpoint == Endpoint::Responses {
             let kind = event.event.as_deref().or(chunk.kind.as_deref());
             if kind == Some("response.output_text.delta") {
@@ -183,6 +205,44 @@ impl StreamCounter {
             }
         }
         Pass::Forward
+    }
+
+    /// An Anthropic stream: input from `message_start`, output from the
+    /// last `message_delta` (cumulative), text from the content deltas.
+    fn observe_anthropic(&mut self, event: &Event, chunk: &Chunk) {
+        match event.event.as_deref().or(chunk.kind.as_deref()) {
+            Some("message_start") => {
+                if let Some(u) = chunk.message.as_ref().and_then(|m| m.usage.as_ref()) {
+                    self.reported = Some(u.tokens());
+                }
+            }
+            Some("message_delta") => {
+                if let Some(u) = &chunk.usage {
+                    let delta = u.tokens();
+                    let input = self.reported.map_or(0, |r| r.input);
+                    self.reported = Some(Tokens {
+                        // Newer API versions repeat the input here.
+                        input: if u.input_tokens.is_some() {
+                            input.max(delta.input)
+                        } else {
+                            input
+                        },
+                        output: delta.output,
+                    });
+                }
+            }
+            Some("content_block_delta") => {
+                if let Some(d) = chunk.delta.as_ref() {
+                    for field in ["text", "partial_json", "thinking"] {
+                        if let Some(serde_json::Value::String(t)) = d.get(field) {
+                            self.delivered_weight += text_weight(t);
+                        }
+                    }
+                }
+            }
+            Some("message_stop") => self.done = true,
+            _ => {}
+        }
     }
 
     pub fn reported(&self) -> Option<Tokens> {

@@ -1,8 +1,9 @@
-//! `tollgate-mock-upstream`: an OpenAI-compatible stand-in for LLM providers
-//! in Tollgate's end-to-end tests.
+//! `tollgate-mock-upstream`: an OpenAI-compatible (and Anthropic- and
+//! Azure-shaped) stand-in for LLM providers in Tollgate's end-to-end tests.
 //!
 //! It serves chat completions, completions, responses, embeddings, images and
-//! models under `/v1`. A test steers each request with `x-mock-*` headers
+//! models under `/v1`, Anthropic's `/v1/messages`, and Azure's
+//! `/openai/deployments/{deployment}/chat/completions`. A test steers each request with `x-mock-*` headers
 //! (status, delays, output length, stream cuts, frame splitting, usage
 //! omission), and every `POST` under `/v1` is recorded in an in-memory ledger
 //! served at `/_mock/ledger`.

@@ -8,6 +8,12 @@ use crate::error::ApiError;
 #[derive(Clone, Copy, PartialEq)]
 pub enum Kind {
     Chat,
+    /// Azure OpenAI's chat completions of a deployment.
+    AzureChat,
+    /// Anthropic's Messages API.
+    Messages,
+    /// Anthropic's token count.
+    CountTokens,
     Completions,
     Responses,
     Embeddings,
@@ -18,6 +24,9 @@ impl Kind {
     pub fn path(self) -> &'static str {
         match self {
             Kind::Chat => "/v1/chat/completions",
+            Kind::AzureChat => "/openai/deployments/{deployment}/chat/completions",
+            Kind::Messages => "/v1/messages",
+            Kind::CountTokens => "/v1/messages/count_tokens",
             Kind::Completions => "/v1/completions",
             Kind::Responses => "/v1/responses",
             Kind::Embeddings => "/v1/embeddings",
@@ -26,7 +35,10 @@ impl Kind {
     }
 
     pub fn generates_text(self) -> bool {
-        matches!(self, Kind::Chat | Kind::Completions | Kind::Responses)
+        matches!(
+            self,
+            Kind::Chat | Kind::AzureChat | Kind::Messages | Kind::Completions | Kind::Responses
+        )
     }
 }
 
@@ -95,7 +107,14 @@ pub fn input_token_counts(input: &Value) -> Option<Vec<usize>> {
 /// Prompt tokens of each input of the request (one entry for most endpoints).
 pub fn prompt_token_counts(kind: Kind, body: &Value) -> Result<Vec<usize>, ApiError> {
     let counts = match kind {
-        Kind::Chat => {
+        Kind::Messages | Kind::CountTokens => {
+            let messages = body.get("messages").and_then(Value::as_array);
+            let messages = messages
+                .ok_or_else(|| ApiError::invalid("messages: Field required", Some("messages")))?;
+            let system = body.get("system").map_or(0, content_words);
+            vec![chat_prompt_tokens(messages) + system]
+        }
+        Kind::Chat | Kind::AzureChat => {
             let messages = body.get("messages").and_then(Value::as_array);
             let messages = messages.ok_or_else(|| {
                 ApiError::invalid("'messages' must be an array", Some("messages"))

@@ -2,7 +2,7 @@
 //! it as scripted, and settles its ledger entry.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -10,8 +10,8 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::answers::{
-    choice_answer, choice_stream, embeddings_answer, images_answer, now_secs, responses_answer,
-    responses_stream, Meta,
+    anthropic, choice_answer, choice_stream, embeddings_answer, images_answer, now_secs,
+    responses_answer, responses_stream, Meta,
 };
 use crate::error::ApiError;
 use crate::ledger::{header_string, headers_json, ledger_delete, ledger_get, Shared};
@@ -20,12 +20,19 @@ use crate::sse::sse_response;
 use crate::steer::Steer;
 
 /// Records the request, answers it, and stores the status of the answer.
-pub async fn handle(state: Shared, kind: Kind, headers: HeaderMap, raw: Bytes) -> Response {
+pub async fn handle(
+    state: Shared,
+    kind: Kind,
+    uri: Uri,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
     let body: Option<Value> = serde_json::from_slice(&raw).ok();
     let field = |pointer: &str| body.as_ref().and_then(|b| b.pointer(pointer)).cloned();
     let flag = |pointer: &str| field(pointer).and_then(|v| v.as_bool()).unwrap_or(false);
     let entry = json!({
         "path": kind.path(),
+        "uri": uri.to_string(),
         "model": field("/model").filter(Value::is_string),
         "stream": flag("/stream"),
         "include_usage": flag("/stream_options/include_usage"),
@@ -38,6 +45,11 @@ pub async fn handle(state: Shared, kind: Kind, headers: HeaderMap, raw: Bytes) -
     let id = state.record(entry);
     let (response, streaming) = match answer(&state, id, kind, &headers, body).await {
         Ok(answer) => answer,
+        // Anthropic's API answers its errors in its own shape.
+        Err(ApiError(status, body)) if matches!(kind, Kind::Messages | Kind::CountTokens) => (
+            (status, Json(anthropic::error_body(status.as_u16(), &body))).into_response(),
+            false,
+        ),
         Err(error) => (error.into_response(), false),
     };
     let mut fields = vec![("status", response.status().as_u16().into())];
@@ -68,10 +80,10 @@ pub async fn answer(
     let include_usage = body.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
     let inputs = prompt_token_counts(kind, &body)?;
     let prompt_tokens: usize = inputs.iter().sum();
-    let completion_tokens = if kind.generates_text() && !stream {
-        steer.words
-    } else {
-        0
+    let completion_tokens = match (&steer.tool, kind.generates_text() && !stream) {
+        (Some(_), true) => anthropic::TOOL_TOKENS,
+        (None, true) => steer.words,
+        (_, false) => 0,
     };
     let fields = [
         ("prompt_tokens", prompt_tokens.into()),
@@ -88,16 +100,26 @@ pub async fn answer(
         include_usage,
         no_usage: steer.no_usage,
         usage_every_chunk: include_usage && steer.usage_every_chunk,
+        tool: steer.tool.clone(),
+        cache_read: steer.cache_read.min(prompt_tokens),
     };
     if stream {
         let events = match kind {
             Kind::Responses => responses_stream(&meta),
-            _ => choice_stream(&meta, kind == Kind::Chat),
+            Kind::Messages => anthropic::stream(&meta),
+            Kind::Chat | Kind::AzureChat if meta.tool.is_some() => {
+                anthropic::chat_tool_stream(&meta)
+            }
+            Kind::Chat | Kind::AzureChat => choice_stream(&meta, true),
+            _ => choice_stream(&meta, false),
         };
         return Ok((sse_response(state, id, &steer, events), true));
     }
     let json = match kind {
-        Kind::Chat => choice_answer(&meta, true),
+        Kind::Messages => anthropic::answer(&meta),
+        Kind::CountTokens => json!({ "input_tokens": meta.prompt_tokens }),
+        Kind::Chat | Kind::AzureChat if meta.tool.is_some() => anthropic::chat_tool_answer(&meta),
+        Kind::Chat | Kind::AzureChat => choice_answer(&meta, true),
         Kind::Completions => choice_answer(&meta, false),
         Kind::Responses => responses_answer(&meta),
         Kind::Embeddings => embeddings_answer(&meta, inputs.len()),
@@ -129,8 +151,8 @@ pub async fn not_found() -> ApiError {
 pub fn app(state: Shared) -> Router {
     let route = |kind: Kind| {
         post(
-            move |State(state): State<Shared>, headers: HeaderMap, body: Bytes| {
-                handle(state, kind, headers, body)
+            move |State(state): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes| {
+                handle(state, kind, uri, headers, body)
             },
         )
     };
@@ -138,6 +160,9 @@ pub fn app(state: Shared) -> Router {
     let mut router = Router::new();
     for kind in [
         Kind::Chat,
+        Kind::AzureChat,
+        Kind::Messages,
+        Kind::CountTokens,
         Kind::Completions,
         Kind::Responses,
         Kind::Embeddings,

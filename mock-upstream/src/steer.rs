@@ -20,6 +20,11 @@ pub struct Steer {
     pub usage_every_chunk: bool,
     pub split: Option<usize>,
     pub crlf: bool,
+    /// `x-mock-tool`: answer with a call to this tool.
+    pub tool: Option<String>,
+    /// `x-mock-cache-read`: of the prompt tokens, this many were read from
+    /// the cache (Anthropic's answers say so apart).
+    pub cache_read: usize,
 }
 
 pub fn header_num<T: FromStr>(headers: &HeaderMap, name: &str) -> Result<Option<T>, ApiError> {
@@ -52,6 +57,11 @@ impl Steer {
             usage_every_chunk: h.contains_key("x-mock-usage-every-chunk"),
             split,
             crlf: h.contains_key("x-mock-crlf"),
+            tool: h
+                .get("x-mock-tool")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            cache_read: header_num(h, "x-mock-cache-read")?.unwrap_or(0),
         })
     }
 

@@ -25,7 +25,10 @@ impl Table for Row {
 }
 
 /// The API dialects a provider may speak.
-pub const KINDS: &[&str] = &["openai"];
+/// What a provider speaks: OpenAI's API (and every compatible one),
+/// Anthropic's Messages API, or Azure OpenAI's deployments. The filter
+/// translates between them (`crates/translate`).
+pub const KINDS: &[&str] = &["openai", "anthropic", "azure_openai"];
 
 pub async fn insert(db: &Db, row: &Row) -> ApiResult<()> {
     sqlx::query("INSERT INTO providers (id, name, kind, base_url, api_key_enc, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)")

@@ -13,3 +13,6 @@ pub const FILTER_SECRET: &str = "x-tollgate-filter-secret";
 pub const KEY_ID: &str = "x-tollgate-key-id";
 /// The caller's account id, likewise.
 pub const ACCOUNT_ID: &str = "x-tollgate-account-id";
+/// On an answer the gateway made itself from an estimate (a token count for
+/// a provider that cannot count): `true`.
+pub const ESTIMATED: &str = "x-tollgate-estimated";

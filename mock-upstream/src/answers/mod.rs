@@ -1,10 +1,11 @@
-//! The answers of each API, in OpenAI's shapes, built from what the
+//! The answers of each API, in OpenAI's shapes (Anthropic's in `anthropic`), built from what the
 //! request asked for (`Meta`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
+pub mod anthropic;
 mod choices;
 mod embeddings;
 mod images;
@@ -44,6 +45,10 @@ pub struct Meta {
     pub include_usage: bool,
     pub no_usage: bool,
     pub usage_every_chunk: bool,
+    /// `x-mock-tool`: the answer calls this tool.
+    pub tool: Option<String>,
+    /// `x-mock-cache-read`: prompt tokens read from the cache.
+    pub cache_read: usize,
 }
 
 impl Meta {
