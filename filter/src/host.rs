@@ -323,11 +323,10 @@ impl Http {
     }
 
     fn send(&self, reply: &Reply) -> Action {
-        if let Err(status) = hostcalls::send_http_response(
-            u32::from(reply.status),
-            self.request.reply_headers(reply),
-            Some(&reply.body),
-        ) {
+        let (headers, body) = self.request.answer(reply);
+        if let Err(status) =
+            hostcalls::send_http_response(u32::from(reply.status), headers, Some(&body))
+        {
             log::error!(
                 "#{} tollgate: cannot send a local reply: {status:?}",
                 self.id

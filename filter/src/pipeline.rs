@@ -61,7 +61,7 @@ pub enum BodyChange {
 pub enum Then {
     Continue,
     Pause,
-    /// Answer the client with this instead (`Request::reply_headers` too).
+    /// Answer the client with this instead, as `Request::answer` says.
     Reply(Reply),
 }
 
@@ -308,35 +308,12 @@ impl Request {
                 }
             }
         };
-        self.shaped(outcome.after(first))
-    }
-
-    /// Replies in the client's shape: Anthropic's error body on its API.
-    fn shaped(&self, mut outcome: Outcome) -> Outcome {
-        if self.wire == Wire::Anthropic {
-            if let Then::Reply(reply) = outcome.then {
-                outcome.then = Then::Reply(reply.for_anthropic());
-            }
-        }
-        outcome
+        outcome.after(first)
     }
 
     /// A part of the request body (`body_size` bytes buffered so far). The
     /// body is read (`read`) only once it has ended.
     pub fn on_request_body(
-        &mut self,
-        worker: &mut Worker,
-        store: &dyn Store,
-        body_size: usize,
-        end_of_stream: bool,
-        read: impl FnOnce() -> Vec<u8>,
-        now_ms: impl FnOnce() -> u64,
-    ) -> Outcome {
-        let outcome = self.body_step(worker, store, body_size, end_of_stream, read, now_ms);
-        self.shaped(outcome)
-    }
-
-    fn body_step(
         &mut self,
         worker: &mut Worker,
         store: &dyn Store,
@@ -371,15 +348,6 @@ impl Request {
     /// send instead (a drained refusal at once; a rewrite gives back what
     /// the request took and is a 500).
     pub fn body_not_written(&mut self, store: &dyn Store, now_ms: u64) -> Reply {
-        let reply = self.not_written(store, now_ms);
-        if self.wire == Wire::Anthropic {
-            reply.for_anthropic()
-        } else {
-            reply
-        }
-    }
-
-    fn not_written(&mut self, store: &dyn Store, now_ms: u64) -> Reply {
         if let Some((reply, _)) = self.draining.take() {
             return reply;
         }
@@ -393,14 +361,20 @@ impl Request {
         )
     }
 
-    /// The headers of a local reply.
-    pub fn reply_headers<'a>(&'a self, reply: &'a Reply) -> Vec<(&'a str, &'a str)> {
+    /// A local reply as the client gets it: its headers, and its body in
+    /// the client's shape (Anthropic's error body on Anthropic's API).
+    pub fn answer<'a>(&'a self, reply: &'a Reply) -> (Vec<(&'a str, &'a str)>, Cow<'a, [u8]>) {
         let mut headers: Vec<(&str, &str)> = vec![
             ("content-type", "application/json"),
             ("x-request-id", self.id.as_str()),
         ];
         headers.extend(reply.headers.iter().map(|(n, v)| (*n, v.as_str())));
-        headers
+        let body = if self.wire == Wire::Anthropic {
+            Cow::Owned(reply.anthropic_body())
+        } else {
+            Cow::Borrowed(reply.body.as_slice())
+        };
+        (headers, body)
     }
 
     /// Answers `reply` once the request body has ended, discarding what
@@ -568,11 +542,11 @@ impl Request {
                     meter.on_headers(reply.status, b"application/json");
                 }
                 self.translator = None;
-                return self.shaped(Outcome {
+                return Outcome {
                     headers: changes,
                     body: BodyChange::Keep,
                     then: Then::Reply(reply),
-                });
+                };
             }
             let mut rewrites = false;
             if let Some(t) = self.translator.as_mut() {

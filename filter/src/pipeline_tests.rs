@@ -388,7 +388,7 @@ fn a_refusal_before_the_body_ends_drains_the_body_then_answers() {
     assert_eq!(req.body_not_written(&store, NOW).status, 401);
     let reply = Reply::error(ErrorCode::InvalidApiKey, "x");
     assert_eq!(
-        req.reply_headers(&reply),
+        req.answer(&reply).0,
         vec![
             ("content-type", "application/json"),
             ("x-request-id", req.id.as_str())
@@ -563,6 +563,25 @@ fn with_anthropic() -> Worker {
     w
 }
 
+/// An Anthropic client's request (its key in `x-api-key`): headers, then
+/// the whole body; the outcome of the body step.
+fn send_messages(
+    w: &mut Worker,
+    store: &Mem,
+    req: &mut Request,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+) -> Outcome {
+    let key = secret(1);
+    let mut all = vec![("x-api-key", key.as_str())];
+    all.extend_from_slice(extra);
+    let hs = headers("POST", path, &all);
+    let head = req.on_request_headers(w, store, &hs, false, NOW);
+    assert_eq!(head.then, Then::Pause, "the body decides");
+    req.on_request_body(w, store, body.len(), true, || body.to_vec(), || NOW)
+}
+
 fn respond(req: &mut Request, status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     let resp = req.on_response_headers(|| {
         vec![
@@ -654,22 +673,16 @@ fn a_messages_client_on_an_openai_provider_gets_messages_back_and_one_exact_reco
     let store = Mem::default();
     let mut w = with_anthropic();
     let mut req = Request::default();
-    let key = secret(1);
-    let hs = headers(
-        "POST",
-        "/v1/messages",
-        &[
-            ("x-api-key", key.as_str()),
-            ("anthropic-version", "2023-06-01"),
-        ],
-    );
-    assert_eq!(
-        req.on_request_headers(&mut w, &store, &hs, false, NOW).then,
-        Then::Pause
-    );
     let body =
         br#"{"model":"demo-chat","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}"#;
-    let o = req.on_request_body(&mut w, &store, body.len(), true, || body.to_vec(), || NOW);
+    let o = send_messages(
+        &mut w,
+        &store,
+        &mut req,
+        "/v1/messages",
+        &[("anthropic-version", "2023-06-01")],
+        body,
+    );
     assert_eq!(o.then, Then::Continue);
     assert_eq!(written(&o, ":path"), Some(Some(CHAT.into())));
     assert_eq!(
@@ -710,21 +723,18 @@ fn a_messages_client_gets_the_gateways_own_errors_in_anthropics_shape() {
         panic!("{o:?}")
     };
     assert_eq!(reply.status, 401);
-    let v: serde_json::Value = serde_json::from_slice(&reply.body).expect("json");
+    let v: serde_json::Value = serde_json::from_slice(&req.answer(&reply).1).expect("json");
     assert_eq!(v["type"], "error");
     assert_eq!(v["error"]["type"], "authentication_error");
     assert_eq!(v["error"]["message"], "Incorrect API key provided.");
     // A request that cannot be translated names the field, in that shape too.
     let mut req = Request::default();
-    let key = secret(1);
-    let hs = headers("POST", "/v1/messages", &[("x-api-key", key.as_str())]);
-    req.on_request_headers(&mut w, &store, &hs, false, NOW);
     let body = br#"{"model":"demo-chat","max_tokens":5,"top_k":2,"messages":[]}"#;
-    let o = req.on_request_body(&mut w, &store, body.len(), true, || body.to_vec(), || NOW);
+    let o = send_messages(&mut w, &store, &mut req, "/v1/messages", &[], body);
     let Then::Reply(reply) = o.then else {
         panic!("{o:?}")
     };
-    let v: serde_json::Value = serde_json::from_slice(&reply.body).expect("json");
+    let v: serde_json::Value = serde_json::from_slice(&req.answer(&reply).1).expect("json");
     assert_eq!(
         (reply.status, v["error"]["type"].as_str()),
         (400, Some("invalid_request_error"))
@@ -742,15 +752,15 @@ fn a_token_count_for_a_provider_that_cannot_count_is_estimated_and_says_so() {
     let store = Mem::default();
     let mut w = with_anthropic();
     let mut req = Request::default();
-    let key = secret(1);
-    let hs = headers(
-        "POST",
-        "/v1/messages/count_tokens",
-        &[("x-api-key", key.as_str())],
-    );
-    req.on_request_headers(&mut w, &store, &hs, false, NOW);
     let body = br#"{"model":"demo-chat","messages":[{"role":"user","content":"count these words please"}]}"#;
-    let o = req.on_request_body(&mut w, &store, body.len(), true, || body.to_vec(), || NOW);
+    let o = send_messages(
+        &mut w,
+        &store,
+        &mut req,
+        "/v1/messages/count_tokens",
+        &[],
+        body,
+    );
     let Then::Reply(reply) = o.then else {
         panic!("{o:?}")
     };

@@ -31,17 +31,17 @@ impl Reply {
         }
     }
 
-    /// The same answer for a client of Anthropic's API: an error body in
-    /// its shape (`{"type":"error","error":{"type","message"}}`), headers
-    /// kept.
-    pub fn for_anthropic(mut self) -> Reply {
-        if self.code.is_some() {
-            let message = tollgate_translate::errors::message_of(&self.body);
-            self.body = tollgate_translate::errors::anthropic(self.status, &message)
-                .to_string()
-                .into_bytes();
+    /// The body for a client of Anthropic's API: an error in its shape
+    /// (`{"type":"error","error":{"type","message"}}`); an answer that is not
+    /// an error as it is.
+    pub fn anthropic_body(&self) -> Vec<u8> {
+        if self.code.is_none() {
+            return self.body.clone();
         }
-        self
+        let message = tollgate_translate::errors::message_of(&self.body);
+        tollgate_translate::errors::anthropic(self.status, &message)
+            .to_string()
+            .into_bytes()
     }
 
     fn build(code: ErrorCode, message: &str, param: Option<&str>) -> Reply {

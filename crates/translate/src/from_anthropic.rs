@@ -42,9 +42,7 @@ pub fn request(body: &[u8], model: &str) -> Result<Vec<u8>, Refusal> {
         match field.as_str() {
             "model" | "system" => {}
             "messages" => {
-                let list = value
-                    .as_array()
-                    .ok_or_else(|| Refusal::new("messages", "Must be a list of messages."))?;
+                let list = json::list(value, "messages")?;
                 for (i, m) in list.iter().enumerate() {
                     turn(i, m, &mut messages)?;
                 }
@@ -254,9 +252,7 @@ fn image(b: &Value, p: &str) -> Result<Value, Refusal> {
 }
 
 fn tools(value: &Value) -> Result<Vec<Value>, Refusal> {
-    let list = value
-        .as_array()
-        .ok_or_else(|| Refusal::new("tools", "Must be a list of tools."))?;
+    let list = json::list(value, "tools")?;
     list.iter()
         .enumerate()
         .map(|(i, t)| {

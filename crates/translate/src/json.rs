@@ -84,3 +84,10 @@ pub fn content(text: String, has_tool_calls: bool) -> Value {
         Value::String(text)
     }
 }
+
+/// The list a field must be, or a refusal naming it.
+pub fn list(value: &Value, param: impl Into<String>) -> Result<&Vec<Value>, Refusal> {
+    value
+        .as_array()
+        .ok_or_else(|| Refusal::new(param, "Must be a list."))
+}

@@ -64,9 +64,7 @@ pub fn request(body: &[u8], model: &str) -> Result<Vec<u8>, Refusal> {
         match field.as_str() {
             "model" | "stream_options" => {}
             "messages" => {
-                let list = value
-                    .as_array()
-                    .ok_or_else(|| Refusal::new("messages", "Must be a list of messages."))?;
+                let list = json::list(value, "messages")?;
                 for (i, m) in list.iter().enumerate() {
                     message(i, m, &mut system, &mut messages)?;
                 }
@@ -311,9 +309,7 @@ fn assistant_blocks(m: &Object, p: &str) -> Result<Vec<Value>, Refusal> {
         blocks.push(json!({ "type": "text", "text": text }));
     }
     if let Some(calls) = m.get("tool_calls").filter(|c| !c.is_null()) {
-        let calls = calls
-            .as_array()
-            .ok_or_else(|| Refusal::new(format!("{p}.tool_calls"), "Must be a list."))?;
+        let calls = json::list(calls, format!("{p}.tool_calls"))?;
         for (j, call) in calls.iter().enumerate() {
             let pp = format!("{p}.tool_calls[{j}]");
             let id = call.get("id").and_then(Value::as_str).unwrap_or("");
@@ -339,9 +335,7 @@ fn assistant_blocks(m: &Object, p: &str) -> Result<Vec<Value>, Refusal> {
 }
 
 fn tools(value: &Value) -> Result<Vec<Value>, Refusal> {
-    let list = value
-        .as_array()
-        .ok_or_else(|| Refusal::new("tools", "Must be a list of tools."))?;
+    let list = json::list(value, "tools")?;
     list.iter()
         .enumerate()
         .map(|(i, t)| {
