@@ -19,6 +19,10 @@ pub struct Record {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub total_tokens: i64,
+    /// Of `input_tokens`, read from the provider's prompt cache.
+    pub cache_read_tokens: i64,
+    /// Of `input_tokens`, written to it.
+    pub cache_creation_tokens: i64,
     pub cost_usd: f64,
     pub created_at: i64,
     pub status: i64,
@@ -42,6 +46,8 @@ impl From<Row> for Record {
             input_tokens: r.input_tokens,
             output_tokens: r.output_tokens,
             total_tokens: r.input_tokens.saturating_add(r.output_tokens),
+            cache_read_tokens: r.cache_read_tokens,
+            cache_creation_tokens: r.cache_creation_tokens,
             cost_usd: nanos_to_usd(r.cost_nanos),
             created_at: r.created_at_ms / 1000,
             status: r.status,

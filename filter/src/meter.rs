@@ -9,7 +9,7 @@ use tollgate_contract::usage::UsageRecord;
 
 use crate::routing::Endpoint;
 use crate::sse::Parser;
-use crate::usage::{self, Pass, StreamCounter, Tokens};
+use crate::usage::{self, Cache, Pass, StreamCounter, Tokens};
 
 /// Longest JSON answer kept to read its usage; a longer one is estimated.
 pub const MAX_JSON_BYTES: usize = 8 * 1024 * 1024;
@@ -136,12 +136,15 @@ impl Meter {
                 }
             }
         }
-        let reported = if self.event_stream {
-            self.counter.reported()
+        let (reported, cache) = if self.event_stream {
+            (self.counter.reported(), self.counter.cache())
         } else if self.ended && !self.json_too_long {
-            usage::from_body(&self.json)
+            match usage::usage_of_body(&self.json) {
+                Some((t, c)) => (Some(t), c),
+                None => (None, Cache::default()),
+            }
         } else {
-            None
+            (None, Cache::default())
         };
         let status = self.status.unwrap_or(status_if_unknown);
         let succeeded = (200..300).contains(&status);
@@ -171,6 +174,9 @@ impl Meter {
             status,
             input_tokens: tokens.input,
             output_tokens: tokens.output,
+            // Only what the provider reported: an estimate knows no cache.
+            cache_read_tokens: if estimated { 0 } else { cache.read },
+            cache_creation_tokens: if estimated { 0 } else { cache.creation },
             estimated,
             stream: req.stream,
             latency_ms: now_ms.saturating_sub(req.started_ms),

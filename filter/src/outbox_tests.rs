@@ -12,6 +12,8 @@ fn record(n: u64) -> Vec<u8> {
         status: 200,
         input_tokens: n,
         output_tokens: n,
+        cache_read_tokens: 0,
+        cache_creation_tokens: 0,
         estimated: false,
         stream: false,
         latency_ms: 1,

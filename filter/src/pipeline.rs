@@ -618,7 +618,15 @@ impl Request {
             return;
         };
         let code = meter.status().unwrap_or_else(response_code);
-        let record = meter.finish(now_ms, code);
+        let mut record = meter.finish(now_ms, code);
+        // A translated answer's cache counts are the provider's own (the
+        // OpenAI shape the meter read has no field for cache writes).
+        if let Some(u) = self.translator.as_ref().and_then(|t| t.usage()) {
+            if !record.estimated {
+                record.cache_read_tokens = u.cache_read;
+                record.cache_creation_tokens = u.cache_creation;
+            }
+        }
         if let Some(admission) = self.admission.take() {
             let used = Used {
                 tokens: record.input_tokens.saturating_add(record.output_tokens),

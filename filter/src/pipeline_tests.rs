@@ -663,6 +663,11 @@ fn an_openai_stream_from_an_anthropic_provider_is_translated_and_billed_exactly(
         (22, 3, false)
     );
     assert_eq!(
+        (record.cache_read_tokens, record.cache_creation_tokens),
+        (0, 2),
+        "the cache writes are counted in the input and kept apart"
+    );
+    assert_eq!(
         (record.model.as_str(), record.upstream_model.as_str()),
         ("claude", "claude-up")
     );

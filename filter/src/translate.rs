@@ -4,7 +4,7 @@
 //! usage), a JSON answer translated whole once it has ended, and an error in
 //! the client's shape. The wire shapes are `tollgate_translate`'s.
 
-use tollgate_translate::{errors, from_anthropic, to_anthropic, Event};
+use tollgate_translate::{errors, from_anthropic, to_anthropic, Event, Usage};
 
 use crate::decide::Translation;
 use crate::meter::MAX_JSON_BYTES;
@@ -31,6 +31,8 @@ pub struct Translator {
     json: Vec<u8>,
     /// A JSON answer too long to translate passes as it came.
     json_too_long: bool,
+    /// The usage of a JSON answer, as translated.
+    answered: Option<Usage>,
 }
 
 impl Translator {
@@ -45,6 +47,7 @@ impl Translator {
             stream: None,
             json: Vec::new(),
             json_too_long: false,
+            answered: None,
         })
     }
 
@@ -102,13 +105,29 @@ impl Translator {
         self.answer(&json)
     }
 
-    fn answer(&self, json: &[u8]) -> Vec<u8> {
+    /// The usage the answer carried, cache counts apart, when the provider
+    /// reported it.
+    pub fn usage(&self) -> Option<Usage> {
+        match &self.stream {
+            Some(Stream::ToOpenAi(s)) => s.started().then(|| s.usage()),
+            Some(Stream::ToAnthropic(s)) => s.usage(),
+            None => self.answered,
+        }
+    }
+
+    fn answer(&mut self, json: &[u8]) -> Vec<u8> {
         let ok = (200..300).contains(&self.status);
         let translated = match (self.translation, ok) {
             (Translation::ToAnthropic, true) => {
-                to_anthropic::response(json, &self.model, self.created_s).map(|(b, _)| b)
+                to_anthropic::response(json, &self.model, self.created_s).map(|(b, u)| {
+                    self.answered = Some(u);
+                    b
+                })
             }
-            (_, true) => from_anthropic::response(json, &self.model).map(|(b, _)| b),
+            (_, true) => from_anthropic::response(json, &self.model).map(|(b, u)| {
+                self.answered = Some(u);
+                b
+            }),
             (Translation::ToAnthropic, false) => Some(
                 errors::openai_from_anthropic(self.status, json)
                     .to_string()

@@ -14,8 +14,23 @@ pub struct Tokens {
     pub output: u64,
 }
 
+/// Of a request's input tokens, those the provider's prompt cache served
+/// (`read`) or took in (`creation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cache {
+    pub read: u64,
+    pub creation: u64,
+}
+
+#[derive(Deserialize, Default)]
+struct Details {
+    cached_tokens: Option<u64>,
+}
+
 #[derive(Deserialize, Default)]
 struct UsageShape {
+    /// OpenAI's `prompt_tokens_details.cached_tokens`.
+    prompt_tokens_details: Option<Details>,
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
     input_tokens: Option<u64>,
@@ -27,6 +42,17 @@ struct UsageShape {
 }
 
 impl UsageShape {
+    fn cache(&self) -> Cache {
+        let openai = self
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cached_tokens);
+        Cache {
+            read: self.cache_read_input_tokens.or(openai).unwrap_or(0),
+            creation: self.cache_creation_input_tokens.unwrap_or(0),
+        }
+    }
+
     fn tokens(&self) -> Tokens {
         let anthropic_input = self.input_tokens.map(|i| {
             i.saturating_add(self.cache_read_input_tokens.unwrap_or(0))
@@ -70,8 +96,13 @@ struct Chunk {
 
 /// The usage of a whole (non-streamed) JSON answer.
 pub fn from_body(body: &[u8]) -> Option<Tokens> {
+    usage_of_body(body).map(|(t, _)| t)
+}
+
+/// The usage of a whole JSON answer and its cached part.
+pub fn usage_of_body(body: &[u8]) -> Option<(Tokens, Cache)> {
     let chunk: Chunk = serde_json::from_slice(body).ok()?;
-    chunk.usage.map(|u| u.tokens())
+    chunk.usage.map(|u| (u.tokens(), u.cache()))
 }
 
 #[derive(Deserialize)]
@@ -145,6 +176,7 @@ pub fn output_weight(body: &[u8]) -> u64 {
 #[derive(Debug, Default)]
 pub struct StreamCounter {
     reported: Option<Tokens>,
+    cache: Cache,
     delivered_weight: u64,
     pub done: bool,
 }
@@ -183,6 +215,7 @@ impl StreamCounter {
                 self.done = true;
                 if let Some(u) = chunk.response.as_ref().and_then(|r| r.usage.as_ref()) {
                     self.reported = Some(u.tokens());
+                    self.cache = u.cache();
                 }
             }
             return Pass::Forward;
@@ -199,6 +232,7 @@ impl StreamCounter {
         }
         if let Some(u) = &chunk.usage {
             self.reported = Some(u.tokens());
+            self.cache = u.cache();
             let usage_only = chunk.choices.as_ref().is_some_and(|c| c.is_empty());
             if usage_only && hide_usage {
                 return Pass::Hide;
@@ -214,6 +248,7 @@ impl StreamCounter {
             Some("message_start") => {
                 if let Some(u) = chunk.message.as_ref().and_then(|m| m.usage.as_ref()) {
                     self.reported = Some(u.tokens());
+                    self.cache = u.cache();
                 }
             }
             Some("message_delta") => {
@@ -229,6 +264,9 @@ impl StreamCounter {
                         },
                         output: delta.output,
                     });
+                    let cache = u.cache();
+                    self.cache.read = self.cache.read.max(cache.read);
+                    self.cache.creation = self.cache.creation.max(cache.creation);
                 }
             }
             Some("content_block_delta") => {
@@ -243,6 +281,11 @@ impl StreamCounter {
             Some("message_stop") => self.done = true,
             _ => {}
         }
+    }
+
+    /// The cached part of the reported input.
+    pub fn cache(&self) -> Cache {
+        self.cache
     }
 
     pub fn reported(&self) -> Option<Tokens> {

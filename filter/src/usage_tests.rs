@@ -137,3 +137,54 @@ fn the_text_of_a_json_answer_is_measured_for_the_estimate() {
         assert_eq!(output_weight(body.as_bytes()), *want, "{body}");
     }
 }
+
+#[test]
+fn the_cached_part_of_the_input_is_kept_from_either_api() {
+    let openai = br#"{"usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":60}}}"#;
+    assert_eq!(
+        usage_of_body(openai),
+        Some((
+            Tokens {
+                input: 100,
+                output: 5
+            },
+            Cache {
+                read: 60,
+                creation: 0
+            }
+        ))
+    );
+    let anthropic = br#"{"usage":{"input_tokens":10,"output_tokens":5,"cache_read_input_tokens":60,"cache_creation_input_tokens":30}}"#;
+    assert_eq!(
+        usage_of_body(anthropic),
+        Some((
+            Tokens {
+                input: 100,
+                output: 5
+            },
+            Cache {
+                read: 60,
+                creation: 30
+            }
+        ))
+    );
+    let mut counter = StreamCounter::default();
+    let start = Event {
+        event: Some("message_start".into()),
+        data: r#"{"type":"message_start","message":{"usage":{"input_tokens":4,"cache_read_input_tokens":6,"output_tokens":1}}}"#.into(),
+    };
+    let delta = Event {
+        event: Some("message_delta".into()),
+        data: r#"{"type":"message_delta","usage":{"output_tokens":9}}"#.into(),
+    };
+    counter.observe(Endpoint::Messages, &start, false);
+    counter.observe(Endpoint::Messages, &delta, false);
+    assert_eq!(
+        counter.reported(),
+        Some(Tokens {
+            input: 10,
+            output: 9
+        })
+    );
+    assert_eq!(counter.cache().read, 6);
+}

@@ -72,9 +72,11 @@ def served(stack, path: str | None = None) -> list[dict]:
     return [e for e in entries if path is None or e["path"] == path]
 
 
-def exact(stack, n: int) -> None:
+def exact(stack, n: int, cache_read: int = 0) -> list[dict]:
     """Every request the mock served (`n` of them) has one usage record with
-    the mock's tokens, not estimated, at the catalog's price."""
+    the mock's tokens, not estimated, at the catalog's price, `cache_read` of
+    them from the prompt cache in the requests that asked for it; the
+    records."""
     by_id = {e["x_request_id"]: e for e in served(stack)}
     assert len(by_id) == n, (len(by_id), n)
 
@@ -91,6 +93,9 @@ def exact(stack, n: int) -> None:
         price_in, price_out = (0.15, 0.60) if r["model"] == "demo-chat" else (INPUT_PER_1M, OUTPUT_PER_1M)
         want = (e["prompt_tokens"] * price_in + e["completion_tokens"] * price_out) / 1e6
         assert abs(r["cost_usd"] - want) < 1e-9, (r, want)
+        asked = e["headers"].get("x-mock-cache-read") is not None
+        assert (r["cache_read_tokens"], r["cache_creation_tokens"]) == ((cache_read if asked else 0), 0), (r, e)
+    return got
 
 
 # --------------------------------------------- Anthropic clients, OpenAI provider
@@ -199,7 +204,7 @@ def test_an_anthropic_client_on_an_anthropic_provider_passes_its_headers_and_is_
         assert e["headers"]["x-api-key"] == kinds["anthropic_key"] and e["authorization"] is None
     assert msg.usage.cache_read_input_tokens == 2
     assert msg.usage.input_tokens + 2 == a["prompt_tokens"]
-    exact(stack, 2)
+    exact(stack, 2, cache_read=2)
 
 
 # ------------------------------------------------- OpenAI clients, Anthropic
@@ -230,7 +235,7 @@ def test_the_openai_sdk_on_an_anthropic_provider_non_stream_and_stream(stack, ho
     assert up[0]["body"]["system"] == [{"type": "text", "text": "Be brief."}] and up[0]["body"]["max_tokens"] == 64
     assert c.usage.prompt_tokens == up[0]["prompt_tokens"] and c.usage.prompt_tokens_details.cached_tokens == 2
     assert chunks[-1].usage.prompt_tokens == up[1]["prompt_tokens"]
-    exact(stack, 3)
+    exact(stack, 3, cache_read=2)
 
 
 def test_openai_tool_calls_on_an_anthropic_provider(stack, holder, kinds, ledger):

@@ -18,6 +18,8 @@ pub struct Row {
     pub status: i64,
     pub input_tokens: i64,
     pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_creation_tokens: i64,
     pub estimated: i64,
     pub stream: i64,
     pub latency_ms: i64,
@@ -27,7 +29,7 @@ pub struct Row {
 }
 
 pub const COLUMNS: &str = "id, request_id, key_id, model, status, input_tokens, output_tokens, \
-                           estimated, stream, latency_ms, ttft_ms, cost_nanos, created_at_ms";
+                           cache_read_tokens, cache_creation_tokens, estimated, stream, latency_ms, ttft_ms, cost_nanos, created_at_ms";
 
 fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -39,7 +41,9 @@ fn cost_of(v: u64) -> i64 {
     clamp(v).min(MAX_BALANCE_NANOS)
 }
 
-/// Rows per INSERT statement (15 values each, well under both backends'
+/// Values a row of the INSERT binds.
+const VALUES_PER_ROW: usize = 17;
+/// Rows per INSERT statement (17 values each, well under both backends'
 /// parameter limits).
 const ROWS_PER_INSERT: usize = 100;
 
@@ -53,14 +57,17 @@ pub async fn insert_batch(db: &Db, records: &[UsageRecord]) -> ApiResult<(usize,
     for chunk in records.chunks(ROWS_PER_INSERT) {
         let mut sql = String::from(
             "INSERT INTO usage_records (request_id, key_id, account_id, model, upstream_model, provider, status, \
-             input_tokens, output_tokens, estimated, stream, latency_ms, ttft_ms, cost_nanos, created_at_ms) VALUES ",
+             input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, estimated, stream, latency_ms, \
+             ttft_ms, cost_nanos, created_at_ms) VALUES ",
         );
         for i in 0..chunk.len() {
-            let n = i * 15;
+            let n = i * VALUES_PER_ROW;
             if i > 0 {
                 sql.push_str(", ");
             }
-            let params: Vec<String> = (1..=15).map(|j| format!("${}", n + j)).collect();
+            let params: Vec<String> = (1..=VALUES_PER_ROW)
+                .map(|j| format!("${}", n + j))
+                .collect();
             sql.push('(');
             sql.push_str(&params.join(", "));
             sql.push(')');
@@ -78,6 +85,8 @@ pub async fn insert_batch(db: &Db, records: &[UsageRecord]) -> ApiResult<(usize,
                 .bind(i64::from(r.status))
                 .bind(clamp(r.input_tokens))
                 .bind(clamp(r.output_tokens))
+                .bind(clamp(r.cache_read_tokens))
+                .bind(clamp(r.cache_creation_tokens))
                 .bind(i64::from(r.estimated))
                 .bind(i64::from(r.stream))
                 .bind(clamp(r.latency_ms))

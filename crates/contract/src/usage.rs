@@ -13,8 +13,16 @@ pub struct UsageRecord {
     pub upstream_model: String,
     pub provider: String,
     pub status: u16,
+    /// Every input token, cached or not (OpenAI's `prompt_tokens`;
+    /// Anthropic's `input_tokens` plus its cache reads and writes).
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Of `input_tokens`, those read from the provider's prompt cache.
+    #[serde(default)]
+    pub cache_read_tokens: u64,
+    /// Of `input_tokens`, those written to it (Anthropic's cache creation).
+    #[serde(default)]
+    pub cache_creation_tokens: u64,
     pub estimated: bool,
     pub stream: bool,
     pub latency_ms: u64,

@@ -518,6 +518,7 @@ pub struct Stream {
     tool_of_block: Vec<(u64, u64)>,
     tools: u64,
     finish: Option<&'static str>,
+    started: bool,
     done: bool,
 }
 
@@ -534,6 +535,12 @@ impl Stream {
     /// `message_delta`.
     pub fn usage(&self) -> Usage {
         self.usage
+    }
+
+    /// Whether the message has started (`message_start`, which carries the
+    /// input counts).
+    pub fn started(&self) -> bool {
+        self.started
     }
 
     /// Whether the upstream ended the message (`message_stop`).
@@ -568,6 +575,7 @@ impl Stream {
                     .unwrap_or("")
                     .to_string();
                 self.usage = usage_of(msg.and_then(|m| m.get("usage")));
+                self.started = true;
                 self.chunk(
                     &mut out,
                     json!({ "role": "assistant", "content": "" }),
