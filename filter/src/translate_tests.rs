@@ -112,3 +112,49 @@ fn an_answer_that_does_not_parse_passes_as_it_came() {
     assert_eq!(t.push(b"not json", true), b"not json".to_vec());
     assert!(Translator::new(Translation::None, "m", 0).is_none());
 }
+
+fn openai_stream() -> Vec<u8> {
+    let chunks = [
+        r#"{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
+        r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"Grüße, "},"finish_reason":null}]}"#,
+        r#"{"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\":"}}]},"finish_reason":null}]}"#,
+        r#"{"id":"c1","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]},"finish_reason":null}]}"#,
+        r#"{"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+        r#"{"id":"c1","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":3}}}"#,
+        "[DONE]",
+    ];
+    let mut out = Vec::new();
+    for c in chunks {
+        out.extend_from_slice(format!("data: {c}\n\n").as_bytes());
+    }
+    out
+}
+
+fn to_anthropic_stream() -> Translator {
+    let mut t = Translator::new(Translation::FromAnthropic, "claude-x", 5).expect("translates");
+    t.on_headers(200, b"text/event-stream");
+    t
+}
+
+#[test]
+fn an_openai_stream_split_at_any_byte_becomes_the_same_messages_events() {
+    let stream = openai_stream();
+    let mut whole_t = to_anthropic_stream();
+    let whole = run(&mut whole_t, &[&stream]);
+    let text = String::from_utf8(whole.clone()).expect("utf-8");
+    assert!(text.starts_with("event: message_start\n"), "{text}");
+    assert!(
+        text.contains(r#""partial_json":"{\"a\":""#)
+            && text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")
+    );
+    let usage = whole_t.usage().expect("reported");
+    assert_eq!((usage.input, usage.output, usage.cache_read), (6, 4, 3));
+    for at in 1..stream.len() {
+        let (a, b) = stream.split_at(at);
+        assert_eq!(
+            run(&mut to_anthropic_stream(), &[a, b]),
+            whole,
+            "split at {at}"
+        );
+    }
+}
