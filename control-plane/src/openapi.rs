@@ -111,7 +111,7 @@ pub fn document() -> Value {
                     "api_key": {"type": "string", "writeOnly": true}}},
                 "Model": {"type": "object", "additionalProperties": false, "properties": {
                     "id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"},
-                    "category": {"enum": crate::db::models::CATEGORIES},
+                    "category": {"type": "string", "maxLength": crate::db::models::MAX_CATEGORY_CHARS, "description": "the operator's label (Language, Code, Vision, chat, ...)"},
                     "context_window": {"type": ["integer", "null"]},
                     "pricing": {"type": "object", "properties": {
                         "input_per_1m": {"type": "number"}, "output_per_1m": {"type": "number"}}},

@@ -69,7 +69,7 @@ def test_provider_credentials_are_write_only(stack):
     ("/admin/providers", {"id": "bad id", "base_url": "https://example.com"}, "id"),
     ("/admin/models", {"id": "m1", "deployments": [{"provider": "nobody", "upstream_model": "x"}]}, "deployments"),
     ("/admin/models", {"id": "m1", "deployments": []}, "deployments"),
-    ("/admin/models", {"id": "m1", "category": "bogus", "deployments": [{"provider": "mock", "upstream_model": "x"}]}, "category"),
+    ("/admin/models", {"id": "m1", "category": "  ", "deployments": [{"provider": "mock", "upstream_model": "x"}]}, "category"),
     ("/admin/models", {"id": "<script>", "deployments": [{"provider": "mock", "upstream_model": "x"}]}, "id"),
 ])
 def test_bad_admin_input_is_a_400_that_names_the_field(stack, account, path, body, param):

@@ -182,6 +182,40 @@ def test_the_catalog_and_status_answer_through_the_gateway(stack, key):
     assert json.loads(body)["control_plane"]["status"] == "ok"
 
 
+def test_the_catalog_takes_the_seeds_labels_and_names_the_provider(stack, key):
+    """Seed 000 labels models Language, Code, Vision; seed 001 answers a
+    `provider` display name and filters on it; `owned_by` is the operator's
+    own name for who serves the model."""
+    t = tag()
+    stack.must("POST", "/admin/providers", {"id": f"ds-{t}", "name": f"DeepSeek {t}", "kind": "openai",
+                                            "base_url": f"{stack.mock}/v1", "api_key": "sk-ds"})
+    models = {f"ds-{t}-{c.lower()}": c for c in ("Language", "Code", "Vision")}
+    for model, category in models.items():
+        stack.must("POST", "/admin/models", {
+            "id": model, "name": model, "category": category, "context_window": 64000,
+            "pricing": {"input_per_1m": 0.27, "output_per_1m": 1.1},
+            "deployments": [{"provider": f"ds-{t}", "upstream_model": "deepseek-chat"}]})
+    auth = [("authorization", f"Bearer {key}")]
+    for model in models:
+        wait_for_key(stack, key, path=f"/v1/models/{model}")
+    status, _, body = raw(stack, "GET", "/v1/models", auth)
+    owned = {m["id"]: m["owned_by"] for m in json.loads(body)["data"]}
+    assert all(owned[m] == f"DeepSeek {t}" for m in models), owned
+    for query in (f"provider=DeepSeek%20{t}", f"provider=deepseek%20{t.upper()}", f"provider=ds-{t}"):
+        status, _, body = raw(stack, "GET", f"/v1/models/catalog?{query}", auth)
+        data = json.loads(body)["data"]
+        assert status == 200 and sorted(e["id"] for e in data) == sorted(models), (query, data)
+    for e in data:
+        assert (e["provider"], e["providers"], e["category"], e["context_window"]) == \
+            (f"DeepSeek {t}", [f"ds-{t}"], models[e["id"]], 64000)
+        assert e["pricing"] == {"input_per_1m": 0.27, "output_per_1m": 1.1}
+    # A category is a label of the operator's: one line, not blank, short.
+    for bad in ("", "  ", "two\nlines", "x" * 65):
+        status, _, err = stack.admin("POST", "/admin/models", {
+            "id": f"bad-{t}", "category": bad, "deployments": [{"provider": f"ds-{t}", "upstream_model": "x"}]})
+        assert status == 400 and err["error"]["param"] == "category", (bad, err)
+
+
 def test_internal_endpoints_are_not_reachable_through_the_gateway(stack, key):
     for path in ("/internal/config", "/internal/usage"):
         for method in ("GET", "POST"):

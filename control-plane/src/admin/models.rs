@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::resource::{Creatable, Resource};
 use crate::auth::Admin;
 use crate::clock::now_ms;
-use crate::db::models::{encode_deployments, Deployment, Pricing, Row, CATEGORIES};
+use crate::db::models::{encode_deployments, Deployment, Pricing, Row, MAX_CATEGORY_CHARS};
 use crate::db::{self, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::money::usd_to_nanos;
@@ -77,15 +77,16 @@ pub struct ModelPatch {
     deployments: Option<Vec<Deployment>>,
 }
 
+/// A category is the operator's label: any short text that is not blank.
 fn check_category(c: String) -> ApiResult<String> {
-    if CATEGORIES.contains(&c.as_str()) {
-        Ok(c)
-    } else {
-        Err(ApiError::invalid(
-            format!("`category` must be one of {CATEGORIES:?}"),
+    if c.trim().is_empty() || c.contains('\n') {
+        return Err(ApiError::invalid(
+            "`category` must be a label of one line, not blank",
             Some("category"),
-        ))
+        ));
     }
+    check_text(&c, "category", MAX_CATEGORY_CHARS)?;
+    Ok(c)
 }
 
 async fn check_deployments(state: &AppState, deployments: &[Deployment]) -> ApiResult<String> {

@@ -39,17 +39,9 @@ impl Table for Row {
     const WHAT: &'static str = "model";
 }
 
-/// The categories a model may have.
-pub const CATEGORIES: &[&str] = &[
-    "chat",
-    "completion",
-    "embedding",
-    "image",
-    "audio",
-    "moderation",
-    "rerank",
-    "other",
-];
+/// The longest category: the operator's own label (`Language`, `Code`,
+/// `Vision`, `chat`, ...), shown in the catalog.
+pub const MAX_CATEGORY_CHARS: usize = 64;
 
 /// A provider and the model name that provider knows the model by.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,7 +20,21 @@ pub struct OpenAiModel {
     id: String,
     object: &'static str,
     created: i64,
-    owned_by: &'static str,
+    /// The name of the provider that serves the model first.
+    owned_by: String,
+}
+
+/// Who serves a model first: the provider of its lowest priority (the
+/// heaviest within it), by its display name; `tollgate` when it has none.
+fn provider_label(m: &ModelRow, names: &HashMap<String, String>) -> String {
+    let first = m.deployments().ok().and_then(|ds| {
+        ds.into_iter()
+            .min_by_key(|d| (d.priority, std::cmp::Reverse(d.weight)))
+            .map(|d| d.provider)
+    });
+    first
+        .map(|p| names.get(&p).cloned().unwrap_or(p))
+        .unwrap_or_else(|| "tollgate".to_string())
 }
 
 /// The models this caller's key may use, in id order.
@@ -38,20 +52,21 @@ async fn visible_models(state: &AppState, caller: &Caller) -> ApiResult<Vec<Mode
     })
 }
 
-fn openai_model(m: &ModelRow) -> OpenAiModel {
+fn openai_model(m: &ModelRow, names: &HashMap<String, String>) -> OpenAiModel {
     OpenAiModel {
         id: m.id.clone(),
         object: "model",
         created: m.created_at_ms / 1000,
-        owned_by: "tollgate",
+        owned_by: provider_label(m, names),
     }
 }
 
 pub async fn list(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let names = db::providers::names(&state.db).await?;
     let models: Vec<OpenAiModel> = visible_models(&state, &caller)
         .await?
         .iter()
-        .map(openai_model)
+        .map(|m| openai_model(m, &names))
         .collect();
     Ok(Json(json!({"object": "list", "data": models})))
 }
@@ -61,11 +76,12 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<OpenAiModel>> {
+    let names = db::providers::names(&state.db).await?;
     visible_models(&state, &caller)
         .await?
         .iter()
         .find(|m| m.id == id)
-        .map(|m| Json(openai_model(m)))
+        .map(|m| Json(openai_model(m, &names)))
         .ok_or_else(|| {
             ApiError::ModelNotFound(format!(
                 "The model {id:?} does not exist or you do not have access to it."
@@ -88,6 +104,9 @@ pub struct CatalogEntry {
     description: String,
     category: String,
     context_window: Option<i64>,
+    /// The display name of the provider that serves it first.
+    provider: String,
+    /// The ids of every provider that serves it.
     providers: Vec<String>,
     pricing: Pricing,
 }
@@ -107,8 +126,14 @@ pub async fn catalog(
     for m in visible_models(&state, &caller).await? {
         let mut providers: Vec<String> = m.deployments()?.into_iter().map(|d| d.provider).collect();
         providers.dedup();
+        let provider = provider_label(&m, &names);
+        // `provider=` takes a provider's id or its display name (any case).
         if let Some(p) = q.provider.as_deref().filter(|p| !p.is_empty()) {
-            if !providers.iter().any(|x| x == p) {
+            let named = |id: &String| {
+                id.eq_ignore_ascii_case(p)
+                    || names.get(id).is_some_and(|n| n.eq_ignore_ascii_case(p))
+            };
+            if !providers.iter().any(named) {
                 continue;
             }
         }
@@ -131,6 +156,7 @@ pub async fn catalog(
             description: m.description,
             category: m.category,
             context_window: m.context_window,
+            provider,
             providers,
         });
     }
