@@ -139,6 +139,9 @@ class Bench:
         st.start_envoy()
         st.wait_config()
         self.st = st
+        # Every Envoy the bench starts itself (under callgrind too) hands the
+        # filter its secret from the environment, as the stack's does.
+        os.environ["TOLLGATE_FILTER_SECRET"] = st.filter_secret
         self.key = self.demo["key"]["key"]
         # A key with every per-key limit, set far above what the load reaches
         # (the control plane takes limits up to 1e9):

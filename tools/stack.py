@@ -300,7 +300,6 @@ class Stack:
                 "BUFFER_LIMIT_BYTES": str(8 * 1024 * 1024),
                 "ACCESS_LOG_PATH": str(self.access_log),
                 "WASM_PATH": str(WASM),
-                "FILTER_SECRET": self.filter_secret,
                 "CONTROL_PLANE_HOST": "127.0.0.1",
                 "CONTROL_PLANE_PORT": str(self.control_plane_via_port or self.control_plane_port),
                 "CA_BUNDLE": self.ca_bundle,
@@ -341,6 +340,9 @@ class Stack:
                 "--file-flush-interval-msec", "20",
             ],
             self.work_dir,
+            # The filter takes its secret from here (the template names it in
+            # vm_config.environment_variables), not from its configuration.
+            env={"TOLLGATE_FILTER_SECRET": self.filter_secret},
         ).start()
         if wait_ready:
             wait_until(
@@ -493,7 +495,6 @@ COMPOSE_VALUES = {
     "WASM_PATH": "/etc/tollgate/tollgate_filter.wasm",
     # docker-compose.yml sets the same value for the control plane. It is a
     # local-demo value: set your own in both places for anything shared.
-    "FILTER_SECRET": "compose-demo-filter-secret-change-me",
     "CONTROL_PLANE_HOST": "control-plane",
     "CONTROL_PLANE_PORT": "8081",
     "CA_BUNDLE": CA_BUNDLE,

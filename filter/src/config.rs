@@ -12,7 +12,11 @@ pub struct PluginConfig {
     /// `:authority` sent with the control-plane calls.
     #[serde(default = "default_authority")]
     pub control_plane_authority: String,
-    /// Shared secret for the filter channel and the identity headers.
+    /// Shared secret for the filter channel and the identity headers. Best
+    /// left out: then it is read from the VM's environment variable
+    /// `TOLLGATE_FILTER_SECRET` (`vm_config.environment_variables`), so that
+    /// it is in no config file, config dump or `WasmPlugin`.
+    #[serde(default)]
     pub filter_secret: String,
     /// Cluster for plaintext providers (a dynamic forward proxy cluster).
     #[serde(default = "default_plain_cluster")]
@@ -57,14 +61,30 @@ fn default_tick_ms() -> u64 {
     100
 }
 
+/// The environment variable the filter secret comes from when the plugin
+/// configuration does not carry it.
+pub const SECRET_ENV: &str = "TOLLGATE_FILTER_SECRET";
+
 impl PluginConfig {
+    /// Parses the configuration; the secret comes from the process
+    /// environment Envoy gives the VM when the configuration has none.
     pub fn parse(raw: &[u8]) -> Result<PluginConfig, String> {
-        let config: PluginConfig =
+        PluginConfig::parse_with_env(raw, |name| std::env::var(name).ok())
+    }
+
+    pub fn parse_with_env(
+        raw: &[u8],
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<PluginConfig, String> {
+        let mut config: PluginConfig =
             serde_json::from_slice(raw).map_err(|e| format!("plugin configuration: {e}"))?;
+        if config.filter_secret.is_empty() {
+            config.filter_secret = env(SECRET_ENV).unwrap_or_default();
+        }
         if config.filter_secret.len() < 16 {
-            return Err(
-                "plugin configuration: filter_secret must have at least 16 characters".into(),
-            );
+            return Err(format!(
+                "plugin configuration: filter_secret (or the environment variable {SECRET_ENV}) must have at least 16 characters"
+            ));
         }
         if config.control_plane_cluster.is_empty() {
             return Err("plugin configuration: control_plane_cluster is empty".into());
@@ -121,8 +141,27 @@ mod tests {
             ),
         ];
         for (raw, want) in cases {
-            let err = PluginConfig::parse(raw).expect_err("refused");
+            let err = PluginConfig::parse_with_env(raw, |_| None).expect_err("refused");
             assert!(err.contains(want), "{err} should mention {want}");
         }
+    }
+
+    #[test]
+    fn the_secret_comes_from_the_environment_when_the_configuration_has_none() {
+        let raw = br#"{"control_plane_cluster":"cp"}"#;
+        let env =
+            |name: &str| (name == SECRET_ENV).then(|| "from-the-environment-0123".to_string());
+        let c = PluginConfig::parse_with_env(raw, env).expect("config");
+        assert_eq!(c.filter_secret, "from-the-environment-0123");
+        // The configuration's own wins; a short one from either is refused.
+        let own = br#"{"control_plane_cluster":"cp","filter_secret":"0123456789abcdef"}"#;
+        assert_eq!(
+            PluginConfig::parse_with_env(own, env)
+                .expect("config")
+                .filter_secret,
+            "0123456789abcdef"
+        );
+        let short = |_: &str| Some("short".to_string());
+        assert!(PluginConfig::parse_with_env(raw, short).is_err());
     }
 }

@@ -5,6 +5,7 @@ gateway that never had a config refuses to guess."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
@@ -75,12 +76,24 @@ def test_the_envoy_configs_validate_and_the_compose_one_is_up_to_date(tmp_path):
     # The compose config with its container paths pointed at this machine's files.
     local_compose = tmp_path / "compose-local.yaml"
     local_compose.write_text(compose.read_text().replace("/etc/tollgate/tollgate_filter.wasm", str(stackmod.WASM)))
-    for config in (s.envoy_config(), local_compose):
-        out = subprocess.run(
+    compose_secret = "compose-demo-filter-secret-change-me"
+    assert compose_secret in (stackmod.ROOT / "docker-compose.yml").read_text()
+
+    def validate(config, secret: str | None):
+        env = {k: v for k, v in os.environ.items() if k != "TOLLGATE_FILTER_SECRET"}
+        if secret is not None:
+            env["TOLLGATE_FILTER_SECRET"] = secret
+        return subprocess.run(
             [str(stackmod.envoy_binary()), "--mode", "validate", "-c", str(config), "--base-id", str(s.base_id)],
-            capture_output=True, text=True,
-        )
+            capture_output=True, text=True, env=env)
+
+    for config, secret in ((s.envoy_config(), s.filter_secret), (local_compose, compose_secret)):
+        assert s.filter_secret not in config.read_text(), "the filter secret is in no config file"
+        out = validate(config, secret)
         assert out.returncode == 0, out.stdout + out.stderr
+    # Without the secret in Envoy's environment the filter refuses to start, and says why.
+    out = validate(local_compose, None)
+    assert out.returncode != 0 and "TOLLGATE_FILTER_SECRET" in out.stdout + out.stderr
 
 
 def test_a_change_made_through_another_control_plane_reaches_every_worker_fast(stack, account, record):
