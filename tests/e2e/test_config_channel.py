@@ -119,3 +119,13 @@ def test_a_change_made_through_another_control_plane_reaches_every_worker_fast(s
         assert elapsed < 1.0, f"took {elapsed:.3f} s (the periodic refresh alone takes up to 5 s)"
     finally:
         other.stop()
+
+
+def test_envoys_config_dump_holds_no_filter_secret(stack):
+    """The secret reaches the filter through Envoy's environment, so Envoy's
+    admin `/config_dump` (which prints every filter's configuration) has it
+    nowhere."""
+    status, _, dump = stackmod.http("GET", f"http://127.0.0.1:{stack.admin_port}/config_dump")
+    text = json.dumps(dump)
+    assert status == 200 and "tollgate_control_plane" in text, "the dump has the filter's configuration"
+    assert stack.filter_secret not in text
