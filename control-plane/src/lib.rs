@@ -21,6 +21,7 @@ mod error;
 mod ids;
 mod internal;
 mod leases;
+mod metrics;
 mod money;
 pub mod openapi;
 mod pages;

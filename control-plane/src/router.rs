@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         // Open routes: no credentials, nothing secret in them.
         .route("/api/status", get(crate::status::get))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(crate::metrics::get))
         .fallback(not_found)
         .method_not_allowed_fallback(|| async {
             (

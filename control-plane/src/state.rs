@@ -14,6 +14,7 @@ use crate::config_channel::{ConfigChannel, Published};
 use crate::db::Db;
 use crate::error::ApiResult;
 use crate::leases::Broker;
+use crate::metrics::Metrics;
 use crate::secrets::{load_or_create, token, Sealer};
 use crate::settings::Settings;
 use crate::snapshot;
@@ -31,6 +32,7 @@ pub struct State {
     pub last_poll_ms: AtomicI64,
     /// The last status each provider answered, from ingested usage.
     pub provider_health: Mutex<HashMap<String, ProviderHealth>>,
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +111,7 @@ impl State {
             started: Instant::now(),
             last_poll_ms: AtomicI64::new(0),
             provider_health: Mutex::new(Default::default()),
+            metrics: Metrics::new(),
         });
         state
             .try_publish()
@@ -124,8 +127,21 @@ impl State {
     /// Rebuilds the snapshot from the database and publishes it; whether the
     /// version changed.
     pub async fn try_publish(&self) -> ApiResult<bool> {
+        let started = Instant::now();
         let next = snapshot::build(&self.db, &self.sealer, self.settings.snapshot_page_keys);
-        self.config.try_publish(next).await
+        let changed = self.config.try_publish(next).await?;
+        self.metrics
+            .snapshot_build_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let current = self.config.current();
+        let bytes = current.body.len() + current.pages.iter().map(|p| p.len()).sum::<usize>();
+        self.metrics
+            .snapshot_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        self.metrics
+            .snapshot_keys
+            .set(i64::try_from(current.keys).unwrap_or(i64::MAX));
+        Ok(changed)
     }
 
     /// After a change made here: rebuild, publish, and tell the other control

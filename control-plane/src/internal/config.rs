@@ -84,6 +84,7 @@ pub async fn get_config(
     if have != Some(current.version) {
         return Ok(snapshot_response(&current));
     }
+    let _held = crate::metrics::Held::new(&state.metrics.polls_held);
     tokio::select! {
         changed = rx.changed() => {
             if changed.is_ok() {

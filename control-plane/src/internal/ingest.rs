@@ -15,6 +15,7 @@ use tollgate_contract::usage::{UsageBatch, UsageRecord};
 use crate::auth::Filter;
 use crate::db;
 use crate::error::{parse_json, ApiError, ApiResult};
+use crate::metrics::Outcome;
 use crate::state::{AppState, ProviderHealth};
 use crate::validate::at_most;
 
@@ -32,6 +33,7 @@ pub async fn ingest(
     State(state): State<AppState>,
     body: Bytes,
 ) -> ApiResult<Json<IngestAnswer>> {
+    let started = std::time::Instant::now();
     let batch: UsageBatch = parse_json(&body)?;
     at_most(
         batch.records.len(),
@@ -48,6 +50,23 @@ pub async fn ingest(
         }
     }
     let (accepted, duplicates) = db::usage::insert_batch(&state.db, &batch.records).await?;
+    let m = &state.metrics;
+    m.ingest_batch_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    m.ingest_records
+        .get_or_create(&Outcome { result: "inserted" })
+        .inc_by(count(accepted));
+    m.ingest_records
+        .get_or_create(&Outcome {
+            result: "duplicate",
+        })
+        .inc_by(count(duplicates));
+    let now = crate::clock::now_ms();
+    for r in &batch.records {
+        let lag_ms = now.saturating_sub(i64::try_from(r.created_at_ms).unwrap_or(i64::MAX));
+        m.usage_lag_seconds.observe(lag_ms.max(0) as f64 / 1000.0);
+    }
     note_health(&state, &batch.records);
     if accepted > 0 && batch.records.iter().any(|r| r.cost_nanos > 0) {
         state.config.spend_changed();

@@ -76,6 +76,7 @@ pub async fn lease(
             .leases
             .take(&w.bucket, w.limit, w.want.min(w.limit), now)
             .await?;
+        state.metrics.lease_tokens.inc_by(granted);
         grants.push(Grant {
             bucket: w.bucket,
             granted,

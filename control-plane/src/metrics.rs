@@ -1,0 +1,159 @@
+//! `GET /metrics`: the control plane's own metrics in Prometheus' text
+//! format (OpenMetrics, by the `prometheus-client` crate). Open like
+//! `/api/status`: counts and durations, nothing secret.
+//!
+//! | metric | type | labels | what |
+//! |---|---|---|---|
+//! | `tollgate_ingest_records_total` | counter | `result` = `inserted`, `duplicate` | usage records the filters shipped |
+//! | `tollgate_ingest_batch_seconds` | histogram | | one `POST /internal/usage`, parse to commit |
+//! | `tollgate_usage_lag_seconds` | histogram | | a record's request start to its commit |
+//! | `tollgate_snapshot_build_seconds` | histogram | | one snapshot rebuild |
+//! | `tollgate_snapshot_bytes`, `tollgate_snapshot_keys` | gauge | | the snapshot being served |
+//! | `tollgate_config_polls_held` | gauge | | filters' long polls waiting for a change |
+//! | `tollgate_lease_tokens_granted_total` | counter | | tokens granted to leases (shared limits) |
+//! | `tollgate_database_up`, `tollgate_limits_backend_up` | gauge | | 1 when reachable, read at scrape time |
+
+use std::sync::atomic::AtomicU64;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::state::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Outcome {
+    pub result: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub ingest_records: Family<Outcome, Counter>,
+    pub ingest_batch_seconds: Histogram,
+    pub usage_lag_seconds: Histogram,
+    pub snapshot_build_seconds: Histogram,
+    pub snapshot_bytes: Gauge,
+    pub snapshot_keys: Gauge,
+    pub polls_held: Gauge,
+    pub lease_tokens: Counter<u64, AtomicU64>,
+    database_up: Gauge,
+    limits_up: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("tollgate");
+        let m = Metrics {
+            registry: Registry::default(),
+            ingest_records: Family::default(),
+            // 1 ms to about 16 s.
+            ingest_batch_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+            // 10 ms to about 40 min: a record waits out a control-plane outage.
+            usage_lag_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 18)),
+            snapshot_build_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+            snapshot_bytes: Gauge::default(),
+            snapshot_keys: Gauge::default(),
+            polls_held: Gauge::default(),
+            lease_tokens: Counter::default(),
+            database_up: Gauge::default(),
+            limits_up: Gauge::default(),
+        };
+        registry.register(
+            "ingest_records",
+            "Usage records the filters shipped",
+            m.ingest_records.clone(),
+        );
+        registry.register(
+            "ingest_batch_seconds",
+            "One usage batch, parse to commit",
+            m.ingest_batch_seconds.clone(),
+        );
+        registry.register(
+            "usage_lag_seconds",
+            "A record's request start to its commit",
+            m.usage_lag_seconds.clone(),
+        );
+        registry.register(
+            "snapshot_build_seconds",
+            "One config snapshot rebuild",
+            m.snapshot_build_seconds.clone(),
+        );
+        registry.register(
+            "snapshot_bytes",
+            "Bytes of the snapshot being served",
+            m.snapshot_bytes.clone(),
+        );
+        registry.register(
+            "snapshot_keys",
+            "Keys in the snapshot being served",
+            m.snapshot_keys.clone(),
+        );
+        registry.register(
+            "config_polls_held",
+            "Filter long polls waiting for a change",
+            m.polls_held.clone(),
+        );
+        registry.register(
+            "lease_tokens_granted",
+            "Tokens granted to leases of shared limits",
+            m.lease_tokens.clone(),
+        );
+        registry.register(
+            "database_up",
+            "1 when the database answers",
+            m.database_up.clone(),
+        );
+        registry.register(
+            "limits_backend_up",
+            "1 when the shared-limits backend answers",
+            m.limits_up.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+}
+
+/// Holds a long poll in `tollgate_config_polls_held` while it lives.
+pub struct Held<'a>(&'a Gauge);
+
+impl<'a> Held<'a> {
+    pub fn new(gauge: &'a Gauge) -> Held<'a> {
+        gauge.inc();
+        Held(gauge)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+pub async fn get(State(state): State<AppState>) -> impl IntoResponse {
+    let m = &state.metrics;
+    m.database_up.set(i64::from(state.db.ping().await));
+    m.limits_up.set(i64::from(state.leases.status().1 == "ok"));
+    let mut text = String::new();
+    if let Err(e) = encode(&mut text, &m.registry) {
+        tracing::error!(error = %e, "metrics not encoded");
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+}
