@@ -63,6 +63,14 @@ def new_account(stack, name: str = "e2e", **fields) -> dict:
     return stack.must("POST", "/admin/accounts", {"name": name, **fields})
 
 
+# Fresh connections in a row that must all see a change before it counts as
+# on every worker: Envoy's workers take new connections at random (the
+# kernel's reuse-port hashing), so 8 could all land on one worker about once
+# in 128 runs (seen in CI: a key unknown to the other worker, a 401); 24 make
+# that once in 8 million.
+WORKER_PROBES = 24
+
+
 def wait_for_key(stack, key: str, ports: list[int] | None = None, path: str = "/v1/models") -> None:
     """Until every worker of each Envoy (the stack's, or those on `ports`)
     knows `key`: `GET path` answered 200 on 8 fresh connections in a row
@@ -71,7 +79,7 @@ def wait_for_key(stack, key: str, ports: list[int] | None = None, path: str = "/
     stackmod.wait_until(
         lambda: all(stackmod.http("GET", f"http://127.0.0.1:{p}{path}",
                                   headers={"authorization": f"Bearer {key}"}, timeout=5)[0] == 200
-                    for p in ports for _ in range(8)),
+                    for p in ports for _ in range(WORKER_PROBES)),
         what=f"{path} for the new key on every worker")
 
 
