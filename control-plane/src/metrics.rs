@@ -15,9 +15,6 @@
 
 use std::sync::atomic::AtomicU64;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -25,8 +22,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-
-use crate::state::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Outcome {
@@ -71,55 +66,61 @@ impl Metrics {
             database_up: Gauge::default(),
             limits_up: Gauge::default(),
         };
+        let gauges = [
+            (
+                "snapshot_bytes",
+                "Bytes of the snapshot being served",
+                &m.snapshot_bytes,
+            ),
+            (
+                "snapshot_keys",
+                "Keys in the snapshot being served",
+                &m.snapshot_keys,
+            ),
+            (
+                "config_polls_held",
+                "Filter long polls waiting for a change",
+                &m.polls_held,
+            ),
+            ("database_up", "1 when the database answers", &m.database_up),
+            (
+                "limits_backend_up",
+                "1 when the shared-limits backend answers",
+                &m.limits_up,
+            ),
+        ];
+        for (name, help, gauge) in gauges {
+            registry.register(name, help, gauge.clone());
+        }
+        let histograms = [
+            (
+                "ingest_batch_seconds",
+                "One usage batch, parse to commit",
+                &m.ingest_batch_seconds,
+            ),
+            (
+                "usage_lag_seconds",
+                "A record's request start to its commit",
+                &m.usage_lag_seconds,
+            ),
+            (
+                "snapshot_build_seconds",
+                "One config snapshot rebuild",
+                &m.snapshot_build_seconds,
+            ),
+        ];
+        for (name, help, histogram) in histograms {
+            registry.register(name, help, histogram.clone());
+        }
         registry.register(
             "ingest_records",
             "Usage records the filters shipped",
             m.ingest_records.clone(),
         );
         registry.register(
-            "ingest_batch_seconds",
-            "One usage batch, parse to commit",
-            m.ingest_batch_seconds.clone(),
-        );
-        registry.register(
-            "usage_lag_seconds",
-            "A record's request start to its commit",
-            m.usage_lag_seconds.clone(),
-        );
-        registry.register(
-            "snapshot_build_seconds",
-            "One config snapshot rebuild",
-            m.snapshot_build_seconds.clone(),
-        );
-        registry.register(
-            "snapshot_bytes",
-            "Bytes of the snapshot being served",
-            m.snapshot_bytes.clone(),
-        );
-        registry.register(
-            "snapshot_keys",
-            "Keys in the snapshot being served",
-            m.snapshot_keys.clone(),
-        );
-        registry.register(
-            "config_polls_held",
-            "Filter long polls waiting for a change",
-            m.polls_held.clone(),
-        );
-        registry.register(
             "lease_tokens_granted",
             "Tokens granted to leases of shared limits",
             m.lease_tokens.clone(),
-        );
-        registry.register(
-            "database_up",
-            "1 when the database answers",
-            m.database_up.clone(),
-        );
-        registry.register(
-            "limits_backend_up",
-            "1 when the shared-limits backend answers",
-            m.limits_up.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -141,19 +142,14 @@ impl Drop for Held<'_> {
     }
 }
 
-pub async fn get(State(state): State<AppState>) -> impl IntoResponse {
-    let m = &state.metrics;
-    m.database_up.set(i64::from(state.db.ping().await));
-    m.limits_up.set(i64::from(state.leases.status().1 == "ok"));
+/// The metrics as OpenMetrics text; `database_up` and `limits_up` are read
+/// by the caller at scrape time.
+pub fn render(m: &Metrics, database_up: bool, limits_up: bool) -> String {
+    m.database_up.set(i64::from(database_up));
+    m.limits_up.set(i64::from(limits_up));
     let mut text = String::new();
     if let Err(e) = encode(&mut text, &m.registry) {
         tracing::error!(error = %e, "metrics not encoded");
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
+    text
 }

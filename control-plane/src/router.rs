@@ -85,7 +85,7 @@ pub fn router(state: AppState) -> Router {
         // Open routes: no credentials, nothing secret in them.
         .route("/api/status", get(crate::status::get))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(crate::metrics::get))
+        .route("/metrics", get(crate::status::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(|| async {
             (

@@ -54,3 +54,20 @@ pub async fn get(State(state): State<AppState>) -> Json<Value> {
         "limits": {"backend": limits_backend, "status": limits_status},
     }))
 }
+
+/// `GET /metrics`: the control plane's metrics (`metrics.rs`), with the
+/// database and the limits backend asked at scrape time.
+pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    let text = crate::metrics::render(
+        &state.metrics,
+        state.db.ping().await,
+        state.leases.status().1 == "ok",
+    );
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+}

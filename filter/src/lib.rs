@@ -18,6 +18,7 @@ pub mod snapshot;
 pub mod sse;
 pub mod translate;
 pub mod usage;
+pub mod worker;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

@@ -11,32 +11,22 @@
 //! keep, replace or discard, and whether to continue, pause or answer.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use tollgate_contract::key::KeyHash;
 use tollgate_contract::snapshot::{Account, Key};
 use tollgate_contract::{headers, ErrorCode};
 
 use crate::config::PluginConfig;
 use crate::decide::{self, Admitted, BodyDecision, Cluster, Forward, Head, HeadDecision};
-use crate::ids::RequestIds;
-use crate::limits::{self, Admission, LeaseWant, Mode, Plan, Store, Used};
+use crate::limits::{self, Admission, Mode, Plan, Store};
 use crate::meter::{self, Meter};
-use crate::outbox::Outbox;
-use crate::poller::Poller;
 use crate::reply::Reply;
 use crate::routing::{self, Wire};
 use crate::snapshot::Compiled;
 use crate::translate::Translator;
 use crate::usage::{self, Tokens};
+pub use crate::worker::{Counts, Worker};
 
-/// Usage records kept while the control plane is away (about 400 bytes each).
-const OUTBOX_CAPACITY: usize = 20_000;
-const OUTBOX_BATCH: usize = 200;
-const OUTBOX_MAX_AGE_MS: u64 = 500;
-/// Keys of a replaced snapshot freed per tick.
-const RETIRE_PER_TICK: usize = 2_000;
 /// How much of a refused body is read and discarded before giving up on the
 /// client and answering (Envoy then resets the rest).
 pub const DRAIN_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
@@ -96,77 +86,6 @@ fn set(name: &'static str, value: &[u8]) -> HeaderChange {
 
 fn remove(name: &'static str) -> HeaderChange {
     (Cow::Borrowed(name), None)
-}
-
-/// Counts for the host's metrics, taken once a tick rather than added once
-/// a request (each metric write is a host call).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
-    pub records: u64,
-    pub estimated: u64,
-    pub dropped: u64,
-}
-
-/// What one worker's requests share: the configuration and snapshot, the
-/// request ids, the usage outbox, the leases wanted and the config poller.
-pub struct Worker {
-    pub config: Option<Rc<PluginConfig>>,
-    pub snapshot: Option<Rc<Compiled>>,
-    /// Leased buckets running low on this worker, by bucket name.
-    pub(crate) lease_wants: BTreeMap<String, LeaseWant>,
-    ids: RequestIds,
-    pub(crate) outbox: Outbox,
-    pub(crate) poller: Poller,
-    counts: Counts,
-    /// The keys of a replaced snapshot, freed a slice per tick: freeing 100k
-    /// keys at once would stall the requests of this worker.
-    retired: Option<std::collections::hash_map::IntoIter<KeyHash, Rc<Key>>>,
-}
-
-impl Worker {
-    /// `seed` is mixed into the request ids (the host's clock at start).
-    pub fn new(seed: u64) -> Worker {
-        Worker {
-            config: None,
-            snapshot: None,
-            lease_wants: BTreeMap::new(),
-            ids: RequestIds::new(seed),
-            outbox: Outbox::new(OUTBOX_CAPACITY, OUTBOX_BATCH, OUTBOX_MAX_AGE_MS),
-            poller: Poller::default(),
-            counts: Counts::default(),
-            retired: None,
-        }
-    }
-
-    /// Puts a new snapshot in place. The old one's keys are freed a slice
-    /// per `drop_retired`; one still held by a request in flight is freed by
-    /// that request.
-    pub fn apply_snapshot(&mut self, compiled: Compiled) {
-        let old = self.snapshot.replace(Rc::new(compiled));
-        if let Some(old) = old.and_then(|o| Rc::try_unwrap(o).ok()) {
-            // Whatever was still retiring goes now: snapshots rarely come that fast.
-            self.retired = None;
-            self.retired = Some(old.keys.into_iter());
-        }
-    }
-
-    pub fn drop_retired(&mut self) {
-        if let Some(rest) = self.retired.as_mut() {
-            if rest.by_ref().take(RETIRE_PER_TICK).count() < RETIRE_PER_TICK {
-                self.retired = None;
-            }
-        }
-    }
-
-    pub fn take_counts(&mut self) -> Counts {
-        std::mem::take(&mut self.counts)
-    }
-
-    fn want_leases(&mut self, wants: Vec<LeaseWant>) {
-        for w in wants {
-            self.lease_wants.insert(w.bucket.clone(), w);
-        }
-    }
 }
 
 /// Where the per-minute buckets are counted: leased from the control plane
@@ -517,144 +436,9 @@ impl Request {
             then: Then::Continue,
         }
     }
-
-    /// The response headers: the rate-limit headers of the admission, and,
-    /// for a metered request, its status and content type (`read` gives
-    /// every response header, read only then).
-    pub fn on_response_headers(
-        &mut self,
-        read: impl FnOnce() -> Vec<(String, Vec<u8>)>,
-    ) -> Outcome {
-        let mut changes: Vec<HeaderChange> = self
-            .admission
-            .iter()
-            .flat_map(|a| a.headers.iter())
-            .map(|(name, value)| set(name, value.as_bytes()))
-            .collect();
-        // The response's x-request-id is Envoy's copy of the request's
-        // (`always_set_request_id_in_response`), which this filter minted.
-        if self.meter.is_some() || self.translator.is_some() {
-            let got = read();
-            let status = parse_status(header(&got, ":status")).unwrap_or(0);
-            let content_type = header(&got, "content-type");
-            if let Some(reply) = decide::upstream_status(status) {
-                if let Some(meter) = self.meter.as_mut() {
-                    meter.on_headers(reply.status, b"application/json");
-                }
-                self.translator = None;
-                return Outcome {
-                    headers: changes,
-                    body: BodyChange::Keep,
-                    then: Then::Reply(reply),
-                };
-            }
-            let mut rewrites = false;
-            if let Some(t) = self.translator.as_mut() {
-                t.on_headers(status, content_type);
-                rewrites = true;
-            }
-            if let Some(meter) = self.meter.as_mut() {
-                rewrites |= meter.on_headers(status, content_type);
-            }
-            if rewrites {
-                changes.push(remove("content-length"));
-            }
-        }
-        Outcome {
-            headers: changes,
-            body: BodyChange::Keep,
-            then: Then::Continue,
-        }
-    }
-
-    /// One chunk of the response body (`read` is called only when the
-    /// chunk has bytes): `Some(bytes)` to send in its place.
-    pub fn on_response_body(
-        &mut self,
-        body_size: usize,
-        end_of_stream: bool,
-        read: impl FnOnce() -> Vec<u8>,
-        now_ms: impl FnOnce() -> u64,
-    ) -> Option<Vec<u8>> {
-        if self.meter.is_none() && self.translator.is_none() {
-            return None;
-        }
-        // Often the last call brings no bytes, only the end: no read then.
-        let chunk = if body_size == 0 { Vec::new() } else { read() };
-        let Some(translator) = self.translator.as_mut() else {
-            let meter = self.meter.as_mut()?;
-            let replacement = meter.on_chunk(&chunk, end_of_stream, now_ms)?;
-            return (replacement != chunk).then_some(replacement);
-        };
-        match self.meter.as_mut() {
-            // The meter reads the OpenAI side: what the client gets from an
-            // Anthropic provider, what the provider sent to an Anthropic client.
-            Some(meter) if translator.reads_translated() => {
-                let out = translator.push(&chunk, end_of_stream);
-                let replacement = meter.on_chunk(&out, end_of_stream, now_ms);
-                Some(replacement.unwrap_or(out))
-            }
-            Some(meter) => {
-                meter.on_chunk(&chunk, end_of_stream, now_ms);
-                Some(translator.push(&chunk, end_of_stream))
-            }
-            None => Some(translator.push(&chunk, end_of_stream)),
-        }
-    }
-
-    /// The end of the request, however it ended: the record is made, the
-    /// reservation settled, the record given to `access_log` (when the
-    /// configuration says so) and queued for the control plane.
-    /// `response_code` is asked only when no response headers came.
-    pub fn on_end(
-        &mut self,
-        worker: &mut Worker,
-        store: &dyn Store,
-        now_ms: u64,
-        response_code: impl FnOnce() -> u16,
-        access_log: impl FnOnce(&[u8]),
-    ) {
-        let Some(mut meter) = self.meter.take() else {
-            return;
-        };
-        let code = meter.status().unwrap_or_else(response_code);
-        let mut record = meter.finish(now_ms, code);
-        // A translated answer's cache counts are the provider's own (the
-        // OpenAI shape the meter read has no field for cache writes).
-        if let Some(u) = self.translator.as_ref().and_then(|t| t.usage()) {
-            if !record.estimated {
-                record.cache_read_tokens = u.cache_read;
-                record.cache_creation_tokens = u.cache_creation;
-            }
-        }
-        if let Some(admission) = self.admission.take() {
-            let used = Used {
-                tokens: record.input_tokens.saturating_add(record.output_tokens),
-                nanos: record.cost_nanos,
-            };
-            limits::release(store, &admission, Some(used), now_ms);
-        }
-        let json = match serde_json::to_vec(&record) {
-            Ok(json) => json,
-            Err(e) => {
-                log::error!("tollgate {}: usage record not serialised: {e}", self.id);
-                return;
-            }
-        };
-        if worker
-            .config
-            .as_ref()
-            .is_some_and(|c| c.usage_in_access_log)
-        {
-            access_log(&json);
-        }
-        worker.counts.records += 1;
-        worker.counts.estimated += u64::from(record.estimated);
-        let dropped = worker.outbox.dropped;
-        worker.outbox.push(json, now_ms);
-        worker.counts.dropped += worker.outbox.dropped - dropped;
-    }
 }
+
+mod response;
 
 #[cfg(test)]
 #[path = "pipeline_tests.rs"]

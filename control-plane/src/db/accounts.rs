@@ -20,6 +20,7 @@ const COLUMNS: &str =
 
 impl Table for Row {
     const TABLE: &'static str = "accounts";
+    const EXISTS: &'static str = "SELECT id FROM accounts WHERE id = $1";
     const COLUMNS: &'static str = COLUMNS;
     const WHAT: &'static str = "account";
 }

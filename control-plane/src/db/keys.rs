@@ -30,6 +30,7 @@ const COLUMNS: &str =
 
 impl Table for Row {
     const TABLE: &'static str = "api_keys";
+    const EXISTS: &'static str = "SELECT id FROM api_keys WHERE id = $1";
     const COLUMNS: &'static str = COLUMNS;
     const WHAT: &'static str = "key";
 }

@@ -111,6 +111,8 @@ pub trait Table: for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin {
     const TABLE: &'static str;
     const COLUMNS: &'static str;
     const WHAT: &'static str;
+    /// `SELECT id FROM <table> WHERE id = $1`, written out (the id is bound).
+    const EXISTS: &'static str;
 }
 
 /// One row by id, or a 404 that names it.
@@ -144,11 +146,10 @@ pub async fn page<T: Table>(db: &Db, page: PageQuery) -> ApiResult<(Vec<T>, i64)
 
 /// Whether a row with this id is in the table.
 pub async fn exists<T: Table>(db: &Db, id: &str) -> ApiResult<bool> {
-    let found: Option<String> =
-        sqlx::query_scalar(&format!("SELECT id FROM {} WHERE id = $1", T::TABLE))
-            .bind(id)
-            .fetch_optional(&db.pool)
-            .await?;
+    let found: Option<String> = sqlx::query_scalar(T::EXISTS)
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
     Ok(found.is_some())
 }
 

@@ -35,6 +35,7 @@ const SELECT_ALL: &str = concat!("SELECT ", columns!(), " FROM models ORDER BY i
 
 impl Table for Row {
     const TABLE: &'static str = "models";
+    const EXISTS: &'static str = "SELECT id FROM models WHERE id = $1";
     const COLUMNS: &'static str = COLUMNS;
     const WHAT: &'static str = "model";
 }

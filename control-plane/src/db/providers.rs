@@ -20,6 +20,7 @@ const COLUMNS: &str = "id, name, kind, base_url, api_key_enc, created_at_ms";
 
 impl Table for Row {
     const TABLE: &'static str = "providers";
+    const EXISTS: &'static str = "SELECT id FROM providers WHERE id = $1";
     const COLUMNS: &'static str = COLUMNS;
     const WHAT: &'static str = "provider";
 }

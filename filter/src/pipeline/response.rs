@@ -1,0 +1,148 @@
+//! A request's way back: the response headers (rate-limit headers, status),
+//! the body (metering, translation to the client's API) and the end
+//! (release, usage record, outbox).
+
+use crate::decide;
+use crate::limits::{self, Store, Used};
+use crate::worker::Worker;
+
+use super::{header, parse_status, remove, set, BodyChange, HeaderChange, Outcome, Request, Then};
+
+impl Request {
+    /// The response headers: the rate-limit headers of the admission, and,
+    /// for a metered request, its status and content type (`read` gives
+    /// every response header, read only then).
+    pub fn on_response_headers(
+        &mut self,
+        read: impl FnOnce() -> Vec<(String, Vec<u8>)>,
+    ) -> Outcome {
+        let mut changes: Vec<HeaderChange> = self
+            .admission
+            .iter()
+            .flat_map(|a| a.headers.iter())
+            .map(|(name, value)| set(name, value.as_bytes()))
+            .collect();
+        // The response's x-request-id is Envoy's copy of the request's
+        // (`always_set_request_id_in_response`), which this filter minted.
+        if self.meter.is_some() || self.translator.is_some() {
+            let got = read();
+            let status = parse_status(header(&got, ":status")).unwrap_or(0);
+            let content_type = header(&got, "content-type");
+            if let Some(reply) = decide::upstream_status(status) {
+                if let Some(meter) = self.meter.as_mut() {
+                    meter.on_headers(reply.status, b"application/json");
+                }
+                self.translator = None;
+                return Outcome {
+                    headers: changes,
+                    body: BodyChange::Keep,
+                    then: Then::Reply(reply),
+                };
+            }
+            let mut rewrites = false;
+            if let Some(t) = self.translator.as_mut() {
+                t.on_headers(status, content_type);
+                rewrites = true;
+            }
+            if let Some(meter) = self.meter.as_mut() {
+                rewrites |= meter.on_headers(status, content_type);
+            }
+            if rewrites {
+                changes.push(remove("content-length"));
+            }
+        }
+        Outcome {
+            headers: changes,
+            body: BodyChange::Keep,
+            then: Then::Continue,
+        }
+    }
+
+    /// One chunk of the response body (`read` is called only when the
+    /// chunk has bytes): `Some(bytes)` to send in its place.
+    pub fn on_response_body(
+        &mut self,
+        body_size: usize,
+        end_of_stream: bool,
+        read: impl FnOnce() -> Vec<u8>,
+        now_ms: impl FnOnce() -> u64,
+    ) -> Option<Vec<u8>> {
+        if self.meter.is_none() && self.translator.is_none() {
+            return None;
+        }
+        // Often the last call brings no bytes, only the end: no read then.
+        let chunk = if body_size == 0 { Vec::new() } else { read() };
+        let Some(translator) = self.translator.as_mut() else {
+            let meter = self.meter.as_mut()?;
+            let replacement = meter.on_chunk(&chunk, end_of_stream, now_ms)?;
+            return (replacement != chunk).then_some(replacement);
+        };
+        match self.meter.as_mut() {
+            // The meter reads the OpenAI side: what the client gets from an
+            // Anthropic provider, what the provider sent to an Anthropic client.
+            Some(meter) if translator.reads_translated() => {
+                let out = translator.push(&chunk, end_of_stream);
+                let replacement = meter.on_chunk(&out, end_of_stream, now_ms);
+                Some(replacement.unwrap_or(out))
+            }
+            Some(meter) => {
+                meter.on_chunk(&chunk, end_of_stream, now_ms);
+                Some(translator.push(&chunk, end_of_stream))
+            }
+            None => Some(translator.push(&chunk, end_of_stream)),
+        }
+    }
+
+    /// The end of the request, however it ended: the record is made, the
+    /// reservation settled, the record given to `access_log` (when the
+    /// configuration says so) and queued for the control plane.
+    /// `response_code` is asked only when no response headers came.
+    pub fn on_end(
+        &mut self,
+        worker: &mut Worker,
+        store: &dyn Store,
+        now_ms: u64,
+        response_code: impl FnOnce() -> u16,
+        access_log: impl FnOnce(&[u8]),
+    ) {
+        let Some(mut meter) = self.meter.take() else {
+            return;
+        };
+        let code = meter.status().unwrap_or_else(response_code);
+        let mut record = meter.finish(now_ms, code);
+        // A translated answer's cache counts are the provider's own (the
+        // OpenAI shape the meter read has no field for cache writes).
+        if let Some(u) = self.translator.as_ref().and_then(|t| t.usage()) {
+            if !record.estimated {
+                record.cache_read_tokens = u.cache_read;
+                record.cache_creation_tokens = u.cache_creation;
+            }
+        }
+        if let Some(admission) = self.admission.take() {
+            let used = Used {
+                tokens: record.input_tokens.saturating_add(record.output_tokens),
+                nanos: record.cost_nanos,
+            };
+            limits::release(store, &admission, Some(used), now_ms);
+        }
+        let json = match serde_json::to_vec(&record) {
+            Ok(json) => json,
+            Err(e) => {
+                log::error!("tollgate {}: usage record not serialised: {e}", self.id);
+                return;
+            }
+        };
+        if worker
+            .config
+            .as_ref()
+            .is_some_and(|c| c.usage_in_access_log)
+        {
+            access_log(&json);
+        }
+        worker.counts.records += 1;
+        worker.counts.estimated += u64::from(record.estimated);
+        let dropped = worker.outbox.dropped;
+        worker.outbox.push(json, now_ms);
+        worker.counts.dropped += worker.outbox.dropped - dropped;
+    }
+}

@@ -1,0 +1,95 @@
+//! What one Envoy worker's requests share (`Worker`): the configuration and
+//! snapshot, the request ids, the usage outbox, the leases wanted and the
+//! config poller; and the counts a host turns into metrics. The pipeline
+//! (`pipeline.rs`) and the filter channel (`channel.rs`) work on it.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use tollgate_contract::key::KeyHash;
+use tollgate_contract::snapshot::Key;
+
+use crate::config::PluginConfig;
+use crate::ids::RequestIds;
+use crate::limits::LeaseWant;
+use crate::outbox::Outbox;
+use crate::poller::Poller;
+use crate::snapshot::Compiled;
+
+/// Usage records kept while the control plane is away (about 400 bytes each).
+const OUTBOX_CAPACITY: usize = 20_000;
+const OUTBOX_BATCH: usize = 200;
+const OUTBOX_MAX_AGE_MS: u64 = 500;
+/// Keys of a replaced snapshot freed per tick.
+const RETIRE_PER_TICK: usize = 2_000;
+
+/// Counts for the host's metrics, taken once a tick rather than added once
+/// a request (each metric write is a host call).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub records: u64,
+    pub estimated: u64,
+    pub dropped: u64,
+}
+
+/// What one worker's requests share: the configuration and snapshot, the
+/// request ids, the usage outbox, the leases wanted and the config poller.
+pub struct Worker {
+    pub config: Option<Rc<PluginConfig>>,
+    pub snapshot: Option<Rc<Compiled>>,
+    /// Leased buckets running low on this worker, by bucket name.
+    pub(crate) lease_wants: BTreeMap<String, LeaseWant>,
+    pub(crate) ids: RequestIds,
+    pub(crate) outbox: Outbox,
+    pub(crate) poller: Poller,
+    pub(crate) counts: Counts,
+    /// The keys of a replaced snapshot, freed a slice per tick: freeing 100k
+    /// keys at once would stall the requests of this worker.
+    retired: Option<std::collections::hash_map::IntoIter<KeyHash, Rc<Key>>>,
+}
+
+impl Worker {
+    /// `seed` is mixed into the request ids (the host's clock at start).
+    pub fn new(seed: u64) -> Worker {
+        Worker {
+            config: None,
+            snapshot: None,
+            lease_wants: BTreeMap::new(),
+            ids: RequestIds::new(seed),
+            outbox: Outbox::new(OUTBOX_CAPACITY, OUTBOX_BATCH, OUTBOX_MAX_AGE_MS),
+            poller: Poller::default(),
+            counts: Counts::default(),
+            retired: None,
+        }
+    }
+
+    /// Puts a new snapshot in place. The old one's keys are freed a slice
+    /// per `drop_retired`; one still held by a request in flight is freed by
+    /// that request.
+    pub fn apply_snapshot(&mut self, compiled: Compiled) {
+        let old = self.snapshot.replace(Rc::new(compiled));
+        if let Some(old) = old.and_then(|o| Rc::try_unwrap(o).ok()) {
+            // Whatever was still retiring goes now: snapshots rarely come that fast.
+            self.retired = None;
+            self.retired = Some(old.keys.into_iter());
+        }
+    }
+
+    pub fn drop_retired(&mut self) {
+        if let Some(rest) = self.retired.as_mut() {
+            if rest.by_ref().take(RETIRE_PER_TICK).count() < RETIRE_PER_TICK {
+                self.retired = None;
+            }
+        }
+    }
+
+    pub fn take_counts(&mut self) -> Counts {
+        std::mem::take(&mut self.counts)
+    }
+
+    pub(crate) fn want_leases(&mut self, wants: Vec<LeaseWant>) {
+        for w in wants {
+            self.lease_wants.insert(w.bucket.clone(), w);
+        }
+    }
+}
