@@ -90,8 +90,6 @@ struct Chunk {
     kind: Option<String>,
     response: Option<ResponseObject>,
     delta: Option<serde_json::Value>,
-    /// Anthropic's `message_start` carries the message (and its usage).
-    message: Option<ResponseObject>,
 }
 
 /// The usage of a whole (non-streamed) JSON answer.
@@ -177,6 +175,8 @@ pub fn output_weight(body: &[u8]) -> u64 {
 pub struct StreamCounter {
     reported: Option<Tokens>,
     cache: Cache,
+    /// An Anthropic stream's usage, as `message_start` and the deltas give it.
+    anthropic: tollgate_translate::from_anthropic::Observer,
     delivered_weight: u64,
     pub done: bool,
 }
@@ -245,28 +245,22 @@ impl StreamCounter {
     /// last `message_delta` (cumulative), text from the content deltas.
     fn observe_anthropic(&mut self, event: &Event, chunk: &Chunk) {
         match event.event.as_deref().or(chunk.kind.as_deref()) {
-            Some("message_start") => {
-                if let Some(u) = chunk.message.as_ref().and_then(|m| m.usage.as_ref()) {
-                    self.reported = Some(u.tokens());
-                    self.cache = u.cache();
-                }
-            }
-            Some("message_delta") => {
-                if let Some(u) = &chunk.usage {
-                    let delta = u.tokens();
-                    let input = self.reported.map_or(0, |r| r.input);
+            // The counting is the translator's, so that a translated and a
+            // passed-through Anthropic stream are counted alike.
+            Some("message_start") | Some("message_delta") => {
+                self.anthropic.observe(tollgate_translate::Event {
+                    name: event.event.as_deref(),
+                    data: &event.data,
+                });
+                if let Some(u) = self.anthropic.usage() {
                     self.reported = Some(Tokens {
-                        // Newer API versions repeat the input here.
-                        input: if u.input_tokens.is_some() {
-                            input.max(delta.input)
-                        } else {
-                            input
-                        },
-                        output: delta.output,
+                        input: u.prompt_tokens(),
+                        output: u.output,
                     });
-                    let cache = u.cache();
-                    self.cache.read = self.cache.read.max(cache.read);
-                    self.cache.creation = self.cache.creation.max(cache.creation);
+                    self.cache = Cache {
+                        read: u.cache_read,
+                        creation: u.cache_creation,
+                    };
                 }
             }
             Some("content_block_delta") => {

@@ -322,7 +322,10 @@ impl Observer {
                 self.seen = true;
             }
             Some("message_delta") => {
-                self.usage.merge_delta(usage_of(e.get("usage")));
+                // A delta without usage changes no count.
+                if e.get("usage").is_some_and(Value::is_object) {
+                    self.usage.merge_delta(usage_of(e.get("usage")));
+                }
                 self.seen = true;
             }
             _ => {}

@@ -295,15 +295,19 @@ fn an_anthropic_stream_passed_through_is_metered_from_start_and_last_delta() {
     for (name, d) in anthropic_stream() {
         observer.observe(ev(name, &d));
     }
-    assert_eq!(
-        observer.usage(),
-        Some(Usage {
-            input: 25,
-            output: 42,
-            cache_read: 5,
-            cache_creation: 0
-        })
-    );
+    let whole = Some(Usage {
+        input: 25,
+        output: 42,
+        cache_read: 5,
+        cache_creation: 0,
+    });
+    assert_eq!(observer.usage(), whole);
+    // A delta without usage changes no count.
+    observer.observe(ev(
+        "message_delta",
+        r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"}}"#,
+    ));
+    assert_eq!(observer.usage(), whole);
 }
 
 // --------------------------------------------------------------------- errors

@@ -239,7 +239,10 @@ impl Stream {
                     .and_then(|d| d.get("stop_reason"))
                     .and_then(Value::as_str);
                 self.finish = finish_reason(stop).or(self.finish);
-                self.usage.merge_delta(usage_of(e.get("usage")));
+                // A delta without usage changes no count.
+                if e.get("usage").is_some_and(Value::is_object) {
+                    self.usage.merge_delta(usage_of(e.get("usage")));
+                }
             }
             "message_stop" => {
                 self.done = true;
