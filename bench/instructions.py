@@ -30,10 +30,13 @@ def _totals(dump: Path) -> int:
 
 
 def measure(envoy: Path, config: Path, port: int, admin_port: int, base_id: int, headers: dict, body: bytes,
-            path: str, requests: int, warmup: int, work: Path, name: str) -> dict:
+            path: str, requests: int, warmup: int, work: Path, name: str, settle_s: float = 0.0,
+            check=None) -> dict:
     """Runs Envoy (`--concurrency 1`) under callgrind with `config`, sends
     `warmup` then `requests` requests, and returns the instructions counted
-    for the latter."""
+    for the latter. `settle_s`: a pause after the first 200 (a failover
+    cluster is used 3 s after the filter first saw it); `check(admin_port,
+    requests)`: raises if the run did not measure what it says."""
     out = work / f"callgrind-{name}.out"
     log = open(work / f"callgrind-{name}.log", "w")
     proc = subprocess.Popen(
@@ -59,6 +62,7 @@ def measure(envoy: Path, config: Path, port: int, admin_port: int, base_id: int,
             if time.time() > deadline:
                 raise RuntimeError(f"{name}: no 200 under valgrind")
             time.sleep(0.5)
+        time.sleep(settle_s)
         for _ in range(warmup):
             one()
         subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
@@ -69,6 +73,8 @@ def measure(envoy: Path, config: Path, port: int, admin_port: int, base_id: int,
         bad = [s for s in statuses if s != 200]
         if bad:
             raise RuntimeError(f"{name}: {len(bad)} of {requests} requests failed under valgrind: {bad[:5]}")
+        if check:
+            check(admin_port, requests)
         dumps = sorted(work.glob(f"callgrind-{name}.out.*"))
         if not dumps:
             raise RuntimeError(f"{name}: callgrind wrote no dump")

@@ -218,7 +218,9 @@ class Bench:
         gw_h = {**plain_h, "authorization": f"Bearer {self.key}"}
         runs = [("plain", None, plain_h), ("empty wasm filter", "empty", plain_h),
                 ("filter reading the body", "read-body", plain_h), ("gateway", "gateway", gw_h),
-                ("gateway, no access-log copy", "gateway-no-alog", gw_h)]
+                ("gateway, no access-log copy", "gateway-no-alog", gw_h),
+                ("gateway, failover cluster", "gateway-failover", gw_h)]
+        failover_body = self.failover_model()
         out = []
         for i, (label, mode, headers) in enumerate(runs):
             port, admin = stk.free_port(), stk.free_port()
@@ -228,17 +230,32 @@ class Bench:
                 if mode == "gateway-no-alog":
                     # The filter's usage_in_access_log option, off.
                     text = cfg.read_text()
-                    plugin = '"shared_limits":false}'
+                    plugin = '"failover":true}'
                     if plugin not in text:
                         raise RuntimeError("the gateway's plugin configuration has changed: update bench/run.py")
-                    cfg.write_text(text.replace(plugin, '"shared_limits":false,"usage_in_access_log":false}'))
+                    cfg.write_text(text.replace(plugin, '"failover":true,"usage_in_access_log":false}'))
             else:
                 cfg = self.plain_config(name, port, admin, mode)
-            r = instructions.measure(self.envoy, cfg, port, admin, self.st.base_id + 20 + i, headers, BODY, CHAT,
-                                     self.plan.instr_requests, 50, self.work, name)
+            failover = mode == "gateway-failover"
+            r = instructions.measure(self.envoy, cfg, port, admin, self.st.base_id + 20 + i, headers,
+                                     failover_body if failover else BODY, CHAT,
+                                     self.plan.instr_requests, 50, self.work, name,
+                                     settle_s=4.0 if failover else 0.0,
+                                     check=routed_through_failover if failover else None)
             out.append((label, r))
             log(f"instructions {label:24s} {r['per_request']:10.0f} per request ({r['requests']} requests)")
         self.results["instructions"] = out
+
+    def failover_model(self) -> bytes:
+        """A model with two deployments (the mock, as two providers): its
+        requests go through a failover cluster, healthy path. Its body."""
+        self.st.must("POST", "/admin/providers", {"id": "bench-mock-2", "kind": "openai",
+                                                  "base_url": f"http://127.0.0.1:{self.st.mock_port}/v1",
+                                                  "api_key": "sk-bench-2"})
+        self.st.must("POST", "/admin/models", {"id": "bench-failover", "deployments": [
+            {"provider": "mock", "upstream_model": "mock-gpt", "priority": 0},
+            {"provider": "bench-mock-2", "upstream_model": "mock-gpt", "priority": 1}]})
+        return BODY.replace(b'"demo-chat"', b'"bench-failover"')
 
     def targets(self):
         """(name, port, envoy pid, headers, non-stream body, stream body)."""
@@ -563,6 +580,14 @@ def keys_section(R, p, w) -> None:
     w("   POST until the gateway first answers 200 for the new key, polled every 5 ms)")
     w("")
 
+
+
+def routed_through_failover(admin_port: int, requests: int) -> None:
+    """The measured requests went to a failover cluster (not the forward proxy)."""
+    _, _, text = stk.http("GET", f"http://127.0.0.1:{admin_port}/stats?filter=^cluster\\.tg_.*\\.upstream_rq_total$")
+    total = sum(int(line.rsplit(":", 1)[1]) for line in text.decode().splitlines() if ":" in line)
+    if total < requests:
+        raise RuntimeError(f"failover run: only {total} requests went to a failover cluster")
 
 
 def instructions_section(R, p, w) -> None:

@@ -307,6 +307,7 @@ class Stack:
                 "REQUEST_HEADERS_TIMEOUT": self.request_headers_timeout,
                 "REQUEST_TIMEOUT": self.request_timeout,
                 "PRIVATE_UPSTREAM_RULES": PRIVATE_UPSTREAM_RULES if self.refuse_private_upstreams else "",
+                "NODE_ID": f"tollgate-{name}-{gateway_port or self.gateway_port}",
             },
         )
         path = self.work_dir / f"{name}.yaml"
@@ -504,6 +505,7 @@ COMPOSE_VALUES = {
     # docker-compose.yml allows private upstreams (the mock is on the compose
     # network): link-local only.
     "PRIVATE_UPSTREAM_RULES": "",
+    "NODE_ID": "tollgate-gateway",
 }
 
 

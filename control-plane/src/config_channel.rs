@@ -21,6 +21,8 @@ pub struct Published {
     /// The key pages of a paged snapshot (`key_pages` in its head).
     pub pages: Vec<Bytes>,
     pub keys: usize,
+    /// The failover clusters this snapshot's routes name (served over CDS).
+    pub clusters: Vec<crate::cds::ClusterSpec>,
 }
 
 pub struct ConfigChannel {

@@ -14,6 +14,7 @@
 mod admin;
 mod auth;
 mod background;
+mod cds;
 mod clock;
 mod config_channel;
 mod db;

@@ -16,18 +16,23 @@ use crate::secrets::Sealer;
 
 /// Reads everything the filter needs, in pages of `page_keys` keys when
 /// there are more, and stamps it with the hash of its content.
-pub async fn build(db: &Db, sealer: &Sealer, page_keys: usize) -> ApiResult<Published> {
+pub async fn build(
+    db: &Db,
+    sealer: &Sealer,
+    page_keys: usize,
+    refuse_private_upstreams: bool,
+) -> ApiResult<Published> {
     let keys: Vec<Key> = db::keys::live(db)
         .await?
         .into_iter()
         .filter_map(key)
         .collect();
-    let providers = db::providers::all(db)
+    let providers: Vec<Provider> = db::providers::all(db)
         .await?
         .into_iter()
         .filter_map(|p| provider(p, sealer))
         .collect();
-    let models = db::models::all(db)
+    let mut models: Vec<Model> = db::models::all(db)
         .await?
         .into_iter()
         .filter_map(model)
@@ -37,6 +42,7 @@ pub async fn build(db: &Db, sealer: &Sealer, page_keys: usize) -> ApiResult<Publ
         .into_iter()
         .map(account)
         .collect();
+    let clusters = crate::cds::plan(&mut models, &providers);
     let key_count = keys.len();
     let (keys, pages) = paginate(keys, page_keys)?;
     let snapshot = Snapshot {
@@ -45,10 +51,13 @@ pub async fn build(db: &Db, sealer: &Sealer, page_keys: usize) -> ApiResult<Publ
         accounts,
         models,
         providers,
-        settings: Settings::default(),
+        settings: Settings {
+            refuse_private_upstreams,
+            ..Settings::default()
+        },
         key_pages: u32::try_from(pages.len()).map_err(|_| internal("too many key pages"))?,
     };
-    stamp(&snapshot, pages, key_count)
+    stamp(&snapshot, pages, key_count, clusters)
 }
 
 fn internal(what: &str) -> ApiError {
@@ -147,6 +156,7 @@ fn model(m: db::models::Row) -> Option<Model> {
         id: m.id,
         input_nanos_per_1m: m.input_nanos_per_1m.max(0) as u64,
         output_nanos_per_1m: m.output_nanos_per_1m.max(0) as u64,
+        routes: Vec::new(),
     })
 }
 
@@ -171,7 +181,12 @@ fn paginate(keys: Vec<Key>, page_keys: usize) -> ApiResult<(Vec<Key>, Vec<Vec<u8
 
 /// Serialised once: `version` is the first field, so the body with version
 /// 0 is hashed (with its pages) and then only its opening is rewritten.
-fn stamp(snapshot: &Snapshot, pages: Vec<Vec<u8>>, keys: usize) -> ApiResult<Published> {
+fn stamp(
+    snapshot: &Snapshot,
+    pages: Vec<Vec<u8>>,
+    keys: usize,
+    clusters: Vec<crate::cds::ClusterSpec>,
+) -> ApiResult<Published> {
     let unversioned = serde_json::to_vec(snapshot).map_err(|e| ApiError::Internal(e.into()))?;
     let version = if pages.is_empty() {
         version_of(&unversioned)
@@ -193,6 +208,7 @@ fn stamp(snapshot: &Snapshot, pages: Vec<Vec<u8>>, keys: usize) -> ApiResult<Pub
         body: Bytes::from(body),
         pages: pages.into_iter().map(Bytes::from).collect(),
         keys,
+        clusters,
     })
 }
 

@@ -107,6 +107,7 @@ impl State {
                 body: Default::default(),
                 pages: Vec::new(),
                 keys: 0,
+                clusters: Vec::new(),
             }),
             started: Instant::now(),
             last_poll_ms: AtomicI64::new(0),
@@ -128,7 +129,12 @@ impl State {
     /// version changed.
     pub async fn try_publish(&self) -> ApiResult<bool> {
         let started = Instant::now();
-        let next = snapshot::build(&self.db, &self.sealer, self.settings.snapshot_page_keys);
+        let next = snapshot::build(
+            &self.db,
+            &self.sealer,
+            self.settings.snapshot_page_keys,
+            !self.settings.allow_private_upstreams,
+        );
         let changed = self.config.try_publish(next).await?;
         self.metrics
             .snapshot_build_seconds

@@ -155,7 +155,7 @@ impl Worker {
                     keys: compiled.keys.len(),
                     models: compiled.models.len(),
                 };
-                self.apply_snapshot(*compiled);
+                self.apply_snapshot(*compiled, now_ms);
                 polled
             }
             PollOutcome::Unchanged | PollOutcome::Paging => Polled::Unchanged,

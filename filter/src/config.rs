@@ -39,6 +39,24 @@ pub struct PluginConfig {
     /// per request (bench/README.md); `false` saves that.
     #[serde(default = "default_true")]
     pub usage_in_access_log: bool,
+    /// Send models with several deployments to the failover clusters the
+    /// control plane serves over CDS (docs/routing.md); only where Envoy
+    /// takes its clusters from the control plane (not under Istio).
+    #[serde(default)]
+    pub failover: bool,
+    /// Where this copy of the filter runs.
+    #[serde(default)]
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The listener's HTTP filter: the whole pipeline.
+    #[default]
+    Downstream,
+    /// A failover cluster's upstream filter: the per-attempt rewrite.
+    Upstream,
 }
 
 fn default_true() -> bool {

@@ -232,6 +232,11 @@ pub struct Forward {
     pub max_output: Option<u64>,
     pub input_nanos_per_1m: u64,
     pub output_nanos_per_1m: u64,
+    /// The index of the chosen deployment in the model's list.
+    pub deployment: u32,
+    /// The failover cluster that starts at this deployment, and how many
+    /// deployments it tries; `None`: the forward proxy, one deployment.
+    pub route: Option<(String, usize)>,
 }
 
 /// What the body decides: send it on, or answer it here.
@@ -293,6 +298,16 @@ pub fn on_body(
             &format!("The model '{}' has no provider configured.", model.id),
         )
     })?;
+    let index = model
+        .deployments
+        .iter()
+        .position(|d| std::ptr::eq(d, deployment))
+        .unwrap_or_default();
+    let route = model
+        .routes
+        .get(index)
+        .filter(|r| !r.cluster.is_empty() && r.attempts.first() == Some(&(index as u32)))
+        .map(|r| (r.cluster.clone(), r.attempts.len()));
     let upstream = snapshot
         .upstreams
         .get(&deployment.provider)
@@ -376,6 +391,8 @@ pub fn on_body(
         max_output: body.max_output,
         input_nanos_per_1m: model.input_nanos_per_1m,
         output_nanos_per_1m: model.output_nanos_per_1m,
+        deployment: index as u32,
+        route,
     })))
 }
 

@@ -39,6 +39,7 @@ fn snapshot() -> Compiled {
                 }],
                 input_nanos_per_1m: 0,
                 output_nanos_per_1m: 0,
+                routes: Vec::new(),
             },
             Model {
                 id: "model-b".into(),
@@ -50,12 +51,14 @@ fn snapshot() -> Compiled {
                 }],
                 input_nanos_per_1m: 0,
                 output_nanos_per_1m: 0,
+                routes: Vec::new(),
             },
             Model {
                 id: "orphan".into(),
                 deployments: vec![],
                 input_nanos_per_1m: 0,
                 output_nanos_per_1m: 0,
+                routes: Vec::new(),
             },
         ],
         providers: vec![
@@ -74,6 +77,7 @@ fn snapshot() -> Compiled {
         ],
         settings: Settings {
             max_body_bytes: 1024,
+            refuse_private_upstreams: false,
         },
     })
     .expect("compiles")
@@ -460,6 +464,8 @@ fn a_forward_carries_the_provider_address_credential_and_rewritten_body() {
             max_output: None,
             input_nanos_per_1m: 0,
             output_nanos_per_1m: 0,
+            deployment: 0,
+            route: None,
         }
     );
     let f = forward(on_body(
@@ -508,6 +514,7 @@ fn kinds_snapshot() -> Compiled {
         }],
         input_nanos_per_1m: 0,
         output_nanos_per_1m: 0,
+        routes: Vec::new(),
     };
     let provider = |id: &str, kind: &str, base_url: &str| Provider {
         id: id.into(),
@@ -540,6 +547,7 @@ fn kinds_snapshot() -> Compiled {
         ],
         settings: Settings {
             max_body_bytes: 1 << 20,
+            refuse_private_upstreams: false,
         },
     })
     .expect("a kind it does not know leaves that provider out, not the snapshot")

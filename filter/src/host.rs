@@ -13,7 +13,8 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 
 use crate::channel::{Call, Polled};
-use crate::config::PluginConfig;
+use crate::config::{PluginConfig, Role};
+use crate::host_upstream::{self, UpstreamHttp};
 use crate::limits::Store;
 use crate::pipeline::{BodyChange, Counts, Outcome, Request, Then, Worker};
 use crate::reply::Reply;
@@ -96,6 +97,8 @@ struct Root {
     poll_token: Option<u32>,
     ship_token: Option<u32>,
     lease_token: Option<u32>,
+    /// A failover cluster's upstream filter: no ticks, no channel.
+    upstream: bool,
 }
 
 impl Root {
@@ -106,6 +109,7 @@ impl Root {
             poll_token: None,
             ship_token: None,
             lease_token: None,
+            upstream: false,
         }
     }
 
@@ -237,7 +241,12 @@ impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
         let raw = buffer(BufferType::PluginConfiguration, usize::MAX);
         match PluginConfig::parse(&raw) {
+            Ok(config) if config.role == Role::Upstream => {
+                self.upstream = true;
+                true
+            }
             Ok(config) => {
+                host_upstream::register(&self.worker);
                 let tick = Duration::from_millis(config.tick_ms);
                 self.worker.borrow_mut().config = Some(Rc::new(config));
                 self.metrics = Metrics::define();
@@ -264,6 +273,9 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        if self.upstream {
+            return Some(Box::<UpstreamHttp>::default());
+        }
         Some(Box::new(Http {
             id: context_id,
             worker: Rc::clone(&self.worker),

@@ -2,6 +2,7 @@
 //! that compile and test natively; `host` (wasm32 only) is the thin glue that
 //! gathers bytes from Envoy, calls them, and applies what they return.
 
+pub mod attempt;
 pub mod channel;
 pub mod config;
 pub mod decide;
@@ -22,6 +23,8 @@ pub mod worker;
 
 #[cfg(target_arch = "wasm32")]
 mod host;
+#[cfg(target_arch = "wasm32")]
+mod host_upstream;
 
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod prop_tests;

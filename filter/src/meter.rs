@@ -59,6 +59,13 @@ impl Meter {
         }
     }
 
+    /// The deployment that answered, when a failover cluster tried another
+    /// than the one the request was prepared for.
+    pub fn served_by(&mut self, provider: String, upstream_model: String) {
+        self.req.provider = provider;
+        self.req.upstream_model = upstream_model;
+    }
+
     /// The status of the response headers, once they came.
     pub fn status(&self) -> Option<u16> {
         self.status

@@ -17,7 +17,7 @@ use tollgate_contract::snapshot::{Account, Key};
 use tollgate_contract::{headers, ErrorCode};
 
 use crate::config::PluginConfig;
-use crate::decide::{self, Admitted, BodyDecision, Cluster, Forward, Head, HeadDecision};
+use crate::decide::{self, Admitted, BodyDecision, Forward, Head, HeadDecision};
 use crate::limits::{self, Admission, Mode, Plan, Store};
 use crate::meter::{self, Meter};
 use crate::reply::Reply;
@@ -172,6 +172,8 @@ pub struct Request {
     anthropic_version: bool,
     /// The answer's way back, when the provider speaks another API.
     translator: Option<Translator>,
+    /// Sent to a failover cluster.
+    routed: Option<route::Routed>,
 }
 
 impl Request {
@@ -196,6 +198,12 @@ impl Request {
             .unwrap_or_default();
         let mut first: Vec<HeaderChange> = decide::spoofed(headers)
             .into_iter()
+            .chain(
+                headers
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .filter(|n| route::is_router_header(n)),
+            )
             .map(|name| (Cow::Owned(name.to_string()), None))
             .collect();
         first.push(set("x-request-id", self.id.as_bytes()));
@@ -341,10 +349,9 @@ impl Request {
         let Some(config) = worker.config.clone() else {
             return Outcome::then(Then::Continue);
         };
-        let cluster = match f.cluster {
-            Cluster::Plain => config.upstream_cluster.as_str(),
-            Cluster::Tls => config.upstream_tls_cluster.as_str(),
-        };
+        let (route_headers, routed) =
+            route::headers(&config, worker, &f, admitted.endpoint, now_ms);
+        self.routed = routed;
         let account = snapshot.accounts.get(&admitted.key.account_id);
         let plan = plan(&config, &admitted.key, account);
         if !plan.is_empty() && f.metered {
@@ -369,7 +376,7 @@ impl Request {
         if f.path.as_bytes() != self.client_path.as_slice() {
             headers.push(set(":path", f.path.as_bytes()));
         }
-        headers.push(set(headers::CLUSTER, cluster.as_bytes()));
+        headers.extend(route_headers);
         // The client's credential never goes on; the provider's goes in the
         // header its API takes.
         let credential = f.credential.as_ref();
@@ -439,6 +446,7 @@ impl Request {
 }
 
 mod response;
+mod route;
 
 #[cfg(test)]
 #[path = "pipeline_tests.rs"]

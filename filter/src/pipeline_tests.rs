@@ -41,6 +41,7 @@ fn snapshot() -> Compiled {
             }],
             input_nanos_per_1m: 2_000_000,
             output_nanos_per_1m: 8_000_000,
+            routes: Vec::new(),
         }],
         providers: vec![Provider {
             id: "mock".into(),
@@ -50,6 +51,7 @@ fn snapshot() -> Compiled {
         }],
         settings: Settings {
             max_body_bytes: 1024,
+            refuse_private_upstreams: false,
         },
     })
     .expect("compiles")
@@ -68,7 +70,7 @@ fn config(shared_limits: bool, usage_in_access_log: bool) -> PluginConfig {
 fn worker(shared_limits: bool) -> Worker {
     let mut w = Worker::new(42);
     w.config = Some(Rc::new(config(shared_limits, true)));
-    w.apply_snapshot(snapshot());
+    w.apply_snapshot(snapshot(), 0);
     w
 }
 
@@ -139,7 +141,7 @@ fn the_reservation_is_the_prompt_estimate_plus_the_output_cap_at_the_models_pric
     let f = |max_output| Forward {
         authority: String::new(),
         path: String::new(),
-        cluster: Cluster::Plain,
+        cluster: crate::decide::Cluster::Plain,
         credential: None,
         anthropic_upstream: false,
         translation: crate::decide::Translation::None,
@@ -156,6 +158,8 @@ fn the_reservation_is_the_prompt_estimate_plus_the_output_cap_at_the_models_pric
         max_output,
         input_nanos_per_1m: 2_000_000,
         output_nanos_per_1m: 8_000_000,
+        deployment: 0,
+        route: None,
     };
     // 401 weight -> 21 tokens (20 a token, rounded up).
     let (tokens, nanos) = estimate(&f(Some(100)));
@@ -559,7 +563,7 @@ fn with_anthropic() -> Worker {
             credential: Some(("x-api-key", "sk-anth".into())),
         },
     );
-    w.apply_snapshot(snap);
+    w.apply_snapshot(snap, 0);
     w
 }
 

@@ -65,6 +65,25 @@ impl Endpoint {
     }
 }
 
+/// The endpoint of `Endpoint::name`.
+pub fn endpoint_named(name: &str) -> Option<Endpoint> {
+    use Endpoint::*;
+    [
+        ChatCompletions,
+        Completions,
+        Responses,
+        Embeddings,
+        Images,
+        Messages,
+        CountTokens,
+        Models,
+        Usage,
+        Status,
+    ]
+    .into_iter()
+    .find(|e| e.name() == name)
+}
+
 /// An API's wire shape: of a client (by endpoint) or of a provider (by kind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Wire {

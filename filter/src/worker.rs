@@ -3,7 +3,7 @@
 //! config poller; and the counts a host turns into metrics. The pipeline
 //! (`pipeline.rs`) and the filter channel (`channel.rs`) work on it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use tollgate_contract::key::KeyHash;
@@ -22,6 +22,12 @@ const OUTBOX_BATCH: usize = 200;
 const OUTBOX_MAX_AGE_MS: u64 = 500;
 /// Keys of a replaced snapshot freed per tick.
 const RETIRE_PER_TICK: usize = 2_000;
+/// How long after a snapshot first names a failover cluster the filter
+/// starts sending to it: Envoy polls the control plane's CDS once a second,
+/// so by then it has the cluster (before, the request takes the forward
+/// proxy to its one deployment, rather than a 503 for a cluster Envoy does
+/// not know yet).
+pub const CLUSTER_WARMUP_MS: u64 = 3_000;
 
 /// Counts for the host's metrics, taken once a tick rather than added once
 /// a request (each metric write is a host call).
@@ -46,6 +52,8 @@ pub struct Worker {
     /// The keys of a replaced snapshot, freed a slice per tick: freeing 100k
     /// keys at once would stall the requests of this worker.
     retired: Option<std::collections::hash_map::IntoIter<KeyHash, Rc<Key>>>,
+    /// When this worker first saw each failover cluster the snapshot names.
+    clusters_seen: HashMap<String, u64>,
 }
 
 impl Worker {
@@ -60,19 +68,39 @@ impl Worker {
             poller: Poller::default(),
             counts: Counts::default(),
             retired: None,
+            clusters_seen: HashMap::new(),
         }
     }
 
     /// Puts a new snapshot in place. The old one's keys are freed a slice
     /// per `drop_retired`; one still held by a request in flight is freed by
     /// that request.
-    pub fn apply_snapshot(&mut self, compiled: Compiled) {
+    pub fn apply_snapshot(&mut self, compiled: Compiled, now_ms: u64) {
+        let mut seen = HashMap::new();
+        for route in compiled.models.values().flat_map(|m| m.routes.iter()) {
+            if !route.cluster.is_empty() {
+                let at = self
+                    .clusters_seen
+                    .get(&route.cluster)
+                    .copied()
+                    .unwrap_or(now_ms);
+                seen.insert(route.cluster.clone(), at);
+            }
+        }
+        self.clusters_seen = seen;
         let old = self.snapshot.replace(Rc::new(compiled));
         if let Some(old) = old.and_then(|o| Rc::try_unwrap(o).ok()) {
             // Whatever was still retiring goes now: snapshots rarely come that fast.
             self.retired = None;
             self.retired = Some(old.keys.into_iter());
         }
+    }
+
+    /// Whether Envoy has had time to fetch this failover cluster.
+    pub fn cluster_ready(&self, name: &str, now_ms: u64) -> bool {
+        self.clusters_seen
+            .get(name)
+            .is_some_and(|&at| now_ms.saturating_sub(at) >= CLUSTER_WARMUP_MS)
     }
 
     pub fn drop_retired(&mut self) {

@@ -26,16 +26,39 @@ mod steer;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<String, String> {
-    const USAGE: &str = "usage: tollgate-mock-upstream [--listen ADDR] (default 127.0.0.1:9000)";
-    let mut listen = DEFAULT_LISTEN.to_string();
+/// The command line: where to listen, and `--steer NAME=VALUE` headers this
+/// instance applies to every request that does not carry them itself (one
+/// instance per deployment, each failing its own way, for failover tests).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Args {
+    listen: String,
+    steer: Vec<(String, String)>,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    const USAGE: &str = "usage: tollgate-mock-upstream [--listen ADDR] (default 127.0.0.1:9000) [--steer x-mock-NAME=VALUE]...";
+    let mut parsed = Args {
+        listen: DEFAULT_LISTEN.to_string(),
+        steer: Vec::new(),
+    };
     while let Some(arg) = args.next() {
         if arg == "--listen" {
-            listen = args
+            parsed.listen = args
                 .next()
                 .ok_or_else(|| format!("--listen needs an address; {USAGE}"))?;
         } else if let Some(value) = arg.strip_prefix("--listen=") {
-            listen = value.to_string();
+            parsed.listen = value.to_string();
+        } else if arg == "--steer" {
+            let value = args
+                .next()
+                .ok_or_else(|| format!("--steer needs NAME=VALUE; {USAGE}"))?;
+            let (name, value) = value
+                .split_once('=')
+                .filter(|(name, _)| name.starts_with("x-mock-"))
+                .ok_or_else(|| format!("--steer {value:?} is not x-mock-NAME=VALUE; {USAGE}"))?;
+            parsed
+                .steer
+                .push((name.to_ascii_lowercase(), value.to_string()));
         } else if arg == "-h" || arg == "--help" {
             println!("{USAGE}");
             std::process::exit(0);
@@ -43,7 +66,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<String, String> 
             return Err(format!("unknown argument {arg:?}; {USAGE}"));
         }
     }
-    Ok(listen)
+    Ok(parsed)
 }
 
 async fn shutdown_signal() {
@@ -67,7 +90,7 @@ async fn shutdown_signal() {
 }
 
 async fn run() -> Result<(), String> {
-    let listen = parse_args(std::env::args().skip(1))?;
+    let Args { listen, steer } = parse_args(std::env::args().skip(1))?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -84,7 +107,25 @@ async fn run() -> Result<(), String> {
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, routes::app(Arc::new(ledger::AppState::default())))
+    let app = routes::app(Arc::new(ledger::AppState::default())).layer(
+        axum::middleware::map_request(move |mut request: axum::extract::Request| {
+            let steer = steer.clone();
+            async move {
+                for (name, value) in &steer {
+                    if let (Ok(name), Ok(value)) = (
+                        axum::http::HeaderName::try_from(name.as_str()),
+                        axum::http::HeaderValue::try_from(value.as_str()),
+                    ) {
+                        if !request.headers().contains_key(&name) {
+                            request.headers_mut().insert(name, value);
+                        }
+                    }
+                }
+                request
+            }
+        }),
+    );
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))

@@ -106,3 +106,15 @@ def until_every_worker(stack, key: str, want: int, path="/v1/chat/completions", 
         if streak == 12:
             return time.monotonic() - start
     raise AssertionError(f"not every worker answered {want} within {timeout} s")
+
+
+def records_of(stack, ids: set[str]) -> list[dict]:
+    """The usage records (every page of `/admin/usage`) of the request ids."""
+    got, after = [], None
+    while True:
+        query = "&after=" + after if after else ""
+        _, _, page = stack.admin("GET", f"/admin/usage?limit=100{query}")
+        got += [r for r in page["data"] if r["request_id"] in ids]
+        if not page["has_more"]:
+            return got
+        after = page["data"][-1]["id"]

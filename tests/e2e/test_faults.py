@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from .faultproxy import FaultProxy
-from .helpers import chat_body, fresh_key, post_chat, psql, raw, stackmod
+from .helpers import chat_body, fresh_key, post_chat, psql, raw, records_of, stackmod
 from .tcpfault import TcpFault
 
 FAULT_S = float(os.environ.get("TOLLGATE_E2E_FAULT_S", "5"))
@@ -189,18 +189,6 @@ def test_envoy_sigkilled_under_load_loses_only_what_the_access_log_recovers(faul
     # 20 ms, `--file-flush-interval-msec`) when the kill came: 0 in the runs
     # seen, at most the last few requests.
     assert lost_after <= 10, (lost_after, len(ok))
-
-
-def records_of(stack, ids: set[str]) -> list[dict]:
-    """The usage records (every page of `/admin/usage`) of the request ids."""
-    got, after = [], None
-    while True:
-        query = "&after=" + after if after else ""
-        _, _, page = stack.admin("GET", f"/admin/usage?limit=100{query}")
-        got += [r for r in page["data"] if r["request_id"] in ids]
-        if not page["has_more"]:
-            return got
-        after = page["data"][-1]["id"]
 
 
 def ledger_counts(stack, ids: set[str]) -> int:

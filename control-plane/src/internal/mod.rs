@@ -2,6 +2,7 @@
 //! reachable through the gateway listener (Envoy answers 404 for
 //! `/internal/` there).
 
+mod clusters;
 mod config;
 mod ingest;
 mod leases;
@@ -17,4 +18,5 @@ pub fn routes() -> Router<AppState> {
         .route("/internal/config/keys", get(config::get_key_page))
         .route("/internal/usage", post(ingest::ingest))
         .route("/internal/leases", post(leases::lease))
+        .route("/v3/discovery:clusters", post(clusters::discover))
 }

@@ -89,7 +89,27 @@ pub struct Model {
     pub input_nanos_per_1m: u64,
     #[serde(default)]
     pub output_nanos_per_1m: u64,
+    /// Failover routes, one per deployment (`routes[k]` starts at
+    /// `deployments[k]`); empty where the control plane serves no clusters
+    /// (then the request goes to its one deployment through the forward proxy).
+    #[serde(default)]
+    pub routes: Vec<Route>,
 }
+
+/// An Envoy cluster the control plane serves over CDS for one first choice
+/// of a model: the deployments it tries, in order, one per priority level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The cluster's name: a hash of everything in it, so that a changed
+    /// deployment is a new name (the filter waits until Envoy has it).
+    pub cluster: String,
+    /// Indices into the model's `deployments`, the first choice first.
+    pub attempts: Vec<u32>,
+}
+
+/// The most deployments one request tries.
+pub const MAX_ATTEMPTS: usize = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,12 +136,17 @@ pub struct Provider {
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub max_body_bytes: u64,
+    /// Refuse to connect a provider whose name resolves to a loopback or
+    /// private address (link-local is refused always).
+    #[serde(default)]
+    pub refuse_private_upstreams: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             max_body_bytes: 4 * 1024 * 1024,
+            refuse_private_upstreams: false,
         }
     }
 }

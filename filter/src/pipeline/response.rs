@@ -6,7 +6,9 @@ use crate::decide;
 use crate::limits::{self, Store, Used};
 use crate::worker::Worker;
 
-use super::{header, parse_status, remove, set, BodyChange, HeaderChange, Outcome, Request, Then};
+use super::{
+    header, parse_status, remove, route, set, BodyChange, HeaderChange, Outcome, Request, Then,
+};
 
 impl Request {
     /// The response headers: the rate-limit headers of the admission, and,
@@ -28,7 +30,33 @@ impl Request {
             let got = read();
             let status = parse_status(header(&got, ":status")).unwrap_or(0);
             let content_type = header(&got, "content-type");
-            if let Some(reply) = decide::upstream_status(status) {
+            let served = route::served(header(&got, route::SERVED_HEADER));
+            if let Some(routed) = &self.routed {
+                changes.push(remove(route::SERVED_HEADER));
+                if let (Some((index, _)), Some(snapshot)) = (served, self.snapshot.as_deref()) {
+                    if let (Some((provider, upstream_model)), Some(meter)) = (
+                        route::deployment_of(snapshot, &routed.model, index),
+                        self.meter.as_mut(),
+                    ) {
+                        meter.served_by(provider, upstream_model);
+                    }
+                }
+            }
+            let tried = match (served, &self.routed) {
+                (Some((_, attempt)), _) => attempt.max(1),
+                (None, Some(routed)) => u32::try_from(routed.attempts).unwrap_or(u32::MAX),
+                (None, None) => 1,
+            };
+            // A provider's 5xx, or Envoy's own after a failover cluster's
+            // retries; Envoy's other local replies (an address refused
+            // through the forward proxy) are already the client's error.
+            let from_upstream = !header(&got, route::FROM_UPSTREAM).is_empty();
+            let failed = decide::upstream_status(status).or_else(|| {
+                (self.meter.is_some() && (from_upstream || self.routed.is_some()))
+                    .then(|| route::failed(status, tried, from_upstream))
+                    .flatten()
+            });
+            if let Some(reply) = failed {
                 if let Some(meter) = self.meter.as_mut() {
                     meter.on_headers(reply.status, b"application/json");
                 }

@@ -1,0 +1,169 @@
+use super::*;
+use tollgate_contract::snapshot::Deployment;
+
+fn provider(id: &str, kind: &str, base_url: &str) -> Provider {
+    Provider {
+        id: id.into(),
+        kind: kind.into(),
+        base_url: base_url.into(),
+        api_key: "sk-secret".into(),
+    }
+}
+
+fn deployment(provider: &str, weight: u32, priority: u32) -> Deployment {
+    Deployment {
+        provider: provider.into(),
+        upstream_model: format!("{provider}-model"),
+        weight,
+        priority,
+    }
+}
+
+fn model(deployments: Vec<Deployment>) -> Model {
+    Model {
+        id: "m".into(),
+        deployments,
+        input_nanos_per_1m: 0,
+        output_nanos_per_1m: 0,
+        routes: Vec::new(),
+    }
+}
+
+fn providers() -> Vec<Provider> {
+    vec![
+        provider("a", "openai", "http://127.0.0.1:9001/v1"),
+        provider("b", "azure_openai", "https://b.example.com/openai"),
+        provider("c", "openai", "http://[::1]:9003/v1"),
+        provider("x", "anthropic", "https://api.anthropic.com/v1"),
+    ]
+}
+
+#[test]
+fn each_first_choice_gets_a_cluster_of_the_same_api_in_priority_order() {
+    let mut models = vec![model(vec![
+        deployment("a", 1, 0),
+        deployment("x", 5, 0),
+        deployment("b", 1, 1),
+        deployment("c", 9, 1),
+    ])];
+    let specs = plan(&mut models, &providers());
+    let routes = &models[0].routes;
+    assert_eq!(routes.len(), 4);
+    // a first, then the rest of the OpenAI-shaped ones by (priority, heavier first).
+    assert_eq!(routes[0].attempts, vec![0, 3, 2]);
+    // The Anthropic deployment has no other of its kind: no cluster.
+    assert_eq!(routes[1].cluster, "");
+    assert!(routes[1].attempts.is_empty());
+    assert_eq!(routes[2].attempts, vec![2, 0, 3]);
+    assert_eq!(routes[3].attempts, vec![3, 0, 2]);
+    assert_eq!(specs.len(), 3);
+    let first = &specs[0];
+    assert_eq!(first.name, routes[0].cluster);
+    assert_eq!(
+        first
+            .members
+            .iter()
+            .map(|m| (m.host.as_str(), m.port, m.tls))
+            .collect::<Vec<_>>(),
+        vec![
+            ("127.0.0.1", 9001, false),
+            ("::1", 9003, false),
+            ("b.example.com", 443, true)
+        ]
+    );
+}
+
+#[test]
+fn a_model_with_one_deployment_per_api_keeps_the_forward_proxy() {
+    let mut models = vec![model(vec![deployment("a", 1, 0), deployment("x", 1, 0)])];
+    assert!(plan(&mut models, &providers()).is_empty());
+    assert!(models[0].routes.is_empty());
+}
+
+#[test]
+fn unknown_providers_are_left_out_and_attempts_are_bounded() {
+    let mut ps = providers();
+    for i in 0..5 {
+        ps.push(provider(
+            &format!("p{i}"),
+            "openai",
+            "http://127.0.0.1:9100/v1",
+        ));
+    }
+    let mut ds: Vec<Deployment> = (0..5).map(|i| deployment(&format!("p{i}"), 1, i)).collect();
+    ds.push(deployment("gone", 1, 0));
+    let mut models = vec![model(ds)];
+    plan(&mut models, &ps);
+    let routes = &models[0].routes;
+    assert_eq!(routes.len(), 6);
+    assert_eq!(routes[0].attempts, vec![0, 1, 2]);
+    assert_eq!(routes[4].attempts.len(), MAX_ATTEMPTS);
+    assert_eq!(routes[5].cluster, "");
+}
+
+#[test]
+fn a_changed_deployment_is_a_new_cluster_name_and_the_same_content_the_same_name() {
+    let ds = vec![deployment("a", 1, 0), deployment("c", 1, 0)];
+    let mut one = vec![model(ds.clone())];
+    let mut two = vec![model(ds.clone())];
+    plan(&mut one, &providers());
+    plan(&mut two, &providers());
+    assert_eq!(one[0].routes, two[0].routes);
+    let mut moved = providers();
+    moved[2].base_url = "http://[::1]:9004/v1".into();
+    let mut three = vec![model(ds)];
+    plan(&mut three, &moved);
+    assert_ne!(one[0].routes[0].cluster, three[0].routes[0].cluster);
+    assert!(one[0].routes[0].cluster.starts_with("tg_"));
+    assert_eq!(one[0].routes[0].cluster.len(), 27);
+}
+
+#[test]
+fn the_discovery_response_has_no_credential_and_tls_endpoints_name_their_sni() {
+    let mut models = vec![model(vec![deployment("a", 1, 0), deployment("b", 1, 0)])];
+    let specs = plan(&mut models, &providers());
+    let node = Node {
+        wasm: "/x/filter.wasm".into(),
+        ca_bundle: "/x/ca.pem".into(),
+    };
+    let r = discovery_response(&specs, 7, &node);
+    let text = r.to_string();
+    assert!(!text.contains("sk-secret"));
+    assert_eq!(r["version_info"], "7");
+    let c = &r["resources"][0];
+    assert_eq!(c["@type"], CLUSTER_TYPE);
+    let eps = c["load_assignment"]["endpoints"].as_array().unwrap();
+    assert_eq!(eps.len(), 2);
+    assert_eq!(eps[1]["priority"], 1);
+    assert_eq!(
+        eps[0]["lb_endpoints"][0]["metadata"]["filter_metadata"]["tollgate"]["deployment"],
+        "0"
+    );
+    let tls = c["transport_socket_matches"].as_array().unwrap();
+    assert_eq!(tls.len(), 1);
+    assert_eq!(
+        tls[0]["transport_socket"]["typed_config"]["sni"],
+        "b.example.com"
+    );
+    assert_eq!(
+        eps[1]["lb_endpoints"][0]["metadata"]["filter_metadata"]["envoy.transport_socket_match"]
+            ["tollgate_tls"],
+        "1"
+    );
+    let filters = &c["typed_extension_protocol_options"]
+        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"];
+    assert_eq!(
+        filters[0]["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"],
+        "/x/filter.wasm"
+    );
+}
+
+#[test]
+fn the_node_must_say_where_its_filter_is() {
+    let ok = json!({"node": {"id": "n", "metadata": {"tollgate_wasm": "/w", "tollgate_ca_bundle": "/c"}}});
+    assert_eq!(Node::from_request(&ok).unwrap().wasm, "/w");
+    let missing = json!({"node": {"id": "n"}});
+    assert!(Node::from_request(&missing)
+        .unwrap_err()
+        .contains("tollgate_wasm"));
+}

@@ -1,0 +1,175 @@
+//! The filter's upstream role: it runs in a failover cluster's upstream
+//! filter chain, once per attempt, after Envoy has chosen the host. The
+//! downstream filter prepared the request for one deployment; when this
+//! attempt got another (the first one failed), the request is rewritten for
+//! the one it got: `:authority`, `:path`, the credential and the body's
+//! `model`. It also refuses an address a provider must never resolve to,
+//! and tells the downstream filter which deployment answered.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+
+use tollgate_contract::ErrorCode;
+
+use crate::reply::Reply;
+use crate::request::Body;
+use crate::routing::{self, Endpoint};
+use crate::snapshot::Compiled;
+
+/// Set by the downstream filter on a request it sent to a failover cluster:
+/// `<deployment index>:<endpoint name>`, the deployment the request's
+/// headers are written for. Envoy keeps an upstream filter's header changes
+/// for the next attempt, so the upstream role updates it when it rewrites
+/// (and cannot remove it: the next attempt needs it). It goes to the
+/// provider, and names only an index and an endpoint.
+pub const PREPARED: &str = "x-tollgate-prepared";
+/// Set on the response by the upstream role: `<deployment index>;<attempt>`.
+pub const SERVED: &str = "x-tollgate-served";
+
+/// A header to write: `None` removes it.
+pub type HeaderChange = (Cow<'static, str>, Option<Vec<u8>>);
+
+/// What the upstream role read for one attempt.
+pub struct Attempt<'a> {
+    /// The `x-tollgate-prepared` header.
+    pub prepared: &'a [u8],
+    /// `filter_metadata.tollgate` of the host this attempt got.
+    pub model: Option<&'a str>,
+    pub deployment: Option<u32>,
+    /// `upstream.address`: where this attempt connects.
+    pub address: Option<&'a str>,
+    /// `x-envoy-attempt-count`: 1 for the first attempt.
+    pub attempt: u32,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum AttemptDecision {
+    /// Send on; write these headers first. `body_model`: the body's `model`
+    /// must be this (the whole body is read to check: whether Envoy replays
+    /// an earlier attempt's rewritten body or the original is not assumed).
+    Send {
+        headers: Vec<HeaderChange>,
+        body_model: Option<String>,
+        served: u32,
+    },
+    /// Answer this attempt here (Envoy may retry it on the next deployment).
+    Refuse(Reply),
+}
+
+fn refuse(message: &str) -> AttemptDecision {
+    AttemptDecision::Refuse(Reply::error(ErrorCode::UpstreamError, message))
+}
+
+/// Link-local (cloud metadata) always; loopback and private when the
+/// snapshot says so. Checked on the address Envoy connects to.
+pub fn address_refused(address: &str, refuse_private: bool) -> bool {
+    let Ok(addr) = address.parse::<SocketAddr>() else {
+        return false;
+    };
+    let ip = match addr.ip() {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_link_local()
+                || (refuse_private && (v4.is_loopback() || v4.is_private() || v4.is_unspecified()))
+        }
+        IpAddr::V6(v6) => {
+            let seg = v6.segments()[0];
+            (seg & 0xffc0) == 0xfe80
+                || (refuse_private
+                    && (v6.is_loopback() || v6.is_unspecified() || (seg & 0xfe00) == 0xfc00))
+        }
+    }
+}
+
+fn parse_prepared(raw: &[u8]) -> Option<(u32, Endpoint)> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let (index, endpoint) = text.split_once(':')?;
+    Some((index.parse().ok()?, routing::endpoint_named(endpoint)?))
+}
+
+pub fn on_attempt(snapshot: Option<&Compiled>, a: &Attempt) -> AttemptDecision {
+    let Some(snapshot) = snapshot else {
+        return refuse("The gateway has no configuration for this attempt yet.");
+    };
+    if let Some(address) = a.address {
+        if address_refused(address, snapshot.settings.refuse_private_upstreams) {
+            return refuse("The provider's address is not one this gateway connects to.");
+        }
+    }
+    let Some((prepared, endpoint)) = parse_prepared(a.prepared) else {
+        return refuse("The request reached a failover cluster without its plan.");
+    };
+    let (Some(model_id), Some(got)) = (a.model, a.deployment) else {
+        return refuse("The failover cluster's host carries no deployment.");
+    };
+    let mut headers: Vec<HeaderChange> = Vec::new();
+    if got == prepared && a.attempt <= 1 {
+        return AttemptDecision::Send {
+            headers,
+            body_model: None,
+            served: got,
+        };
+    }
+    let model = snapshot.models.get(model_id);
+    let pair = |i: u32| {
+        let d = model?.deployments.get(i as usize)?;
+        Some((d, snapshot.upstreams.get(&d.provider)?))
+    };
+    let (Some(_), Some((d, upstream))) = (pair(prepared), pair(got)) else {
+        return refuse("The deployment this attempt got is no longer configured.");
+    };
+    // The body is read and its model checked once it is whole; Envoy must
+    // not send the old length with a new body.
+    headers.push((Cow::Borrowed("content-length"), None));
+    if got == prepared {
+        return AttemptDecision::Send {
+            headers,
+            body_model: Some(d.upstream_model.clone()),
+            served: got,
+        };
+    }
+    let Some(path) = routing::upstream_path(
+        upstream.kind,
+        &upstream.base.path,
+        endpoint,
+        &d.upstream_model,
+    ) else {
+        return refuse("The deployment this attempt got does not offer this endpoint.");
+    };
+    headers.push((
+        Cow::Borrowed(":authority"),
+        Some(upstream.base.authority.clone().into_bytes()),
+    ));
+    headers.push((Cow::Borrowed(":path"), Some(path.into_bytes())));
+    for name in ["authorization", "api-key", "x-api-key"] {
+        headers.push((Cow::Borrowed(name), None));
+    }
+    if let Some((name, value)) = &upstream.credential {
+        headers.push((Cow::Borrowed(*name), Some(value.clone().into_bytes())));
+    }
+    let plan = format!("{got}:{}", endpoint.name());
+    headers.push((Cow::Borrowed(PREPARED), Some(plan.into_bytes())));
+    AttemptDecision::Send {
+        headers,
+        body_model: Some(d.upstream_model.clone()),
+        served: got,
+    }
+}
+
+/// The body with its `model` set to `upstream_model`; `None` when it has
+/// that model already (or cannot be read as the object the downstream
+/// filter wrote).
+pub fn rebody(body: &[u8], upstream_model: &str) -> Option<Vec<u8>> {
+    let parsed = Body::parse(body).ok()?;
+    (parsed.model != upstream_model).then(|| parsed.rewrite(upstream_model, false))
+}
+
+#[cfg(test)]
+#[path = "attempt_tests.rs"]
+mod tests;

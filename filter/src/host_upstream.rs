@@ -1,0 +1,157 @@
+//! The proxy-wasm glue of the upstream role (`attempt.rs`): the same
+//! filter in a failover cluster's upstream filter chain, once per attempt.
+//! It reads the snapshot of the listener filter on the same worker: Envoy
+//! runs both in one VM per worker (same `vm_id`, code and VM config), and
+//! the listener filter leaves its worker state in `DOWNSTREAM`.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, BufferType, MapType};
+
+use crate::attempt::{self, Attempt, AttemptDecision, PREPARED, SERVED};
+use crate::worker::Worker;
+
+thread_local! {
+    static DOWNSTREAM: RefCell<Weak<RefCell<Worker>>> = const { RefCell::new(Weak::new()) };
+}
+
+/// Called by the listener filter's root once it is configured.
+pub fn register(worker: &Rc<RefCell<Worker>>) {
+    DOWNSTREAM.with(|d| *d.borrow_mut() = Rc::downgrade(worker));
+}
+
+fn property(path: &[&str]) -> Option<Vec<u8>> {
+    hostcalls::get_property(path.to_vec()).ok().flatten()
+}
+
+fn text(bytes: Option<Vec<u8>>) -> Option<String> {
+    String::from_utf8(bytes?).ok()
+}
+
+#[derive(Default)]
+pub struct UpstreamHttp {
+    body_model: Option<String>,
+    served: Option<u32>,
+    attempt: u32,
+}
+
+impl Context for UpstreamHttp {}
+
+impl HttpContext for UpstreamHttp {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let header = |name: &str| {
+            hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
+                .ok()
+                .flatten()
+        };
+        let prepared = header(PREPARED).unwrap_or_default();
+        self.attempt = text(header("x-envoy-attempt-count"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        const META: [&str; 4] = [
+            "xds",
+            "upstream_host_metadata",
+            "filter_metadata",
+            "tollgate",
+        ];
+        let model = text(property(&[META[0], META[1], META[2], META[3], "model"]));
+        let deployment = text(property(&[
+            META[0],
+            META[1],
+            META[2],
+            META[3],
+            "deployment",
+        ]))
+        .and_then(|d| d.parse().ok());
+        let address = text(property(&["upstream", "address"]));
+        let snapshot = DOWNSTREAM
+            .with(|d| d.borrow().upgrade())
+            .and_then(|w| w.borrow().snapshot.clone());
+        let decision = attempt::on_attempt(
+            snapshot.as_deref(),
+            &Attempt {
+                prepared: &prepared,
+                model: model.as_deref(),
+                deployment,
+                address: address.as_deref(),
+                attempt: self.attempt,
+            },
+        );
+        match decision {
+            AttemptDecision::Send {
+                headers,
+                body_model,
+                served,
+            } => {
+                for (name, value) in &headers {
+                    if let Err(status) = hostcalls::set_map_value_bytes(
+                        MapType::HttpRequestHeaders,
+                        name,
+                        value.as_deref(),
+                    ) {
+                        log::warn!("tollgate upstream: cannot set header {name}: {status:?}");
+                    }
+                }
+                if self.attempt > 1 {
+                    log::info!(
+                        "tollgate: attempt {} of model {} goes to deployment {served}",
+                        self.attempt,
+                        model.as_deref().unwrap_or_default()
+                    );
+                }
+                self.body_model = body_model;
+                self.served = Some(served);
+                Action::Continue
+            }
+            AttemptDecision::Refuse(reply) => {
+                log::warn!(
+                    "tollgate upstream: attempt {} refused: {}",
+                    self.attempt,
+                    String::from_utf8_lossy(&reply.body)
+                );
+                let _ = hostcalls::send_http_response(
+                    u32::from(reply.status),
+                    vec![("content-type", "application/json")],
+                    Some(&reply.body),
+                );
+                Action::Pause
+            }
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(model) = self.body_model.as_deref() else {
+            return Action::Continue;
+        };
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if let Some(new) = attempt::rebody(&body, model) {
+            if let Err(status) =
+                hostcalls::set_buffer(BufferType::HttpRequestBody, 0, body_size, &new)
+            {
+                log::error!("tollgate upstream: cannot rewrite the body: {status:?}");
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(served) = self.served {
+            let value = format!("{served};{}", self.attempt);
+            let _ = hostcalls::set_map_value_bytes(
+                MapType::HttpResponseHeaders,
+                SERVED,
+                Some(value.as_bytes()),
+            );
+        }
+        Action::Continue
+    }
+}

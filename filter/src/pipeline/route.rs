@@ -1,0 +1,128 @@
+//! Where a forwarded request goes: the forward proxy to its one deployment,
+//! or the failover cluster that starts at it (docs/routing.md); and, on the
+//! way back, which deployment answered and what a failed one turns into.
+
+use tollgate_contract::ErrorCode;
+
+use crate::attempt::{PREPARED, SERVED};
+use crate::config::PluginConfig;
+use crate::decide::{Cluster, Forward};
+use crate::reply::Reply;
+use crate::routing::Endpoint;
+use crate::snapshot::Compiled;
+use crate::worker::Worker;
+
+use super::{set, HeaderChange};
+
+/// The failover a request was sent on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routed {
+    pub model: String,
+    /// How many deployments the cluster may try.
+    pub attempts: usize,
+}
+
+/// Envoy's router headers a client could send to steer retries and
+/// timeouts: removed (with the gateway's own) before anything reads them.
+pub fn is_router_header(name: &str) -> bool {
+    name.starts_with("x-envoy-")
+}
+
+/// The cluster header, the retry bound and (for a failover cluster) the
+/// plan the upstream role reads on each attempt.
+pub fn headers(
+    config: &PluginConfig,
+    worker: &Worker,
+    f: &Forward,
+    endpoint: Endpoint,
+    now_ms: u64,
+) -> (Vec<HeaderChange>, Option<Routed>) {
+    let failover = f
+        .route
+        .as_ref()
+        .filter(|(name, _)| config.failover && worker.cluster_ready(name, now_ms));
+    let Some((cluster, attempts)) = failover else {
+        let cluster = match f.cluster {
+            Cluster::Plain => config.upstream_cluster.as_str(),
+            Cluster::Tls => config.upstream_tls_cluster.as_str(),
+        };
+        // One deployment: Envoy must not send it the request twice.
+        return (
+            vec![
+                set(tollgate_contract::headers::CLUSTER, cluster.as_bytes()),
+                set("x-envoy-max-retries", b"0"),
+            ],
+            None,
+        );
+    };
+    let retries = attempts.saturating_sub(1).to_string();
+    let plan = format!("{}:{}", f.deployment, endpoint.name());
+    (
+        vec![
+            set(tollgate_contract::headers::CLUSTER, cluster.as_bytes()),
+            set("x-envoy-max-retries", retries.as_bytes()),
+            set(PREPARED, plan.as_bytes()),
+        ],
+        Some(Routed {
+            model: f.model.clone(),
+            attempts: *attempts,
+        }),
+    )
+}
+
+/// `x-tollgate-served: <deployment>;<attempt>` from the upstream role.
+pub fn served(raw: &[u8]) -> Option<(u32, u32)> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let (d, n) = text.split_once(';')?;
+    Some((d.parse().ok()?, n.parse().ok()?))
+}
+
+/// The provider and upstream model of deployment `index` of `model`.
+pub fn deployment_of(snapshot: &Compiled, model: &str, index: u32) -> Option<(String, String)> {
+    let d = snapshot
+        .models
+        .get(model)?
+        .deployments
+        .get(index as usize)?;
+    Some((d.provider.clone(), d.upstream_model.clone()))
+}
+
+/// What a client gets instead of a 5xx left after every retry Envoy made:
+/// the gateway's own error, which names how many deployments were tried and
+/// never a provider's address. `from_upstream`: a provider's answer (else
+/// Envoy's own, as when no deployment could be reached).
+pub fn failed(status: u16, tried: u32, from_upstream: bool) -> Option<Reply> {
+    if !(500..=599).contains(&status) {
+        return None;
+    }
+    let what = if tried == 1 {
+        "the one deployment tried".to_string()
+    } else {
+        format!("each of the {tried} deployments tried")
+    };
+    Some(if status == 504 {
+        Reply::error(
+            ErrorCode::UpstreamTimeout,
+            &format!("The upstream did not answer in time ({what})."),
+        )
+    } else if from_upstream {
+        Reply::error(
+            ErrorCode::UpstreamError,
+            &format!("The upstream failed with HTTP {status} ({what})."),
+        )
+    } else {
+        Reply::error(
+            ErrorCode::UpstreamError,
+            &format!("The upstream could not be reached ({what})."),
+        )
+    })
+}
+
+pub const SERVED_HEADER: &str = SERVED;
+/// Set by Envoy's router on a response that came from an upstream (not on
+/// Envoy's own local replies).
+pub const FROM_UPSTREAM: &str = "x-envoy-upstream-service-time";
+
+#[cfg(test)]
+#[path = "route_tests.rs"]
+mod tests;

@@ -1,0 +1,228 @@
+"""Failover across deployments (issue 11, docs/routing.md), through real
+Envoy: a model with several deployments goes to a failover cluster the
+control plane serves over CDS; a deployment that refuses, resets, answers
+5xx or 429 is left for the next, before the first byte only; a client error
+is not failed over; a deployment that keeps failing is ejected on every
+worker. Each deployment is a mock upstream of its own, started with the way
+it fails (`--steer`)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+
+import pytest
+
+from .helpers import chat_body, records_of, stackmod, tag
+from .tlsfront import TlsFront
+
+
+class Mock:
+    def __init__(self, stack, name: str, *steer: str):
+        self.port = stackmod.free_port()
+        args = [str(stackmod.binary("tollgate-mock-upstream")), "--listen", f"127.0.0.1:{self.port}"]
+        for s in steer:
+            args += ["--steer", s]
+        self.proc = stackmod.Proc(f"mock-{name}-{self.port}", args, stack.work_dir).start(ready="listening on")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def calls(self, request_id: str | None = None) -> list[dict]:
+        _, _, body = stackmod.http("GET", f"{self.url}/_mock/ledger")
+        return [e for e in body["entries"] if request_id is None or e.get("x_request_id") == request_id]
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+
+def provider(stack, base_url: str) -> str:
+    pid = f"fo-{tag()}"
+    stack.must("POST", "/admin/providers", {"id": pid, "kind": "openai", "base_url": base_url, "api_key": f"sk-{pid}"})
+    return pid
+
+
+def model(stack, *deployments: tuple[str, str, int]) -> str:
+    """A model whose deployments are (provider, upstream model, priority)."""
+    mid = f"fo-{tag()}"
+    stack.must("POST", "/admin/models", {
+        "id": mid,
+        "pricing": {"input_per_1m": 1.0, "output_per_1m": 2.0},
+        "deployments": [
+            {"provider": p, "upstream_model": um, "priority": prio, "weight": 1} for p, um, prio in deployments
+        ],
+    })
+    return mid
+
+
+def envoy_clusters(stack) -> str:
+    return stackmod.http("GET", f"{stack.envoy_admin}/clusters", timeout=5)[2]
+
+
+def wait_routed(stack, started: float) -> None:
+    """The filter sends to a failover cluster once it has known it for
+    3 s (`CLUSTER_WARMUP_MS`), so that Envoy has fetched it; wait for both."""
+    stackmod.wait_until(lambda: "tg_" in str(envoy_clusters(stack)), timeout=15, what="a failover cluster in Envoy")
+    left = started + 3.5 - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+
+
+def chat(stack, key: str, mid: str, stream: bool = False, headers: dict | None = None):
+    body = json.loads(chat_body(mid))
+    if stream:
+        body["stream"] = True
+    h = {"authorization": f"Bearer {key}", "content-type": "application/json", **(headers or {})}
+    return stackmod.http("POST", f"{stack.gateway}/v1/chat/completions", body=body, headers=h, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def fleet(stack, test_ca):
+    """Deployments that fail each their own way, and the models made of
+    them, created at once so that one wait covers every cluster."""
+    started = time.monotonic()
+    mocks = {
+        "ok": Mock(stack, "ok"),
+        "ok2": Mock(stack, "ok2"),
+        "e503": Mock(stack, "e503", "x-mock-status=503"),
+        "e500": Mock(stack, "e500", "x-mock-status=500"),
+        "e429": Mock(stack, "e429", "x-mock-status=429"),
+        "e400": Mock(stack, "e400", "x-mock-status=400"),
+        "cut": Mock(stack, "cut", "x-mock-cut-after=1", "x-mock-chunk-delay-ms=20"),
+    }
+    dead_port = stackmod.free_port()
+    front = TlsFront(test_ca["cert"], test_ca["key"], mocks["ok"].port)
+    providers = {name: provider(stack, m.url + "/v1") for name, m in mocks.items()}
+    # Over TLS to the healthy mock: by the name its certificate has, and by
+    # an address the certificate does not name.
+    providers["tls"] = provider(stack, f"https://localhost:{front.port}/v1")
+    providers["tls_bad_name"] = provider(stack, f"https://127.0.0.1:{front.port}/v1")
+    providers["dead"] = provider(stack, f"http://127.0.0.1:{dead_port}/v1")
+    p = providers
+    models = {
+        "refused": model(stack, (p["dead"], "up-dead", 0), (p["ok"], "up-ok", 1)),
+        "e503": model(stack, (p["e503"], "up-503", 0), (p["ok"], "up-ok", 1)),
+        "e500": model(stack, (p["e500"], "up-500", 0), (p["ok"], "up-ok", 1)),
+        "e429": model(stack, (p["e429"], "up-429", 0), (p["ok"], "up-ok", 1)),
+        "e400": model(stack, (p["e400"], "up-400", 0), (p["ok"], "up-ok", 1)),
+        "all_fail": model(stack, (p["e503"], "up-503", 0), (p["e500"], "up-500", 1)),
+        "cut": model(stack, (p["cut"], "up-cut", 0), (p["ok2"], "up-ok2", 1)),
+        "eject": model(stack, (p["dead"], "up-dead", 0), (p["ok2"], "up-ok2", 1)),
+        "tls": model(stack, (p["dead"], "up-dead", 0), (p["tls"], "up-ok", 1)),
+        "tls_bad_name": model(stack, (p["dead"], "up-dead", 0), (p["tls_bad_name"], "up-ok", 1)),
+    }
+    wait_routed(stack, started)
+    yield {"mocks": mocks, "models": models, "providers": providers}
+    front.close()
+    for m in mocks.values():
+        m.stop()
+
+
+def served_record(stack, request_id: str) -> dict:
+    got = stackmod.wait_until(lambda: records_of(stack, {request_id}), timeout=15, interval=0.3, what="the usage record")
+    assert len(got) == 1, got
+    return got[0]
+
+
+@pytest.mark.parametrize("case", ["refused", "e503", "e500", "e429", "tls"])
+def test_a_failing_first_deployment_is_answered_by_the_next_and_billed_once(stack, key, fleet, case):
+    mocks = fleet["mocks"]
+    status, headers, body = chat(stack, key, fleet["models"][case])
+    if case == "tls":
+        provider_id = fleet["providers"]["tls"]
+    else:
+        provider_id = fleet["providers"]["ok"]
+    assert status == 200, body
+    rid = headers["x-request-id"]
+    # The healthy deployment got the request, with its own upstream model
+    # and credential in place of the first one's.
+    calls = mocks["ok"].calls(rid)
+    assert len(calls) == 1, calls
+    assert calls[0]["model"] == "up-ok"
+    assert calls[0]["authorization"] == f"Bearer sk-{provider_id}"
+    if case not in ("refused", "tls"):
+        assert len(mocks[case].calls(rid)) == 1
+    record = served_record(stack, rid)
+    assert record["status"] == 200
+    assert record["provider"] == provider_id
+    assert record["upstream_model"] == "up-ok"
+    assert record["output_tokens"] > 0
+
+
+def test_a_tls_deployment_whose_certificate_does_not_name_its_host_is_not_reached(stack, key, fleet):
+    status, headers, body = chat(stack, key, fleet["models"]["tls_bad_name"])
+    assert status == 502, body
+    assert fleet["mocks"]["ok"].calls(headers["x-request-id"]) == []
+
+
+def test_a_client_error_from_the_upstream_is_not_failed_over(stack, key, fleet):
+    status, headers, body = chat(stack, key, fleet["models"]["e400"])
+    assert status == 400, body
+    assert "error" in body
+    rid = headers["x-request-id"]
+    assert len(fleet["mocks"]["e400"].calls(rid)) == 1
+    assert fleet["mocks"]["ok"].calls(rid) == []
+
+
+def test_when_every_deployment_fails_the_client_gets_one_502_in_the_openai_format(stack, key, fleet):
+    status, headers, body = chat(stack, key, fleet["models"]["all_fail"])
+    assert status == 502, body
+    err = body["error"]
+    assert err["code"] == "upstream_error"
+    assert err["type"] == "server_error"
+    assert "2 deployments" in err["message"], err
+    text = json.dumps(body)
+    assert "127.0.0.1" not in text and "sk-" not in text
+    rid = headers["x-request-id"]
+    assert len(fleet["mocks"]["e503"].calls(rid)) == 1
+    assert len(fleet["mocks"]["e500"].calls(rid)) == 1
+
+
+def test_a_stream_cut_after_its_first_chunk_is_not_sent_again_anywhere(stack, key, fleet):
+    body = json.loads(chat_body(fleet["models"]["cut"]))
+    body["stream"] = True
+    conn = http.client.HTTPConnection("127.0.0.1", stack.gateway_port, timeout=30)
+    conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
+                 headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    rid = resp.getheader("x-request-id")
+    try:
+        got = resp.read()
+    except http.client.IncompleteRead as cut:
+        got = cut.partial
+    conn.close()
+    # The client got the first chunk and then the end of the stream, without
+    # [DONE]: a failure after the first byte ends that response.
+    assert b"data: " in got
+    assert b"[DONE]" not in got
+    assert len(fleet["mocks"]["cut"].calls(rid)) == 1
+    assert fleet["mocks"]["ok2"].calls(rid) == []
+
+
+def stat(stack, name: str) -> int:
+    text = stackmod.http("GET", f"{stack.envoy_admin}/stats?filter={name}", timeout=5)[2]
+    total = 0
+    for line in text.decode().splitlines():
+        if ":" in line:
+            total += int(line.rsplit(":", 1)[1].strip() or 0)
+    return total
+
+
+def test_a_deployment_that_keeps_refusing_is_ejected_for_every_worker(stack, key, fleet):
+    mid = fleet["models"]["eject"]
+    for _ in range(6):
+        status, _, body = chat(stack, key, mid)
+        assert status == 200, body
+    # Three refusals in a row eject the dead deployment (on each worker's
+    # view of the one cluster); after that, requests go to the healthy one
+    # on their first attempt: the cluster's retries stop growing.
+    stackmod.wait_until(lambda: stat(stack, "outlier_detection.ejections_active") >= 1, timeout=10,
+                        what="an ejection")
+    retries = stat(stack, "upstream_rq_retry$")
+    for _ in range(10):
+        status, _, body = chat(stack, key, mid)
+        assert status == 200, body
+    assert stat(stack, "upstream_rq_retry$") == retries
