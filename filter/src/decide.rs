@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use tollgate_contract::headers::OWN_PREFIX;
-use tollgate_contract::snapshot::Key;
+use tollgate_contract::snapshot::{Deployment, Key};
 use tollgate_contract::{key, ErrorCode};
 
 use crate::reply::Reply;
@@ -266,6 +266,19 @@ pub fn on_body(
     raw: &[u8],
     pick: u64,
 ) -> Result<BodyDecision, Reply> {
+    on_body_with(snapshot, admitted, raw, pick, &|_, _| false)
+}
+
+/// `on_body`, where `cooling(model, index)` says which deployments are
+/// cooling down (asked only of a model with failover routes): none of them
+/// is chosen first while another is usable.
+pub fn on_body_with(
+    snapshot: &Compiled,
+    admitted: &Admitted,
+    raw: &[u8],
+    pick: u64,
+    cooling: &dyn Fn(&str, usize) -> bool,
+) -> Result<BodyDecision, Reply> {
     let limit = snapshot.settings.max_body_bytes;
     if raw.len() as u64 > limit {
         return Err(too_large(limit));
@@ -287,22 +300,29 @@ pub fn on_body(
             ));
         }
     }
-    let deployment = routing::choose(
-        &model.deployments,
-        |p| snapshot.upstreams.contains_key(p),
-        pick,
-    )
-    .ok_or_else(|| {
-        Reply::error(
-            ErrorCode::UpstreamError,
-            &format!("The model '{}' has no provider configured.", model.id),
-        )
-    })?;
-    let index = model
-        .deployments
-        .iter()
-        .position(|d| std::ptr::eq(d, deployment))
-        .unwrap_or_default();
+    let known = |d: &Deployment| snapshot.upstreams.contains_key(&d.provider);
+    let index_of = |d: &Deployment| {
+        model
+            .deployments
+            .iter()
+            .position(|x| std::ptr::eq(x, d))
+            .unwrap_or_default()
+    };
+    let warm = |d: &Deployment| known(d) && !cooling(&model.id, index_of(d));
+    let chosen = if model.routes.is_empty() {
+        None
+    } else {
+        routing::choose(&model.deployments, warm, pick)
+    };
+    let deployment = chosen
+        .or_else(|| routing::choose(&model.deployments, known, pick))
+        .ok_or_else(|| {
+            Reply::error(
+                ErrorCode::UpstreamError,
+                &format!("The model '{}' has no provider configured.", model.id),
+            )
+        })?;
+    let index = index_of(deployment);
     let route = model
         .routes
         .get(index)

@@ -64,7 +64,7 @@ impl Metrics {
 }
 
 /// Envoy shared data: one store for every worker of this Envoy.
-struct SharedData;
+pub(crate) struct SharedData;
 
 impl Store for SharedData {
     fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
@@ -76,7 +76,7 @@ impl Store for SharedData {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     hostcalls::get_current_time()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())

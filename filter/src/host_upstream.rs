@@ -12,6 +12,8 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
 use crate::attempt::{self, Attempt, AttemptDecision, PREPARED, SERVED};
+use crate::cooldown;
+use crate::host;
 use crate::worker::Worker;
 
 thread_local! {
@@ -35,6 +37,7 @@ fn text(bytes: Option<Vec<u8>>) -> Option<String> {
 pub struct UpstreamHttp {
     body_model: Option<String>,
     served: Option<u32>,
+    model: Option<String>,
     attempt: u32,
 }
 
@@ -104,6 +107,7 @@ impl HttpContext for UpstreamHttp {
                 }
                 self.body_model = body_model;
                 self.served = Some(served);
+                self.model = model;
                 Action::Continue
             }
             AttemptDecision::Refuse(reply) => {
@@ -144,6 +148,24 @@ impl HttpContext for UpstreamHttp {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let header = |name: &str| {
+            hostcalls::get_map_value_bytes(MapType::HttpResponseHeaders, name)
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        };
+        if let (Some(served), Some(model)) = (self.served, self.model.as_deref()) {
+            let status = crate::pipeline::parse_status(&header(":status")).unwrap_or(0);
+            if status == 429 {
+                if let Some(until) = cooldown::until(status, &header("retry-after"), host::now_ms())
+                {
+                    log::info!(
+                        "tollgate: deployment {served} of model {model} answered 429; cooling down"
+                    );
+                    cooldown::cool(&host::SharedData, model, served as usize, until);
+                }
+            }
+        }
         if let Some(served) = self.served {
             let value = format!("{served};{}", self.attempt);
             let _ = hostcalls::set_map_value_bytes(

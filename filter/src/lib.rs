@@ -5,6 +5,7 @@
 pub mod attempt;
 pub mod channel;
 pub mod config;
+pub mod cooldown;
 pub mod decide;
 pub mod ids;
 pub mod limits;

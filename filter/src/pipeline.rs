@@ -336,7 +336,9 @@ impl Request {
             return Outcome::then(Then::Continue);
         };
         let pick = worker.ids.next_pick();
-        let f = match decide::on_body(&snapshot, &admitted, body, pick) {
+        let cooling =
+            |model: &str, index: usize| crate::cooldown::cooling(store, model, index, now_ms);
+        let f = match decide::on_body_with(&snapshot, &admitted, body, pick, &cooling) {
             Ok(BodyDecision::Forward(f)) => *f,
             Ok(BodyDecision::Estimated(tokens)) => {
                 let mut reply =

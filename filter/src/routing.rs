@@ -198,15 +198,15 @@ pub fn query(path: &[u8]) -> Option<&[u8]> {
 
 pub use tollgate_contract::url::{parse_base_url, BaseUrl};
 
-/// Picks a deployment: the lowest priority among those whose provider is
-/// known, then by weight within it. `pick` is any number (a fresh one per
-/// request spreads traffic by weight).
+/// Picks a deployment: the lowest priority among the usable ones (a
+/// provider that is known, not cooling down), then by weight within it.
+/// `pick` is any number (a fresh one per request spreads traffic by weight).
 pub fn choose(
     deployments: &[Deployment],
-    provider_known: impl Fn(&str) -> bool,
+    usable: impl Fn(&Deployment) -> bool,
     pick: u64,
 ) -> Option<&Deployment> {
-    let usable = || deployments.iter().filter(|d| provider_known(&d.provider));
+    let usable = || deployments.iter().filter(|d| usable(d));
     let best = usable().map(|d| d.priority).min()?;
     let group = || usable().filter(move |d| d.priority == best);
     let total: u64 = group().map(|d| u64::from(d.weight)).sum();

@@ -84,7 +84,7 @@ fn the_lowest_priority_with_a_known_provider_wins() {
     let known = |p: &str| p != "gone";
     for pick in 0..20 {
         assert_eq!(
-            choose(&deps, known, pick).map(|d| d.provider.as_str()),
+            choose(&deps, |d| known(&d.provider), pick).map(|d| d.provider.as_str()),
             Some("b")
         );
     }

@@ -111,6 +111,8 @@ def fleet(stack, test_ca):
         "cut": model(stack, (p["cut"], "up-cut", 0), (p["ok2"], "up-ok2", 1)),
         "eject": model(stack, (p["dead"], "up-dead", 0), (p["ok2"], "up-ok2", 1)),
         "tls": model(stack, (p["dead"], "up-dead", 0), (p["tls"], "up-ok", 1)),
+        # Two of one priority, shared by weight: until one answers 429.
+        "cool": model(stack, (p["e429"], "up-429", 0), (p["ok"], "up-ok", 0)),
         "tls_bad_name": model(stack, (p["dead"], "up-dead", 0), (p["tls_bad_name"], "up-ok", 1)),
     }
     wait_routed(stack, started)
@@ -200,6 +202,29 @@ def test_a_stream_cut_after_its_first_chunk_is_not_sent_again_anywhere(stack, ke
     assert b"[DONE]" not in got
     assert len(fleet["mocks"]["cut"].calls(rid)) == 1
     assert fleet["mocks"]["ok2"].calls(rid) == []
+
+
+def test_a_deployment_that_answers_429_is_not_chosen_first_while_it_cools_down(stack, key, fleet):
+    mid, limited, ok = fleet["models"]["cool"], fleet["mocks"]["e429"], fleet["mocks"]["ok"]
+    ids = []
+    # Half of the requests choose the rate-limited deployment first, until
+    # one of them is answered 429 (and failed over to the other).
+    for _ in range(40):
+        status, headers, body = chat(stack, key, mid)
+        assert status == 200, body
+        ids.append(headers["x-request-id"])
+        if limited.calls(ids[-1]):
+            break
+    else:
+        pytest.fail("the weighted choice never chose the rate-limited deployment")
+    # For the next 30 s it is nobody's first choice, on any worker.
+    after = []
+    for _ in range(12):
+        status, headers, body = chat(stack, key, mid)
+        assert status == 200, body
+        after.append(headers["x-request-id"])
+    assert [rid for rid in after if limited.calls(rid)] == []
+    assert all(len(ok.calls(rid)) == 1 for rid in after)
 
 
 def stat(stack, name: str) -> int:

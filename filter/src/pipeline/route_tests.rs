@@ -125,6 +125,30 @@ fn without_failover_in_the_configuration_or_a_route_it_is_the_forward_proxy() {
 }
 
 #[test]
+fn a_cooling_deployment_is_not_chosen_first_unless_nothing_else_is_usable() {
+    let mut worker = Worker::new(1);
+    worker.apply_snapshot(snapshot(), 0);
+    let snap = worker.snapshot.clone().expect("snapshot");
+    let key = snap.keys.values().next().cloned().expect("key");
+    let admitted = Admitted {
+        key,
+        endpoint: Endpoint::ChatCompletions,
+    };
+    let body = br#"{"model":"m","messages":[]}"#;
+    let first = |cooling: &dyn Fn(&str, usize) -> bool| match crate::decide::on_body_with(
+        &snap, &admitted, body, 0, cooling,
+    ) {
+        Ok(BodyDecision::Forward(f)) => f.deployment,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(first(&|_, _| false), 0);
+    // Priority 0 is cooling: priority 1 is the first choice, and its cluster.
+    assert_eq!(first(&|m, i| m == "m" && i == 0), 1);
+    // Everything cooling: the usual choice rather than none.
+    assert_eq!(first(&|_, _| true), 0);
+}
+
+#[test]
 fn what_is_left_after_the_retries_becomes_the_gateways_own_error() {
     let r = failed(503, 2, true).expect("replaced");
     assert_eq!(r.status, 502);
