@@ -16,6 +16,7 @@ fn deployment(provider: &str, weight: u32, priority: u32) -> Deployment {
         upstream_model: format!("{provider}-model"),
         weight,
         priority,
+        first_byte_timeout_ms: None,
     }
 }
 

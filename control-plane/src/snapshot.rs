@@ -151,6 +151,7 @@ fn model(m: db::models::Row) -> Option<Model> {
                 upstream_model: d.upstream_model,
                 weight: d.weight,
                 priority: d.priority,
+                first_byte_timeout_ms: d.first_byte_timeout_ms,
             })
             .collect(),
         id: m.id,

@@ -237,6 +237,9 @@ pub struct Forward {
     /// The failover cluster that starts at this deployment, and how many
     /// deployments it tries; `None`: the forward proxy, one deployment.
     pub route: Option<(String, usize)>,
+    /// The chosen deployment's first-byte timeout (Envoy's per-try timeout:
+    /// it applies to each attempt of the request).
+    pub first_byte_timeout_ms: Option<u32>,
 }
 
 /// What the body decides: send it on, or answer it here.
@@ -413,6 +416,7 @@ pub fn on_body_with(
         output_nanos_per_1m: model.output_nanos_per_1m,
         deployment: index as u32,
         route,
+        first_byte_timeout_ms: deployment.first_byte_timeout_ms,
     })))
 }
 

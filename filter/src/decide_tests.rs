@@ -36,6 +36,7 @@ fn snapshot() -> Compiled {
                     upstream_model: "upstream-a".into(),
                     weight: 1,
                     priority: 0,
+                    first_byte_timeout_ms: None,
                 }],
                 input_nanos_per_1m: 0,
                 output_nanos_per_1m: 0,
@@ -48,6 +49,7 @@ fn snapshot() -> Compiled {
                     upstream_model: "upstream-b".into(),
                     weight: 1,
                     priority: 0,
+                    first_byte_timeout_ms: None,
                 }],
                 input_nanos_per_1m: 0,
                 output_nanos_per_1m: 0,
@@ -466,6 +468,7 @@ fn a_forward_carries_the_provider_address_credential_and_rewritten_body() {
             output_nanos_per_1m: 0,
             deployment: 0,
             route: None,
+            first_byte_timeout_ms: None,
         }
     );
     let f = forward(on_body(
@@ -511,6 +514,7 @@ fn kinds_snapshot() -> Compiled {
             upstream_model: format!("up-{id}"),
             weight: 1,
             priority: 0,
+            first_byte_timeout_ms: None,
         }],
         input_nanos_per_1m: 0,
         output_nanos_per_1m: 0,

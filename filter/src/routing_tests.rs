@@ -75,6 +75,7 @@ fn dep(provider: &str, weight: u32, priority: u32) -> Deployment {
         upstream_model: format!("{provider}-m"),
         weight,
         priority,
+        first_byte_timeout_ms: None,
     }
 }
 

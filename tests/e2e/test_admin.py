@@ -71,6 +71,10 @@ def test_provider_credentials_are_write_only(stack):
     ("/admin/models", {"id": "m1", "deployments": []}, "deployments"),
     ("/admin/models", {"id": "m1", "category": "  ", "deployments": [{"provider": "mock", "upstream_model": "x"}]}, "category"),
     ("/admin/models", {"id": "<script>", "deployments": [{"provider": "mock", "upstream_model": "x"}]}, "id"),
+    ("/admin/models", {"id": "m1", "deployments": [{"provider": "mock", "upstream_model": "x",
+                                                    "first_byte_timeout_ms": 50}]}, "deployments"),
+    ("/admin/models", {"id": "m1", "deployments": [{"provider": "mock", "upstream_model": "x",
+                                                    "first_byte_timeout_ms": 600001}]}, "deployments"),
 ])
 def test_bad_admin_input_is_a_400_that_names_the_field(stack, account, path, body, param):
     if body.get("account_id") == "ACCOUNT":

@@ -44,14 +44,17 @@ def provider(stack, base_url: str) -> str:
     return pid
 
 
-def model(stack, *deployments: tuple[str, str, int]) -> str:
-    """A model whose deployments are (provider, upstream model, priority)."""
+def model(stack, *deployments: tuple) -> str:
+    """A model whose deployments are (provider, upstream model, priority[,
+    first-byte timeout in ms])."""
     mid = f"fo-{tag()}"
     stack.must("POST", "/admin/models", {
         "id": mid,
         "pricing": {"input_per_1m": 1.0, "output_per_1m": 2.0},
         "deployments": [
-            {"provider": p, "upstream_model": um, "priority": prio, "weight": 1} for p, um, prio in deployments
+            {"provider": d[0], "upstream_model": d[1], "priority": d[2], "weight": 1,
+             **({"first_byte_timeout_ms": d[3]} if len(d) > 3 else {})}
+            for d in deployments
         ],
     })
     return mid
@@ -91,6 +94,9 @@ def fleet(stack, test_ca):
         "e429": Mock(stack, "e429", "x-mock-status=429"),
         "e400": Mock(stack, "e400", "x-mock-status=400"),
         "cut": Mock(stack, "cut", "x-mock-cut-after=1", "x-mock-chunk-delay-ms=20"),
+        # Headers after 3 s; a stream whose chunks come every 300 ms for ~3 s.
+        "slow": Mock(stack, "slow", "x-mock-delay-ms=3000"),
+        "paced": Mock(stack, "paced", "x-mock-chunk-delay-ms=300", "x-mock-words=10"),
     }
     dead_port = stackmod.free_port()
     front = TlsFront(test_ca["cert"], test_ca["key"], mocks["ok"].port)
@@ -100,6 +106,7 @@ def fleet(stack, test_ca):
     providers["tls"] = provider(stack, f"https://localhost:{front.port}/v1")
     providers["tls_bad_name"] = provider(stack, f"https://127.0.0.1:{front.port}/v1")
     providers["dead"] = provider(stack, f"http://127.0.0.1:{dead_port}/v1")
+    providers["slow_b"] = provider(stack, mocks["slow"].url + "/v1")
     p = providers
     models = {
         "refused": model(stack, (p["dead"], "up-dead", 0), (p["ok"], "up-ok", 1)),
@@ -111,6 +118,9 @@ def fleet(stack, test_ca):
         "cut": model(stack, (p["cut"], "up-cut", 0), (p["ok2"], "up-ok2", 1)),
         "eject": model(stack, (p["dead"], "up-dead", 0), (p["ok2"], "up-ok2", 1)),
         "tls": model(stack, (p["dead"], "up-dead", 0), (p["tls"], "up-ok", 1)),
+        "slow": model(stack, (p["slow"], "up-slow", 0, 1000), (p["ok"], "up-ok", 1)),
+        "all_slow": model(stack, (p["slow"], "up-slow", 0, 500), (p["slow_b"], "up-slow", 1, 500)),
+        "paced": model(stack, (p["paced"], "up-paced", 0, 1000), (p["ok2"], "up-ok2", 1)),
         # Two of one priority, shared by weight: until one answers 429.
         "cool": model(stack, (p["e429"], "up-429", 0), (p["ok"], "up-ok", 0)),
         "tls_bad_name": model(stack, (p["dead"], "up-dead", 0), (p["tls_bad_name"], "up-ok", 1)),
@@ -151,6 +161,41 @@ def test_a_failing_first_deployment_is_answered_by_the_next_and_billed_once(stac
     assert record["provider"] == provider_id
     assert record["upstream_model"] == "up-ok"
     assert record["output_tokens"] > 0
+
+
+def test_a_deployment_without_response_headers_in_its_first_byte_timeout_is_left_for_the_next(stack, key, fleet):
+    t0 = time.monotonic()
+    status, headers, body = chat(stack, key, fleet["models"]["slow"])
+    took = time.monotonic() - t0
+    assert status == 200, body
+    assert len(fleet["mocks"]["ok"].calls(headers["x-request-id"])) == 1
+    assert took < 2.9, f"answered after {took:.1f} s: the slow deployment was waited for"
+
+
+def test_when_every_deployment_times_out_the_client_gets_a_504_in_the_openai_format(stack, key, fleet):
+    status, _, body = chat(stack, key, fleet["models"]["all_slow"])
+    assert status == 504, body
+    assert body["error"]["code"] == "upstream_timeout"
+    assert "2 deployments" in body["error"]["message"]
+
+
+def test_the_first_byte_timeout_does_not_cut_a_stream_that_has_started(stack, key, fleet):
+    body = json.loads(chat_body(fleet["models"]["paced"]))
+    body["stream"] = True
+    conn = http.client.HTTPConnection("127.0.0.1", stack.gateway_port, timeout=30)
+    t0 = time.monotonic()
+    conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
+                 headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
+    resp = conn.getresponse()
+    got = resp.read()
+    took = time.monotonic() - t0
+    conn.close()
+    assert resp.status == 200
+    assert got.rstrip().endswith(b"data: [DONE]"), got[-200:]
+    assert took > 2.0, "the stream was paced over more than the timeout"
+    rid = resp.getheader("x-request-id")
+    assert len(fleet["mocks"]["paced"].calls(rid)) == 1
+    assert fleet["mocks"]["ok2"].calls(rid) == []
 
 
 def test_a_tls_deployment_whose_certificate_does_not_name_its_host_is_not_reached(stack, key, fleet):

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::resource::{Creatable, Resource};
 use crate::auth::Admin;
 use crate::clock::now_ms;
-use crate::db::models::{encode_deployments, Deployment, Pricing, Row, MAX_CATEGORY_CHARS};
+use crate::db::models::{
+    encode_deployments, Deployment, Pricing, Row, FIRST_BYTE_TIMEOUT_MS, MAX_CATEGORY_CHARS,
+};
 use crate::db::{self, Db};
 use crate::error::{ApiError, ApiResult};
 use crate::money::usd_to_nanos;
@@ -110,6 +112,14 @@ async fn check_deployments(state: &AppState, deployments: &[Deployment]) -> ApiR
         if d.weight == 0 || d.weight > 1_000_000 {
             return Err(ApiError::invalid(
                 "`weight` must be from 1 to 1000000",
+                Some("deployments"),
+            ));
+        }
+        if d.first_byte_timeout_ms
+            .is_some_and(|t| !FIRST_BYTE_TIMEOUT_MS.contains(&t))
+        {
+            return Err(ApiError::invalid(
+                "`first_byte_timeout_ms` must be from 100 to 600000",
                 Some("deployments"),
             ));
         }

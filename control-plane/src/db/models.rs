@@ -54,7 +54,14 @@ pub struct Deployment {
     pub weight: u32,
     #[serde(default)]
     pub priority: u32,
+    /// How long this deployment may take to send its response headers
+    /// before the request is tried on the next (`None`: no limit of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_byte_timeout_ms: Option<u32>,
 }
+
+/// The range a deployment's `first_byte_timeout_ms` may take.
+pub const FIRST_BYTE_TIMEOUT_MS: std::ops::RangeInclusive<u32> = 100..=600_000;
 
 fn one() -> u32 {
     1

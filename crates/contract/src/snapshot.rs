@@ -119,6 +119,10 @@ pub struct Deployment {
     pub weight: u32,
     /// Lower is tried first; weights share traffic within one priority.
     pub priority: u32,
+    /// Response headers must come within this long, else the request is
+    /// tried on the next deployment (504 when none is left).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_byte_timeout_ms: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -41,34 +41,37 @@ pub fn headers(
         .route
         .as_ref()
         .filter(|(name, _)| config.failover && worker.cluster_ready(name, now_ms));
+    let mut out = Vec::with_capacity(4);
+    if let Some(ms) = f.first_byte_timeout_ms {
+        out.push(set(PER_TRY_TIMEOUT, ms.to_string().as_bytes()));
+    }
     let Some((cluster, attempts)) = failover else {
         let cluster = match f.cluster {
             Cluster::Plain => config.upstream_cluster.as_str(),
             Cluster::Tls => config.upstream_tls_cluster.as_str(),
         };
         // One deployment: Envoy must not send it the request twice.
-        return (
-            vec![
-                set(tollgate_contract::headers::CLUSTER, cluster.as_bytes()),
-                set("x-envoy-max-retries", b"0"),
-            ],
-            None,
-        );
+        out.push(set(tollgate_contract::headers::CLUSTER, cluster.as_bytes()));
+        out.push(set("x-envoy-max-retries", b"0"));
+        return (out, None);
     };
     let retries = attempts.saturating_sub(1).to_string();
     let plan = format!("{}:{}", f.deployment, endpoint.name());
+    out.push(set(tollgate_contract::headers::CLUSTER, cluster.as_bytes()));
+    out.push(set("x-envoy-max-retries", retries.as_bytes()));
+    out.push(set(PREPARED, plan.as_bytes()));
     (
-        vec![
-            set(tollgate_contract::headers::CLUSTER, cluster.as_bytes()),
-            set("x-envoy-max-retries", retries.as_bytes()),
-            set(PREPARED, plan.as_bytes()),
-        ],
+        out,
         Some(Routed {
             model: f.model.clone(),
             attempts: *attempts,
         }),
     )
 }
+
+/// Envoy's per-attempt timeout until the response headers (the router
+/// retries an attempt that times out, on the next deployment).
+pub const PER_TRY_TIMEOUT: &str = "x-envoy-upstream-rq-per-try-timeout-ms";
 
 /// `x-tollgate-served: <deployment>;<attempt>` from the upstream role.
 pub fn served(raw: &[u8]) -> Option<(u32, u32)> {
