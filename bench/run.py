@@ -219,6 +219,7 @@ class Bench:
         runs = [("plain", None, plain_h), ("empty wasm filter", "empty", plain_h),
                 ("filter reading the body", "read-body", plain_h), ("gateway", "gateway", gw_h),
                 ("gateway, no access-log copy", "gateway-no-alog", gw_h),
+                ("gateway, metrics off", "gateway-no-metrics", gw_h),
                 ("gateway, failover cluster", "gateway-failover", gw_h)]
         failover_body = self.failover_model()
         out = []
@@ -227,13 +228,15 @@ class Bench:
             name = "callgrind-" + (mode or "plain")
             if mode and mode.startswith("gateway"):
                 cfg = self.st.envoy_config(port, admin, name)
-                if mode == "gateway-no-alog":
-                    # The filter's usage_in_access_log option, off.
+                option = {"gateway-no-alog": '"usage_in_access_log":false',
+                          "gateway-no-metrics": '"metrics":false'}.get(mode)
+                if option:
+                    # One of the filter's options, off.
                     text = cfg.read_text()
                     plugin = '"failover":true}'
                     if plugin not in text:
                         raise RuntimeError("the gateway's plugin configuration has changed: update bench/run.py")
-                    cfg.write_text(text.replace(plugin, '"failover":true,"usage_in_access_log":false}'))
+                    cfg.write_text(text.replace(plugin, '"failover":true,' + option + '}'))
             else:
                 cfg = self.plain_config(name, port, admin, mode)
             failover = mode == "gateway-failover"

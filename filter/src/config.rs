@@ -47,6 +47,10 @@ pub struct PluginConfig {
     /// Where this copy of the filter runs.
     #[serde(default)]
     pub role: Role,
+    /// Per-model metrics in Envoy's stats (docs/metrics.md); `false` saves
+    /// their host calls (bench/README.md has the cost).
+    #[serde(default = "default_true")]
+    pub metrics: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

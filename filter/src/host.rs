@@ -335,6 +335,15 @@ impl Http {
     }
 
     fn send(&self, reply: &Reply) -> Action {
+        if let Some(code) = reply.code {
+            let mut worker = self.worker.borrow_mut();
+            if worker.config.as_ref().is_some_and(|c| c.metrics) {
+                worker
+                    .metric_updates
+                    .push(crate::metrics::for_reply(code.code()));
+                crate::host_metrics::write(&mut worker);
+            }
+        }
         let (headers, body) = self.request.answer(reply);
         if let Err(status) =
             hostcalls::send_http_response(u32::from(reply.status), headers, Some(&body))
@@ -428,12 +437,14 @@ impl HttpContext for Http {
         let access_log = |json: &[u8]| {
             let _ = hostcalls::set_property(vec!["tollgate_usage"], Some(json));
         };
+        let mut worker = self.worker.borrow_mut();
         self.request.on_end(
-            &mut self.worker.borrow_mut(),
+            &mut worker,
             &SharedData,
             now_ms(),
             response_code,
             access_log,
         );
+        crate::host_metrics::write(&mut worker);
     }
 }

@@ -10,6 +10,7 @@ pub mod decide;
 pub mod ids;
 pub mod limits;
 pub mod meter;
+pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
 pub mod poller;
@@ -24,6 +25,8 @@ pub mod worker;
 
 #[cfg(target_arch = "wasm32")]
 mod host;
+#[cfg(target_arch = "wasm32")]
+mod host_metrics;
 #[cfg(target_arch = "wasm32")]
 mod host_upstream;
 

@@ -174,6 +174,10 @@ pub struct Request {
     translator: Option<Translator>,
     /// Sent to a failover cluster.
     routed: Option<route::Routed>,
+    /// The client's endpoint, for the metrics.
+    operation: &'static str,
+    /// How many deployments the request was sent to (from the answer).
+    attempts: u32,
 }
 
 impl Request {
@@ -354,6 +358,8 @@ impl Request {
         let (route_headers, routed) =
             route::headers(&config, worker, &f, admitted.endpoint, now_ms);
         self.routed = routed;
+        self.operation = admitted.endpoint.name();
+        self.attempts = 1;
         let account = snapshot.accounts.get(&admitted.key.account_id);
         let plan = plan(&config, &admitted.key, account);
         if !plan.is_empty() && f.metered {

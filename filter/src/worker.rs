@@ -54,6 +54,10 @@ pub struct Worker {
     retired: Option<std::collections::hash_map::IntoIter<KeyHash, Rc<Key>>>,
     /// When this worker first saw each failover cluster the snapshot names.
     clusters_seen: HashMap<String, u64>,
+    /// Metric writes the host has yet to make (`metrics.rs`).
+    pub metric_updates: Vec<crate::metrics::Update>,
+    /// The host's id of each stat defined so far, by name.
+    pub metric_ids: HashMap<String, u32>,
 }
 
 impl Worker {
@@ -69,6 +73,8 @@ impl Worker {
             counts: Counts::default(),
             retired: None,
             clusters_seen: HashMap::new(),
+            metric_updates: Vec::new(),
+            metric_ids: HashMap::new(),
         }
     }
 

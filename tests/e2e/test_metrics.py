@@ -4,10 +4,11 @@ traffic moves have moved."""
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.request
 
-from .helpers import chat_body, raw, stackmod
+from .helpers import chat_body, raw, stackmod, tag
 
 
 def scrape(stack) -> dict[str, float]:
@@ -42,3 +43,54 @@ def test_the_control_plane_metrics_move_with_traffic(stack, key):
     assert after["tollgate_ingest_batch_seconds_count"] > before["tollgate_ingest_batch_seconds_count"]
     assert after["tollgate_usage_lag_seconds_count"] >= before["tollgate_usage_lag_seconds_count"] + 5
     assert 'tollgate_ingest_records_total{result="duplicate"}' in after
+
+
+def envoy_prometheus(stack) -> dict[str, float]:
+    """Envoy's /stats/prometheus as {series with labels: value}."""
+    text = stackmod.http("GET", f"{stack.envoy_admin}/stats/prometheus", timeout=5)[2].decode()
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^([a-z_]+\{[^}]*\}) ([0-9.e+-]+)$", line)
+        if m:
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
+def test_the_gateway_metrics_have_labels_per_model_and_move_exactly_with_traffic(stack, key):
+    model = f"metrics-{tag()}"
+    stack.must("POST", "/admin/models", {"id": model, "deployments": [{"provider": "mock", "upstream_model": "mock-gpt"}]})
+    auth = [("authorization", f"Bearer {key}"), ("content-type", "application/json")]
+    stackmod.wait_until(lambda: raw(stack, "POST", "/v1/chat/completions", auth, chat_body("no-such-model"))[0] == 404
+                        and raw(stack, "GET", f"/v1/models/{model}", auth)[0] == 200, what="the model on the gateway")
+    before = envoy_prometheus(stack)
+    refused = 'tollgate_replies{code="model_not_found"}'
+    tokens_in = tokens_out = 0
+    for stream in (False, False, False, True, True):
+        body = chat_body(model, stream=stream, stream_options={"include_usage": True}) if stream else chat_body(model)
+        status, _, answer = raw(stack, "POST", "/v1/chat/completions", auth, body)
+        assert status == 200
+        if stream:
+            last = [line for line in answer.decode().splitlines() if line.startswith("data: {")][-1]
+            usage = json.loads(last[6:])["usage"]
+        else:
+            usage = json.loads(answer)["usage"]
+        tokens_in += usage["prompt_tokens"]
+        tokens_out += usage["completion_tokens"]
+    assert raw(stack, "POST", "/v1/chat/completions", auth, chat_body("no-such-model"))[0] == 404
+    on = f'model="{model}",provider="mock"'
+    requests = f'tollgate_requests{{{on},operation="chat_completions",status_class="2xx"}}'
+
+    def moved():
+        m = envoy_prometheus(stack)
+        # Histograms reach the admin output at Envoy's stats flush (5 s).
+        return m if m.get(f"tollgate_ttft_ms_count{{{on}}}", 0) >= 2 else None
+
+    m = stackmod.wait_until(moved, timeout=15, interval=0.5, what="the histograms flushed")
+    assert m[requests] == 5
+    assert m[f'tollgate_tokens{{{on},type="input"}}'] == tokens_in
+    assert m[f'tollgate_tokens{{{on},type="output"}}'] == tokens_out
+    assert m[f"tollgate_request_duration_ms_count{{{on}}}"] == 5
+    assert m[f'tollgate_request_duration_ms_bucket{{{on},le="81920"}}'] == 5, "GenAI buckets in ms"
+    assert m[f"tollgate_ttft_ms_count{{{on}}}"] == 2
+    assert m[f"tollgate_time_per_output_token_us_count{{{on}}}"] == 2
+    assert m[refused] - before.get(refused, 0) >= 1

@@ -47,6 +47,7 @@ impl Request {
                 (None, Some(routed)) => u32::try_from(routed.attempts).unwrap_or(u32::MAX),
                 (None, None) => 1,
             };
+            self.attempts = tried;
             // A provider's 5xx, or Envoy's own after a failover cluster's
             // retries; Envoy's other local replies (an address refused
             // through the forward proxy) are already the client's error.
@@ -166,6 +167,13 @@ impl Request {
             .is_some_and(|c| c.usage_in_access_log)
         {
             access_log(&json);
+        }
+        if worker.config.as_ref().is_some_and(|c| c.metrics) {
+            worker.metric_updates.extend(crate::metrics::for_record(
+                &record,
+                self.operation,
+                self.attempts,
+            ));
         }
         worker.counts.records += 1;
         worker.counts.estimated += u64::from(record.estimated);

@@ -1,0 +1,149 @@
+//! The data path's metrics, as Envoy stats (`wasmcustom.tollgate_*`): what
+//! each finished request adds, worked out here as plain values; the host
+//! defines each stat once and writes it. Labels are baked into the stat
+//! name as `.<label>.<value>` pairs, and the bootstrap's `stats_tags` take
+//! them out again, so that Prometheus (`/stats/prometheus`) sees
+//! `envoy_tollgate_requests{model="..",provider="..",operation="..",status_class=".."}`.
+//! Durations are histograms in milliseconds (time per output token in
+//! microseconds), with the OpenTelemetry GenAI buckets set in the bootstrap's
+//! `histogram_bucket_settings`. docs/metrics.md lists every series.
+
+use tollgate_contract::usage::UsageRecord;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Histogram,
+}
+
+/// One write: add `value` to a counter, or record it in a histogram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    pub name: String,
+    pub kind: Kind,
+    pub value: u64,
+}
+
+/// The most distinct stat names one worker defines; past it, new label
+/// values are counted under `other` (a bound on cardinality).
+pub const MAX_SERIES: usize = 4_000;
+
+/// A label value as a stat name can carry it: letters, digits, `-` and `_`
+/// (a `.` would end the value), at most 64 bytes; empty is `none`.
+pub fn label(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() {
+        out.push_str("none");
+    }
+    out
+}
+
+fn counter(name: String, value: u64) -> Update {
+    Update {
+        name,
+        kind: Kind::Counter,
+        value,
+    }
+}
+
+fn histogram(name: String, value: u64) -> Update {
+    Update {
+        name,
+        kind: Kind::Histogram,
+        value,
+    }
+}
+
+/// What one finished request adds. `operation`: the client's endpoint
+/// (`chat_completions`, `messages`, ...); `attempts`: how many deployments
+/// it was sent to.
+pub fn for_record(r: &UsageRecord, operation: &str, attempts: u32) -> Vec<Update> {
+    let model = label(&r.model);
+    let provider = label(&r.provider);
+    let class = match r.status {
+        200..=299 => "2xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    };
+    let on = format!("model.{model}.provider.{provider}");
+    let mut out = vec![
+        counter(
+            format!(
+                "tollgate_requests.{on}.operation.{}.status_class.{class}",
+                label(operation)
+            ),
+            1,
+        ),
+        histogram(format!("tollgate_request_duration_ms.{on}"), r.latency_ms),
+    ];
+    if r.status >= 400 {
+        out.push(counter(
+            format!("tollgate_upstream_errors.model.{model}.status.{}", r.status),
+            1,
+        ));
+    }
+    let uncached = r.input_tokens.saturating_sub(r.cache_read_tokens);
+    for (kind, n) in [
+        ("input", uncached),
+        ("cached", r.cache_read_tokens),
+        ("output", r.output_tokens),
+    ] {
+        if n > 0 {
+            out.push(counter(format!("tollgate_tokens.{on}.type.{kind}"), n));
+        }
+    }
+    if r.estimated {
+        out.push(counter(
+            format!("tollgate_tokens_estimated.model.{model}"),
+            1,
+        ));
+    }
+    if let Some(ttft) = r.ttft_ms.filter(|_| r.stream) {
+        out.push(histogram(format!("tollgate_ttft_ms.{on}"), ttft));
+        if r.output_tokens > 1 {
+            let per =
+                r.latency_ms.saturating_sub(ttft).saturating_mul(1000) / (r.output_tokens - 1);
+            out.push(histogram(
+                format!("tollgate_time_per_output_token_us.{on}"),
+                per,
+            ));
+        }
+    }
+    if attempts > 1 {
+        out.push(counter(
+            format!("tollgate_failover_retries.model.{model}"),
+            u64::from(attempts - 1),
+        ));
+    }
+    out
+}
+
+/// An answer the gateway made itself (a refusal: a bad key, a limit, a
+/// budget, a bad body; or its own 502), by its error code.
+pub fn for_reply(code: &str) -> Update {
+    counter(format!("tollgate_replies.code.{}", label(code)), 1)
+}
+
+/// `name` with each label value past the cardinality bound as `other`.
+pub fn bounded(name: &str) -> String {
+    name.split('.')
+        .enumerate()
+        .map(|(i, part)| if i >= 2 && i % 2 == 0 { "other" } else { part })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;
