@@ -109,7 +109,10 @@ fn mint(prefix: &str) -> ApiResult<String> {
 }
 
 /// Every listed model must exist: a typo would otherwise lock a key out.
-async fn check_models(state: &AppState, models: &Option<Vec<String>>) -> ApiResult<Option<String>> {
+pub(super) async fn check_models(
+    state: &AppState,
+    models: &Option<Vec<String>>,
+) -> ApiResult<Option<String>> {
     let Some(models) = models else {
         return Ok(None);
     };

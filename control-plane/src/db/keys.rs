@@ -153,18 +153,25 @@ pub enum Allowed {
     Only(Vec<String>),
 }
 
+/// The key's effective set: its account's group's models narrowed by its
+/// own list (`db::groups::effective`).
 pub async fn allowed_models(db: &Db, key_id: &str) -> ApiResult<Allowed> {
-    let raw: Option<Option<String>> =
-        sqlx::query_scalar("SELECT models FROM api_keys WHERE id = $1 AND revoked_at_ms IS NULL")
-            .bind(key_id)
-            .fetch_optional(&db.pool)
-            .await?;
-    Ok(match raw {
-        None => Allowed::Gone,
-        Some(raw) => match decode_models(key_id, raw.as_deref())? {
-            None => Allowed::All,
-            Some(list) => Allowed::Only(list),
-        },
+    let raw: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT k.models, g.models FROM api_keys k JOIN accounts a ON a.id = k.account_id \
+         LEFT JOIN model_groups g ON g.id = a.group_id \
+         WHERE k.id = $1 AND k.revoked_at_ms IS NULL",
+    )
+    .bind(key_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some((own, group)) = raw else {
+        return Ok(Allowed::Gone);
+    };
+    let own = decode_models(key_id, own.as_deref())?;
+    let group = decode_models(key_id, group.as_deref())?;
+    Ok(match super::groups::effective(group.as_deref(), own) {
+        None => Allowed::All,
+        Some(list) => Allowed::Only(list),
     })
 }
 

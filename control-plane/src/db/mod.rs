@@ -5,6 +5,7 @@
 //! only; what differs between the two backends is here and in `migrations/`.
 
 pub mod accounts;
+pub mod groups;
 pub mod keys;
 pub mod models;
 pub mod providers;
