@@ -38,6 +38,7 @@ pub const PATHS: &[(&str, &[&str])] = &[
     ("/admin/keys", &["get", "post"]),
     ("/admin/keys/{id}", &["get", "patch", "delete"]),
     ("/admin/keys/{id}/rotate", &["post"]),
+    ("/admin/keys/{id}/reset-spend", &["post"]),
     ("/admin/providers", &["get", "post"]),
     ("/admin/providers/{id}", &["get", "patch", "delete"]),
     ("/admin/models", &["get", "post"]),
@@ -67,7 +68,13 @@ pub fn document() -> Value {
         for method in *methods {
             let body = match (*method, path.ends_with("/credit")) {
                 (_, true) => Some("Credit"),
-                ("post", false) if !path.ends_with("/rotate") && !schema.is_empty() => Some(schema),
+                ("post", false)
+                    if !path.ends_with("/rotate")
+                        && !path.ends_with("/reset-spend")
+                        && !schema.is_empty() =>
+                {
+                    Some(schema)
+                }
                 ("patch", _) => Some(schema),
                 _ => None,
             };
@@ -113,6 +120,7 @@ pub fn document() -> Value {
                     "rpm": {"type": ["integer", "null"]}, "tpm": {"type": ["integer", "null"]},
                     "max_concurrent": {"type": ["integer", "null"]},
                     "budget_usd": {"type": ["number", "null"], "minimum": 0},
+                    "budget_period": {"enum": ["daily", "weekly", "monthly", null], "description": "the spend resets at the period's start, 00:00 UTC (weeks from Monday)"},
                     "expires_at": {"type": ["integer", "null"], "description": "unix seconds"}}},
                 "Provider": {"type": "object", "additionalProperties": false, "properties": {
                     "id": {"type": "string"}, "name": {"type": "string"}, "kind": {"enum": ["openai", "anthropic", "azure_openai"]},

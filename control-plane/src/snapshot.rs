@@ -98,7 +98,12 @@ fn key(live: db::keys::Live, groups: &Groups) -> Option<Key> {
         hash: live.hash,
         account_id: k.account_id,
         expires_at: k.expires_at,
-        budget_nanos: k.budget_nanos.map(|v| v.max(0) as u64),
+        // The spend the filter counts against only grows (its local count
+        // rebases on it); a reset raises the budget by the spend before the
+        // reset instead, so the filter needs no notion of periods.
+        budget_nanos: k
+            .budget_nanos
+            .map(|v| (v.max(0) as u64).saturating_add(k.spent_base_nanos.max(0) as u64)),
         // Only where a budget needs it, so that spend on keys without a
         // budget does not change the snapshot at every request.
         spent_nanos: if k.budget_nanos.is_some() {

@@ -53,6 +53,7 @@ pub fn routes() -> Router<AppState> {
                 .delete(keys::revoke),
         )
         .route("/admin/keys/{id}/rotate", post(keys::rotate))
+        .route("/admin/keys/{id}/reset-spend", post(keys::reset_spend))
         .route(
             "/admin/providers",
             post(resource::create::<ProviderRow>).get(resource::list::<ProviderRow>),
