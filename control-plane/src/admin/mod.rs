@@ -9,6 +9,7 @@ mod keys;
 mod models;
 mod providers;
 mod resource;
+mod summary;
 mod upstream_url;
 mod usage;
 

@@ -9,6 +9,8 @@ pub mod groups;
 pub mod keys;
 pub mod models;
 pub mod providers;
+pub mod rollup;
+mod rollup_sql;
 pub mod usage;
 pub mod usage_report;
 
