@@ -1,13 +1,15 @@
 -- The usage rollup (issue 14): per hour and per day (`span_ms`), totals and
 -- a latency histogram of the records that started in [start_ms, start_ms +
--- span_ms), kept in three views: per model (key_id and account_id ''), per
--- key and account (model ''), and per model, key and account. Ingest keeps
--- it in the same transaction as the records; summaries read it for whole
--- hours and days, the records only for the partial hours at the edges.
+-- span_ms), kept in three views (`dims`): 0 per model (key_id and
+-- account_id ''), 1 per key and account (model ''), 2 per model, key and
+-- account. Ingest keeps it in the same transaction as the records;
+-- summaries read it for whole hours and days, the records only for the
+-- partial hours at the edges.
 -- b00..b59: how many records took at most EDGES[i] ms (and more than
 -- EDGES[i-1]); EDGES[i] = floor(2^(i/3)), b59 also takes everything longer
--- (db/rollup.rs holds the same list).
+-- (db/rollup_sql.rs holds the same list).
 CREATE TABLE usage_rollup (
+    dims          BIGINT NOT NULL,
     span_ms       BIGINT NOT NULL,
     start_ms      BIGINT NOT NULL,
     model         TEXT NOT NULL,
@@ -78,13 +80,13 @@ CREATE TABLE usage_rollup (
     b57 BIGINT NOT NULL DEFAULT 0,
     b58 BIGINT NOT NULL DEFAULT 0,
     b59 BIGINT NOT NULL DEFAULT 0,
-    PRIMARY KEY (span_ms, start_ms, model, key_id, account_id)
+    PRIMARY KEY (dims, span_ms, start_ms, model, key_id, account_id)
 );
 
 -- The records already there.
-INSERT INTO usage_rollup (span_ms, start_ms, model, key_id, account_id, requests, errors,
+INSERT INTO usage_rollup (dims, span_ms, start_ms, model, key_id, account_id, requests, errors,
     input_tokens, output_tokens, cost_nanos, b00, b01, b02, b03, b04, b05, b06, b07, b08, b09, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50, b51, b52, b53, b54, b55, b56, b57, b58, b59)
-SELECT 3600000, (created_at_ms / 3600000) * 3600000, model, '', '', COUNT(*),
+SELECT 0, 3600000, (created_at_ms / 3600000) * 3600000, model, '', '', COUNT(*),
     SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), SUM(output_tokens), SUM(cost_nanos),
     SUM(CASE WHEN latency_ms <= 1 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 1 AND latency_ms <= 1 THEN 1 ELSE 0 END),
@@ -146,10 +148,10 @@ SELECT 3600000, (created_at_ms / 3600000) * 3600000, model, '', '', COUNT(*),
     SUM(CASE WHEN latency_ms > 416127 AND latency_ms <= 524288 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 524288 AND latency_ms <= 660561 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 660561 THEN 1 ELSE 0 END)
-FROM usage_records GROUP BY 1, 2, 3, 4, 5;
-INSERT INTO usage_rollup (span_ms, start_ms, model, key_id, account_id, requests, errors,
+FROM usage_records GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO usage_rollup (dims, span_ms, start_ms, model, key_id, account_id, requests, errors,
     input_tokens, output_tokens, cost_nanos, b00, b01, b02, b03, b04, b05, b06, b07, b08, b09, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50, b51, b52, b53, b54, b55, b56, b57, b58, b59)
-SELECT 86400000, (created_at_ms / 86400000) * 86400000, model, '', '', COUNT(*),
+SELECT 0, 86400000, (created_at_ms / 86400000) * 86400000, model, '', '', COUNT(*),
     SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), SUM(output_tokens), SUM(cost_nanos),
     SUM(CASE WHEN latency_ms <= 1 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 1 AND latency_ms <= 1 THEN 1 ELSE 0 END),
@@ -211,10 +213,10 @@ SELECT 86400000, (created_at_ms / 86400000) * 86400000, model, '', '', COUNT(*),
     SUM(CASE WHEN latency_ms > 416127 AND latency_ms <= 524288 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 524288 AND latency_ms <= 660561 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 660561 THEN 1 ELSE 0 END)
-FROM usage_records GROUP BY 1, 2, 3, 4, 5;
-INSERT INTO usage_rollup (span_ms, start_ms, model, key_id, account_id, requests, errors,
+FROM usage_records GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO usage_rollup (dims, span_ms, start_ms, model, key_id, account_id, requests, errors,
     input_tokens, output_tokens, cost_nanos, b00, b01, b02, b03, b04, b05, b06, b07, b08, b09, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50, b51, b52, b53, b54, b55, b56, b57, b58, b59)
-SELECT 3600000, (created_at_ms / 3600000) * 3600000, '', key_id, account_id, COUNT(*),
+SELECT 1, 3600000, (created_at_ms / 3600000) * 3600000, '', key_id, account_id, COUNT(*),
     SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), SUM(output_tokens), SUM(cost_nanos),
     SUM(CASE WHEN latency_ms <= 1 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 1 AND latency_ms <= 1 THEN 1 ELSE 0 END),
@@ -276,10 +278,10 @@ SELECT 3600000, (created_at_ms / 3600000) * 3600000, '', key_id, account_id, COU
     SUM(CASE WHEN latency_ms > 416127 AND latency_ms <= 524288 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 524288 AND latency_ms <= 660561 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 660561 THEN 1 ELSE 0 END)
-FROM usage_records GROUP BY 1, 2, 3, 4, 5;
-INSERT INTO usage_rollup (span_ms, start_ms, model, key_id, account_id, requests, errors,
+FROM usage_records GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO usage_rollup (dims, span_ms, start_ms, model, key_id, account_id, requests, errors,
     input_tokens, output_tokens, cost_nanos, b00, b01, b02, b03, b04, b05, b06, b07, b08, b09, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50, b51, b52, b53, b54, b55, b56, b57, b58, b59)
-SELECT 86400000, (created_at_ms / 86400000) * 86400000, '', key_id, account_id, COUNT(*),
+SELECT 1, 86400000, (created_at_ms / 86400000) * 86400000, '', key_id, account_id, COUNT(*),
     SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), SUM(output_tokens), SUM(cost_nanos),
     SUM(CASE WHEN latency_ms <= 1 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 1 AND latency_ms <= 1 THEN 1 ELSE 0 END),
@@ -341,10 +343,10 @@ SELECT 86400000, (created_at_ms / 86400000) * 86400000, '', key_id, account_id, 
     SUM(CASE WHEN latency_ms > 416127 AND latency_ms <= 524288 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 524288 AND latency_ms <= 660561 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 660561 THEN 1 ELSE 0 END)
-FROM usage_records GROUP BY 1, 2, 3, 4, 5;
-INSERT INTO usage_rollup (span_ms, start_ms, model, key_id, account_id, requests, errors,
+FROM usage_records GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO usage_rollup (dims, span_ms, start_ms, model, key_id, account_id, requests, errors,
     input_tokens, output_tokens, cost_nanos, b00, b01, b02, b03, b04, b05, b06, b07, b08, b09, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50, b51, b52, b53, b54, b55, b56, b57, b58, b59)
-SELECT 3600000, (created_at_ms / 3600000) * 3600000, model, key_id, account_id, COUNT(*),
+SELECT 2, 3600000, (created_at_ms / 3600000) * 3600000, model, key_id, account_id, COUNT(*),
     SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), SUM(output_tokens), SUM(cost_nanos),
     SUM(CASE WHEN latency_ms <= 1 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 1 AND latency_ms <= 1 THEN 1 ELSE 0 END),
@@ -406,10 +408,10 @@ SELECT 3600000, (created_at_ms / 3600000) * 3600000, model, key_id, account_id, 
     SUM(CASE WHEN latency_ms > 416127 AND latency_ms <= 524288 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 524288 AND latency_ms <= 660561 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 660561 THEN 1 ELSE 0 END)
-FROM usage_records GROUP BY 1, 2, 3, 4, 5;
-INSERT INTO usage_rollup (span_ms, start_ms, model, key_id, account_id, requests, errors,
+FROM usage_records GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO usage_rollup (dims, span_ms, start_ms, model, key_id, account_id, requests, errors,
     input_tokens, output_tokens, cost_nanos, b00, b01, b02, b03, b04, b05, b06, b07, b08, b09, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50, b51, b52, b53, b54, b55, b56, b57, b58, b59)
-SELECT 86400000, (created_at_ms / 86400000) * 86400000, model, key_id, account_id, COUNT(*),
+SELECT 2, 86400000, (created_at_ms / 86400000) * 86400000, model, key_id, account_id, COUNT(*),
     SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(input_tokens), SUM(output_tokens), SUM(cost_nanos),
     SUM(CASE WHEN latency_ms <= 1 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 1 AND latency_ms <= 1 THEN 1 ELSE 0 END),
@@ -471,4 +473,4 @@ SELECT 86400000, (created_at_ms / 86400000) * 86400000, model, key_id, account_i
     SUM(CASE WHEN latency_ms > 416127 AND latency_ms <= 524288 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 524288 AND latency_ms <= 660561 THEN 1 ELSE 0 END),
     SUM(CASE WHEN latency_ms > 660561 THEN 1 ELSE 0 END)
-FROM usage_records GROUP BY 1, 2, 3, 4, 5;
+FROM usage_records GROUP BY 1, 2, 3, 4, 5, 6;

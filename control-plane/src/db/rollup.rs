@@ -18,6 +18,11 @@ use super::usage_report::{Filter, GroupBy, Sql, Value};
 use super::Db;
 use crate::error::ApiResult;
 
+/// The views: per model; per key and account; per model, key and account.
+const MODEL_VIEW: i64 = 0;
+const KEY_VIEW: i64 = 1;
+const ALL_VIEW: i64 = 2;
+
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 86_400_000;
 pub const BUCKET_COUNT: usize = EDGES.len();
@@ -96,12 +101,12 @@ fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// `(span, start, model, key, account)`: one row of the rollup.
-type Cell = (i64, i64, String, String, String);
+/// `(view, span, start, model, key, account)`: one row of the rollup.
+type Cell = (i64, i64, i64, String, String, String);
 
-/// Rows per upsert (70 values each).
+/// Rows per upsert (71 values each).
 const CELLS_PER_UPSERT: usize = 100;
-const VALUES_PER_CELL: usize = 10 + BUCKET_COUNT;
+const VALUES_PER_CELL: usize = 11 + BUCKET_COUNT;
 
 /// Adds the records (those really inserted) to every cell they fall in, in
 /// the ingest transaction: summed here first, then one multi-row upsert per
@@ -122,12 +127,17 @@ pub async fn add(tx: &mut Transaction<'_, Any>, records: &[&UsageRecord]) -> Api
         one.buckets[bucket(clamp(r.latency_ms))] = 1;
         for span in [HOUR_MS, DAY_MS] {
             let start = at - at.rem_euclid(span);
-            for (model, key, account) in [
-                (r.model.as_str(), "", ""),
-                ("", r.key_id.as_str(), r.account_id.as_str()),
-                (r.model.as_str(), r.key_id.as_str(), r.account_id.as_str()),
+            for (view, model, key, account) in [
+                (MODEL_VIEW, r.model.as_str(), "", ""),
+                (KEY_VIEW, "", r.key_id.as_str(), r.account_id.as_str()),
+                (
+                    ALL_VIEW,
+                    r.model.as_str(),
+                    r.key_id.as_str(),
+                    r.account_id.as_str(),
+                ),
             ] {
-                let cell = (span, start, model.into(), key.into(), account.into());
+                let cell = (view, span, start, model.into(), key.into(), account.into());
                 cells.entry(cell).or_default().merge(&one);
             }
         }
@@ -135,7 +145,7 @@ pub async fn add(tx: &mut Transaction<'_, Any>, records: &[&UsageRecord]) -> Api
     let cells: Vec<(Cell, Sums)> = cells.into_iter().collect();
     for chunk in cells.chunks(CELLS_PER_UPSERT) {
         let mut sql = String::from(
-            "INSERT INTO usage_rollup (span_ms, start_ms, model, key_id, account_id, requests, errors, \
+            "INSERT INTO usage_rollup (dims, span_ms, start_ms, model, key_id, account_id, requests, errors, \
              input_tokens, output_tokens, cost_nanos, ",
         );
         sql.push_str(BUCKETS);
@@ -151,11 +161,14 @@ pub async fn add(tx: &mut Transaction<'_, Any>, records: &[&UsageRecord]) -> Api
             sql.push_str(&params.join(", "));
             sql.push(')');
         }
-        sql.push_str(" ON CONFLICT (span_ms, start_ms, model, key_id, account_id) DO UPDATE SET ");
+        sql.push_str(
+            " ON CONFLICT (dims, span_ms, start_ms, model, key_id, account_id) DO UPDATE SET ",
+        );
         sql.push_str(ADD_ON_CONFLICT);
         let mut q = sqlx::query(&sql);
-        for ((span, start, model, key, account), s) in chunk {
+        for ((view, span, start, model, key, account), s) in chunk {
             q = q
+                .bind(*view)
                 .bind(*span)
                 .bind(*start)
                 .bind(model.clone())
@@ -177,15 +190,15 @@ pub async fn add(tx: &mut Transaction<'_, Any>, records: &[&UsageRecord]) -> Api
 
 /// Which view of the rollup a summary reads: the smallest that has every
 /// column its grouping and filters need.
-fn view(f: &Filter, group: GroupBy) -> &'static str {
+fn view(f: &Filter, group: GroupBy) -> i64 {
     let by_model = group == GroupBy::Model || f.model.is_some();
     let by_key = matches!(group, GroupBy::Key | GroupBy::Account)
         || f.key_id.is_some()
         || f.account_id.is_some();
     match (by_model, by_key) {
-        (true, true) => " AND model <> '' AND key_id <> ''",
-        (true, false) | (false, false) => " AND key_id = '' AND model <> ''",
-        (false, true) => " AND model = '' AND key_id <> ''",
+        (true, true) => ALL_VIEW,
+        (true, false) | (false, false) => MODEL_VIEW,
+        (false, true) => KEY_VIEW,
     }
 }
 
@@ -236,11 +249,11 @@ pub async fn read(
     let g = group_expr(group);
     let mut q = Sql::new("SELECT ");
     q.push(g).push(" AS grp, ").push(SUMS);
-    q.push(" FROM usage_rollup WHERE span_ms = ")
-        .push_bind(Value::Int(span));
+    q.push(" FROM usage_rollup WHERE dims = ")
+        .push_bind(Value::Int(view(f, group)));
+    q.push(" AND span_ms = ").push_bind(Value::Int(span));
     q.push(" AND start_ms >= ").push_bind(Value::Int(from_ms));
     q.push(" AND start_ms < ").push_bind(Value::Int(to_ms));
-    q.push(view(f, group));
     q.push_equals(f);
     q.push(" GROUP BY ").push(g);
     q.fetch_all(db).await
