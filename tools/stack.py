@@ -217,6 +217,9 @@ class Stack:
     # (link-local always), like the control plane without
     # TOLLGATE_ALLOW_PRIVATE_UPSTREAMS.
     refuse_private_upstreams: bool = False
+    # Moves the control plane's calendar clock (budget periods), so that a
+    # test crosses a period's start without waiting for it.
+    clock_offset_ms: int = 0
     procs: dict[str, Proc] = field(default_factory=dict)
     # What `start` seeded (the demo account and key) and the second Envoy's port.
     demo: dict = field(default_factory=dict)
@@ -279,6 +282,8 @@ class Stack:
             env["TOLLGATE_REDIS_URL"] = self.redis_url
         if self.snapshot_page_keys:
             env["TOLLGATE_SNAPSHOT_PAGE_KEYS"] = str(self.snapshot_page_keys)
+        if self.clock_offset_ms:
+            env["TOLLGATE_CLOCK_OFFSET_MS"] = str(self.clock_offset_ms)
         return env
 
     def start_control_plane(self) -> None:

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use crate::db::{Backend, CONFIG_CHANNEL};
+use crate::db::{self, Backend, CONFIG_CHANNEL};
+use crate::period::Period;
 use crate::state::AppState;
 
 /// How often the snapshot is rebuilt without an admin write.
@@ -13,8 +14,13 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(5);
 /// locally in between, so this bounds work, not accuracy.
 pub const SPEND_EVERY: Duration = Duration::from_millis(500);
 
+/// How often keys whose budget period ended are reset (so a reset lands
+/// within about this long of the period's start, plus the snapshot's trip).
+pub const ROLL_EVERY: Duration = Duration::from_secs(1);
+
 pub fn spawn(state: &AppState) {
     tokio::spawn(refresh_forever(state.clone()));
+    tokio::spawn(roll_forever(state.clone()));
     if let (Backend::Postgres, Some(url)) = (state.db.backend, state.settings.database_url.clone())
     {
         tokio::spawn(listen_forever(state.clone(), url));
@@ -62,5 +68,36 @@ async fn refresh_forever(state: AppState) {
         // rebuild only catches up with what others did: nothing to tell.
         state.publish_from(spend).await;
         tokio::time::sleep(SPEND_EVERY).await;
+    }
+}
+
+/// Starts the current period for every key with a budget period still in an
+/// earlier one (their spend resets, by the state's clock); whether any was.
+pub async fn roll_periods(state: &AppState) -> bool {
+    let now = state.clock.now_ms();
+    let mut rolled = 0;
+    for p in Period::ALL {
+        match db::keys::roll_period(&state.db, p.as_str(), p.start(now)).await {
+            Ok(n) => rolled += n,
+            Err(e) => {
+                tracing::warn!(period = p.as_str(), error = %e, "could not reset budget periods")
+            }
+        }
+    }
+    if rolled > 0 {
+        tracing::info!(keys = rolled, "budget period started: spend reset");
+    }
+    rolled > 0
+}
+
+/// Resets the keys whose period ended, and publishes when any was.
+async fn roll_forever(state: AppState) {
+    let mut tick = tokio::time::interval(ROLL_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if roll_periods(&state).await {
+            state.publish().await;
+        }
     }
 }

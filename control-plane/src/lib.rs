@@ -27,6 +27,7 @@ mod money;
 pub mod openapi;
 mod pages;
 mod patch;
+mod period;
 mod router;
 mod secrets;
 pub mod settings;
@@ -55,6 +56,12 @@ pub async fn state(settings: Settings) -> anyhow::Result<AppState> {
 /// The loops that keep the snapshot current (see `background`).
 pub fn spawn_background(state: &AppState) {
     background::spawn(state);
+}
+
+/// Resets the spend of keys whose budget period ended (what the background
+/// loop does every second); whether any was. For tests that move the clock.
+pub async fn roll_budget_periods(state: &AppState) -> bool {
+    background::roll_periods(state).await
 }
 
 /// For a graceful shutdown: held config polls end at once.

@@ -33,9 +33,12 @@ pub const PATHS: &[(&str, &[&str])] = &[
     ("/admin/accounts", &["get", "post"]),
     ("/admin/accounts/{id}", &["get", "patch", "delete"]),
     ("/admin/accounts/{id}/credit", &["post"]),
+    ("/admin/groups", &["get", "post"]),
+    ("/admin/groups/{id}", &["get", "patch", "delete"]),
     ("/admin/keys", &["get", "post"]),
     ("/admin/keys/{id}", &["get", "patch", "delete"]),
     ("/admin/keys/{id}/rotate", &["post"]),
+    ("/admin/keys/{id}/reset-spend", &["post"]),
     ("/admin/providers", &["get", "post"]),
     ("/admin/providers/{id}", &["get", "patch", "delete"]),
     ("/admin/models", &["get", "post"]),
@@ -55,6 +58,7 @@ pub fn document() -> Value {
             .unwrap_or_default();
         let schema = match resource {
             "accounts" => "Account",
+            "groups" => "Group",
             "keys" => "Key",
             "providers" => "Provider",
             "models" => "Model",
@@ -64,7 +68,13 @@ pub fn document() -> Value {
         for method in *methods {
             let body = match (*method, path.ends_with("/credit")) {
                 (_, true) => Some("Credit"),
-                ("post", false) if !path.ends_with("/rotate") && !schema.is_empty() => Some(schema),
+                ("post", false)
+                    if !path.ends_with("/rotate")
+                        && !path.ends_with("/reset-spend")
+                        && !schema.is_empty() =>
+                {
+                    Some(schema)
+                }
                 ("patch", _) => Some(schema),
                 _ => None,
             };
@@ -83,7 +93,7 @@ pub fn document() -> Value {
         "info": {
             "title": "Tollgate admin API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Accounts, keys, providers, models and usage. Every call takes `Authorization: Bearer <admin token>`. Lists take `limit` (1 to 100) and `after=<last id>` and answer {\"object\":\"list\",\"data\":[...],\"has_more\":bool}. Errors use the OpenAI error body."
+            "description": "Groups, accounts, keys, providers, models and usage. Every call takes `Authorization: Bearer <admin token>`. Lists take `limit` (1 to 100) and `after=<last id>` and answer {\"object\":\"list\",\"data\":[...],\"has_more\":bool}. Errors use the OpenAI error body."
         },
         "components": {
             "securitySchemes": {"admin": {"type": "http", "scheme": "bearer"}},
@@ -95,7 +105,13 @@ pub fn document() -> Value {
                     "name": {"type": "string", "maxLength": 200},
                     "balance_usd": {"type": ["number", "null"], "minimum": 0},
                     "rpm": {"type": ["integer", "null"]}, "tpm": {"type": ["integer", "null"]},
-                    "max_concurrent": {"type": ["integer", "null"]}}},
+                    "max_concurrent": {"type": ["integer", "null"]},
+                    "group_id": {"type": ["string", "null"], "description": "the model group: its models and default limits apply to the account's keys"}}},
+                "Group": {"type": "object", "additionalProperties": false, "properties": {
+                    "name": {"type": "string", "maxLength": 200},
+                    "models": {"type": "array", "items": {"type": "string"}, "description": "the models the group's accounts may use; a key's own list narrows it"},
+                    "rpm": {"type": ["integer", "null"]}, "tpm": {"type": ["integer", "null"]},
+                    "max_concurrent": {"type": ["integer", "null"], "description": "defaults for keys without a limit of their own"}}},
                 "Credit": {"type": "object", "additionalProperties": false, "required": ["amount_usd"],
                     "properties": {"amount_usd": {"type": "number", "minimum": 0}}},
                 "Key": {"type": "object", "additionalProperties": false, "properties": {
@@ -104,6 +120,7 @@ pub fn document() -> Value {
                     "rpm": {"type": ["integer", "null"]}, "tpm": {"type": ["integer", "null"]},
                     "max_concurrent": {"type": ["integer", "null"]},
                     "budget_usd": {"type": ["number", "null"], "minimum": 0},
+                    "budget_period": {"enum": ["daily", "weekly", "monthly", null], "description": "the spend resets at the period's start, 00:00 UTC (weeks from Monday)"},
                     "expires_at": {"type": ["integer", "null"], "description": "unix seconds"}}},
                 "Provider": {"type": "object", "additionalProperties": false, "properties": {
                     "id": {"type": "string"}, "name": {"type": "string"}, "kind": {"enum": ["openai", "anthropic", "azure_openai"]},

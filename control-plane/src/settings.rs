@@ -38,6 +38,9 @@ pub struct Settings {
     /// goes to the filter in pages of this many (about 120 KB of JSON each,
     /// about a millisecond for the filter to apply between requests).
     pub snapshot_page_keys: usize,
+    /// `TOLLGATE_CLOCK_OFFSET_MS`, default 0: moves the clock budget periods
+    /// follow, for tests that cross a period's start without waiting.
+    pub clock_offset_ms: i64,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -79,6 +82,12 @@ impl Settings {
                     Ok(n) if n >= 1 => n,
                     _ => bail!("TOLLGATE_SNAPSHOT_PAGE_KEYS must be a positive integer"),
                 },
+            },
+            clock_offset_ms: match var("TOLLGATE_CLOCK_OFFSET_MS") {
+                None => 0,
+                Some(v) => v
+                    .parse::<i64>()
+                    .context("TOLLGATE_CLOCK_OFFSET_MS must be an integer of milliseconds")?,
             },
             lease_fail_open: match var("TOLLGATE_LEASE_FAIL").as_deref() {
                 None | Some("closed") => false,

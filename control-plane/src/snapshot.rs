@@ -4,6 +4,8 @@
 //! be read is left out (and logged) rather than stopping every other change
 //! from being published.
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use tollgate_contract::snapshot::{
     Account, Deployment, Key, KeyPage, Model, Provider, Settings, Snapshot,
@@ -22,10 +24,11 @@ pub async fn build(
     page_keys: usize,
     refuse_private_upstreams: bool,
 ) -> ApiResult<Published> {
+    let groups = Groups::read(db).await?;
     let keys: Vec<Key> = db::keys::live(db)
         .await?
         .into_iter()
-        .filter_map(key)
+        .filter_map(|k| key(k, &groups))
         .collect();
     let providers: Vec<Provider> = db::providers::all(db)
         .await?
@@ -75,7 +78,7 @@ fn limit_u64(v: i64) -> u64 {
     u64::try_from(v.max(0)).unwrap_or(0)
 }
 
-fn key(live: db::keys::Live) -> Option<Key> {
+fn key(live: db::keys::Live, groups: &Groups) -> Option<Key> {
     let k = live.key;
     let models = match k.models() {
         Ok(models) => models,
@@ -84,16 +87,32 @@ fn key(live: db::keys::Live) -> Option<Key> {
             return None;
         }
     };
+    let group = groups.of(&k.account_id);
+    if group.is_none() && groups.member(&k.account_id) {
+        // The account's group could not be read: leaving the key out is
+        // the safe side (its models would otherwise widen to all).
+        tracing::error!(key = %k.id, "key left out of the snapshot: its group does not read");
+        return None;
+    }
+    // A key's own limit wins; the group's default applies where it has none.
+    let default = |own: Option<i64>, pick: fn(&db::groups::Row) -> Option<i64>| {
+        own.or_else(|| group.and_then(|g| pick(&g.row)))
+    };
     Some(Key {
+        models: db::groups::effective(group.map(|g| g.models.as_slice()), models),
+        rpm: default(k.rpm, |g| g.rpm).map(limit_u32),
+        tpm: default(k.tpm, |g| g.tpm).map(limit_u64),
+        max_concurrent: default(k.max_concurrent, |g| g.max_concurrent).map(limit_u32),
         id: k.id,
         hash: live.hash,
         account_id: k.account_id,
-        models,
         expires_at: k.expires_at,
-        rpm: k.rpm.map(limit_u32),
-        tpm: k.tpm.map(limit_u64),
-        max_concurrent: k.max_concurrent.map(limit_u32),
-        budget_nanos: k.budget_nanos.map(|v| v.max(0) as u64),
+        // The spend the filter counts against only grows (its local count
+        // rebases on it); a reset raises the budget by the spend before the
+        // reset instead, so the filter needs no notion of periods.
+        budget_nanos: k
+            .budget_nanos
+            .map(|v| (v.max(0) as u64).saturating_add(k.spent_base_nanos.max(0) as u64)),
         // Only where a budget needs it, so that spend on keys without a
         // budget does not change the snapshot at every request.
         spent_nanos: if k.budget_nanos.is_some() {
@@ -102,6 +121,47 @@ fn key(live: db::keys::Live) -> Option<Key> {
             0
         },
     })
+}
+
+/// A group as the keys of its accounts take it.
+struct Group {
+    row: db::groups::Row,
+    models: Vec<String>,
+}
+
+/// The groups and which account is in which.
+struct Groups {
+    by_id: HashMap<String, Group>,
+    account_group: HashMap<String, String>,
+}
+
+impl Groups {
+    async fn read(db: &Db) -> ApiResult<Groups> {
+        let mut by_id = HashMap::new();
+        for row in db::groups::all(db).await? {
+            match row.models() {
+                Ok(models) => {
+                    by_id.insert(row.id.clone(), Group { row, models });
+                }
+                Err(e) => tracing::error!(group = %row.id, error = %e, "group does not read"),
+            }
+        }
+        let account_group = db::groups::memberships(db).await?.into_iter().collect();
+        Ok(Groups {
+            by_id,
+            account_group,
+        })
+    }
+
+    fn member(&self, account: &str) -> bool {
+        self.account_group.contains_key(account)
+    }
+
+    fn of(&self, account: &str) -> Option<&Group> {
+        self.account_group
+            .get(account)
+            .and_then(|g| self.by_id.get(g))
+    }
 }
 
 fn account(a: db::accounts::Limited) -> Account {

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, Clock};
 use crate::config_channel::{ConfigChannel, Published};
 use crate::db::Db;
 use crate::error::ApiResult;
@@ -33,6 +33,8 @@ pub struct State {
     /// The last status each provider answered, from ingested usage.
     pub provider_health: Mutex<HashMap<String, ProviderHealth>>,
     pub metrics: Metrics,
+    /// The clock budget periods follow (`clock::Clock`).
+    pub clock: Clock,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -95,6 +97,7 @@ impl State {
         if settings.redis_url.is_some() {
             tracing::info!("shared limits: buckets in Redis");
         }
+        let settings_offset = settings.clock_offset_ms;
         let state = Arc::new(State {
             db,
             settings,
@@ -113,6 +116,7 @@ impl State {
             last_poll_ms: AtomicI64::new(0),
             provider_health: Mutex::new(Default::default()),
             metrics: Metrics::new(),
+            clock: Clock::new(settings_offset),
         });
         state
             .try_publish()

@@ -28,6 +28,8 @@ pub struct Account {
     rpm: Option<i64>,
     tpm: Option<i64>,
     max_concurrent: Option<i64>,
+    /// The model group, if any: its models and default limits apply.
+    group_id: Option<String>,
     created_at: i64,
 }
 
@@ -42,6 +44,7 @@ impl From<Row> for Account {
             rpm: r.rpm,
             tpm: r.tpm,
             max_concurrent: r.max_concurrent,
+            group_id: r.group_id,
             created_at: r.created_at_ms / 1000,
         }
     }
@@ -55,6 +58,7 @@ pub struct NewAccount {
     rpm: Option<u32>,
     tpm: Option<u32>,
     max_concurrent: Option<u32>,
+    group_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,6 +73,21 @@ pub struct AccountPatch {
     tpm: Option<Option<u32>>,
     #[serde(default, deserialize_with = "double_option")]
     max_concurrent: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    group_id: Option<Option<String>>,
+}
+
+/// A group id must name a group (else 400 naming `group_id`).
+async fn check_group(state: &AppState, group: Option<String>) -> ApiResult<Option<String>> {
+    if let Some(g) = &group {
+        if !db::exists::<db::groups::Row>(&state.db, g).await? {
+            return Err(ApiError::invalid(
+                format!("`group_id` names {g:?}, which is not a group"),
+                Some("group_id"),
+            ));
+        }
+    }
+    Ok(group)
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,7 +104,10 @@ impl Resource for Row {
         Ok(self.into())
     }
 
-    async fn apply(&mut self, p: AccountPatch, _: &AppState) -> ApiResult<()> {
+    async fn apply(&mut self, p: AccountPatch, state: &AppState) -> ApiResult<()> {
+        if let Some(group) = p.group_id {
+            self.group_id = check_group(state, group).await?;
+        }
         set(&mut self.name, p.name, |v| name(v, "name"))?;
         set(&mut self.balance_nanos, p.balance_usd, |v| {
             optional_usd_to_nanos(v, "balance_usd")
@@ -105,8 +127,10 @@ impl Resource for Row {
 impl Creatable for Row {
     type New = NewAccount;
 
-    async fn create(new: NewAccount, _: &AppState) -> ApiResult<Row> {
+    async fn create(new: NewAccount, state: &AppState) -> ApiResult<Row> {
+        let group_id = check_group(state, new.group_id).await?;
         Ok(Row {
+            group_id,
             id: new_id("acct"),
             name: name(new.name, "name")?,
             balance_nanos: optional_usd_to_nanos(new.balance_usd, "balance_usd")?,

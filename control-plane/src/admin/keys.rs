@@ -18,6 +18,7 @@ use crate::ids::new_id;
 use crate::money::{nanos_to_usd, optional_usd_to_nanos};
 use crate::pages::{List, PageQuery};
 use crate::patch::{double_option, set};
+use crate::period::Period;
 use crate::state::AppState;
 use crate::validate::{check_limit, check_slug, name};
 
@@ -32,7 +33,13 @@ pub struct ApiKey {
     tpm: Option<i64>,
     max_concurrent: Option<i64>,
     budget_usd: Option<f64>,
+    /// Spent in the current period (since the last reset).
     spent_usd: f64,
+    /// Spent over the key's whole life.
+    lifetime_spent_usd: f64,
+    budget_period: Option<String>,
+    /// Unix seconds of the next reset, for a key with a period.
+    budget_reset_at: Option<i64>,
     expires_at: Option<i64>,
     revoked: bool,
     prefix: String,
@@ -57,7 +64,15 @@ impl TryFrom<Row> for ApiKey {
             tpm: r.tpm,
             max_concurrent: r.max_concurrent,
             budget_usd: r.budget_nanos.map(nanos_to_usd),
-            spent_usd: nanos_to_usd(r.spent_nanos),
+            spent_usd: nanos_to_usd(r.spent_nanos.saturating_sub(r.spent_base_nanos).max(0)),
+            lifetime_spent_usd: nanos_to_usd(r.spent_nanos),
+            budget_reset_at: match (r.budget_period.as_deref(), r.period_start_ms) {
+                (Some(p), Some(start)) => {
+                    Some(Period::parse(p, "budget_period")?.next(start) / 1000)
+                }
+                _ => None,
+            },
+            budget_period: r.budget_period,
             expires_at: r.expires_at,
             revoked: r.revoked_at_ms.is_some(),
             prefix: r.prefix,
@@ -78,6 +93,7 @@ struct NewKey {
     tpm: Option<u32>,
     max_concurrent: Option<u32>,
     budget_usd: Option<f64>,
+    budget_period: Option<String>,
     expires_at: Option<i64>,
 }
 
@@ -96,6 +112,8 @@ pub struct KeyPatch {
     #[serde(default, deserialize_with = "double_option")]
     budget_usd: Option<Option<f64>>,
     #[serde(default, deserialize_with = "double_option")]
+    budget_period: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
     expires_at: Option<Option<i64>>,
 }
 
@@ -109,7 +127,10 @@ fn mint(prefix: &str) -> ApiResult<String> {
 }
 
 /// Every listed model must exist: a typo would otherwise lock a key out.
-async fn check_models(state: &AppState, models: &Option<Vec<String>>) -> ApiResult<Option<String>> {
+pub(super) async fn check_models(
+    state: &AppState,
+    models: &Option<Vec<String>>,
+) -> ApiResult<Option<String>> {
     let Some(models) = models else {
         return Ok(None);
     };
@@ -132,6 +153,18 @@ async fn check_models(state: &AppState, models: &Option<Vec<String>>) -> ApiResu
     sorted.sort();
     sorted.dedup();
     Ok(Some(db::keys::encode_models(&sorted)?))
+}
+
+/// A period (400 naming `budget_period` if not one) and the start of the
+/// one `now_ms` is in.
+fn check_period(period: Option<String>, now_ms: i64) -> ApiResult<(Option<String>, Option<i64>)> {
+    match period {
+        None => Ok((None, None)),
+        Some(p) => {
+            let start = Period::parse(&p, "budget_period")?.start(now_ms);
+            Ok((Some(p), Some(start)))
+        }
+    }
 }
 
 fn check_expiry(expires_at: Option<i64>) -> ApiResult<()> {
@@ -166,6 +199,7 @@ pub async fn create(
     }
     let models = check_models(&state, &new.models).await?;
     let budget = optional_usd_to_nanos(new.budget_usd, "budget_usd")?;
+    let (budget_period, period_start_ms) = check_period(new.budget_period, state.clock.now_ms())?;
     let secret = mint(&state.settings.key_prefix)?;
     let row = Row {
         id: new_id("key"),
@@ -178,6 +212,9 @@ pub async fn create(
         max_concurrent: check_limit(new.max_concurrent, "max_concurrent")?,
         budget_nanos: budget,
         spent_nanos: 0,
+        budget_period,
+        spent_base_nanos: 0,
+        period_start_ms,
         expires_at: new.expires_at,
         revoked_at_ms: None,
         created_at_ms: now_ms(),
@@ -242,6 +279,14 @@ impl Resource for Row {
         set(&mut self.budget_nanos, p.budget_usd, |v| {
             optional_usd_to_nanos(v, "budget_usd")
         })?;
+        // A new period starts counting at the start of the current one; the
+        // spend so far is not reset (POST .../reset-spend does that).
+        if let Some(period) = p.budget_period {
+            if period != self.budget_period {
+                (self.budget_period, self.period_start_ms) =
+                    check_period(period, state.clock.now_ms())?;
+            }
+        }
         set(&mut self.expires_at, p.expires_at, |v| {
             check_expiry(v)?;
             Ok(v)
@@ -260,6 +305,19 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ApiKey>> {
     if !db::keys::revoke(&state.db, &id, now_ms()).await? {
+        return Err(ApiError::NotFound(format!("No key {id:?}.")));
+    }
+    written::<Row>(&state, &id).await
+}
+
+/// `POST /admin/keys/{id}/reset-spend`: the key's spend starts again from 0
+/// now (its lifetime spend stays); the filters get it with the snapshot.
+pub async fn reset_spend(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApiKey>> {
+    if !db::keys::reset_spend(&state.db, &id).await? {
         return Err(ApiError::NotFound(format!("No key {id:?}.")));
     }
     written::<Row>(&state, &id).await

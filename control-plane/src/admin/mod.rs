@@ -4,10 +4,12 @@
 //! check.
 
 mod accounts;
+mod groups;
 mod keys;
 mod models;
 mod providers;
 mod resource;
+mod summary;
 mod upstream_url;
 mod usage;
 
@@ -15,6 +17,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::db::accounts::Row as AccountRow;
+use crate::db::groups::Row as GroupRow;
 use crate::db::keys::Row as KeyRow;
 use crate::db::models::Row as ModelRow;
 use crate::db::providers::Row as ProviderRow;
@@ -33,6 +36,16 @@ pub fn routes() -> Router<AppState> {
                 .delete(accounts::delete),
         )
         .route("/admin/accounts/{id}/credit", post(accounts::credit))
+        .route(
+            "/admin/groups",
+            post(resource::create::<GroupRow>).get(resource::list::<GroupRow>),
+        )
+        .route(
+            "/admin/groups/{id}",
+            get(resource::get::<GroupRow>)
+                .patch(resource::patch::<GroupRow>)
+                .delete(groups::delete),
+        )
         .route("/admin/keys", post(keys::create).get(keys::list))
         .route(
             "/admin/keys/{id}",
@@ -41,6 +54,7 @@ pub fn routes() -> Router<AppState> {
                 .delete(keys::revoke),
         )
         .route("/admin/keys/{id}/rotate", post(keys::rotate))
+        .route("/admin/keys/{id}/reset-spend", post(keys::reset_spend))
         .route(
             "/admin/providers",
             post(resource::create::<ProviderRow>).get(resource::list::<ProviderRow>),

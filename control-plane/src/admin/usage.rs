@@ -1,8 +1,6 @@
 //! Usage for operators: every record with filters, and summaries grouped by
 //! model, key, account or day, with latency percentiles.
 
-use std::collections::BTreeMap;
-
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -136,21 +134,8 @@ pub struct SummaryRow {
     latency_p95_ms: i64,
 }
 
-/// The smallest latency at or above the `p` quantile of a sorted histogram.
-fn percentile(histogram: &[(i64, i64)], total: i64, p: f64) -> i64 {
-    let rank = ((total as f64) * p).ceil().max(1.0) as i64;
-    let mut seen = 0;
-    for &(latency, n) in histogram {
-        seen += n;
-        if seen >= rank {
-            return latency;
-        }
-    }
-    histogram.last().map_or(0, |&(l, _)| l)
-}
-
-/// Totals per group, and exact latency percentiles from the histogram of
-/// each group's latencies.
+/// Totals per group (exact) and latency percentiles (from the rollup's
+/// histogram: see `summary`).
 pub async fn summary(
     _: Admin,
     State(state): State<AppState>,
@@ -164,33 +149,18 @@ pub async fn summary(
     }
     let group = parse_group(f.group_by.as_deref())?;
     let filter = f.parsed()?;
-    let totals = usage_report::totals(&state.db, &filter, group).await?;
-    let counts = usage_report::latency_counts(&state.db, &filter, group).await?;
-    let mut histograms: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
-    for c in counts {
-        histograms
-            .entry(c.grp)
-            .or_default()
-            .push((c.latency_ms, c.n));
-    }
-
-    let mut rows: Vec<SummaryRow> = totals
+    let mut rows: Vec<SummaryRow> = super::summary::summarise(&state.db, &filter, group)
+        .await?
         .into_iter()
-        .map(|t| {
-            let h = histograms
-                .get(&t.grp)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            SummaryRow {
-                latency_p50_ms: percentile(h, t.requests, 0.50),
-                latency_p95_ms: percentile(h, t.requests, 0.95),
-                group: label(group, t.grp),
-                requests: t.requests,
-                errors: t.errors,
-                input_tokens: t.input_tokens,
-                output_tokens: t.output_tokens,
-                cost_usd: nanos_to_usd(t.cost_nanos),
-            }
+        .map(|(grp, t)| SummaryRow {
+            latency_p50_ms: t.percentile(0.50),
+            latency_p95_ms: t.percentile(0.95),
+            group: label(group, grp),
+            requests: t.requests,
+            errors: t.errors,
+            input_tokens: t.input_tokens,
+            output_tokens: t.output_tokens,
+            cost_usd: nanos_to_usd(t.cost_nanos),
         })
         .collect();
     rows.sort_by(|a, b| a.group.cmp(&b.group));
@@ -209,15 +179,5 @@ mod tests {
         assert_eq!(day_string(19_723), "2024-01-01");
         assert_eq!(day_string(20_783), "2026-11-26");
         assert_eq!(day_string(-1), "1969-12-31");
-    }
-
-    #[test]
-    fn percentiles_come_from_the_histogram() {
-        let h = [(1, 50), (2, 45), (100, 5)];
-        assert_eq!(percentile(&h, 100, 0.50), 1);
-        assert_eq!(percentile(&h, 100, 0.95), 2);
-        assert_eq!(percentile(&h, 100, 0.96), 100);
-        assert_eq!(percentile(&[], 0, 0.5), 0);
-        assert_eq!(percentile(&[(7, 1)], 1, 0.95), 7);
     }
 }

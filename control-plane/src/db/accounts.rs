@@ -12,11 +12,12 @@ pub struct Row {
     pub rpm: Option<i64>,
     pub tpm: Option<i64>,
     pub max_concurrent: Option<i64>,
+    pub group_id: Option<String>,
     pub created_at_ms: i64,
 }
 
 const COLUMNS: &str =
-    "id, name, balance_nanos, spent_nanos, rpm, tpm, max_concurrent, created_at_ms";
+    "id, name, balance_nanos, spent_nanos, rpm, tpm, max_concurrent, group_id, created_at_ms";
 
 impl Table for Row {
     const TABLE: &'static str = "accounts";
@@ -28,8 +29,8 @@ impl Table for Row {
 /// A new account; `spent_nanos` starts at 0 whatever the row says.
 pub async fn insert(db: &Db, row: &Row) -> ApiResult<()> {
     sqlx::query(
-        "INSERT INTO accounts (id, name, balance_nanos, spent_nanos, rpm, tpm, max_concurrent, created_at_ms) \
-         VALUES ($1, $2, $3, 0, $4, $5, $6, $7)",
+        "INSERT INTO accounts (id, name, balance_nanos, spent_nanos, rpm, tpm, max_concurrent, group_id, created_at_ms) \
+         VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8)",
     )
     .bind(&row.id)
     .bind(&row.name)
@@ -37,6 +38,7 @@ pub async fn insert(db: &Db, row: &Row) -> ApiResult<()> {
     .bind(row.rpm)
     .bind(row.tpm)
     .bind(row.max_concurrent)
+    .bind(&row.group_id)
     .bind(row.created_at_ms)
     .execute(&db.pool)
     .await?;
@@ -45,12 +47,13 @@ pub async fn insert(db: &Db, row: &Row) -> ApiResult<()> {
 
 /// Writes what a PATCH may change.
 pub async fn update(db: &Db, row: &Row) -> ApiResult<()> {
-    sqlx::query("UPDATE accounts SET name = $1, balance_nanos = $2, rpm = $3, tpm = $4, max_concurrent = $5 WHERE id = $6")
+    sqlx::query("UPDATE accounts SET name = $1, balance_nanos = $2, rpm = $3, tpm = $4, max_concurrent = $5, group_id = $6 WHERE id = $7")
         .bind(&row.name)
         .bind(row.balance_nanos)
         .bind(row.rpm)
         .bind(row.tpm)
         .bind(row.max_concurrent)
+        .bind(&row.group_id)
         .bind(&row.id)
         .execute(&db.pool)
         .await?;

@@ -18,7 +18,15 @@ pub struct Row {
     pub tpm: Option<i64>,
     pub max_concurrent: Option<i64>,
     pub budget_nanos: Option<i64>,
+    /// The key's spend over its whole life (only grows).
     pub spent_nanos: i64,
+    /// `daily`, `weekly`, `monthly` or `None` (never resets).
+    pub budget_period: Option<String>,
+    /// The lifetime spend at the last reset: the period's spend is
+    /// `spent_nanos - spent_base_nanos`.
+    pub spent_base_nanos: i64,
+    /// The start of the period the base belongs to.
+    pub period_start_ms: Option<i64>,
     pub expires_at: Option<i64>,
     pub revoked_at_ms: Option<i64>,
     pub created_at_ms: i64,
@@ -26,7 +34,8 @@ pub struct Row {
 
 const COLUMNS: &str =
     "id, name, account_id, prefix, models, rpm, tpm, max_concurrent, budget_nanos, \
-                       spent_nanos, expires_at, revoked_at_ms, created_at_ms";
+                       spent_nanos, budget_period, spent_base_nanos, period_start_ms, \
+                       expires_at, revoked_at_ms, created_at_ms";
 
 impl Table for Row {
     const TABLE: &'static str = "api_keys";
@@ -60,8 +69,9 @@ pub fn encode_models(models: &[String]) -> ApiResult<String> {
 pub async fn insert(db: &Db, row: &Row, hash: &str) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO api_keys (id, name, account_id, hash, prefix, models, rpm, tpm, max_concurrent, \
-         budget_nanos, spent_nanos, expires_at, revoked_at_ms, created_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, NULL, $12)",
+         budget_nanos, spent_nanos, budget_period, spent_base_nanos, period_start_ms, \
+         expires_at, revoked_at_ms, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, 0, $12, $13, NULL, $14)",
     )
     .bind(&row.id)
     .bind(&row.name)
@@ -73,6 +83,8 @@ pub async fn insert(db: &Db, row: &Row, hash: &str) -> ApiResult<()> {
     .bind(row.tpm)
     .bind(row.max_concurrent)
     .bind(row.budget_nanos)
+    .bind(&row.budget_period)
+    .bind(row.period_start_ms)
     .bind(row.expires_at)
     .bind(row.created_at_ms)
     .execute(&db.pool)
@@ -84,7 +96,8 @@ pub async fn insert(db: &Db, row: &Row, hash: &str) -> ApiResult<()> {
 pub async fn update(db: &Db, row: &Row) -> ApiResult<()> {
     sqlx::query(
         "UPDATE api_keys SET name = $1, models = $2, rpm = $3, tpm = $4, max_concurrent = $5, \
-         budget_nanos = $6, expires_at = $7 WHERE id = $8",
+         budget_nanos = $6, expires_at = $7, budget_period = $8, period_start_ms = $9 \
+         WHERE id = $10",
     )
     .bind(&row.name)
     .bind(&row.models_json)
@@ -93,6 +106,8 @@ pub async fn update(db: &Db, row: &Row) -> ApiResult<()> {
     .bind(row.max_concurrent)
     .bind(row.budget_nanos)
     .bind(row.expires_at)
+    .bind(&row.budget_period)
+    .bind(row.period_start_ms)
     .bind(&row.id)
     .execute(&db.pool)
     .await?;
@@ -135,6 +150,33 @@ pub async fn set_secret(db: &Db, id: &str, hash: &str, prefix: &str) -> ApiResul
     Ok(())
 }
 
+/// Resets the spend now: the base moves up to the lifetime spend, in one
+/// statement (spend arriving meanwhile lands on one side of it, never lost);
+/// whether the key exists.
+pub async fn reset_spend(db: &Db, id: &str) -> ApiResult<bool> {
+    let done = sqlx::query("UPDATE api_keys SET spent_base_nanos = spent_nanos WHERE id = $1")
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Starts the period `start_ms` for the live keys of `period` still in an
+/// earlier one: their spend resets (one statement a period, so two control
+/// planes rolling at once reset a key once); how many were reset.
+pub async fn roll_period(db: &Db, period: &str, start_ms: i64) -> ApiResult<u64> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET spent_base_nanos = spent_nanos, period_start_ms = $1 \
+         WHERE budget_period = $2 AND revoked_at_ms IS NULL \
+         AND (period_start_ms IS NULL OR period_start_ms < $1)",
+    )
+    .bind(start_ms)
+    .bind(period)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// How many keys of an account are not revoked.
 pub async fn live_for_account(db: &Db, account_id: &str) -> ApiResult<i64> {
     Ok(sqlx::query_scalar(
@@ -153,18 +195,25 @@ pub enum Allowed {
     Only(Vec<String>),
 }
 
+/// The key's effective set: its account's group's models narrowed by its
+/// own list (`db::groups::effective`).
 pub async fn allowed_models(db: &Db, key_id: &str) -> ApiResult<Allowed> {
-    let raw: Option<Option<String>> =
-        sqlx::query_scalar("SELECT models FROM api_keys WHERE id = $1 AND revoked_at_ms IS NULL")
-            .bind(key_id)
-            .fetch_optional(&db.pool)
-            .await?;
-    Ok(match raw {
-        None => Allowed::Gone,
-        Some(raw) => match decode_models(key_id, raw.as_deref())? {
-            None => Allowed::All,
-            Some(list) => Allowed::Only(list),
-        },
+    let raw: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT k.models, g.models FROM api_keys k JOIN accounts a ON a.id = k.account_id \
+         LEFT JOIN model_groups g ON g.id = a.group_id \
+         WHERE k.id = $1 AND k.revoked_at_ms IS NULL",
+    )
+    .bind(key_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some((own, group)) = raw else {
+        return Ok(Allowed::Gone);
+    };
+    let own = decode_models(key_id, own.as_deref())?;
+    let group = decode_models(key_id, group.as_deref())?;
+    Ok(match super::groups::effective(group.as_deref(), own) {
+        None => Allowed::All,
+        Some(list) => Allowed::Only(list),
     })
 }
 
@@ -185,7 +234,8 @@ pub async fn live(db: &Db) -> ApiResult<Vec<Live>> {
         "SELECT id, name, account_id, prefix, models, CAST(rpm AS BIGINT) AS rpm, \
          CAST(tpm AS BIGINT) AS tpm, CAST(max_concurrent AS BIGINT) AS max_concurrent, \
          CAST(budget_nanos AS BIGINT) AS budget_nanos, CAST(spent_nanos AS BIGINT) AS spent_nanos, \
-         CAST(expires_at AS BIGINT) AS expires_at, revoked_at_ms, \
+         budget_period, CAST(spent_base_nanos AS BIGINT) AS spent_base_nanos, \
+         CAST(period_start_ms AS BIGINT) AS period_start_ms, CAST(expires_at AS BIGINT) AS expires_at, revoked_at_ms, \
          CAST(created_at_ms AS BIGINT) AS created_at_ms, hash \
          FROM api_keys WHERE revoked_at_ms IS NULL ORDER BY id",
     )

@@ -5,9 +5,12 @@
 //! only; what differs between the two backends is here and in `migrations/`.
 
 pub mod accounts;
+pub mod groups;
 pub mod keys;
 pub mod models;
 pub mod providers;
+pub mod rollup;
+mod rollup_sql;
 pub mod usage;
 pub mod usage_report;
 

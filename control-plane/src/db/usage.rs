@@ -99,12 +99,14 @@ pub async fn insert_batch(db: &Db, records: &[UsageRecord]) -> ApiResult<(usize,
     // Spend of the rows inserted; a request id twice in one batch counts once
     // (its first record is the one the database kept).
     let mut seen: HashSet<&str> = HashSet::new();
+    let mut kept: Vec<&UsageRecord> = Vec::with_capacity(inserted.len());
     let mut by_key: BTreeMap<&str, i64> = BTreeMap::new();
     let mut by_account: BTreeMap<&str, i64> = BTreeMap::new();
     for r in records {
         if !inserted.contains(&r.request_id) || !seen.insert(r.request_id.as_str()) {
             continue;
         }
+        kept.push(r);
         let cost = cost_of(r.cost_nanos);
         if cost > 0 {
             let key = by_key.entry(&r.key_id).or_default();
@@ -143,6 +145,7 @@ pub async fn insert_batch(db: &Db, records: &[UsageRecord]) -> ApiResult<(usize,
         .execute(&mut *tx)
         .await?;
     }
+    super::rollup::add(&mut tx, &kept).await?;
     tx.commit().await?;
     let accepted = inserted.len();
     Ok((accepted, records.len() - accepted))

@@ -9,7 +9,7 @@ use super::Db;
 use crate::error::ApiResult;
 
 /// Which records: each field that is set narrows them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Filter {
     pub key_id: Option<String>,
     pub account_id: Option<String>,
@@ -43,30 +43,30 @@ impl GroupBy {
 
 /// A query with `$n` placeholders numbered as values are pushed. (sqlx's
 /// `QueryBuilder` writes `?` for the Any driver, which PostgreSQL refuses.)
-struct Sql {
+pub(super) struct Sql {
     text: String,
     values: Vec<Value>,
 }
 
-enum Value {
+pub(super) enum Value {
     Text(String),
     Int(i64),
 }
 
 impl Sql {
-    fn new(text: impl Into<String>) -> Sql {
+    pub(super) fn new(text: impl Into<String>) -> Sql {
         Sql {
             text: text.into(),
             values: Vec::new(),
         }
     }
 
-    fn push(&mut self, text: &str) -> &mut Sql {
+    pub(super) fn push(&mut self, text: &str) -> &mut Sql {
         self.text.push_str(text);
         self
     }
 
-    fn push_bind(&mut self, value: Value) -> &mut Sql {
+    pub(super) fn push_bind(&mut self, value: Value) -> &mut Sql {
         self.values.push(value);
         self.text.push_str(&format!("${}", self.values.len()));
         self
@@ -74,6 +74,19 @@ impl Sql {
 
     fn push_where(&mut self, f: &Filter) -> &mut Sql {
         self.push(" WHERE 1 = 1");
+        self.push_equals(f);
+        if let Some(ms) = f.since_ms {
+            self.push(" AND created_at_ms >= ")
+                .push_bind(Value::Int(ms));
+        }
+        if let Some(ms) = f.until_ms {
+            self.push(" AND created_at_ms < ").push_bind(Value::Int(ms));
+        }
+        self
+    }
+
+    /// ` AND column = value` for each of the key, account and model set.
+    pub(super) fn push_equals(&mut self, f: &Filter) -> &mut Sql {
         for (column, value) in [
             ("key_id", &f.key_id),
             ("account_id", &f.account_id),
@@ -87,17 +100,10 @@ impl Sql {
                     .push_bind(Value::Text(v.clone()));
             }
         }
-        if let Some(ms) = f.since_ms {
-            self.push(" AND created_at_ms >= ")
-                .push_bind(Value::Int(ms));
-        }
-        if let Some(ms) = f.until_ms {
-            self.push(" AND created_at_ms < ").push_bind(Value::Int(ms));
-        }
         self
     }
 
-    async fn fetch_all<T>(&self, db: &Db) -> ApiResult<Vec<T>>
+    pub(super) async fn fetch_all<T>(&self, db: &Db) -> ApiResult<Vec<T>>
     where
         T: for<'r> sqlx::FromRow<'r, AnyRow> + Send + Unpin,
     {

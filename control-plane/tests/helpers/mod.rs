@@ -81,6 +81,8 @@ impl Answer {
 
 pub struct TestApp {
     pub backend: Backend,
+    /// The state behind the router (its clock, the background steps).
+    pub state: tollgate_control_plane::AppState,
     router: Router,
     data_dir: PathBuf,
     /// `(server URL, database name)` of a PostgreSQL database to drop.
@@ -119,13 +121,15 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         redis_url: None,
         lease_fail_open: false,
         snapshot_page_keys: 500,
+        clock_offset_ms: 0,
     };
     let state = tollgate_control_plane::state(settings)
         .await
         .expect("control plane state");
     TestApp {
         backend,
-        router: tollgate_control_plane::app(state),
+        router: tollgate_control_plane::app(state.clone()),
+        state,
         data_dir,
         postgres,
     }

@@ -1,0 +1,137 @@
+//! Model groups: an account belongs to at most one; the group enables a set
+//! of models and may set default limits (`rpm`, `tpm`, `max_concurrent`)
+//! for the keys of its accounts. A key's own list narrows the group's set
+//! further; a key's own limit wins over the group's default.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::keys::check_models;
+use super::resource::{Creatable, Resource};
+use crate::auth::Admin;
+use crate::clock::now_ms;
+use crate::db::groups::Row;
+use crate::db::{self, load, Db};
+use crate::error::{ApiError, ApiResult};
+use crate::ids::new_id;
+use crate::patch::{double_option, set};
+use crate::state::AppState;
+use crate::validate::{check_limit, name};
+
+#[derive(Debug, Serialize)]
+pub struct Group {
+    id: String,
+    object: &'static str,
+    name: String,
+    models: Vec<String>,
+    rpm: Option<i64>,
+    tpm: Option<i64>,
+    max_concurrent: Option<i64>,
+    created_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewGroup {
+    name: String,
+    models: Vec<String>,
+    rpm: Option<u32>,
+    tpm: Option<u32>,
+    max_concurrent: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupPatch {
+    name: Option<String>,
+    models: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    rpm: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    tpm: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    max_concurrent: Option<Option<u32>>,
+}
+
+/// The `models` column: every model in the catalog (400 naming `models`
+/// otherwise), sorted, without duplicates.
+async fn models_column(state: &AppState, models: Vec<String>) -> ApiResult<String> {
+    check_models(state, &Some(models))
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a checked list encodes to a list")))
+}
+
+impl Resource for Row {
+    type Shown = Group;
+    type Patch = GroupPatch;
+
+    fn show(self) -> ApiResult<Group> {
+        Ok(Group {
+            models: self.models()?,
+            id: self.id,
+            object: "group",
+            name: self.name,
+            rpm: self.rpm,
+            tpm: self.tpm,
+            max_concurrent: self.max_concurrent,
+            created_at: self.created_at_ms / 1000,
+        })
+    }
+
+    async fn apply(&mut self, p: GroupPatch, state: &AppState) -> ApiResult<()> {
+        set(&mut self.name, p.name, |v| name(v, "name"))?;
+        if let Some(models) = p.models {
+            self.models_json = models_column(state, models).await?;
+        }
+        set(&mut self.rpm, p.rpm, |v| check_limit(v, "rpm"))?;
+        set(&mut self.tpm, p.tpm, |v| check_limit(v, "tpm"))?;
+        set(&mut self.max_concurrent, p.max_concurrent, |v| {
+            check_limit(v, "max_concurrent")
+        })
+    }
+
+    async fn update(&self, db: &Db) -> ApiResult<()> {
+        db::groups::update(db, self).await
+    }
+}
+
+impl Creatable for Row {
+    type New = NewGroup;
+
+    async fn create(new: NewGroup, state: &AppState) -> ApiResult<Row> {
+        Ok(Row {
+            id: new_id("grp"),
+            name: name(new.name, "name")?,
+            models_json: models_column(state, new.models).await?,
+            rpm: check_limit(new.rpm, "rpm")?,
+            tpm: check_limit(new.tpm, "tpm")?,
+            max_concurrent: check_limit(new.max_concurrent, "max_concurrent")?,
+            created_at_ms: now_ms(),
+        })
+    }
+
+    async fn insert(&self, db: &Db) -> ApiResult<String> {
+        db::groups::insert(db, self).await?;
+        Ok(self.id.clone())
+    }
+}
+
+/// Only a group no account is in can go (409 saying how many are): move
+/// its accounts out first (`PATCH /admin/accounts/{id}` with
+/// `"group_id": null` or another group).
+pub async fn delete(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    load::<Row>(&state.db, &id).await?;
+    if !db::groups::delete_unused(&state.db, &id).await? {
+        let members = db::groups::members(&state.db, &id).await?;
+        return Err(ApiError::Conflict(format!(
+            "Group {id:?} still has {members} account(s); move them out first."
+        )));
+    }
+    state.publish().await;
+    Ok(StatusCode::NO_CONTENT)
+}

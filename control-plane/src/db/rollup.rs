@@ -1,0 +1,260 @@
+//! `usage_rollup`: per hour and per day, in three views (per model; per key
+//! and account; per model, key and account), the records' counts, tokens,
+//! cost and a latency histogram of fixed buckets (`rollup_sql::EDGES`),
+//! added to in the ingest transaction and read by the summaries for whole
+//! hours and days. Counts, tokens and cost are exact sums; a percentile
+//! from the histogram is the upper edge of its bucket: never below the true
+//! value and at most 26% above it (edges grow by 2^(1/3); latencies over
+//! 832 s all fall in the last bucket).
+
+use std::collections::BTreeMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row as _, Transaction};
+use tollgate_contract::usage::UsageRecord;
+
+use super::rollup_sql::{ADD_ON_CONFLICT, BUCKETS, EDGES, SUMS};
+use super::usage_report::{Filter, GroupBy, Sql, Value};
+use super::Db;
+use crate::error::ApiResult;
+
+/// The views: per model; per key and account; per model, key and account.
+const MODEL_VIEW: i64 = 0;
+const KEY_VIEW: i64 = 1;
+const ALL_VIEW: i64 = 2;
+
+pub const HOUR_MS: i64 = 3_600_000;
+pub const DAY_MS: i64 = 86_400_000;
+pub const BUCKET_COUNT: usize = EDGES.len();
+
+/// The bucket a latency falls in.
+pub fn bucket(latency_ms: i64) -> usize {
+    EDGES
+        .iter()
+        .position(|&edge| latency_ms <= edge)
+        .unwrap_or(BUCKET_COUNT - 1)
+}
+
+/// The latency a bucket stands for: its upper edge.
+pub fn edge(bucket: usize) -> i64 {
+    EDGES
+        .get(bucket)
+        .copied()
+        .unwrap_or(EDGES[BUCKET_COUNT - 1])
+}
+
+/// Totals and the latency histogram of a set of records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sums {
+    pub requests: i64,
+    pub errors: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_nanos: i64,
+    pub buckets: [i64; BUCKET_COUNT],
+}
+
+impl Default for Sums {
+    fn default() -> Sums {
+        Sums {
+            requests: 0,
+            errors: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_nanos: 0,
+            buckets: [0; BUCKET_COUNT],
+        }
+    }
+}
+
+impl Sums {
+    pub fn merge(&mut self, o: &Sums) {
+        self.requests = self.requests.saturating_add(o.requests);
+        self.errors = self.errors.saturating_add(o.errors);
+        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
+        self.cost_nanos = self.cost_nanos.saturating_add(o.cost_nanos);
+        for (a, b) in self.buckets.iter_mut().zip(o.buckets.iter()) {
+            *a = a.saturating_add(*b);
+        }
+    }
+
+    /// The upper edge of the bucket the `p` quantile falls in.
+    pub fn percentile(&self, p: f64) -> i64 {
+        let total: i64 = self.buckets.iter().sum();
+        if total == 0 {
+            return 0;
+        }
+        let rank = ((total as f64) * p).ceil().max(1.0) as i64;
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return edge(i);
+            }
+        }
+        edge(BUCKET_COUNT - 1)
+    }
+}
+
+fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// `(view, span, start, model, key, account)`: one row of the rollup.
+type Cell = (i64, i64, i64, String, String, String);
+
+/// Rows per upsert (71 values each).
+const CELLS_PER_UPSERT: usize = 100;
+const VALUES_PER_CELL: usize = 11 + BUCKET_COUNT;
+
+/// Adds the records (those really inserted) to every cell they fall in, in
+/// the ingest transaction: summed here first, then one multi-row upsert per
+/// hundred cells, in key order (so that two transactions lock rows in the
+/// same order).
+pub async fn add(tx: &mut Transaction<'_, Any>, records: &[&UsageRecord]) -> ApiResult<()> {
+    let mut cells: BTreeMap<Cell, Sums> = BTreeMap::new();
+    for r in records {
+        let at = clamp(r.created_at_ms);
+        let mut one = Sums {
+            requests: 1,
+            errors: i64::from(r.status >= 400),
+            input_tokens: clamp(r.input_tokens),
+            output_tokens: clamp(r.output_tokens),
+            cost_nanos: clamp(r.cost_nanos),
+            ..Sums::default()
+        };
+        one.buckets[bucket(clamp(r.latency_ms))] = 1;
+        for span in [HOUR_MS, DAY_MS] {
+            let start = at - at.rem_euclid(span);
+            for (view, model, key, account) in [
+                (MODEL_VIEW, r.model.as_str(), "", ""),
+                (KEY_VIEW, "", r.key_id.as_str(), r.account_id.as_str()),
+                (
+                    ALL_VIEW,
+                    r.model.as_str(),
+                    r.key_id.as_str(),
+                    r.account_id.as_str(),
+                ),
+            ] {
+                let cell = (view, span, start, model.into(), key.into(), account.into());
+                cells.entry(cell).or_default().merge(&one);
+            }
+        }
+    }
+    let cells: Vec<(Cell, Sums)> = cells.into_iter().collect();
+    for chunk in cells.chunks(CELLS_PER_UPSERT) {
+        let mut sql = String::from(
+            "INSERT INTO usage_rollup (dims, span_ms, start_ms, model, key_id, account_id, requests, errors, \
+             input_tokens, output_tokens, cost_nanos, ",
+        );
+        sql.push_str(BUCKETS);
+        sql.push_str(") VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            let params: Vec<String> = (1..=VALUES_PER_CELL)
+                .map(|j| format!("${}", i * VALUES_PER_CELL + j))
+                .collect();
+            sql.push('(');
+            sql.push_str(&params.join(", "));
+            sql.push(')');
+        }
+        sql.push_str(
+            " ON CONFLICT (dims, span_ms, start_ms, model, key_id, account_id) DO UPDATE SET ",
+        );
+        sql.push_str(ADD_ON_CONFLICT);
+        let mut q = sqlx::query(&sql);
+        for ((view, span, start, model, key, account), s) in chunk {
+            q = q
+                .bind(*view)
+                .bind(*span)
+                .bind(*start)
+                .bind(model.clone())
+                .bind(key.clone())
+                .bind(account.clone())
+                .bind(s.requests)
+                .bind(s.errors)
+                .bind(s.input_tokens)
+                .bind(s.output_tokens)
+                .bind(s.cost_nanos);
+            for n in s.buckets {
+                q = q.bind(n);
+            }
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Which view of the rollup a summary reads: the smallest that has every
+/// column its grouping and filters need.
+fn view(f: &Filter, group: GroupBy) -> i64 {
+    let by_model = group == GroupBy::Model || f.model.is_some();
+    let by_key = matches!(group, GroupBy::Key | GroupBy::Account)
+        || f.key_id.is_some()
+        || f.account_id.is_some();
+    match (by_model, by_key) {
+        (true, true) => ALL_VIEW,
+        (true, false) | (false, false) => MODEL_VIEW,
+        (false, true) => KEY_VIEW,
+    }
+}
+
+fn group_expr(group: GroupBy) -> &'static str {
+    match group {
+        GroupBy::Model => "model",
+        GroupBy::Key => "key_id",
+        GroupBy::Account => "account_id",
+        GroupBy::Day => "CAST(start_ms / 86400000 AS TEXT)",
+    }
+}
+
+pub struct GroupSums {
+    pub grp: String,
+    pub sums: Sums,
+}
+
+impl<'r> sqlx::FromRow<'r, AnyRow> for GroupSums {
+    fn from_row(row: &'r AnyRow) -> Result<GroupSums, sqlx::Error> {
+        let mut sums = Sums {
+            requests: row.try_get(1)?,
+            errors: row.try_get(2)?,
+            input_tokens: row.try_get(3)?,
+            output_tokens: row.try_get(4)?,
+            cost_nanos: row.try_get(5)?,
+            ..Sums::default()
+        };
+        for (i, b) in sums.buckets.iter_mut().enumerate() {
+            *b = row.try_get(6 + i)?;
+        }
+        Ok(GroupSums {
+            grp: row.try_get(0)?,
+            sums,
+        })
+    }
+}
+
+/// The sums per group of the cells of `span` that start in `[from, to)`,
+/// under the filter's key, account and model.
+pub async fn read(
+    db: &Db,
+    f: &Filter,
+    group: GroupBy,
+    span: i64,
+    from_ms: i64,
+    to_ms: i64,
+) -> ApiResult<Vec<GroupSums>> {
+    let g = group_expr(group);
+    let mut q = Sql::new("SELECT ");
+    q.push(g).push(" AS grp, ").push(SUMS);
+    q.push(" FROM usage_rollup WHERE dims = ")
+        .push_bind(Value::Int(view(f, group)));
+    q.push(" AND span_ms = ").push_bind(Value::Int(span));
+    q.push(" AND start_ms >= ").push_bind(Value::Int(from_ms));
+    q.push(" AND start_ms < ").push_bind(Value::Int(to_ms));
+    q.push_equals(f);
+    q.push(" GROUP BY ").push(g);
+    q.fetch_all(db).await
+}
