@@ -64,13 +64,20 @@ def envoy_clusters(stack) -> str:
     return stackmod.http("GET", f"{stack.envoy_admin}/clusters", timeout=5)[2]
 
 
-def wait_routed(stack, started: float) -> None:
-    """The filter sends to a failover cluster once it has known it for
-    3 s (`CLUSTER_WARMUP_MS`), so that Envoy has fetched it; wait for both."""
-    stackmod.wait_until(lambda: "tg_" in str(envoy_clusters(stack)), timeout=15, what="a failover cluster in Envoy")
-    left = started + 3.5 - time.monotonic()
-    if left > 0:
-        time.sleep(left)
+def wait_routed(stack, models: list[str]) -> None:
+    """The filter sends to a failover cluster once it has known it for 3 s
+    (`CLUSTER_WARMUP_MS`), so that Envoy has fetched it: wait until Envoy
+    has every cluster the control plane serves for `models`, then 3.5 s."""
+    node = {"node": {"id": "test", "cluster": "test",
+                     "metadata": {"tollgate_wasm": "/x", "tollgate_ca_bundle": "/x"}}}
+    _, _, cds = stackmod.http("POST", f"{stack.control_plane}/v3/discovery:clusters", body=node)
+    names = [c["name"] for c in cds["resources"]
+             if c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["metadata"]["filter_metadata"]
+             ["tollgate"]["model"] in models]
+    assert len(names) >= len(models), (names, models)
+    stackmod.wait_until(lambda: all(n in envoy_clusters(stack).decode() for n in names), timeout=15,
+                        what="the failover clusters in Envoy")
+    time.sleep(3.5)
 
 
 def chat(stack, key: str, mid: str, stream: bool = False, headers: dict | None = None):
@@ -85,7 +92,6 @@ def chat(stack, key: str, mid: str, stream: bool = False, headers: dict | None =
 def fleet(stack, test_ca):
     """Deployments that fail each their own way, and the models made of
     them, created at once so that one wait covers every cluster."""
-    started = time.monotonic()
     mocks = {
         "ok": Mock(stack, "ok"),
         "ok2": Mock(stack, "ok2"),
@@ -125,7 +131,7 @@ def fleet(stack, test_ca):
         "cool": model(stack, (p["e429"], "up-429", 0), (p["ok"], "up-ok", 0)),
         "tls_bad_name": model(stack, (p["dead"], "up-dead", 0), (p["tls_bad_name"], "up-ok", 1)),
     }
-    wait_routed(stack, started)
+    wait_routed(stack, list(models.values()))
     yield {"mocks": mocks, "models": models, "providers": providers}
     front.close()
     for m in mocks.values():
