@@ -217,6 +217,8 @@ class Stack:
     # (link-local always), like the control plane without
     # TOLLGATE_ALLOW_PRIVATE_UPSTREAMS.
     refuse_private_upstreams: bool = False
+    # More environment for the control plane (e.g. TOLLGATE_UI_SESSION_TTL).
+    control_plane_extra_env: dict = field(default_factory=dict)
     procs: dict[str, Proc] = field(default_factory=dict)
     # What `start` seeded (the demo account and key) and the second Envoy's port.
     demo: dict = field(default_factory=dict)
@@ -271,6 +273,7 @@ class Stack:
             "TOLLGATE_ADMIN_TOKEN": self.admin_token,
             "TOLLGATE_FILTER_SECRET": self.filter_secret,
             "TOLLGATE_ALLOW_PRIVATE_UPSTREAMS": "true",
+            "TOLLGATE_GATEWAY_URL": self.gateway,
             "RUST_LOG": "debug" if self.debug_logs else os.environ.get("RUST_LOG", "info"),
         }
         if self.database_url:
@@ -279,6 +282,7 @@ class Stack:
             env["TOLLGATE_REDIS_URL"] = self.redis_url
         if self.snapshot_page_keys:
             env["TOLLGATE_SNAPSHOT_PAGE_KEYS"] = str(self.snapshot_page_keys)
+        env.update(self.control_plane_extra_env)
         return env
 
     def start_control_plane(self) -> None:

@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::secrets::{load_or_create, token, Sealer};
 use crate::settings::Settings;
 use crate::snapshot;
+use crate::ui::session::Sessions;
 
 pub struct State {
     pub db: Db,
@@ -33,6 +34,10 @@ pub struct State {
     /// The last status each provider answered, from ingested usage.
     pub provider_health: Mutex<HashMap<String, ProviderHealth>>,
     pub metrics: Metrics,
+    /// When this process last published a new config version (unix ms).
+    pub config_changed_ms: AtomicI64,
+    /// The dashboard's sessions (in memory).
+    pub sessions: Sessions,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -112,6 +117,8 @@ impl State {
             last_poll_ms: AtomicI64::new(0),
             provider_health: Mutex::new(Default::default()),
             metrics: Metrics::new(),
+            config_changed_ms: AtomicI64::new(0),
+            sessions: Sessions::default(),
         });
         state
             .try_publish()
@@ -130,6 +137,9 @@ impl State {
         let started = Instant::now();
         let next = snapshot::build(&self.db, &self.sealer, self.settings.snapshot_page_keys);
         let changed = self.config.try_publish(next).await?;
+        if changed {
+            self.config_changed_ms.store(now_ms(), Ordering::Relaxed);
+        }
         self.metrics
             .snapshot_build_seconds
             .observe(started.elapsed().as_secs_f64());

@@ -262,6 +262,7 @@ pub async fn revoke(
     if !db::keys::revoke(&state.db, &id, now_ms()).await? {
         return Err(ApiError::NotFound(format!("No key {id:?}.")));
     }
+    state.sessions.close_key(&id);
     written::<Row>(&state, &id).await
 }
 
@@ -286,6 +287,7 @@ pub async fn rotate(
         &tollgate_contract::key::display_prefix(&secret),
     )
     .await?;
+    state.sessions.close_key(&id);
     with_secret(&state, &id, secret).await
 }
 

@@ -192,3 +192,14 @@ pub async fn live(db: &Db) -> ApiResult<Vec<Live>> {
     .fetch_all(&db.pool)
     .await?)
 }
+
+/// The key whose secret has this SHA-256, revoked or not.
+pub async fn by_hash(db: &Db, hash: &str) -> ApiResult<Option<Row>> {
+    Ok(sqlx::query_as::<_, Row>(
+        "SELECT id, name, account_id, prefix, models, rpm, tpm, max_concurrent, budget_nanos, \
+         spent_nanos, expires_at, revoked_at_ms, created_at_ms FROM api_keys WHERE hash = $1",
+    )
+    .bind(hash)
+    .fetch_optional(&db.pool)
+    .await?)
+}
