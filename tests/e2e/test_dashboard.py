@@ -254,3 +254,34 @@ def test_the_first_page_is_small(stack, ui, key, record):
     assert any("uPlot" in e["name"] for e in files)
     assert signin_bytes < 40_000 and landed_bytes < 150_000, (signin_bytes, landed_bytes)
     assert ui.errors == [], ui.errors
+
+
+def test_keyboard_sign_in_and_a_phone_width_without_sideways_scrolling(stack, chromium):
+    from .browser import Ui
+
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        ui = Ui(context.new_page(), stack, "phone")
+        ui.page.goto(ui.base)
+        ui.page.get_by_label("Admin token or API key").wait_for()
+        # The token field has the focus; typing and Enter sign in.
+        ui.page.keyboard.type(stack.admin_token)
+        ui.page.keyboard.press("Enter")
+        ui.page.get_by_role("button", name="Sign out").wait_for()
+        for name in ("overview", "keys", "accounts", "usage", "status"):
+            ui.open(name)
+            ui.page.wait_for_timeout(200)
+            overflow = ui.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{name} scrolls sideways by {overflow} px at 390 px"
+            ui.screenshot(f"phone-{name}")
+        # Tab reaches the navigation links and the focused one opens its page.
+        ui.open("overview")
+        for _ in range(12):
+            ui.page.keyboard.press("Tab")
+            if ui.page.evaluate("document.activeElement.textContent") == "Keys":
+                break
+        ui.page.keyboard.press("Enter")
+        ui.page.get_by_role("heading", name="Keys").wait_for()
+        assert ui.errors == [], ui.errors
+    finally:
+        context.close()

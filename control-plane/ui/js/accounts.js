@@ -55,7 +55,9 @@ async function detail(account, reload) {
       { label: "State", cell: (k) => h("span", { class: k.revoked ? "badge bad" : "badge good" }, k.revoked ? "revoked" : "live") },
     ], keys, "No keys."),
     h("h3", {}, "Usage, last 30 days"),
-    h("div", { class: "charts" }, timeChart("Cost by day", cost.xs, cost.series, { bars: true }), timeChart("Requests by day", reqs.xs, reqs.series)));
+    h("div", { class: "charts" },
+      timeChart("Cost by day (USD)", cost.xs, cost.series, { bars: true, range: [since, since + 31 * 86400] }),
+      timeChart("Requests by day", reqs.xs, reqs.series, { bars: true, range: [since, since + 31 * 86400] })));
 }
 
 export async function render(root) {

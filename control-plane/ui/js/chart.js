@@ -20,9 +20,10 @@ function uplot() {
 
 const COLORS = ["#2456d6", "#d6452b", "#1d9a6c", "#a35bd6", "#c98a00"];
 
-/// A time series chart: `xs` unix seconds, `series` [{label, values}].
+/// A time series chart: `xs` unix seconds, `series` [{label, values}],
+/// `range` [from, to] in unix seconds (default: the data's, an hour wider).
 /// Returns the element at once; the chart draws into it when uPlot is in.
-export function timeChart(title, xs, series, { bars = false, height = 220 } = {}) {
+export function timeChart(title, xs, series, { bars = false, height = 220, range = null } = {}) {
   const box = h("figure", { class: "chart" }, h("figcaption", {}, title));
   if (!xs.length) {
     box.append(h("p", { class: "muted" }, "No data in this range."));
@@ -39,8 +40,8 @@ export function timeChart(title, xs, series, { bars = false, height = 220 } = {}
         fill: bars ? `${COLORS[i % COLORS.length]}55` : undefined,
         paths: bars && U.paths.bars ? U.paths.bars({ size: [0.6, 40] }) : undefined,
       }))],
-      axes: [{}, { size: 60 }],
-      scales: { x: { time: true } },
+      axes: [{}, { size: 72, values: (u, vals) => vals.map((v) => +v.toPrecision(3)) }],
+      scales: { x: { time: true, range: () => range || [Math.min(...xs) - 3600, Math.max(...xs) + 3600] } },
     };
     new U(opts, [xs, ...series.map((s) => s.values)], target);
   }).catch((e) => target.append(h("p", { class: "error" }, e.message)));

@@ -22,9 +22,10 @@ export async function keyUsage(id) {
   const rows = (await get(`/admin/usage/summary${qs({ group_by: "hour", key_id: id, since })}`)).data;
   const { xs, series } = seriesOf(rows, [["requests", (r) => r.requests], ["errors", (r) => r.errors]]);
   const tokens = seriesOf(rows, [["input tokens", (r) => r.input_tokens], ["output tokens", (r) => r.output_tokens]]);
+  const range = [since, Math.floor(Date.now() / 1000)];
   return h("div", { class: "charts" },
-    timeChart(`Requests by hour, last 48 h (${id})`, xs, series, { bars: true }),
-    timeChart("Tokens by hour", tokens.xs, tokens.series));
+    timeChart(`Requests by hour, last 48 h (${id})`, xs, series, { bars: true, range }),
+    timeChart("Tokens by hour", tokens.xs, tokens.series, { bars: true, range }));
 }
 
 export async function render(root) {

@@ -45,7 +45,7 @@ export async function render(root) {
     h("h2", {}, "Usage"),
     h("div", { class: "charts" },
       timeChart("Requests by hour (latest 100 records)", hours.xs, [{ label: "requests", values: hours.requests }], { bars: true }),
-      timeChart("Tokens by hour", hours.xs, [{ label: "tokens", values: hours.tokens }])),
+      timeChart("Tokens by hour", hours.xs, [{ label: "tokens", values: hours.tokens }], { bars: true })),
     table([
       { label: "Time (UTC)", cell: (r) => fmt.time(r.created_at) }, { label: "Model", cell: (r) => r.model },
       { label: "Status", cell: (r) => String(r.status) },

@@ -2,7 +2,7 @@
 // by model, key and account; latency p50/p95, time to first token, top keys
 // and models, and the share of estimated tokens.
 
-import { get, qs } from "./api.js";
+import { get, qs, all } from "./api.js";
 import { h, clear, fmt, stat, table } from "./dom.js";
 import { timeChart, bars, seriesOf } from "./chart.js";
 
@@ -20,8 +20,11 @@ async function draw(body, range) {
   const r = RANGES[range];
   const since = Math.floor(Date.now() / 1000) - r.seconds;
   const sum = (g) => get(`/admin/usage/summary${qs({ group_by: g, since })}`).then((d) => d.data);
-  const [time, byModel, byKey, byAccount, recent] = await Promise.all([
-    sum(r.group), sum("model"), sum("key"), sum("account"), get(`/admin/usage${qs({ since, limit: 100 })}`)]);
+  const [time, byModel, byKey, byAccount, recent, keys, accounts] = await Promise.all([
+    sum(r.group), sum("model"), sum("key"), sum("account"), get(`/admin/usage${qs({ since, limit: 100 })}`),
+    all("/admin/keys"), all("/admin/accounts")]);
+  const names = new Map([...keys, ...accounts].map((x) => [x.id, x.name ? `${x.name} (${x.id})` : x.id]));
+  const win = { range: [since, Math.floor(Date.now() / 1000)] };
   const total = (f) => time.reduce((a, x) => a + f(x), 0);
   const requests = total((x) => x.requests), errors = total((x) => x.errors);
   const tokens = total((x) => x.input_tokens + x.output_tokens), cost = total((x) => x.cost_usd);
@@ -34,7 +37,8 @@ async function draw(body, range) {
   const tok = s([["input", (x) => x.input_tokens], ["output", (x) => x.output_tokens]]);
   const cst = s([["cost (USD)", (x) => x.cost_usd]]);
   const p = s([["p50 ms", (x) => x.latency_p50_ms], ["p95 ms", (x) => x.latency_p95_ms]]);
-  const top = (rows, f, text) => [...rows].sort((a, b) => f(b) - f(a)).slice(0, 8).map((x) => ({ label: x.group, value: f(x), text: text(x) }));
+  const top = (rows, f, text) => [...rows].sort((a, b) => f(b) - f(a)).slice(0, 8)
+    .map((x) => ({ label: names.get(x.group) || x.group, value: f(x), text: text(x) }));
   clear(body,
     h("div", { class: "stats" },
       stat("Requests", fmt.int(requests)), stat("Errors", `${fmt.int(errors)}${requests ? ` (${((errors / requests) * 100).toFixed(1)}%)` : ""}`),
@@ -44,10 +48,10 @@ async function draw(body, range) {
       stat("Estimated tokens", recTokens ? `${((estTokens / recTokens) * 100).toFixed(1)}%` : "–")),
     h("p", { class: "muted" }, `Charts: ${r.label}. Latency, first token and estimated share: the latest ${recent.data.length} records of the range.`),
     h("div", { class: "charts" },
-      timeChart("Requests and errors", req.xs, req.series, { bars: true }),
-      timeChart("Tokens", tok.xs, tok.series),
-      timeChart("Cost", cst.xs, cst.series, { bars: true }),
-      timeChart("Latency p50 / p95", p.xs, p.series),
+      timeChart("Requests and errors", req.xs, req.series, { bars: true, ...win }),
+      timeChart("Tokens", tok.xs, tok.series, { bars: true, ...win }),
+      timeChart("Cost (USD)", cst.xs, cst.series, { bars: true, ...win }),
+      timeChart("Latency p50 / p95 (ms)", p.xs, p.series, win),
       bars("Top models by requests", top(byModel, (x) => x.requests, (x) => fmt.int(x.requests))),
       bars("Top keys by cost", top(byKey, (x) => x.cost_usd, (x) => fmt.usd(x.cost_usd))),
       bars("Top accounts by tokens", top(byAccount, (x) => x.input_tokens + x.output_tokens, (x) => fmt.int(x.input_tokens + x.output_tokens)))),
