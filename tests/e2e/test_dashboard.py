@@ -285,3 +285,80 @@ def test_keyboard_sign_in_and_a_phone_width_without_sideways_scrolling(stack, ch
         assert ui.errors == [], ui.errors
     finally:
         context.close()
+
+
+def test_the_usage_explorer_filters_by_key_and_status_and_exports_csv(stack, ui, account):
+    created = new_key(stack, account["id"], "explorer")
+    auth = [("authorization", f"Bearer {created['key']}")]
+    for _ in range(2):
+        assert raw(stack, "POST", "/v1/chat/completions", auth, chat_body())[0] == 200
+    assert raw(stack, "POST", "/v1/chat/completions", [*auth, ("x-mock-status", "500")], chat_body())[0] >= 500
+    stackmod.wait_until(lambda: len(stack.must("GET", f"/admin/usage?key_id={created['id']}")["data"]) == 3,
+                        what="three usage records")
+    ui.sign_in(stack.admin_token)
+    ui.open("usage")
+    ui.page.get_by_label("Key id").fill(created["id"])
+    ui.page.get_by_label("Status").select_option("error")
+    ui.page.get_by_role("button", name="Apply").click()
+    rows = ui.page.locator("main tbody tr")
+    stackmod.wait_until(lambda: rows.count() == 1, what="one error row")
+    assert created["id"] in rows.first.inner_text()
+    ui.page.get_by_label("Status").select_option("")
+    ui.page.get_by_role("button", name="Apply").click()
+    stackmod.wait_until(lambda: rows.count() == 3, what="all three rows")
+    with ui.page.expect_download() as download:
+        ui.page.get_by_role("button", name="Export CSV").click()
+    lines = open(download.value.path()).read().splitlines()
+    assert lines[0].startswith("created_at,request_id,key_id,account_id,model")
+    assert len(lines) == 4 and all(created["id"] in line for line in lines[1:])
+    statuses = sorted(int(line.split(",")[7]) for line in lines[1:])
+    assert statuses[:2] == [200, 200] and statuses[2] >= 500
+    assert ui.errors == [], ui.errors
+
+
+def test_the_status_page_refreshes_itself(stack, ui):
+    ui.sign_in(stack.admin_token)
+    ui.open("status")
+    stamp = ui.page.get_by_text("refreshes every 5 s")
+    first = stamp.inner_text()
+    assert "Config version" in ui.page.locator("main").inner_text()
+    assert "fails closed" in ui.page.locator("main").inner_text()
+    stackmod.wait_until(lambda: stamp.inner_text() != first, timeout=8, interval=0.2, what="a refresh")
+    assert ui.errors == [], ui.errors
+
+
+def test_providers_and_models_are_edited_in_the_ui_with_the_credential_write_only(stack, ui):
+    pid, model = f"ui-p-{tag()}", f"ui-m-{tag()}"
+    credential = f"sk-ui-{tag()}-{tag()}-{tag()}"
+    stack.secrets.add(credential)
+    ui.sign_in(stack.admin_token)
+    ui.open("catalog")
+    ui.page.get_by_role("button", name="New provider").click()
+    form = ui.page.get_by_role("form", name="New provider")
+    form.get_by_label("Id").fill(pid)
+    form.get_by_label("Base URL").fill(f"{stack.mock}/v1")
+    form.get_by_label("API key").fill(credential)
+    form.get_by_role("button", name="Add provider").click()
+    ui.wait_text("Provider added.")
+    provider = stack.must("GET", f"/admin/providers/{pid}")
+    assert provider["has_api_key"] is True and credential not in str(provider)
+    assert credential not in ui.page.content()
+
+    ui.page.get_by_role("button", name="New model").click()
+    form = ui.page.get_by_role("form", name="New model")
+    form.get_by_label("Id", exact=True).fill(model)
+    form.get_by_label("Context window (tokens)").fill("32000")
+    form.get_by_label("Input price (USD / 1M tokens)").fill("2.5")
+    form.get_by_label("Provider").select_option(pid)
+    form.get_by_label("Upstream model").fill("mock-ui")
+    form.get_by_label("Weight").fill("3")
+    form.get_by_label("Priority (lower first)").fill("1")
+    form.get_by_role("button", name="Add model").click()
+    ui.wait_text("Saved.")
+    made = stack.must("GET", f"/admin/models/{model}")
+    assert made["context_window"] == 32000 and made["pricing"]["input_per_1m"] == 2.5
+    assert made["deployments"] == [{"provider": pid, "upstream_model": "mock-ui", "weight": 3, "priority": 1}]
+    # The new model, on the new provider, serves through Envoy.
+    key = new_key(stack, new_account(stack, "catalog")["id"])["key"]
+    stackmod.wait_until(lambda: chat(stack, key, model) == 200, what="the new model on the gateway")
+    assert ui.errors == [], ui.errors
