@@ -193,6 +193,8 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct KeyListQuery {
     account_id: Option<String>,
+    /// Keys whose name, id, prefix or account id contains this, in any case.
+    search: Option<String>,
     limit: Option<String>,
     after: Option<String>,
 }
@@ -207,10 +209,17 @@ pub async fn list(
         after: q.after,
     };
     let limit = page.limit()?;
+    if q.search.as_ref().is_some_and(|s| s.chars().count() > 200) {
+        return Err(ApiError::invalid(
+            "`search` must be at most 200 characters",
+            Some("search"),
+        ));
+    }
     let rows = db::keys::list(
         &state.db,
         page.after.as_deref().unwrap_or_default(),
         q.account_id.as_deref().unwrap_or_default(),
+        q.search.as_deref().unwrap_or_default().trim(),
         limit + 1,
     )
     .await?;

@@ -34,7 +34,7 @@ export async function render(root) {
   const top = h("div");
   const panel = h("div");
   const listBox = h("div");
-  const search = h("input", { type: "search", name: "q", placeholder: "Name, id, prefix or account", "aria-label": "Search keys" });
+  const searchBox = h("input", { type: "search", name: "search", placeholder: "Name, id, prefix or account id", "aria-label": "Search keys" });
   let cursors = [""];
   let page = 0;
 
@@ -90,16 +90,10 @@ export async function render(root) {
   ];
 
   async function load() {
-    const q = search.value.trim().toLowerCase();
-    if (q) {
-      const keys = (await all("/admin/keys")).filter((k) =>
-        [k.name, k.id, k.prefix, k.account_id, accountName.get(k.account_id)].some((v) => (v || "").toLowerCase().includes(q)));
-      clear(listBox, h("p", { class: "muted" }, `${keys.length} matching key(s)`), table(columns, keys, "No key matches."));
-      return;
-    }
-    const data = await get(`/admin/keys${qs({ limit: PAGE, after: cursors[page] })}`);
+    const search = searchBox.value.trim();
+    const data = await get(`/admin/keys${qs({ limit: PAGE, after: cursors[page], search })}`);
     if (data.has_more) cursors[page + 1] = data.data[data.data.length - 1].id;
-    clear(listBox, table(columns, data.data, "No keys yet."),
+    clear(listBox, table(columns, data.data, search ? "No key matches." : "No keys yet."),
       h("nav", { class: "pager", "aria-label": "Pages of keys" },
         button("Previous", async () => { page -= 1; await load(); }, { disabled: page === 0 }),
         h("span", {}, `Page ${page + 1}`),
@@ -107,10 +101,13 @@ export async function render(root) {
   }
 
   let timer = 0;
-  search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => { page = 0; load(); }, 200); });
+  searchBox.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { page = 0; cursors = [""]; load().catch((e) => toast(e.message, "error")); }, 200);
+  });
 
   await load();
   clear(root,
-    h("div", { class: "head" }, h("h1", {}, "Keys"), search, button("New key", async () => openCreate())),
+    h("div", { class: "head" }, h("h1", {}, "Keys"), searchBox, button("New key", async () => openCreate())),
     top, panel, listBox);
 }
