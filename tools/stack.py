@@ -220,6 +220,8 @@ class Stack:
     # Moves the control plane's calendar clock (budget periods), so that a
     # test crosses a period's start without waiting for it.
     clock_offset_ms: int = 0
+    # More environment for the control plane (e.g. TOLLGATE_UI_SESSION_TTL).
+    control_plane_extra_env: dict = field(default_factory=dict)
     procs: dict[str, Proc] = field(default_factory=dict)
     # What `start` seeded (the demo account and key) and the second Envoy's port.
     demo: dict = field(default_factory=dict)
@@ -274,6 +276,7 @@ class Stack:
             "TOLLGATE_ADMIN_TOKEN": self.admin_token,
             "TOLLGATE_FILTER_SECRET": self.filter_secret,
             "TOLLGATE_ALLOW_PRIVATE_UPSTREAMS": "true",
+            "TOLLGATE_GATEWAY_URL": self.gateway,
             "RUST_LOG": "debug" if self.debug_logs else os.environ.get("RUST_LOG", "info"),
         }
         if self.database_url:
@@ -284,6 +287,7 @@ class Stack:
             env["TOLLGATE_SNAPSHOT_PAGE_KEYS"] = str(self.snapshot_page_keys)
         if self.clock_offset_ms:
             env["TOLLGATE_CLOCK_OFFSET_MS"] = str(self.clock_offset_ms)
+        env.update(self.control_plane_extra_env)
         return env
 
     def start_control_plane(self) -> None:

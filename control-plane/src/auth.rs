@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use crate::error::ApiError;
 use crate::secrets::same;
 use crate::state::AppState;
+use crate::ui::session::{self, Who};
 
 pub const FILTER_SECRET_HEADER: &str = "x-tollgate-filter-secret";
 pub const KEY_ID_HEADER: &str = "x-tollgate-key-id";
@@ -22,16 +23,31 @@ fn bearer(parts: &Parts) -> Option<&str> {
         .map(str::trim)
 }
 
-/// An admin caller: `Authorization: Bearer <admin token>`.
+/// An admin caller: `Authorization: Bearer <admin token>`, or an operator's
+/// dashboard session (with its CSRF token on every change).
 pub struct Admin;
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiError> {
-        match bearer(parts) {
-            Some(token) if same(token, &state.admin_token) => Ok(Admin),
-            _ => Err(ApiError::Unauthorized),
+        if let Some(token) = bearer(parts) {
+            return if same(token, &state.admin_token) {
+                Ok(Admin)
+            } else {
+                Err(ApiError::Unauthorized)
+            };
+        }
+        let s = session::of_request(parts, &state.sessions).ok_or(ApiError::Unauthorized)?;
+        match s.who {
+            Who::Operator => {
+                session::check_csrf(parts, &s)?;
+                Ok(Admin)
+            }
+            Who::KeyHolder { .. } => Err(ApiError::Forbidden {
+                code: "permission_denied",
+                message: "A key holder's session cannot use the admin API.".to_string(),
+            }),
         }
     }
 }
@@ -72,7 +88,7 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
         if !has_filter_secret(parts, state) {
-            return Err(ApiError::Unauthorized);
+            return from_session(parts, state).await;
         }
         let header = |name: &str| {
             parts
@@ -87,4 +103,23 @@ impl FromRequestParts<AppState> for Caller {
             _ => Err(ApiError::Unauthorized),
         }
     }
+}
+
+/// A key holder's dashboard session, while its key is still live (a revoked
+/// or expired key ends the session at once, whatever its TTL).
+async fn from_session(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let s = session::of_request(parts, &state.sessions).ok_or(ApiError::Unauthorized)?;
+    session::check_csrf(parts, &s)?;
+    let Who::KeyHolder { key_id, account_id } = s.who else {
+        return Err(ApiError::Unauthorized);
+    };
+    let live = crate::db::load::<crate::db::keys::Row>(&state.db, &key_id)
+        .await
+        .ok()
+        .is_some_and(|row| crate::ui::api::key_is_live(&row));
+    if !live {
+        state.sessions.close_key(&key_id);
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(Caller { key_id, account_id })
 }

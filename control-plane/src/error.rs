@@ -15,6 +15,10 @@ pub enum ApiError {
     /// 401: no or wrong admin token, or no trusted caller identity.
     #[error("unauthorized")]
     Unauthorized,
+    /// 403: a dashboard session without the right to this (`code` says why:
+    /// `csrf_failed`, `permission_denied`).
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
     /// 404: no such resource.
     #[error("{0}")]
     NotFound(String),
@@ -65,6 +69,11 @@ impl ApiError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 kind: "service_unavailable",
                 code: "database_unavailable",
+            },
+            ApiError::Forbidden { code, .. } => Shape::Own {
+                status: StatusCode::FORBIDDEN,
+                kind: "permission_error",
+                code,
             },
             ApiError::LimitsUnavailable(_) => Shape::Own {
                 status: StatusCode::SERVICE_UNAVAILABLE,

@@ -34,6 +34,7 @@ pub mod settings;
 mod snapshot;
 mod state;
 mod status;
+mod ui;
 mod usage_record;
 mod v1;
 mod validate;

@@ -64,13 +64,13 @@ async fn openai_errors(req: Request, next: Next) -> Response {
     Response::from_parts(parts, axum::body::Body::from(body))
 }
 
-/// Every answer says it is not to be cached: they carry accounts and secrets.
+/// Every answer says it is not to be cached: they carry accounts and secrets
+/// (the dashboard's static files say `no-cache` of their own).
 async fn no_store(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
-    res.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
+    res.headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     res
 }
 
@@ -82,6 +82,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::internal::routes())
         // Keyed callers, through Envoy after the filter's key check.
         .merge(crate::v1::routes())
+        // The dashboard: its files and its sessions.
+        .merge(crate::ui::routes())
         // Open routes: no credentials, nothing secret in them.
         .route("/api/status", get(crate::status::get))
         .route("/healthz", get(|| async { "ok" }))
@@ -100,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(axum::middleware::from_fn(openai_errors))
         .layer(axum::middleware::from_fn(no_store))
+        .layer(axum::middleware::from_fn(crate::ui::security_headers))
         .with_state(state)
 }
 

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 
@@ -41,6 +42,36 @@ pub struct Settings {
     /// `TOLLGATE_CLOCK_OFFSET_MS`, default 0: moves the clock budget periods
     /// follow, for tests that cross a period's start without waiting.
     pub clock_offset_ms: i64,
+    /// `TOLLGATE_UI_SESSION_TTL`, default `8h`: how long a dashboard session
+    /// lives (seconds, or a number with `s`, `m` or `h`).
+    pub ui_session_ttl: Duration,
+    /// `TOLLGATE_UI_SECURE_COOKIE`: mark the dashboard's session cookie
+    /// `Secure`. The control plane does not serve TLS itself; set this when a
+    /// TLS front (a load balancer, Envoy) serves the dashboard.
+    pub ui_secure_cookie: bool,
+    /// `TOLLGATE_GATEWAY_URL`, default `http://localhost:8080`: the gateway's
+    /// address as clients reach it, for the dashboard's quick start.
+    pub gateway_url: String,
+}
+
+/// `90`, `90s`, `15m`, `8h`: a positive duration.
+pub fn parse_duration(v: &str) -> Option<Duration> {
+    let (digits, unit) = match v.char_indices().last()? {
+        (i, 's') => (&v[..i], 1),
+        (i, 'm') => (&v[..i], 60),
+        (i, 'h') => (&v[..i], 3600),
+        _ => (v, 1),
+    };
+    let n: u64 = digits.parse().ok().filter(|n| *n > 0)?;
+    Some(Duration::from_secs(n.checked_mul(unit)?))
+}
+
+fn flag(name: &str) -> anyhow::Result<bool> {
+    match var(name).as_deref() {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => bail!("{name} must be true or false, not {other:?}"),
+    }
 }
 
 fn var(name: &str) -> Option<String> {
@@ -89,11 +120,37 @@ impl Settings {
                     .parse::<i64>()
                     .context("TOLLGATE_CLOCK_OFFSET_MS must be an integer of milliseconds")?,
             },
+            ui_session_ttl: match var("TOLLGATE_UI_SESSION_TTL") {
+                None => Duration::from_secs(8 * 3600),
+                Some(v) => parse_duration(&v).with_context(|| {
+                    format!("TOLLGATE_UI_SESSION_TTL must be seconds or 15m / 8h, not {v:?}")
+                })?,
+            },
+            ui_secure_cookie: flag("TOLLGATE_UI_SECURE_COOKIE")?,
+            gateway_url: var("TOLLGATE_GATEWAY_URL")
+                .map(|v| v.trim_end_matches('/').to_string())
+                .unwrap_or_else(|| "http://localhost:8080".to_string()),
             lease_fail_open: match var("TOLLGATE_LEASE_FAIL").as_deref() {
                 None | Some("closed") => false,
                 Some("open") => true,
                 Some(other) => bail!("TOLLGATE_LEASE_FAIL must be closed or open, not {other:?}"),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2s"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("8h"), Some(Duration::from_secs(28_800)));
+        for bad in ["", "0", "h", "-1", "1d", "1.5h", "99999999999999999999h"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
     }
 }

@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::secrets::{load_or_create, token, Sealer};
 use crate::settings::Settings;
 use crate::snapshot;
+use crate::ui::session::Sessions;
 
 pub struct State {
     pub db: Db,
@@ -35,6 +36,10 @@ pub struct State {
     pub metrics: Metrics,
     /// The clock budget periods follow (`clock::Clock`).
     pub clock: Clock,
+    /// When this process last published a new config version (unix ms).
+    pub config_changed_ms: AtomicI64,
+    /// The dashboard's sessions (in memory).
+    pub sessions: Sessions,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -117,6 +122,8 @@ impl State {
             provider_health: Mutex::new(Default::default()),
             metrics: Metrics::new(),
             clock: Clock::new(settings_offset),
+            config_changed_ms: AtomicI64::new(0),
+            sessions: Sessions::default(),
         });
         state
             .try_publish()
@@ -140,6 +147,9 @@ impl State {
             !self.settings.allow_private_upstreams,
         );
         let changed = self.config.try_publish(next).await?;
+        if changed {
+            self.config_changed_ms.store(now_ms(), Ordering::Relaxed);
+        }
         self.metrics
             .snapshot_build_seconds
             .observe(started.elapsed().as_secs_f64());

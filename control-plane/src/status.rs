@@ -49,9 +49,18 @@ pub async fn get(State(state): State<AppState>) -> Json<Value> {
             "database": if db_ok { "ok" } else { "unavailable" },
             "uptime_s": state.started.elapsed().as_secs(),
             "config_version": config.version.to_string(),
+            "config_published_at": match state.config_changed_ms.load(Ordering::Relaxed) {
+                0 => Value::Null,
+                ms => json!(ms / 1000),
+            },
         },
         "upstreams": upstreams,
-        "limits": {"backend": limits_backend, "status": limits_status},
+        "limits": {
+            "backend": limits_backend,
+            "status": limits_status,
+            // What shared limits do when their Redis fails (TOLLGATE_LEASE_FAIL).
+            "fail_mode": if state.settings.lease_fail_open { "open" } else { "closed" },
+        },
     }))
 }
 

@@ -212,3 +212,51 @@ async fn usage_pages_newest_first_for_the_admin_and_for_the_key_holder() {
         assert_eq!(seen, ids, "{backend:?}");
     }
 }
+
+#[tokio::test]
+async fn keys_are_searched_by_name_id_prefix_or_account_in_any_case() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let account = app.account("searcher").await;
+        let mut ids = Vec::new();
+        for name in ["Alpha Team", "beta_50%", "gamma", "alphabet"] {
+            let k = app
+                .admin_ok(
+                    "POST",
+                    "/admin/keys",
+                    Some(&json!({"account_id": account, "name": name})),
+                    201,
+                )
+                .await;
+            ids.push(k["id"].as_str().expect("id").to_string());
+        }
+        let names = |page: Value| -> Vec<String> {
+            let mut v: Vec<String> = page["data"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|k| k["name"].as_str().unwrap_or_default().to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        let search = |q: &str| format!("/admin/keys?search={q}");
+        let got = app.admin_ok("GET", &search("ALPHA"), None, 200).await;
+        assert_eq!(names(got), ["Alpha Team", "alphabet"], "{backend:?}");
+        // `%` and `_` are themselves, not wildcards.
+        let got = app.admin_ok("GET", &search("a_5"), None, 200).await;
+        assert_eq!(names(got), ["beta_50%"], "{backend:?}");
+        let got = app.admin_ok("GET", &search("%25"), None, 200).await;
+        assert_eq!(names(got), ["beta_50%"], "{backend:?}");
+        let got = app.admin_ok("GET", &search("a%25a"), None, 200).await;
+        assert!(names(got).is_empty(), "{backend:?}");
+        let got = app.admin_ok("GET", &search(&ids[2]), None, 200).await;
+        assert_eq!(names(got), ["gamma"], "{backend:?}");
+        let got = app.admin_ok("GET", &search(&account), None, 200).await;
+        assert_eq!(names(got).len(), 4, "{backend:?}");
+        // Pages of a search go on after the last id like any list.
+        let ids = page_through(&app, "/admin/keys?search=a", 1).await;
+        assert_eq!(ids.len(), 4, "{backend:?}");
+    }
+}

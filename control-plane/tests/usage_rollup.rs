@@ -121,7 +121,7 @@ async fn summaries_over_any_range_are_exact_for_counts_tokens_and_cost() {
             "&model=m2&account_id=acct_0",
         ];
         for (since, until) in ranges {
-            for group in ["model", "key", "account", "day"] {
+            for group in ["model", "key", "account", "day", "hour"] {
                 for filter in filters {
                     let mut uri = format!("/admin/usage/summary?group_by={group}{filter}");
                     // The API takes seconds: ranges cut at whole seconds.
@@ -154,6 +154,7 @@ async fn summaries_over_any_range_are_exact_for_counts_tokens_and_cost() {
                             "model" => model,
                             "key" => key,
                             "account" => account,
+                            "hour" => (r.at / H).to_string(),
                             _ => (r.at / D).to_string(),
                         };
                         let w = want.entry(grp).or_default();

@@ -18,6 +18,10 @@ pub enum Endpoint {
     Models,
     /// `GET /v1/usage`: the control plane answers.
     Usage,
+    /// `GET /v1/me` and the legacy billing routes
+    /// (`/v1/dashboard/billing/subscription`, `/usage`): the control plane
+    /// answers with the caller's balance, spend and limits.
+    Account,
     /// `GET /api/status`: no key needed.
     Status,
 }
@@ -33,7 +37,7 @@ impl Endpoint {
             Endpoint::Images => Some("/images/generations"),
             Endpoint::Messages => Some("/messages"),
             Endpoint::CountTokens => Some("/messages/count_tokens"),
-            Endpoint::Models | Endpoint::Usage | Endpoint::Status => None,
+            Endpoint::Models | Endpoint::Usage | Endpoint::Account | Endpoint::Status => None,
         }
     }
 
@@ -60,6 +64,7 @@ impl Endpoint {
             Endpoint::CountTokens => "count_tokens",
             Endpoint::Models => "models",
             Endpoint::Usage => "usage",
+            Endpoint::Account => "account",
             Endpoint::Status => "status",
         }
     }
@@ -179,6 +184,9 @@ pub fn classify(method: &[u8], path: &[u8]) -> Result<Endpoint, RouteError> {
         b"/v1/messages/count_tokens" => (Endpoint::CountTokens, b"POST"),
         b"/v1/models" => (Endpoint::Models, b"GET"),
         b"/v1/usage" => (Endpoint::Usage, b"GET"),
+        b"/v1/me" | b"/v1/dashboard/billing/subscription" | b"/v1/dashboard/billing/usage" => {
+            (Endpoint::Account, b"GET")
+        }
         b"/api/status" => (Endpoint::Status, b"GET"),
         p if p.starts_with(b"/v1/models/") => (Endpoint::Models, b"GET"),
         _ => return Err(RouteError::NotFound),

@@ -21,6 +21,23 @@ fn paths_and_methods_classify_as_the_contract_says() {
         ("GET", "/v1/models/gpt-4o", Ok(Endpoint::Models)),
         ("GET", "/v1/models/catalog?provider=x", Ok(Endpoint::Models)),
         ("GET", "/v1/usage", Ok(Endpoint::Usage)),
+        ("GET", "/v1/me", Ok(Endpoint::Account)),
+        (
+            "GET",
+            "/v1/dashboard/billing/subscription",
+            Ok(Endpoint::Account),
+        ),
+        (
+            "GET",
+            "/v1/dashboard/billing/usage?start_date=2026-12-01",
+            Ok(Endpoint::Account),
+        ),
+        ("POST", "/v1/me", Err(RouteError::MethodNotAllowed)),
+        (
+            "GET",
+            "/v1/dashboard/billing/other",
+            Err(RouteError::NotFound),
+        ),
         ("GET", "/api/status", Ok(Endpoint::Status)),
         (
             "GET",

@@ -103,6 +103,31 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
         terminalreporter.write_line(f"metrics: {path}")
 
 
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium under Playwright, one for the whole run."""
+    from playwright.sync_api import sync_playwright
+
+    from .browser import CHROMIUM
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def ui(chromium, stack, request):
+    """A fresh browser context (no cookies) at 1280 px on the stack's dashboard."""
+    from .browser import Ui
+
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    try:
+        yield Ui(context.new_page(), stack, request.node.name)
+    finally:
+        context.close()
+
+
 @pytest.fixture
 def ledger(stack):
     """The mock upstream's record of what it served, emptied for each test."""

@@ -230,6 +230,8 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct KeyListQuery {
     account_id: Option<String>,
+    /// Keys whose name, id, prefix or account id contains this, in any case.
+    search: Option<String>,
     limit: Option<String>,
     after: Option<String>,
 }
@@ -244,10 +246,17 @@ pub async fn list(
         after: q.after,
     };
     let limit = page.limit()?;
+    if q.search.as_ref().is_some_and(|s| s.chars().count() > 200) {
+        return Err(ApiError::invalid(
+            "`search` must be at most 200 characters",
+            Some("search"),
+        ));
+    }
     let rows = db::keys::list(
         &state.db,
         page.after.as_deref().unwrap_or_default(),
         q.account_id.as_deref().unwrap_or_default(),
+        q.search.as_deref().unwrap_or_default().trim(),
         limit + 1,
     )
     .await?;
@@ -307,6 +316,7 @@ pub async fn revoke(
     if !db::keys::revoke(&state.db, &id, now_ms()).await? {
         return Err(ApiError::NotFound(format!("No key {id:?}.")));
     }
+    state.sessions.close_key(&id);
     written::<Row>(&state, &id).await
 }
 
@@ -344,6 +354,7 @@ pub async fn rotate(
         &tollgate_contract::key::display_prefix(&secret),
     )
     .await?;
+    state.sessions.close_key(&id);
     with_secret(&state, &id, secret).await
 }
 

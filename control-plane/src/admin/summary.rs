@@ -74,7 +74,23 @@ pub fn plan(since_ms: Option<i64>, until_ms: Option<i64>) -> Plan {
 
 /// The sums per group over the filter's time range.
 pub async fn summarise(db: &Db, f: &Filter, group: GroupBy) -> ApiResult<BTreeMap<String, Sums>> {
-    let plan = plan(f.since_ms, f.until_ms);
+    let mut plan = plan(f.since_ms, f.until_ms);
+    if f.status.is_some() {
+        // The rollup keeps no status: a summary of some statuses reads the
+        // records.
+        plan = Plan {
+            raw: vec![(
+                f.since_ms.unwrap_or(0).max(0),
+                f.until_ms.unwrap_or(END_OF_TIME),
+            )],
+            ..Plan::default()
+        };
+    } else if group == GroupBy::Hour {
+        // By hour: whole days from the hourly cells too.
+        if let Some(days) = plan.days.take() {
+            plan.hours.push(days);
+        }
+    }
     let mut out: BTreeMap<String, Sums> = BTreeMap::new();
     for (a, b) in &plan.raw {
         let edge = Filter {

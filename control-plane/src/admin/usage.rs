@@ -6,7 +6,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Admin;
-use crate::db::usage_report::{self, Filter, GroupBy};
+use crate::db::usage_report::{self, Filter, GroupBy, StatusFilter};
 use crate::error::{ApiError, ApiResult, Q};
 use crate::money::nanos_to_usd;
 use crate::pages::{List, PageQuery};
@@ -26,6 +26,8 @@ pub struct UsageFilter {
     limit: Option<String>,
     after: Option<String>,
     group_by: Option<String>,
+    /// `ok` (< 400), `error` (>= 400) or one status code.
+    status: Option<String>,
 }
 
 impl UsageFilter {
@@ -45,6 +47,20 @@ impl UsageFilter {
             model: self.model.clone(),
             since_ms: ms(self.since, "since")?,
             until_ms: ms(self.until, "until")?,
+            status: match self.status.as_deref() {
+                None | Some("") => None,
+                Some("ok") => Some(StatusFilter::Ok),
+                Some("error") => Some(StatusFilter::Error),
+                Some(code) => match code.parse::<i64>() {
+                    Ok(c) if (100..=999).contains(&c) => Some(StatusFilter::Exactly(c)),
+                    _ => {
+                        return Err(ApiError::invalid(
+                            "`status` must be ok, error or an HTTP status",
+                            Some("status"),
+                        ))
+                    }
+                },
+            },
         })
     }
 }
@@ -93,9 +109,10 @@ fn parse_group(s: Option<&str>) -> ApiResult<GroupBy> {
         "model" => Ok(GroupBy::Model),
         "key" => Ok(GroupBy::Key),
         "account" => Ok(GroupBy::Account),
+        "hour" => Ok(GroupBy::Hour),
         "day" => Ok(GroupBy::Day),
         _ => Err(ApiError::invalid(
-            "`group_by` must be model, key, account or day",
+            "`group_by` must be model, key, account, hour or day",
             Some("group_by"),
         )),
     }
@@ -104,6 +121,16 @@ fn parse_group(s: Option<&str>) -> ApiResult<GroupBy> {
 fn label(group: GroupBy, raw: String) -> String {
     match group {
         GroupBy::Day => raw.parse::<i64>().map(day_string).unwrap_or(raw),
+        GroupBy::Hour => raw
+            .parse::<i64>()
+            .map(|h| {
+                format!(
+                    "{}T{:02}:00Z",
+                    day_string(h.div_euclid(24)),
+                    h.rem_euclid(24)
+                )
+            })
+            .unwrap_or(raw),
         _ => raw,
     }
 }

@@ -115,13 +115,37 @@ pub async fn update(db: &Db, row: &Row) -> ApiResult<()> {
 }
 
 /// A page of keys after `after`, of one account or of all (`account_id`
-/// empty).
-pub async fn list(db: &Db, after: &str, account_id: &str, rows: i64) -> ApiResult<Vec<Row>> {
-    Ok(sqlx::query_as::<_, Row>(&format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE id > $1 AND ($2 = '' OR account_id = $2) ORDER BY id LIMIT $3"
-    ))
+/// empty), whose name, id, prefix or account id contains `search` (any
+/// case; empty: every key).
+pub async fn list(
+    db: &Db,
+    after: &str,
+    account_id: &str,
+    search: &str,
+    rows: i64,
+) -> ApiResult<Vec<Row>> {
+    // `%` and `_` in the search are themselves, not wildcards.
+    let pattern = format!(
+        "%{}%",
+        search
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    Ok(sqlx::query_as::<_, Row>(
+        "SELECT id, name, account_id, prefix, models, rpm, tpm, max_concurrent, budget_nanos, \
+         spent_nanos, budget_period, spent_base_nanos, period_start_ms, expires_at, revoked_at_ms, \
+         created_at_ms FROM api_keys \
+         WHERE id > $1 AND ($2 = '' OR account_id = $2) \
+         AND ($3 = '' OR LOWER(name) LIKE $4 ESCAPE '\\' OR LOWER(id) LIKE $4 ESCAPE '\\' \
+         OR LOWER(prefix) LIKE $4 ESCAPE '\\' OR LOWER(account_id) LIKE $4 ESCAPE '\\') \
+         ORDER BY id LIMIT $5",
+    )
     .bind(after)
     .bind(account_id)
+    .bind(search)
+    .bind(pattern)
     .bind(rows)
     .fetch_all(&db.pool)
     .await?)
@@ -240,5 +264,17 @@ pub async fn live(db: &Db) -> ApiResult<Vec<Live>> {
          FROM api_keys WHERE revoked_at_ms IS NULL ORDER BY id",
     )
     .fetch_all(&db.pool)
+    .await?)
+}
+
+/// The key whose secret has this SHA-256, revoked or not.
+pub async fn by_hash(db: &Db, hash: &str) -> ApiResult<Option<Row>> {
+    Ok(sqlx::query_as::<_, Row>(
+        "SELECT id, name, account_id, prefix, models, rpm, tpm, max_concurrent, budget_nanos, \
+         spent_nanos, budget_period, spent_base_nanos, period_start_ms, expires_at, revoked_at_ms, \
+         created_at_ms FROM api_keys WHERE hash = $1",
+    )
+    .bind(hash)
+    .fetch_optional(&db.pool)
     .await?)
 }

@@ -207,6 +207,7 @@ fn group_expr(group: GroupBy) -> &'static str {
         GroupBy::Model => "model",
         GroupBy::Key => "key_id",
         GroupBy::Account => "account_id",
+        GroupBy::Hour => "CAST(start_ms / 3600000 AS TEXT)",
         GroupBy::Day => "CAST(start_ms / 86400000 AS TEXT)",
     }
 }

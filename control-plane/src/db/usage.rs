@@ -171,3 +171,35 @@ pub async fn for_account(
     .fetch_all(&db.pool)
     .await?)
 }
+
+/// Requests and tokens recorded since `since_ms`: of one key, or (`key_id`
+/// empty) of one account.
+#[derive(Debug, Default, sqlx::FromRow)]
+pub struct Recent {
+    pub requests: i64,
+    pub tokens: i64,
+}
+
+pub async fn recent_of_key(db: &Db, key_id: &str, since_ms: i64) -> ApiResult<Recent> {
+    Ok(sqlx::query_as::<_, Recent>(
+        "SELECT COUNT(*) AS requests, \
+         CAST(COALESCE(SUM(input_tokens + output_tokens), 0) AS BIGINT) AS tokens \
+         FROM usage_records WHERE key_id = $1 AND created_at_ms >= $2",
+    )
+    .bind(key_id)
+    .bind(since_ms)
+    .fetch_one(&db.pool)
+    .await?)
+}
+
+pub async fn recent_of_account(db: &Db, account_id: &str, since_ms: i64) -> ApiResult<Recent> {
+    Ok(sqlx::query_as::<_, Recent>(
+        "SELECT COUNT(*) AS requests, \
+         CAST(COALESCE(SUM(input_tokens + output_tokens), 0) AS BIGINT) AS tokens \
+         FROM usage_records WHERE account_id = $1 AND created_at_ms >= $2",
+    )
+    .bind(account_id)
+    .bind(since_ms)
+    .fetch_one(&db.pool)
+    .await?)
+}

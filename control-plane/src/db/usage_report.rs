@@ -18,6 +18,15 @@ pub struct Filter {
     pub since_ms: Option<i64>,
     /// Exclusive.
     pub until_ms: Option<i64>,
+    pub status: Option<StatusFilter>,
+}
+
+/// Which answers: successes (< 400), errors (>= 400), or one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Ok,
+    Error,
+    Exactly(i64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,17 +34,19 @@ pub enum GroupBy {
     Model,
     Key,
     Account,
+    Hour,
     Day,
 }
 
 impl GroupBy {
     /// A text expression, the same on both backends; `Day` is days since
-    /// 1970-01-01.
+    /// 1970-01-01, `Hour` hours since.
     fn expr(self) -> &'static str {
         match self {
             GroupBy::Model => "model",
             GroupBy::Key => "key_id",
             GroupBy::Account => "account_id",
+            GroupBy::Hour => "CAST(created_at_ms / 3600000 AS TEXT)",
             GroupBy::Day => "CAST(created_at_ms / 86400000 AS TEXT)",
         }
     }
@@ -81,6 +92,18 @@ impl Sql {
         }
         if let Some(ms) = f.until_ms {
             self.push(" AND created_at_ms < ").push_bind(Value::Int(ms));
+        }
+        match f.status {
+            None => {}
+            Some(StatusFilter::Ok) => {
+                self.push(" AND status < 400");
+            }
+            Some(StatusFilter::Error) => {
+                self.push(" AND status >= 400");
+            }
+            Some(StatusFilter::Exactly(code)) => {
+                self.push(" AND status = ").push_bind(Value::Int(code));
+            }
         }
         self
     }

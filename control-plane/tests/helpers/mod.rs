@@ -122,6 +122,9 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         lease_fail_open: false,
         snapshot_page_keys: 500,
         clock_offset_ms: 0,
+        ui_session_ttl: std::time::Duration::from_secs(3600),
+        ui_secure_cookie: false,
+        gateway_url: "http://localhost:8080".to_string(),
     };
     let state = tollgate_control_plane::state(settings)
         .await

@@ -1,0 +1,117 @@
+//! `/ui/api/session`: sign in with the admin token (an operator) or an API
+//! key (a key holder), read the session, sign out.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::session::{self, Session, Who};
+use crate::clock::now_ms;
+use crate::db;
+use crate::error::{parse_json, ApiError, ApiResult};
+use crate::secrets::same;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    token: String,
+}
+
+fn shown(s: &Session, state: &AppState) -> Value {
+    let left = s
+        .expires
+        .saturating_duration_since(Instant::now())
+        .as_secs();
+    let mut v = json!({
+        "object": "session",
+        "kind": match s.who { Who::Operator => "operator", Who::KeyHolder { .. } => "key_holder" },
+        "csrf_token": s.csrf,
+        "expires_in": left,
+        "gateway_url": state.settings.gateway_url,
+    });
+    if let Who::KeyHolder { key_id, account_id } = &s.who {
+        v["key_id"] = json!(key_id);
+        v["account_id"] = json!(account_id);
+    }
+    v
+}
+
+/// Whether a key row may sign in now: not revoked, not expired.
+pub fn key_is_live(row: &db::keys::Row) -> bool {
+    row.revoked_at_ms.is_none() && row.expires_at.is_none_or(|t| t > now_ms() / 1000)
+}
+
+async fn who_is(state: &AppState, token: &str) -> ApiResult<Who> {
+    if same(token, &state.admin_token) {
+        return Ok(Who::Operator);
+    }
+    if tollgate_contract::key::check(token.as_bytes()).is_err() {
+        return Err(ApiError::Unauthorized);
+    }
+    match db::keys::by_hash(&state.db, &tollgate_contract::key::hash(token)).await? {
+        Some(row) if key_is_live(&row) => Ok(Who::KeyHolder {
+            key_id: row.id,
+            account_id: row.account_id,
+        }),
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+/// A JSON body only: a cross-site form cannot send `application/json`
+/// without a CORS preflight, which this server never grants.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json_body {
+        return Err(ApiError::invalid(
+            "Send the sign-in as application/json.",
+            None,
+        ));
+    }
+    let SignIn { token } = parse_json(&body)?;
+    let who = who_is(&state, token.trim()).await?;
+    let ttl = state.settings.ui_session_ttl;
+    let (id, s) = state.sessions.open(who, ttl);
+    let cookie = session::set_cookie(&id, ttl, state.settings.ui_secure_cookie);
+    Ok((
+        StatusCode::CREATED,
+        [(header::SET_COOKIE, cookie)],
+        Json(shown(&s, &state)),
+    )
+        .into_response())
+}
+
+/// The current session (the page reads its CSRF token from here after a
+/// reload; a cross-site page cannot read this answer), or `kind: null`
+/// when signed out (a 200, so that the sign-in page loads without an error
+/// in the browser's console).
+pub async fn current(State(state): State<AppState>, parts: Parts) -> Json<Value> {
+    Json(match session::of_request(&parts, &state.sessions) {
+        Some(s) => shown(&s, &state),
+        None => json!({"object": "session", "kind": null}),
+    })
+}
+
+/// Signs out: the session is gone from the store and the cookie cleared.
+pub async fn sign_out(State(state): State<AppState>, parts: Parts) -> ApiResult<Response> {
+    let id = session::cookie_id(&parts).ok_or(ApiError::Unauthorized)?;
+    let s = state.sessions.get(&id).ok_or(ApiError::Unauthorized)?;
+    session::check_csrf(&parts, &s)?;
+    state.sessions.close(&id);
+    let cookie = session::set_cookie("", Duration::ZERO, state.settings.ui_secure_cookie);
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
