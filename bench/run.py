@@ -13,6 +13,7 @@ means. Standard library only, apart from the load generator (oha)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -101,7 +102,7 @@ class Bench:
         self.pg_db: str | None = None
 
     # ---------------------------------------------------------------- setup
-    def prepare(self) -> None:
+    def prepare(self, load_generator: bool = True) -> None:
         rel = BENCH / ".target" / "release"
         if all((rel / n).exists() for n in ("tollgate-control-plane", "tollgate-mock-upstream")):
             stk.TARGET, stk.PROFILE = BENCH / ".target", "release"
@@ -121,7 +122,7 @@ class Bench:
         wrapper.write_text(f'#!/bin/sh\nexec taskset -c {ENVOY_CPU} "{self.envoy}" "$@"\n')
         wrapper.chmod(0o755)
         os.environ["TOLLGATE_ENVOY"] = str(wrapper)
-        self.tool = loadgen.find_tool()
+        self.tool = loadgen.find_tool() if load_generator else None
 
     def start_gateway(self) -> None:
         st = stk.Stack(work_dir=self.work / "gateway", concurrency=1)
@@ -473,13 +474,25 @@ class Bench:
                     psql(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")
                     self.pg_db = None
 
-    def usage_queries(self) -> None:
-        st = self.control_plane_only("usage-1m")
+    def usage_queries(self, backends=("sqlite", "postgres")) -> None:
+        for backend in backends:
+            self.usage_queries_on(backend)
+
+    def usage_queries_on(self, backend: str) -> None:
+        n = self.plan.usage_records
+        url = None
+        if backend == "postgres":
+            self.pg_db = f"tollgate_bench_usage_{os.getpid()}"
+            psql(f"CREATE DATABASE {self.pg_db}")
+            url = f"postgres://127.0.0.1:5432/{self.pg_db}"
+        st = self.control_plane_only(f"usage-{backend}", url)
         try:
             st.procs["control-plane"].stop()
-            n = self.plan.usage_records
-            secs = usagebench.fill(st.work_dir / "data" / "tollgate.db", n)
-            log(f"usage: {n} records inserted in {secs:.1f} s")
+            if backend == "postgres":
+                secs, rollup_s = usagebench.fill_postgres(self.pg_db, n)
+            else:
+                secs, rollup_s = usagebench.fill(st.work_dir / "data" / "tollgate.db", n)
+            log(f"usage {backend}: {n} records inserted in {secs:.1f} s, rolled up in {rollup_s:.1f} s")
             st.start_control_plane()
             procstat.pin_all_threads(st.procs["control-plane"].popen.pid, {int(ENVOY_CPU)})
 
@@ -490,18 +503,28 @@ class Bench:
 
             now = int(time.time())
             day = f"&since={now - 2 * 86400}&until={now - 86400}"
+            month = f"&since={now - 30 * 86400 + 123}&until={now - 77}"
             queries = []
-            for g in ("model", "day", "key"):
+            for g in ("model", "day", "key", "account"):
                 queries.append((f"summary group_by={g}, 30 days", f"/admin/usage/summary?group_by={g}"))
+                queries.append((f"summary group_by={g}, 30 days cut mid-hour", f"/admin/usage/summary?group_by={g}{month}"))
                 queries.append((f"summary group_by={g}, 1 day", f"/admin/usage/summary?group_by={g}{day}"))
-            queries += [("list model=model-03&limit=100", "/admin/usage?model=model-03&limit=100"),
+            queries += [("summary group_by=key model=model-03, 30 days",
+                         f"/admin/usage/summary?group_by=key&model=model-03{month}"),
+                        ("summary group_by=model key_id=key_0042, 30 days",
+                         f"/admin/usage/summary?group_by=model&key_id=key_0042{month}"),
+                        ("list model=model-03&limit=100", "/admin/usage?model=model-03&limit=100"),
                         ("list key_id=key_0042", "/admin/usage?key_id=key_0042")]
-            self.results["queries"] = usagebench.time_queries(get, queries)
-            for label, ms, rows in self.results["queries"]:
-                log(f"usage query {label:38s} {ms:9.1f} ms ({rows} rows)")
+            self.results[("queries", backend)] = usagebench.time_queries(get, queries)
+            self.results[("fill", backend)] = (secs, rollup_s)
+            for label, ms, rows in self.results[("queries", backend)]:
+                log(f"usage query {backend} {label:46s} {ms:9.1f} ms ({rows} rows)")
         finally:
             st.stop()
             self.stacks.remove(st)
+            if backend == "postgres":
+                psql(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")
+                self.pg_db = None
 
     # ---------------------------------------------------------------- the whole run
     def run(self) -> None:
@@ -727,11 +750,19 @@ def report(b: Bench, quick: bool, started: str, load_avg: str) -> str:
         w(f"  {backend:9s} {r['per_s']:8.0f} records/s   ({r['records']} records, {r['batches']} batches; "
           f"control plane CPU {r['cp_cpu']:.1f} s in {r['seconds']:.1f} s)")
     w("")
-    w(f"admin usage queries over {p.usage_records:,} records on SQLite (50 models, 1000 keys, 100 accounts,"
-      " 30 days), median of 3")
-    for label, ms, rows in R["queries"]:
-        w(f"  {label:40s} {ms:9.1f} ms   ({rows} rows)")
+    usage_section(R, p, w)
     return "\n".join(out) + "\n"
+
+
+def usage_section(R: dict, p, w) -> None:
+    for backend in ("sqlite", "postgres"):
+        if ("queries", backend) not in R:
+            continue
+        secs, rollup_s = R[("fill", backend)]
+        w(f"admin usage queries over {p.usage_records:,} records on {backend} (50 models, 1000 keys, 100 accounts,"
+          f" 30 days; inserted in {secs:.0f} s, rolled up in {rollup_s:.0f} s), median of 3")
+        for label, ms, rows in R[("queries", backend)]:
+            w(f"  {label:48s} {ms:9.1f} ms   ({rows} rows)")
 
 
 def main() -> int:
@@ -742,10 +773,15 @@ def main() -> int:
                     help="only the keys-at-scale part (10k and 100k keys), against the gateway")
     ap.add_argument("--ingest-only", action="store_true",
                     help="only usage ingestion into the control plane, SQLite and PostgreSQL")
+    ap.add_argument("--usage-only", action="store_true",
+                    help="only the usage summaries over --usage-records records, SQLite and PostgreSQL")
+    ap.add_argument("--usage-records", type=int, default=None, help="records for the usage summaries")
     ap.add_argument("--instructions-only", action="store_true",
                     help="only instructions per request under callgrind (plain, empty filter, gateway)")
     args = ap.parse_args()
     plan = QUICK if args.quick else FULL
+    if args.usage_records:
+        plan = dataclasses.replace(plan, usage_records=args.usage_records)
 
     # This process and everything it starts run on CPU 1, except Envoy (taskset -c 0).
     os.sched_setaffinity(0, {CLIENT_CPU})
@@ -768,6 +804,9 @@ def main() -> int:
         elif args.ingest_only:
             bench.prepare()
             bench.ingestion()
+        elif args.usage_only:
+            bench.prepare(load_generator=False)
+            bench.usage_queries()
         elif args.instructions_only:
             bench.prepare()
             bench.start_gateway()
@@ -792,6 +831,11 @@ def main() -> int:
     if args.instructions_only:
         lines = [f"Tollgate benchmark, instructions only, {started}; filter {bench.wasm_info}"]
         instructions_section(bench.results, plan, lines.append)
+        print("\n".join(lines))
+        return 0
+    if args.usage_only:
+        lines = [f"Tollgate benchmark, usage summaries only, {started}; load average at start {load_avg}"]
+        usage_section(bench.results, plan, lines.append)
         print("\n".join(lines))
         return 0
     if args.ingest_only:

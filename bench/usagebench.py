@@ -73,37 +73,85 @@ def ingest(control_plane: str, filter_secret: str, key_id: str, account_id: str,
             "per_s": sum(accepted) / elapsed}
 
 
-def fill(db: Path, count: int, days: int = 30, keys: int = 1000, accounts: int = 100, seed: int = 7) -> float:
-    """Inserts `count` records straight into usage_records; returns seconds."""
-    rng = random.Random(seed)
-    now = int(time.time() * 1000)
-    start = now - days * DAY_MS
+def fill(db: Path, count: int) -> tuple[float, float]:
+    """Inserts `count` records straight into SQLite's usage_records, then the
+    rollup from them (the migration's backfill); (seconds to insert, seconds
+    to roll up)."""
     t0 = time.monotonic()
     con = sqlite3.connect(db, timeout=30)
     try:
         con.execute("PRAGMA synchronous = OFF")
-        cols = ("request_id, key_id, account_id, model, upstream_model, provider, status, input_tokens, "
-                "output_tokens, estimated, stream, latency_ms, ttft_ms, cost_nanos, created_at_ms")
-        sql = f"INSERT INTO usage_records ({cols}) VALUES ({', '.join('?' * 15)})"
-
-        def rows(lo: int, hi: int):
-            for i in range(lo, hi):
-                k = rng.randrange(keys)
-                model = MODELS[min(int(rng.expovariate(1 / 8)), len(MODELS) - 1)]  # a few models dominate
-                stream = rng.random() < 0.4
-                latency = int(rng.lognormvariate(6.5, 0.8))
-                yield (f"fill-{i:08d}", f"key_{k:04d}", f"acct_{k % accounts:03d}", model, f"up-{model}", "mock",
-                       200 if rng.random() < 0.97 else 429, rng.randint(5, 4000), rng.randint(1, 1500), 0,
-                       int(stream), latency, latency // 4 if stream else None, rng.randint(1_000, 5_000_000),
-                       start + (i * days * DAY_MS) // count + rng.randrange(1000))
-
-        step = 100_000
-        for lo in range(0, count, step):
-            con.executemany(sql, rows(lo, min(count, lo + step)))
+        sql = f"INSERT INTO usage_records ({FILL_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+        rows = synthetic_rows(count)
+        while True:
+            chunk = [r for _, r in zip(range(100_000), rows)]
+            if not chunk:
+                break
+            con.executemany(sql, chunk)
             con.commit()
+        t1 = time.monotonic()
+        con.executescript(rollup_backfill_sql("sqlite"))
+        con.execute("ANALYZE")
+        con.commit()
     finally:
         con.close()
-    return time.monotonic() - t0
+    return t1 - t0, time.monotonic() - t1
+
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "control-plane" / "migrations"
+
+
+def rollup_backfill_sql(backend: str) -> str:
+    """The rollup migration's own backfill (its INSERT ... SELECT statements),
+    for records inserted behind the control plane's back."""
+    text = (MIGRATIONS / backend / "0005_usage_rollup.sql").read_text()
+    return ";\n".join(s for s in text.split(";") if "INSERT INTO" in s) + ";"
+
+
+def synthetic_rows(count: int, days: int = 30, keys: int = 1000, accounts: int = 100, seed: int = 7):
+    """The rows `fill` inserts (usage_records' columns in `FILL_COLUMNS` order)."""
+    rng = random.Random(seed)
+    now = int(time.time() * 1000)
+    start = now - days * DAY_MS
+    for i in range(count):
+        k = rng.randrange(keys)
+        model = MODELS[min(int(rng.expovariate(1 / 8)), len(MODELS) - 1)]  # a few models dominate
+        stream = rng.random() < 0.4
+        latency = int(rng.lognormvariate(6.5, 0.8))
+        yield (f"fill-{i:08d}", f"key_{k:04d}", f"acct_{k % accounts:03d}", model, f"up-{model}", "mock",
+               200 if rng.random() < 0.97 else 429, rng.randint(5, 4000), rng.randint(1, 1500), 0,
+               int(stream), latency, latency // 4 if stream else None, rng.randint(1_000, 5_000_000),
+               start + (i * days * DAY_MS) // count + rng.randrange(1000))
+
+
+FILL_COLUMNS = ("request_id, key_id, account_id, model, upstream_model, provider, status, input_tokens, "
+                "output_tokens, estimated, stream, latency_ms, ttft_ms, cost_nanos, created_at_ms")
+
+
+def fill_postgres(dbname: str, count: int) -> tuple[float, float]:
+    """`count` records into PostgreSQL's usage_records with COPY, then the
+    rollup from them; (seconds to insert, seconds to roll up)."""
+    import subprocess
+
+    t0 = time.monotonic()
+    proc = subprocess.Popen(["psql", "-h", "127.0.0.1", "-d", dbname, "-v", "ON_ERROR_STOP=1", "-qc",
+                             f"COPY usage_records ({FILL_COLUMNS}) FROM STDIN"], stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    buf = []
+    for row in synthetic_rows(count):
+        buf.append("\t".join("\\N" if v is None else str(v) for v in row))
+        if len(buf) >= 50_000:
+            proc.stdin.write(("\n".join(buf) + "\n").encode())
+            buf.clear()
+    if buf:
+        proc.stdin.write(("\n".join(buf) + "\n").encode())
+    proc.stdin.close()
+    if proc.wait() != 0:
+        raise RuntimeError("COPY into usage_records failed")
+    t1 = time.monotonic()
+    subprocess.run(["psql", "-h", "127.0.0.1", "-d", dbname, "-v", "ON_ERROR_STOP=1", "-qc",
+                    rollup_backfill_sql("postgres") + " ANALYZE;"], check=True)
+    return t1 - t0, time.monotonic() - t1
 
 
 def time_queries(get, queries: list[tuple[str, str]], runs: int = 3, timeout: float = 120.0) -> list[tuple[str, float, int]]:

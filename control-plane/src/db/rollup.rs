@@ -1,4 +1,4 @@
-//! `usage_rollup`: per hour and per day, in three views (per model; per key
+//! `usage_rollup_<view>_<span>`: per hour and per day, in three views (per model; per key
 //! and account; per model, key and account), the records' counts, tokens,
 //! cost and a latency histogram of fixed buckets (`rollup_sql::EDGES`),
 //! added to in the ingest transaction and read by the summaries for whole
@@ -19,9 +19,22 @@ use super::Db;
 use crate::error::ApiResult;
 
 /// The views: per model; per key and account; per model, key and account.
-const MODEL_VIEW: i64 = 0;
-const KEY_VIEW: i64 = 1;
-const ALL_VIEW: i64 = 2;
+const MODEL_VIEW: usize = 0;
+const KEY_VIEW: usize = 1;
+const ALL_VIEW: usize = 2;
+
+/// The table of a view and span (constants only: no value is ever in a
+/// table name).
+fn table(view: usize, span: i64) -> &'static str {
+    match (view, span == HOUR_MS) {
+        (MODEL_VIEW, true) => "usage_rollup_model_hour",
+        (MODEL_VIEW, false) => "usage_rollup_model_day",
+        (KEY_VIEW, true) => "usage_rollup_key_hour",
+        (KEY_VIEW, false) => "usage_rollup_key_day",
+        (_, true) => "usage_rollup_all_hour",
+        (_, false) => "usage_rollup_all_day",
+    }
+}
 
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 86_400_000;
@@ -102,11 +115,11 @@ fn clamp(v: u64) -> i64 {
 }
 
 /// `(view, span, start, model, key, account)`: one row of the rollup.
-type Cell = (i64, i64, i64, String, String, String);
+type Cell = (usize, i64, i64, String, String, String);
 
-/// Rows per upsert (71 values each).
+/// Rows per upsert (69 values each).
 const CELLS_PER_UPSERT: usize = 100;
-const VALUES_PER_CELL: usize = 11 + BUCKET_COUNT;
+const VALUES_PER_CELL: usize = 9 + BUCKET_COUNT;
 
 /// Adds the records (those really inserted) to every cell they fall in, in
 /// the ingest transaction: summed here first, then one multi-row upsert per
@@ -143,9 +156,16 @@ pub async fn add(tx: &mut Transaction<'_, Any>, records: &[&UsageRecord]) -> Api
         }
     }
     let cells: Vec<(Cell, Sums)> = cells.into_iter().collect();
-    for chunk in cells.chunks(CELLS_PER_UPSERT) {
-        let mut sql = String::from(
-            "INSERT INTO usage_rollup (dims, span_ms, start_ms, model, key_id, account_id, requests, errors, \
+    // Cells are in (view, span) order: each table's run, a hundred at a time.
+    let runs = cells.chunk_by(|a, b| (a.0 .0, a.0 .1) == (b.0 .0, b.0 .1));
+    for chunk in runs.flat_map(|run| run.chunks(CELLS_PER_UPSERT)) {
+        let Some(((view, span, ..), _)) = chunk.first() else {
+            continue;
+        };
+        let mut sql = String::from("INSERT INTO ");
+        sql.push_str(table(*view, *span));
+        sql.push_str(
+            " AS r (start_ms, model, key_id, account_id, requests, errors, \
              input_tokens, output_tokens, cost_nanos, ",
         );
         sql.push_str(BUCKETS);
@@ -161,15 +181,11 @@ pub async fn add(tx: &mut Transaction<'_, Any>, records: &[&UsageRecord]) -> Api
             sql.push_str(&params.join(", "));
             sql.push(')');
         }
-        sql.push_str(
-            " ON CONFLICT (dims, span_ms, start_ms, model, key_id, account_id) DO UPDATE SET ",
-        );
+        sql.push_str(" ON CONFLICT (start_ms, model, key_id, account_id) DO UPDATE SET ");
         sql.push_str(ADD_ON_CONFLICT);
         let mut q = sqlx::query(&sql);
-        for ((view, span, start, model, key, account), s) in chunk {
+        for ((_, _, start, model, key, account), s) in chunk {
             q = q
-                .bind(*view)
-                .bind(*span)
                 .bind(*start)
                 .bind(model.clone())
                 .bind(key.clone())
@@ -190,7 +206,7 @@ pub async fn add(tx: &mut Transaction<'_, Any>, records: &[&UsageRecord]) -> Api
 
 /// Which view of the rollup a summary reads: the smallest that has every
 /// column its grouping and filters need.
-fn view(f: &Filter, group: GroupBy) -> i64 {
+fn view(f: &Filter, group: GroupBy) -> usize {
     let by_model = group == GroupBy::Model || f.model.is_some();
     let by_key = matches!(group, GroupBy::Key | GroupBy::Account)
         || f.key_id.is_some()
@@ -250,9 +266,8 @@ pub async fn read(
     let g = group_expr(group);
     let mut q = Sql::new("SELECT ");
     q.push(g).push(" AS grp, ").push(SUMS);
-    q.push(" FROM usage_rollup WHERE dims = ")
-        .push_bind(Value::Int(view(f, group)));
-    q.push(" AND span_ms = ").push_bind(Value::Int(span));
+    q.push(" FROM ").push(table(view(f, group), span));
+    q.push(" WHERE 1 = 1");
     q.push(" AND start_ms >= ").push_bind(Value::Int(from_ms));
     q.push(" AND start_ms < ").push_bind(Value::Int(to_ms));
     q.push_equals(f);
