@@ -19,6 +19,10 @@ use super::Db;
 use crate::error::ApiResult;
 
 /// The views: per model; per key and account; per model, key and account.
+/// The most a cell's tokens or cost hold: a balance's bound in nano-dollars
+/// (the upsert in `rollup_sql.rs` saturates there too).
+pub const CELL_MAX: i64 = crate::money::MAX_BALANCE_NANOS;
+
 const MODEL_VIEW: usize = 0;
 const KEY_VIEW: usize = 1;
 const ALL_VIEW: usize = 2;
@@ -86,7 +90,7 @@ impl Sums {
         self.errors = self.errors.saturating_add(o.errors);
         self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
-        self.cost_nanos = self.cost_nanos.saturating_add(o.cost_nanos);
+        self.cost_nanos = self.cost_nanos.saturating_add(o.cost_nanos).min(CELL_MAX);
         for (a, b) in self.buckets.iter_mut().zip(o.buckets.iter()) {
             *a = a.saturating_add(*b);
         }
@@ -132,9 +136,9 @@ pub async fn add(tx: &mut Transaction<'_, Any>, records: &[&UsageRecord]) -> Api
         let mut one = Sums {
             requests: 1,
             errors: i64::from(r.status >= 400),
-            input_tokens: clamp(r.input_tokens),
-            output_tokens: clamp(r.output_tokens),
-            cost_nanos: clamp(r.cost_nanos),
+            input_tokens: clamp(r.input_tokens).min(CELL_MAX),
+            output_tokens: clamp(r.output_tokens).min(CELL_MAX),
+            cost_nanos: clamp(r.cost_nanos).min(CELL_MAX),
             ..Sums::default()
         };
         one.buckets[bucket(clamp(r.latency_ms))] = 1;

@@ -13,12 +13,14 @@ pub const EDGES: [i64; 60] = [
 /// The bucket columns, in order.
 pub const BUCKETS: &str = "b00, b01, b02, b03, b04, b05, b06, b07, b08, b09, b10, b11, b12, b13, b14, b15, b16, b17, b18, b19, b20, b21, b22, b23, b24, b25, b26, b27, b28, b29, b30, b31, b32, b33, b34, b35, b36, b37, b38, b39, b40, b41, b42, b43, b44, b45, b46, b47, b48, b49, b50, b51, b52, b53, b54, b55, b56, b57, b58, b59";
 
-/// What the upsert adds on a conflict.
+/// What the upsert adds on a conflict. Tokens and cost saturate at 1e18
+/// (`CELL_MAX`, the most a balance may hold in nano-dollars) rather than
+/// overflow BIGINT (PostgreSQL refuses the whole ingest batch then).
 pub const ADD_ON_CONFLICT: &str = "requests = r.requests + excluded.requests, \
 errors = r.errors + excluded.errors, \
-input_tokens = r.input_tokens + excluded.input_tokens, \
-output_tokens = r.output_tokens + excluded.output_tokens, \
-cost_nanos = r.cost_nanos + excluded.cost_nanos, \
+input_tokens = CASE WHEN r.input_tokens > 1000000000000000000 - excluded.input_tokens THEN 1000000000000000000 ELSE r.input_tokens + excluded.input_tokens END, \
+output_tokens = CASE WHEN r.output_tokens > 1000000000000000000 - excluded.output_tokens THEN 1000000000000000000 ELSE r.output_tokens + excluded.output_tokens END, \
+cost_nanos = CASE WHEN r.cost_nanos > 1000000000000000000 - excluded.cost_nanos THEN 1000000000000000000 ELSE r.cost_nanos + excluded.cost_nanos END, \
 b00 = r.b00 + excluded.b00, b01 = r.b01 + excluded.b01, b02 = r.b02 + excluded.b02, b03 = r.b03 + excluded.b03, b04 = r.b04 + excluded.b04, b05 = r.b05 + excluded.b05, b06 = r.b06 + excluded.b06, b07 = r.b07 + excluded.b07, b08 = r.b08 + excluded.b08, b09 = r.b09 + excluded.b09, b10 = r.b10 + excluded.b10, b11 = r.b11 + excluded.b11, b12 = r.b12 + excluded.b12, b13 = r.b13 + excluded.b13, b14 = r.b14 + excluded.b14, b15 = r.b15 + excluded.b15, b16 = r.b16 + excluded.b16, b17 = r.b17 + excluded.b17, b18 = r.b18 + excluded.b18, b19 = r.b19 + excluded.b19, b20 = r.b20 + excluded.b20, b21 = r.b21 + excluded.b21, b22 = r.b22 + excluded.b22, b23 = r.b23 + excluded.b23, b24 = r.b24 + excluded.b24, b25 = r.b25 + excluded.b25, b26 = r.b26 + excluded.b26, b27 = r.b27 + excluded.b27, b28 = r.b28 + excluded.b28, b29 = r.b29 + excluded.b29, b30 = r.b30 + excluded.b30, b31 = r.b31 + excluded.b31, b32 = r.b32 + excluded.b32, b33 = r.b33 + excluded.b33, b34 = r.b34 + excluded.b34, b35 = r.b35 + excluded.b35, b36 = r.b36 + excluded.b36, b37 = r.b37 + excluded.b37, b38 = r.b38 + excluded.b38, b39 = r.b39 + excluded.b39, b40 = r.b40 + excluded.b40, b41 = r.b41 + excluded.b41, b42 = r.b42 + excluded.b42, b43 = r.b43 + excluded.b43, b44 = r.b44 + excluded.b44, b45 = r.b45 + excluded.b45, b46 = r.b46 + excluded.b46, b47 = r.b47 + excluded.b47, b48 = r.b48 + excluded.b48, b49 = r.b49 + excluded.b49, b50 = r.b50 + excluded.b50, b51 = r.b51 + excluded.b51, b52 = r.b52 + excluded.b52, b53 = r.b53 + excluded.b53, b54 = r.b54 + excluded.b54, b55 = r.b55 + excluded.b55, b56 = r.b56 + excluded.b56, b57 = r.b57 + excluded.b57, b58 = r.b58 + excluded.b58, b59 = r.b59 + excluded.b59";
 
 /// The sums a summary reads, each cast so that both backends answer BIGINT.
