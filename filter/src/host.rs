@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -14,8 +14,8 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Metr
 
 use crate::channel::{Call, Polled};
 use crate::config::{PluginConfig, Role};
+use crate::host_env::{now_ms, SharedData};
 use crate::host_upstream::{self, UpstreamHttp};
-use crate::limits::Store;
 use crate::pipeline::{BodyChange, Counts, Outcome, Request, Then, Worker};
 use crate::reply::Reply;
 
@@ -61,27 +61,6 @@ impl Metrics {
         Metrics::add(self.estimated, counts.estimated);
         Metrics::add(self.dropped, counts.dropped);
     }
-}
-
-/// Envoy shared data: one store for every worker of this Envoy.
-pub(crate) struct SharedData;
-
-impl Store for SharedData {
-    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-        hostcalls::get_shared_data(key).unwrap_or((None, None))
-    }
-
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
-        hostcalls::set_shared_data(key, Some(value), cas).is_ok()
-    }
-}
-
-pub(crate) fn now_ms() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 fn buffer(kind: BufferType, size: usize) -> Vec<u8> {

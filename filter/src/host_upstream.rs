@@ -13,7 +13,7 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 
 use crate::attempt::{self, Attempt, AttemptDecision, PREPARED, SERVED};
 use crate::cooldown;
-use crate::host;
+use crate::host_env::{now_ms, SharedData};
 use crate::worker::Worker;
 
 thread_local! {
@@ -157,12 +157,11 @@ impl HttpContext for UpstreamHttp {
         if let (Some(served), Some(model)) = (self.served, self.model.as_deref()) {
             let status = crate::pipeline::parse_status(&header(":status")).unwrap_or(0);
             if status == 429 {
-                if let Some(until) = cooldown::until(status, &header("retry-after"), host::now_ms())
-                {
+                if let Some(until) = cooldown::until(status, &header("retry-after"), now_ms()) {
                     log::info!(
                         "tollgate: deployment {served} of model {model} answered 429; cooling down"
                     );
-                    cooldown::cool(&host::SharedData, model, served as usize, until);
+                    cooldown::cool(&SharedData, model, served as usize, until);
                 }
             }
         }

@@ -26,6 +26,8 @@ pub mod worker;
 #[cfg(target_arch = "wasm32")]
 mod host;
 #[cfg(target_arch = "wasm32")]
+mod host_env;
+#[cfg(target_arch = "wasm32")]
 mod host_metrics;
 #[cfg(target_arch = "wasm32")]
 mod host_upstream;
