@@ -1,5 +1,5 @@
 //! `GET /admin/usage/summary`: whole days and hours from the rollup
-//! (`db::rollup`), the partial hours at the edges from the records. Counts,
+//! (`db::rollup`; hours only per model), the rest from the records. Counts,
 //! tokens and cost are exact; p50/p95 are the upper edge of the histogram
 //! bucket they fall in (never below the true value, at most 26% above).
 
@@ -74,7 +74,12 @@ pub fn plan(since_ms: Option<i64>, until_ms: Option<i64>) -> Plan {
 
 /// The sums per group over the filter's time range.
 pub async fn summarise(db: &Db, f: &Filter, group: GroupBy) -> ApiResult<BTreeMap<String, Sums>> {
-    let plan = plan(f.since_ms, f.until_ms);
+    let mut plan = plan(f.since_ms, f.until_ms);
+    if !rollup::has_hours(f, group) {
+        // Per key the whole hours at the edges come from the records too.
+        let hours = std::mem::take(&mut plan.hours);
+        plan.raw.extend(hours);
+    }
     let mut out: BTreeMap<String, Sums> = BTreeMap::new();
     for (a, b) in &plan.raw {
         let edge = Filter {
