@@ -802,7 +802,7 @@ def main() -> int:
             bench.start_gateway()
             bench.keys_at_scale()
         elif args.ingest_only:
-            bench.prepare()
+            bench.prepare(load_generator=False)
             bench.ingestion()
         elif args.usage_only:
             bench.prepare(load_generator=False)

@@ -1,5 +1,5 @@
 //! `GET /admin/usage/summary`: whole days and hours from the rollup
-//! (`db::rollup`), the partial hours at the edges from the records. Counts,
+//! (`db::rollup`; hours only per model), the rest from the records. Counts,
 //! tokens and cost are exact; p50/p95 are the upper edge of the histogram
 //! bucket they fall in (never below the true value, at most 26% above).
 
@@ -75,9 +75,9 @@ pub fn plan(since_ms: Option<i64>, until_ms: Option<i64>) -> Plan {
 /// The sums per group over the filter's time range.
 pub async fn summarise(db: &Db, f: &Filter, group: GroupBy) -> ApiResult<BTreeMap<String, Sums>> {
     let mut plan = plan(f.since_ms, f.until_ms);
-    if f.status.is_some() {
-        // The rollup keeps no status: a summary of some statuses reads the
-        // records.
+    if f.status.is_some() || (group == GroupBy::Hour && !rollup::has_hours(f, group)) {
+        // The rollup keeps no status, and no hours per key: such a summary
+        // reads the records.
         plan = Plan {
             raw: vec![(
                 f.since_ms.unwrap_or(0).max(0),
@@ -90,6 +90,10 @@ pub async fn summarise(db: &Db, f: &Filter, group: GroupBy) -> ApiResult<BTreeMa
         if let Some(days) = plan.days.take() {
             plan.hours.push(days);
         }
+    } else if !rollup::has_hours(f, group) {
+        // Per key the whole hours at the edges come from the records too.
+        let hours = std::mem::take(&mut plan.hours);
+        plan.raw.extend(hours);
     }
     let mut out: BTreeMap<String, Sums> = BTreeMap::new();
     for (a, b) in &plan.raw {

@@ -189,6 +189,19 @@ pub async fn reset_spend(db: &Db, id: &str) -> ApiResult<bool> {
 /// earlier one: their spend resets (one statement a period, so two control
 /// planes rolling at once reset a key once); how many were reset.
 pub async fn roll_period(db: &Db, period: &str, start_ms: i64) -> ApiResult<u64> {
+    // A read first: the UPDATE would take SQLite's write lock every second
+    // even with nothing to reset, in the way of usage ingest.
+    let due: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM api_keys WHERE budget_period = $2 AND revoked_at_ms IS NULL \
+         AND (period_start_ms IS NULL OR period_start_ms < $1) LIMIT 1",
+    )
+    .bind(start_ms)
+    .bind(period)
+    .fetch_optional(&db.pool)
+    .await?;
+    if due.is_none() {
+        return Ok(0);
+    }
     let done = sqlx::query(
         "UPDATE api_keys SET spent_base_nanos = spent_nanos, period_start_ms = $1 \
          WHERE budget_period = $2 AND revoked_at_ms IS NULL \

@@ -1,4 +1,4 @@
-//! `usage_rollup_<view>_<span>`: per hour and per day, in three views (per model; per key
+//! `usage_rollup_<view>_<span>`: per day in three views and per hour in the first (per model; per key
 //! and account; per model, key and account), the records' counts, tokens,
 //! cost and a latency histogram of fixed buckets (`rollup_sql::EDGES`),
 //! added to in the ingest transaction and read by the summaries for whole
@@ -28,16 +28,21 @@ const KEY_VIEW: usize = 1;
 const ALL_VIEW: usize = 2;
 
 /// The table of a view and span (constants only: no value is ever in a
-/// table name).
+/// table name). Only the per-model view has hourly rows (`has_hours`): the
+/// hourly per-key views would hold about a row per record.
 fn table(view: usize, span: i64) -> &'static str {
     match (view, span == HOUR_MS) {
         (MODEL_VIEW, true) => "usage_rollup_model_hour",
         (MODEL_VIEW, false) => "usage_rollup_model_day",
-        (KEY_VIEW, true) => "usage_rollup_key_hour",
-        (KEY_VIEW, false) => "usage_rollup_key_day",
-        (_, true) => "usage_rollup_all_hour",
-        (_, false) => "usage_rollup_all_day",
+        (KEY_VIEW, _) => "usage_rollup_key_day",
+        _ => "usage_rollup_all_day",
     }
+}
+
+/// Whether a summary's view has hourly rows; without them, the whole hours
+/// at the edges are read from the records.
+pub fn has_hours(f: &Filter, group: GroupBy) -> bool {
+    view(f, group) == MODEL_VIEW
 }
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -154,6 +159,9 @@ pub async fn add(tx: &mut Transaction<'_, Any>, records: &[&UsageRecord]) -> Api
                     r.account_id.as_str(),
                 ),
             ] {
+                if span == HOUR_MS && view != MODEL_VIEW {
+                    continue;
+                }
                 let cell = (view, span, start, model.into(), key.into(), account.into());
                 cells.entry(cell).or_default().merge(&one);
             }
