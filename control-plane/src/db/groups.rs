@@ -1,7 +1,7 @@
 //! `model_groups`: a set of models (the `models` column, a JSON list) and
 //! default limits for the keys of the accounts in the group.
 
-use super::keys::decode_models;
+use super::model_list::decode_models;
 use super::{Db, Table};
 use crate::error::ApiResult;
 

@@ -1,7 +1,8 @@
 //! `api_keys`: one row per key, only the SHA-256 of its secret stored. The
 //! `models` column (a JSON list, `NULL` for every model) is encoded and
-//! decoded here and nowhere else.
+//! read by `model_list.rs` (a group's models are the same kind of list).
 
+pub use super::model_list::decode_models;
 use super::{Db, Table};
 use crate::error::{ApiError, ApiResult};
 
@@ -48,15 +49,6 @@ impl Row {
     pub fn models(&self) -> ApiResult<Option<Vec<String>>> {
         decode_models(&self.id, self.models_json.as_deref())
     }
-}
-
-/// The `models` column: `None` for every model, else the JSON list.
-pub fn decode_models(key_id: &str, raw: Option<&str>) -> ApiResult<Option<Vec<String>>> {
-    raw.map(serde_json::from_str::<Vec<String>>)
-        .transpose()
-        .map_err(|e| {
-            ApiError::Internal(anyhow::anyhow!("key {key_id} has a bad models column: {e}"))
-        })
 }
 
 /// The `models` column for a list of model ids.

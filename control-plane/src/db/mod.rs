@@ -7,11 +7,13 @@
 pub mod accounts;
 pub mod groups;
 pub mod keys;
+pub mod model_list;
 pub mod models;
 pub mod providers;
 pub mod rollup;
 mod rollup_sql;
 pub mod usage;
+pub mod usage_filter;
 pub mod usage_report;
 
 use std::path::Path;

@@ -14,7 +14,7 @@ use sqlx::{Any, Row as _, Transaction};
 use tollgate_contract::usage::UsageRecord;
 
 use super::rollup_sql::{ADD_ON_CONFLICT, BUCKETS, EDGES, SUMS};
-use super::usage_report::{Filter, GroupBy, Sql, Value};
+use super::usage_filter::{Filter, GroupBy, Sql, Value};
 use super::Db;
 use crate::error::ApiResult;
 
