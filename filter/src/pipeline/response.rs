@@ -30,9 +30,9 @@ impl Request {
             let got = read();
             let status = parse_status(header(&got, ":status")).unwrap_or(0);
             let content_type = header(&got, "content-type");
-            let served = route::served(header(&got, route::SERVED_HEADER));
+            let served = route::served(header(&got, crate::attempt::SERVED));
             if let Some(routed) = &self.routed {
-                changes.push(remove(route::SERVED_HEADER));
+                changes.push(remove(crate::attempt::SERVED));
                 if let (Some((index, _)), Some(snapshot)) = (served, self.snapshot.as_deref()) {
                     if let (Some((provider, upstream_model)), Some(meter)) = (
                         route::deployment_of(snapshot, &routed.model, index),

@@ -4,7 +4,7 @@
 
 use tollgate_contract::ErrorCode;
 
-use crate::attempt::{PREPARED, SERVED};
+use crate::attempt::PREPARED;
 use crate::config::PluginConfig;
 use crate::decide::{Cluster, Forward};
 use crate::reply::Reply;
@@ -121,7 +121,6 @@ pub fn failed(status: u16, tried: u32, from_upstream: bool) -> Option<Reply> {
     })
 }
 
-pub const SERVED_HEADER: &str = SERVED;
 /// Set by Envoy's router on a response that came from an upstream (not on
 /// Envoy's own local replies).
 pub const FROM_UPSTREAM: &str = "x-envoy-upstream-service-time";
