@@ -30,6 +30,10 @@ pub struct Record {
     pub latency_ms: i64,
     pub ttft_ms: Option<i64>,
     pub estimated: bool,
+    /// Upstream attempts: 1, or more when a failover happened.
+    pub attempts: i64,
+    /// The answer stopped before its end (a stream without `[DONE]`).
+    pub cut: bool,
 }
 
 pub const ID_PREFIX: &str = "usage_";
@@ -55,6 +59,8 @@ impl From<Row> for Record {
             latency_ms: r.latency_ms,
             ttft_ms: r.ttft_ms,
             estimated: r.estimated != 0,
+            attempts: r.attempts,
+            cut: r.cut != 0,
         }
     }
 }

@@ -170,6 +170,14 @@ impl Meter {
                 true,
             ),
         };
+        // A successful answer that stopped short: a stream without its last
+        // event (even one closed cleanly), a body begun and never ended.
+        let cut = succeeded
+            && if self.event_stream {
+                !self.counter.done
+            } else {
+                self.first_byte_ms.is_some() && !self.ended
+            };
         let req = &self.req;
         UsageRecord {
             request_id: req.request_id.clone(),
@@ -194,6 +202,8 @@ impl Meter {
             },
             cost_nanos: cost(tokens, req.input_nanos_per_1m, req.output_nanos_per_1m),
             created_at_ms: req.started_ms,
+            attempts: 1,
+            cut,
         }
     }
 }

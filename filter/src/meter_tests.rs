@@ -121,6 +121,39 @@ fn a_stream_cut_mid_way_counts_what_arrived_and_is_marked_estimated() {
     assert!(rec.estimated);
     assert!(rec.output_tokens > 0, "never a silent zero");
     assert_eq!(rec.latency_ms, 500);
+    assert!(rec.cut, "the record says the stream stopped short");
+}
+
+#[test]
+fn a_stream_closed_cleanly_without_its_last_event_is_cut_and_a_whole_one_is_not() {
+    let whole = chat_stream(true);
+    let mut m = Meter::new(request(Endpoint::ChatCompletions, true, true));
+    m.on_headers(200, b"text/event-stream");
+    let (_, rec) = run(&mut m, &[&whole]);
+    assert!(!rec.cut);
+    // The same stream ended (end of stream seen) before `[DONE]`: the
+    // truncated-stream-with-a-clean-200 case.
+    let short = &whole[..whole.len() - b"data: [DONE]\n\n".len()];
+    let mut m = Meter::new(request(Endpoint::ChatCompletions, true, true));
+    m.on_headers(200, b"text/event-stream");
+    let (_, rec) = run(&mut m, &[short]);
+    assert!(rec.cut);
+    assert!(!rec.estimated, "its usage chunk arrived");
+}
+
+#[test]
+fn a_json_body_begun_and_never_ended_is_cut_an_error_without_body_is_not() {
+    let body = br#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#;
+    let mut m = Meter::new(request(Endpoint::ChatCompletions, false, false));
+    m.on_headers(200, b"application/json");
+    let _ = m.on_chunk(&body[..10], false, || 1_050);
+    assert!(m.finish(1_500, 0).cut);
+    let mut m = Meter::new(request(Endpoint::ChatCompletions, false, false));
+    m.on_headers(200, b"application/json");
+    let (_, rec) = run(&mut m, &[&body[..]]);
+    assert!(!rec.cut);
+    let mut m = Meter::new(request(Endpoint::ChatCompletions, false, false));
+    assert!(!m.finish(1_200, 502).cut);
 }
 
 #[test]

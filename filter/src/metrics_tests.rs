@@ -19,6 +19,8 @@ fn record() -> UsageRecord {
         ttft_ms: Some(100),
         cost_nanos: 5,
         created_at_ms: 0,
+        attempts: 1,
+        cut: false,
     }
 }
 

@@ -20,6 +20,8 @@ fn record(n: u64) -> Vec<u8> {
         ttft_ms: None,
         cost_nanos: 0,
         created_at_ms: 0,
+        attempts: 1,
+        cut: false,
     })
     .expect("json")
 }

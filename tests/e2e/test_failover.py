@@ -167,6 +167,10 @@ def test_a_failing_first_deployment_is_answered_by_the_next_and_billed_once(stac
     assert record["provider"] == provider_id
     assert record["upstream_model"] == "up-ok"
     assert record["output_tokens"] > 0
+    # The first deployment's attempt shows in the record (a refused
+    # connection and a TLS handshake to the wrong name are attempts too).
+    assert record["attempts"] == 2, record
+    assert record["cut"] is False
 
 
 def test_a_deployment_without_response_headers_in_its_first_byte_timeout_is_left_for_the_next(stack, key, fleet):
@@ -202,6 +206,8 @@ def test_the_first_byte_timeout_does_not_cut_a_stream_that_has_started(stack, ke
     rid = resp.getheader("x-request-id")
     assert len(fleet["mocks"]["paced"].calls(rid)) == 1
     assert fleet["mocks"]["ok2"].calls(rid) == []
+    record = served_record(stack, rid)
+    assert (record["cut"], record["attempts"]) == (False, 1), record
 
 
 def test_a_tls_deployment_whose_certificate_does_not_name_its_host_is_not_reached(stack, key, fleet):
@@ -253,6 +259,9 @@ def test_a_stream_cut_after_its_first_chunk_is_not_sent_again_anywhere(stack, ke
     assert b"[DONE]" not in got
     assert len(fleet["mocks"]["cut"].calls(rid)) == 1
     assert fleet["mocks"]["ok2"].calls(rid) == []
+    # The usage record says the answer stopped short, after one attempt.
+    record = served_record(stack, rid)
+    assert (record["status"], record["cut"], record["attempts"]) == (200, True, 1), record
 
 
 def test_a_deployment_that_answers_429_is_not_chosen_first_while_it_cools_down(stack, key, fleet):

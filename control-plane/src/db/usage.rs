@@ -26,10 +26,12 @@ pub struct Row {
     pub ttft_ms: Option<i64>,
     pub cost_nanos: i64,
     pub created_at_ms: i64,
+    pub attempts: i64,
+    pub cut: i64,
 }
 
 pub const COLUMNS: &str = "id, request_id, key_id, model, status, input_tokens, output_tokens, \
-                           cache_read_tokens, cache_creation_tokens, estimated, stream, latency_ms, ttft_ms, cost_nanos, created_at_ms";
+                           cache_read_tokens, cache_creation_tokens, estimated, stream, latency_ms, ttft_ms, cost_nanos, created_at_ms, attempts, cut";
 
 fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -42,8 +44,8 @@ fn cost_of(v: u64) -> i64 {
 }
 
 /// Values a row of the INSERT binds.
-const VALUES_PER_ROW: usize = 17;
-/// Rows per INSERT statement (17 values each, well under both backends'
+const VALUES_PER_ROW: usize = 19;
+/// Rows per INSERT statement (19 values each, well under both backends'
 /// parameter limits).
 const ROWS_PER_INSERT: usize = 100;
 
@@ -58,7 +60,7 @@ pub async fn insert_batch(db: &Db, records: &[UsageRecord]) -> ApiResult<(usize,
         let mut sql = String::from(
             "INSERT INTO usage_records (request_id, key_id, account_id, model, upstream_model, provider, status, \
              input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, estimated, stream, latency_ms, \
-             ttft_ms, cost_nanos, created_at_ms) VALUES ",
+             ttft_ms, cost_nanos, created_at_ms, attempts, cut) VALUES ",
         );
         for i in 0..chunk.len() {
             let n = i * VALUES_PER_ROW;
@@ -92,7 +94,9 @@ pub async fn insert_batch(db: &Db, records: &[UsageRecord]) -> ApiResult<(usize,
                 .bind(clamp(r.latency_ms))
                 .bind(r.ttft_ms.map(clamp))
                 .bind(clamp(r.cost_nanos))
-                .bind(clamp(r.created_at_ms));
+                .bind(clamp(r.created_at_ms))
+                .bind(i64::from(r.attempts))
+                .bind(i64::from(r.cut));
         }
         inserted.extend(q.fetch_all(&mut *tx).await?);
     }

@@ -30,6 +30,23 @@ pub struct UsageRecord {
     pub cost_nanos: u64,
     /// Unix milliseconds when the request arrived.
     pub created_at_ms: u64,
+    /// Upstream attempts this request made: 1, or more after a failover.
+    /// Left out when 1, so that a record reads as it did before the field.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub attempts: u32,
+    /// The answer stopped before its end: a stream without its last event
+    /// (`[DONE]`, `message_stop`), or a body that never reached its end (a
+    /// reset, a client gone). Left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cut: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// What `POST /internal/usage` takes.

@@ -139,6 +139,7 @@ impl Request {
         };
         let code = meter.status().unwrap_or_else(response_code);
         let mut record = meter.finish(now_ms, code);
+        record.attempts = self.attempts.max(1);
         // A translated answer's cache counts are the provider's own (the
         // OpenAI shape the meter read has no field for cache writes).
         if let Some(u) = self.translator.as_ref().and_then(|t| t.usage()) {
