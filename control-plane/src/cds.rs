@@ -113,7 +113,7 @@ pub fn plan(models: &mut [Model], providers: &[Provider]) -> Vec<ClusterSpec> {
             });
             let order: Vec<usize> = std::iter::once(k)
                 .chain(others)
-                .take(MAX_ATTEMPTS)
+                .take((model.max_attempts as usize).clamp(1, MAX_ATTEMPTS))
                 .collect();
             if order.len() < 2 {
                 routes.push(Route {
@@ -286,6 +286,16 @@ fn cluster(spec: &ClusterSpec, node: &Node) -> Value {
             "base_ejection_time": "30s",
             "max_ejection_percent": 100,
         },
+        // Envoy's defaults allow 3 retries in flight per cluster: under load
+        // a dead deployment's retries would overflow into 503s. Tollgate's
+        // own limits admit requests; these only keep memory bounded.
+        "circuit_breakers": { "thresholds": [{
+            "priority": "DEFAULT",
+            "max_retries": 1024,
+            "max_connections": 10000,
+            "max_pending_requests": 10000,
+            "max_requests": 10000,
+        }]},
         "transport_socket_matches": tls_matches,
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {

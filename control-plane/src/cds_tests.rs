@@ -26,6 +26,7 @@ fn model(deployments: Vec<Deployment>) -> Model {
         deployments,
         input_nanos_per_1m: 0,
         output_nanos_per_1m: 0,
+        max_attempts: 3,
         routes: Vec::new(),
     }
 }
@@ -98,7 +99,7 @@ fn unknown_providers_are_left_out_and_attempts_are_bounded() {
     let routes = &models[0].routes;
     assert_eq!(routes.len(), 6);
     assert_eq!(routes[0].attempts, vec![0, 1, 2]);
-    assert_eq!(routes[4].attempts.len(), MAX_ATTEMPTS);
+    assert_eq!(routes[4].attempts.len(), 3, "the default: 3 attempts");
     assert_eq!(routes[5].cluster, "");
 }
 
@@ -167,4 +168,34 @@ fn the_node_must_say_where_its_filter_is() {
     assert!(Node::from_request(&missing)
         .unwrap_err()
         .contains("tollgate_wasm"));
+}
+
+#[test]
+fn a_model_tries_at_most_its_max_attempts_and_one_means_no_failover() {
+    let many: Vec<Provider> = (0..7)
+        .map(|i| {
+            provider(
+                &format!("p{i}"),
+                "openai",
+                &format!("http://127.0.0.1:{}/v1", 9100 + i),
+            )
+        })
+        .collect();
+    let deployments: Vec<Deployment> = (0..7).map(|i| deployment(&format!("p{i}"), 1, i)).collect();
+    let tried = |max_attempts: u32| {
+        let mut models = vec![Model {
+            max_attempts,
+            ..model(deployments.clone())
+        }];
+        let specs = plan(&mut models, &many);
+        let sizes: Vec<usize> = models[0].routes.iter().map(|r| r.attempts.len()).collect();
+        (sizes, specs.len())
+    };
+    assert_eq!(tried(3), (vec![3; 7], 7));
+    assert_eq!(tried(2), (vec![2; 7], 7));
+    // Never more than the gateway's own bound, whatever the model says.
+    assert_eq!(tried(5), (vec![MAX_ATTEMPTS; 7], 7));
+    assert_eq!(tried(50), (vec![MAX_ATTEMPTS; 7], 7));
+    // One attempt: no cluster, the forward proxy as for a single deployment.
+    assert_eq!(tried(1), (vec![], 0));
 }

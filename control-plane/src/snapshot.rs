@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use tollgate_contract::snapshot::{
-    Account, Deployment, Key, KeyPage, Model, Provider, Settings, Snapshot,
+    Account, Deployment, Key, KeyPage, Model, Provider, Settings, Snapshot, DEFAULT_ATTEMPTS,
 };
 
 use crate::config_channel::Published;
@@ -217,6 +217,7 @@ fn model(m: db::models::Row) -> Option<Model> {
         id: m.id,
         input_nanos_per_1m: m.input_nanos_per_1m.max(0) as u64,
         output_nanos_per_1m: m.output_nanos_per_1m.max(0) as u64,
+        max_attempts: u32::try_from(m.max_attempts).unwrap_or(DEFAULT_ATTEMPTS),
         routes: Vec::new(),
     })
 }

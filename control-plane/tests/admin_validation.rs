@@ -61,6 +61,13 @@ async fn a_bad_field_is_refused_with_a_400_that_names_it() {
             201,
         )
         .await;
+        app.admin_ok(
+            "POST",
+            "/admin/models",
+            Some(&json!({"id": "existing", "max_attempts": 2, "deployments": [{"provider": "p1", "upstream_model": "x"}]})),
+            201,
+        )
+        .await;
         let account_uri = format!("/admin/accounts/{account}");
         let key_uri = format!("/admin/keys/{key}");
         let cases = [
@@ -211,6 +218,20 @@ async fn a_bad_field_is_refused_with_a_400_that_names_it() {
                 json!({"id": "m1", "pricing": {"input_per_1m": -1, "output_per_1m": 0}, "deployments": [{"provider": "p1", "upstream_model": "x"}]}),
                 "pricing.input_per_1m",
             ),
+            case(
+                "a model that tries no deployment",
+                "POST",
+                "/admin/models",
+                json!({"id": "m1", "max_attempts": 0, "deployments": [{"provider": "p1", "upstream_model": "x"}]}),
+                "max_attempts",
+            ),
+            case(
+                "a model that tries more deployments than the gateway does",
+                "PATCH",
+                "/admin/models/existing",
+                json!({"max_attempts": 6}),
+                "max_attempts",
+            ),
             query(
                 "a page of zero",
                 "/admin/accounts?limit=0",
@@ -288,7 +309,9 @@ async fn a_bad_field_is_refused_with_a_400_that_names_it() {
             "{providers}"
         );
         let models = app.admin_ok("GET", "/admin/models", None, 200).await;
-        assert_eq!(models["data"], json!([]));
+        // Only the model made before the cases, unchanged by the refused PATCH.
+        assert_eq!(models["data"].as_array().map(Vec::len), Some(1), "{models}");
+        assert_eq!(models["data"][0]["max_attempts"], 2);
     }
 }
 

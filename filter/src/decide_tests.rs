@@ -40,6 +40,7 @@ fn snapshot() -> Compiled {
                 }],
                 input_nanos_per_1m: 0,
                 output_nanos_per_1m: 0,
+                max_attempts: 3,
                 routes: Vec::new(),
             },
             Model {
@@ -53,6 +54,7 @@ fn snapshot() -> Compiled {
                 }],
                 input_nanos_per_1m: 0,
                 output_nanos_per_1m: 0,
+                max_attempts: 3,
                 routes: Vec::new(),
             },
             Model {
@@ -60,6 +62,7 @@ fn snapshot() -> Compiled {
                 deployments: vec![],
                 input_nanos_per_1m: 0,
                 output_nanos_per_1m: 0,
+                max_attempts: 3,
                 routes: Vec::new(),
             },
         ],
@@ -518,6 +521,7 @@ fn kinds_snapshot() -> Compiled {
         }],
         input_nanos_per_1m: 0,
         output_nanos_per_1m: 0,
+        max_attempts: 3,
         routes: Vec::new(),
     };
     let provider = |id: &str, kind: &str, base_url: &str| Provider {

@@ -42,6 +42,7 @@ fn snapshot() -> Compiled {
             }],
             input_nanos_per_1m: 2_000_000,
             output_nanos_per_1m: 8_000_000,
+            max_attempts: 3,
             routes: Vec::new(),
         }],
         providers: vec![Provider {

@@ -44,12 +44,13 @@ def provider(stack, base_url: str) -> str:
     return pid
 
 
-def model(stack, *deployments: tuple) -> str:
+def model(stack, *deployments: tuple, max_attempts: int | None = None) -> str:
     """A model whose deployments are (provider, upstream model, priority[,
     first-byte timeout in ms])."""
     mid = f"fo-{tag()}"
     stack.must("POST", "/admin/models", {
         "id": mid,
+        **({"max_attempts": max_attempts} if max_attempts else {}),
         "pricing": {"input_per_1m": 1.0, "output_per_1m": 2.0},
         "deployments": [
             {"provider": d[0], "upstream_model": d[1], "priority": d[2], "weight": 1,
@@ -130,6 +131,12 @@ def fleet(stack, test_ca):
         # Two of one priority, shared by weight: until one answers 429.
         "cool": model(stack, (p["e429"], "up-429", 0), (p["ok"], "up-ok", 0)),
         "tls_bad_name": model(stack, (p["dead"], "up-dead", 0), (p["tls_bad_name"], "up-ok", 1)),
+        # Three failing before a healthy one: the model's own max_attempts
+        # decides whether the healthy one is reached.
+        "capped": model(stack, (p["e503"], "up-503", 0), (p["e500"], "up-500", 1), (p["ok"], "up-ok", 2),
+                        max_attempts=2),
+        "deep": model(stack, (p["e503"], "up-503", 0), (p["e500"], "up-500", 1), (p["e429"], "up-429", 2),
+                      (p["ok"], "up-ok", 3), max_attempts=4),
     }
     wait_routed(stack, list(models.values()))
     yield {"mocks": mocks, "models": models, "providers": providers}
@@ -237,6 +244,22 @@ def test_when_every_deployment_fails_the_client_gets_one_502_in_the_openai_forma
     rid = headers["x-request-id"]
     assert len(fleet["mocks"]["e503"].calls(rid)) == 1
     assert len(fleet["mocks"]["e500"].calls(rid)) == 1
+
+
+def test_a_model_tries_no_more_deployments_than_its_max_attempts(stack, key, fleet):
+    mocks = fleet["mocks"]
+    status, headers, body = chat(stack, key, fleet["models"]["capped"])
+    assert status == 502, body
+    assert "2 deployments" in body["error"]["message"], body
+    rid = headers["x-request-id"]
+    assert (len(mocks["e503"].calls(rid)), len(mocks["e500"].calls(rid))) == (1, 1)
+    assert mocks["ok"].calls(rid) == [], "the third deployment is past max_attempts"
+    # Four attempts, more than the default three: the fourth answers.
+    status, headers, body = chat(stack, key, fleet["models"]["deep"])
+    assert status == 200, body
+    rid = headers["x-request-id"]
+    assert [len(mocks[m].calls(rid)) for m in ("e503", "e500", "e429", "ok")] == [1, 1, 1, 1]
+    assert served_record(stack, rid)["attempts"] == 4
 
 
 def test_a_stream_cut_after_its_first_chunk_is_not_sent_again_anywhere(stack, key, fleet):

@@ -17,6 +17,7 @@ use crate::money::usd_to_nanos;
 use crate::patch::{double_option, set};
 use crate::state::AppState;
 use crate::validate::{check_slug, check_text, name};
+use tollgate_contract::snapshot::{DEFAULT_ATTEMPTS, MAX_ATTEMPTS};
 
 #[derive(Debug, Serialize)]
 pub struct Model {
@@ -28,6 +29,8 @@ pub struct Model {
     pub context_window: Option<i64>,
     pub pricing: Pricing,
     pub deployments: Vec<Deployment>,
+    /// The most deployments one request tries (1: no failover).
+    pub max_attempts: i64,
     pub created_at: i64,
 }
 
@@ -44,6 +47,7 @@ impl TryFrom<Row> for Model {
             description: r.description,
             category: r.category,
             context_window: r.context_window,
+            max_attempts: r.max_attempts,
             created_at: r.created_at_ms / 1000,
         })
     }
@@ -61,6 +65,7 @@ pub struct NewModel {
     context_window: Option<u32>,
     pricing: Option<Pricing>,
     deployments: Vec<Deployment>,
+    max_attempts: Option<u32>,
 }
 
 fn chat() -> String {
@@ -77,6 +82,7 @@ pub struct ModelPatch {
     context_window: Option<Option<u32>>,
     pricing: Option<Pricing>,
     deployments: Option<Vec<Deployment>>,
+    max_attempts: Option<u32>,
 }
 
 /// A category is the operator's label: any short text that is not blank.
@@ -133,6 +139,17 @@ async fn check_deployments(state: &AppState, deployments: &[Deployment]) -> ApiR
     encode_deployments(deployments)
 }
 
+/// 1 (no failover) to the most the gateway tries.
+fn max_attempts(v: u32) -> ApiResult<i64> {
+    if v == 0 || v as usize > MAX_ATTEMPTS {
+        return Err(ApiError::invalid(
+            format!("`max_attempts` must be from 1 to {MAX_ATTEMPTS}"),
+            Some("max_attempts"),
+        ));
+    }
+    Ok(i64::from(v))
+}
+
 fn description(v: String) -> ApiResult<String> {
     check_text(&v, "description", 2000)?;
     Ok(v)
@@ -167,6 +184,7 @@ impl Resource for Row {
         if let Some(v) = p.pricing {
             (self.input_nanos_per_1m, self.output_nanos_per_1m) = price(Some(v))?;
         }
+        set(&mut self.max_attempts, p.max_attempts, max_attempts)?;
         if let Some(v) = p.deployments {
             self.deployments_json = check_deployments(state, &v).await?;
         }
@@ -188,6 +206,7 @@ impl Creatable for Row {
         let category = check_category(new.category)?;
         let deployments_json = check_deployments(state, &new.deployments).await?;
         let (input_nanos_per_1m, output_nanos_per_1m) = price(new.pricing)?;
+        let max_attempts = max_attempts(new.max_attempts.unwrap_or(DEFAULT_ATTEMPTS))?;
         Ok(Row {
             id: new.id,
             name,
@@ -198,6 +217,7 @@ impl Creatable for Row {
             output_nanos_per_1m,
             deployments_json,
             created_at_ms: now_ms(),
+            max_attempts,
         })
     }
 

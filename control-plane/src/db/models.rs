@@ -20,11 +20,13 @@ pub struct Row {
     #[sqlx(rename = "deployments")]
     pub deployments_json: String,
     pub created_at_ms: i64,
+    /// The most deployments one request tries (1: no failover).
+    pub max_attempts: i64,
 }
 
 macro_rules! columns {
     () => {
-        "id, name, description, category, context_window, input_nanos_per_1m, output_nanos_per_1m, deployments, created_at_ms"
+        "id, name, description, category, context_window, input_nanos_per_1m, output_nanos_per_1m, deployments, created_at_ms, max_attempts"
     };
 }
 
@@ -118,7 +120,7 @@ pub async fn deployed_on(db: &Db, provider: &str) -> ApiResult<Vec<String>> {
 pub async fn insert(db: &Db, row: &Row) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO models (id, name, description, category, context_window, input_nanos_per_1m, \
-         output_nanos_per_1m, deployments, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         output_nanos_per_1m, deployments, created_at_ms, max_attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&row.id)
     .bind(&row.name)
@@ -129,6 +131,7 @@ pub async fn insert(db: &Db, row: &Row) -> ApiResult<()> {
     .bind(row.output_nanos_per_1m)
     .bind(&row.deployments_json)
     .bind(row.created_at_ms)
+    .bind(row.max_attempts)
     .execute(&db.pool)
     .await?;
     Ok(())
@@ -138,7 +141,7 @@ pub async fn insert(db: &Db, row: &Row) -> ApiResult<()> {
 pub async fn update(db: &Db, row: &Row) -> ApiResult<()> {
     sqlx::query(
         "UPDATE models SET name = $1, description = $2, category = $3, context_window = $4, \
-         input_nanos_per_1m = $5, output_nanos_per_1m = $6, deployments = $7 WHERE id = $8",
+         input_nanos_per_1m = $5, output_nanos_per_1m = $6, deployments = $7, max_attempts = $8 WHERE id = $9",
     )
     .bind(&row.name)
     .bind(&row.description)
@@ -147,6 +150,7 @@ pub async fn update(db: &Db, row: &Row) -> ApiResult<()> {
     .bind(row.input_nanos_per_1m)
     .bind(row.output_nanos_per_1m)
     .bind(&row.deployments_json)
+    .bind(row.max_attempts)
     .bind(&row.id)
     .execute(&db.pool)
     .await?;

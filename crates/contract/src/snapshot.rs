@@ -92,6 +92,13 @@ pub struct Model {
     /// Failover routes, one per deployment (`routes[k]` starts at
     /// `deployments[k]`); empty where the control plane serves no clusters
     /// (then the request goes to its one deployment through the forward proxy).
+    /// The most deployments one request to this model tries (1 to
+    /// [`MAX_ATTEMPTS`]; 1: no failover). Left out at the default.
+    #[serde(
+        default = "default_attempts",
+        skip_serializing_if = "is_default_attempts"
+    )]
+    pub max_attempts: u32,
     #[serde(default)]
     pub routes: Vec<Route>,
 }
@@ -108,8 +115,19 @@ pub struct Route {
     pub attempts: Vec<u32>,
 }
 
-/// The most deployments one request tries.
-pub const MAX_ATTEMPTS: usize = 3;
+/// The most deployments one request tries, whatever a model says.
+pub const MAX_ATTEMPTS: usize = 5;
+
+/// Deployments a request tries when its model does not say.
+pub const DEFAULT_ATTEMPTS: u32 = 3;
+
+fn default_attempts() -> u32 {
+    DEFAULT_ATTEMPTS
+}
+
+fn is_default_attempts(n: &u32) -> bool {
+    *n == DEFAULT_ATTEMPTS
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

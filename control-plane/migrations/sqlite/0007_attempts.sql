@@ -3,3 +3,6 @@
 -- event, a body that never ended): 1 for cut, 0 otherwise.
 ALTER TABLE usage_records ADD COLUMN attempts BIGINT NOT NULL DEFAULT 1;
 ALTER TABLE usage_records ADD COLUMN cut BIGINT NOT NULL DEFAULT 0;
+
+-- The most deployments one request to a model tries (1: no failover).
+ALTER TABLE models ADD COLUMN max_attempts BIGINT NOT NULL DEFAULT 3;
