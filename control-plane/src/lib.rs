@@ -18,6 +18,7 @@ mod cds;
 mod clock;
 mod config_channel;
 mod db;
+mod deployment_health;
 mod error;
 mod ids;
 mod internal;

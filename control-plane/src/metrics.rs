@@ -28,8 +28,17 @@ pub struct Outcome {
     pub result: &'static str,
 }
 
+/// A deployment of a failover model and its state (`deployment_health.rs`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeploymentLabels {
+    pub model: String,
+    pub deployment: String,
+    pub state: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
+    deployment_state: Family<DeploymentLabels, Gauge>,
     pub ingest_records: Family<Outcome, Counter>,
     pub ingest_batch_seconds: Histogram,
     pub usage_lag_seconds: Histogram,
@@ -53,6 +62,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("tollgate");
         let m = Metrics {
             registry: Registry::default(),
+            deployment_state: Family::default(),
             ingest_records: Family::default(),
             // 1 ms to about 16 s.
             ingest_batch_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
@@ -118,6 +128,11 @@ impl Metrics {
             m.ingest_records.clone(),
         );
         registry.register(
+            "deployment_state",
+            "1 for the state each deployment of a failover model is in, as the gateways report it",
+            m.deployment_state.clone(),
+        );
+        registry.register(
             "lease_tokens_granted",
             "Tokens granted to leases of shared limits",
             m.lease_tokens.clone(),
@@ -144,7 +159,27 @@ impl Drop for Held<'_> {
 
 /// The metrics as OpenMetrics text; `database_up` and `limits_up` are read
 /// by the caller at scrape time.
-pub fn render(m: &Metrics, database_up: bool, limits_up: bool) -> String {
+pub fn render(
+    m: &Metrics,
+    database_up: bool,
+    limits_up: bool,
+    deployments: &[crate::deployment_health::Shown],
+) -> String {
+    m.deployment_state.clear();
+    for d in deployments {
+        let state = match d.state {
+            tollgate_contract::health::State::Healthy => "healthy",
+            tollgate_contract::health::State::Cooling => "cooling",
+            tollgate_contract::health::State::Probing => "probing",
+        };
+        m.deployment_state
+            .get_or_create(&DeploymentLabels {
+                model: d.model.clone(),
+                deployment: d.deployment.to_string(),
+                state,
+            })
+            .set(1);
+    }
     m.database_up.set(i64::from(database_up));
     m.limits_up.set(i64::from(limits_up));
     let mut text = String::new();

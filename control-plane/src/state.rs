@@ -40,6 +40,8 @@ pub struct State {
     pub config_changed_ms: AtomicI64,
     /// The dashboard's sessions (in memory).
     pub sessions: Sessions,
+    /// The deployments' health as the gateways report it.
+    pub deployment_health: crate::deployment_health::Book,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -124,6 +126,7 @@ impl State {
             clock: Clock::new(settings_offset),
             config_changed_ms: AtomicI64::new(0),
             sessions: Sessions::default(),
+            deployment_health: Default::default(),
         });
         state
             .try_publish()

@@ -39,6 +39,7 @@ pub async fn get(State(state): State<AppState>) -> Json<Value> {
         Err(_) => Vec::new(),
     };
     let config = state.config.current();
+    let deployments = deployments(&state, &config.clusters, now).await;
     let (limits_backend, limits_status) = state.leases.status();
     Json(json!({
         "object": "status",
@@ -55,6 +56,7 @@ pub async fn get(State(state): State<AppState>) -> Json<Value> {
             },
         },
         "upstreams": upstreams,
+        "deployments": deployments,
         "limits": {
             "backend": limits_backend,
             "status": limits_status,
@@ -64,13 +66,56 @@ pub async fn get(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+/// Each deployment of a failover model, as the gateways report it: `state`
+/// `healthy`, `cooling` (until `cooling_until`, Unix seconds) or `probing`
+/// (its cool-down is over: one request tries it first).
+async fn deployments(
+    state: &AppState,
+    clusters: &[crate::cds::ClusterSpec],
+    now: i64,
+) -> Vec<Value> {
+    let shown = state.deployment_health.show(clusters, now);
+    if shown.is_empty() {
+        return Vec::new();
+    }
+    // The provider of each, where the catalog still has it.
+    let models = crate::db::models::all(&state.db).await.unwrap_or_default();
+    let provider = |model: &str, index: u32| {
+        models
+            .iter()
+            .find(|m| m.id == model)
+            .and_then(|m| m.deployments().ok())
+            .and_then(|d| d.into_iter().nth(index as usize))
+            .map(|d| (d.provider, d.upstream_model))
+    };
+    shown
+        .into_iter()
+        .map(|s| {
+            let (provider, upstream_model) = provider(&s.model, s.deployment).unzip();
+            json!({
+                "model": s.model,
+                "deployment": s.deployment,
+                "provider": provider,
+                "upstream_model": upstream_model,
+                "state": s.state,
+                "cooling_until": (s.until_ms > 0).then_some(s.until_ms / 1000),
+                "failures": s.failures,
+            })
+        })
+        .collect()
+}
+
 /// `GET /metrics`: the control plane's metrics (`metrics.rs`), with the
 /// database and the limits backend asked at scrape time.
 pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    let deployments = state
+        .deployment_health
+        .show(&state.config.current().clusters, now_ms());
     let text = crate::metrics::render(
         &state.metrics,
         state.db.ping().await,
         state.leases.status().1 == "ok",
+        &deployments,
     );
     (
         [(

@@ -4,6 +4,7 @@
 //! back as a status and body.
 
 use tollgate_contract::headers;
+use tollgate_contract::health::HealthReport;
 use tollgate_contract::lease::{Grants, LeaseRequest};
 
 use crate::config::PluginConfig;
@@ -13,6 +14,10 @@ use crate::poller::PollOutcome;
 
 const USAGE_PATH: &str = "/internal/usage";
 const USAGE_TIMEOUT_MS: u64 = 10_000;
+const HEALTH_PATH: &str = "/internal/health";
+const HEALTH_TIMEOUT_MS: u64 = 5_000;
+/// How often a worker reports the deployments' health.
+pub const HEALTH_EVERY_MS: u64 = 5_000;
 const LEASE_TIMEOUT_MS: u64 = 5_000;
 /// How much longer than the control plane may hold a poll the filter waits.
 const POLL_GRACE_MS: u64 = 5_000;
@@ -65,6 +70,33 @@ impl Worker {
             path: USAGE_PATH.to_string(),
             body: Some(self.outbox.take_batch()),
             timeout_ms: USAGE_TIMEOUT_MS,
+        })
+    }
+
+    /// The deployments with a health mark in this Envoy's shared data, every
+    /// [`HEALTH_EVERY_MS`] while there are any (and once more when there
+    /// are none left, to clear them).
+    pub fn health_call(&mut self, store: &dyn Store, now_ms: u64) -> Option<Call> {
+        self.config.as_ref()?;
+        if now_ms < self.health_due_ms {
+            return None;
+        }
+        self.health_due_ms = now_ms.saturating_add(HEALTH_EVERY_MS);
+        let snapshot = self.snapshot.clone()?;
+        let deployments = crate::health::report(&mut snapshot.models.values(), store, now_ms);
+        if deployments.is_empty() && !self.health_reported {
+            return None;
+        }
+        self.health_reported = !deployments.is_empty();
+        let body = serde_json::to_vec(&HealthReport {
+            reporter: self.ids.reporter(),
+            deployments,
+        })
+        .ok()?;
+        Some(Call {
+            path: HEALTH_PATH.to_string(),
+            body: Some(body),
+            timeout_ms: HEALTH_TIMEOUT_MS,
         })
     }
 

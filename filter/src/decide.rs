@@ -237,6 +237,8 @@ pub struct Forward {
     /// The failover cluster that starts at this deployment, and how many
     /// deployments it tries; `None`: the forward proxy, one deployment.
     pub route: Option<(String, usize)>,
+    /// Deployments with a health mark when this one was chosen.
+    pub marked: Vec<u32>,
     /// The chosen deployment's first-byte timeout (Envoy's per-try timeout:
     /// it applies to each attempt of the request).
     pub first_byte_timeout_ms: Option<u32>,
@@ -269,18 +271,17 @@ pub fn on_body(
     raw: &[u8],
     pick: u64,
 ) -> Result<BodyDecision, Reply> {
-    on_body_with(snapshot, admitted, raw, pick, &|_, _| false)
+    on_body_with(snapshot, admitted, raw, pick, &crate::health::AllHealthy)
 }
 
-/// `on_body`, where `cooling(model, index)` says which deployments are
-/// cooling down (asked only of a model with failover routes): none of them
-/// is chosen first while another is usable.
+/// `on_body`, with the deployments' health as `view` gives it
+/// (`choice.rs`).
 pub fn on_body_with(
     snapshot: &Compiled,
     admitted: &Admitted,
     raw: &[u8],
     pick: u64,
-    cooling: &dyn Fn(&str, usize) -> bool,
+    view: &dyn crate::health::View,
 ) -> Result<BodyDecision, Reply> {
     let limit = snapshot.settings.max_body_bytes;
     if raw.len() as u64 > limit {
@@ -304,28 +305,17 @@ pub fn on_body_with(
         }
     }
     let known = |d: &Deployment| snapshot.upstreams.contains_key(&d.provider);
-    let index_of = |d: &Deployment| {
-        model
-            .deployments
-            .iter()
-            .position(|x| std::ptr::eq(x, d))
-            .unwrap_or_default()
+    let Some(crate::choice::Choice {
+        deployment,
+        index,
+        marked,
+    }) = crate::choice::first(model, known, view, pick)
+    else {
+        return Err(Reply::error(
+            ErrorCode::UpstreamError,
+            &format!("The model '{}' has no provider configured.", model.id),
+        ));
     };
-    let warm = |d: &Deployment| known(d) && !cooling(&model.id, index_of(d));
-    let chosen = if model.routes.is_empty() {
-        None
-    } else {
-        routing::choose(&model.deployments, warm, pick)
-    };
-    let deployment = chosen
-        .or_else(|| routing::choose(&model.deployments, known, pick))
-        .ok_or_else(|| {
-            Reply::error(
-                ErrorCode::UpstreamError,
-                &format!("The model '{}' has no provider configured.", model.id),
-            )
-        })?;
-    let index = index_of(deployment);
     let route = model
         .routes
         .get(index)
@@ -416,6 +406,7 @@ pub fn on_body_with(
         output_nanos_per_1m: model.output_nanos_per_1m,
         deployment: index as u32,
         route,
+        marked,
         first_byte_timeout_ms: deployment.first_byte_timeout_ms,
     })))
 }

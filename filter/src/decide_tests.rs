@@ -471,6 +471,7 @@ fn a_forward_carries_the_provider_address_credential_and_rewritten_body() {
             output_nanos_per_1m: 0,
             deployment: 0,
             route: None,
+            marked: Vec::new(),
             first_byte_timeout_ms: None,
         }
     );

@@ -120,6 +120,17 @@ impl Root {
         }
     }
 
+    /// The deployments' health, for `/api/status`; the answer is not waited
+    /// for (the next report says it again).
+    fn report_health(&mut self) {
+        let Some(call) = self.worker.borrow_mut().health_call(&SharedData, now_ms()) else {
+            return;
+        };
+        if let Err(status) = self.dispatch(&call) {
+            log::warn!("tollgate: health report not sent: {status:?}");
+        }
+    }
+
     fn lease(&mut self) {
         if self.lease_token.is_some() {
             return;
@@ -248,6 +259,7 @@ impl RootContext for Root {
         self.poll();
         self.ship();
         self.lease();
+        self.report_health();
         self.worker.borrow_mut().drop_retired();
     }
 
@@ -366,7 +378,7 @@ impl HttpContext for Http {
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         // One host call for every header the pipeline reads: each call that
         // returns bytes also calls back into the VM to allocate them.
-        let outcome = self.request.on_response_headers(|| {
+        let outcome = self.request.on_response_headers(&SharedData, || {
             hostcalls::get_map_bytes(MapType::HttpResponseHeaders).unwrap_or_default()
         });
         for (name, value) in &outcome.headers {

@@ -12,7 +12,7 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
 use crate::attempt::{self, Attempt, AttemptDecision, PREPARED, SERVED};
-use crate::cooldown;
+use crate::health;
 use crate::host_env::{now_ms, SharedData};
 use crate::worker::Worker;
 
@@ -39,9 +39,24 @@ pub struct UpstreamHttp {
     served: Option<u32>,
     model: Option<String>,
     attempt: u32,
+    /// Response headers came for this attempt.
+    answered: bool,
 }
 
-impl Context for UpstreamHttp {}
+impl Context for UpstreamHttp {
+    /// The attempt ended without response headers (a refused connection, a
+    /// reset, no headers within the first-byte timeout): a failure of its
+    /// deployment.
+    fn on_done(&mut self) -> bool {
+        if let (false, Some(served), Some(model)) =
+            (self.answered, self.served, self.model.as_deref())
+        {
+            log::info!("tollgate: deployment {served} of model {model} did not answer");
+            health::failed(&SharedData, model, served as usize, now_ms());
+        }
+        true
+    }
+}
 
 impl HttpContext for UpstreamHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -154,15 +169,16 @@ impl HttpContext for UpstreamHttp {
                 .flatten()
                 .unwrap_or_default()
         };
+        self.answered = true;
         if let (Some(served), Some(model)) = (self.served, self.model.as_deref()) {
             let status = crate::pipeline::parse_status(&header(":status")).unwrap_or(0);
-            if status == 429 {
-                if let Some(until) = cooldown::until(status, &header("retry-after"), now_ms()) {
-                    log::info!(
-                        "tollgate: deployment {served} of model {model} answered 429; cooling down"
-                    );
-                    cooldown::cool(&SharedData, model, served as usize, until);
-                }
+            if let Some(until) = health::until(status, &header("retry-after"), now_ms()) {
+                log::info!(
+                    "tollgate: deployment {served} of model {model} answered 429; cooling down"
+                );
+                health::cool(&SharedData, model, served as usize, until);
+            } else if status >= 500 {
+                health::failed(&SharedData, model, served as usize, now_ms());
             }
         }
         if let Some(served) = self.served {

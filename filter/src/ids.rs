@@ -21,6 +21,13 @@ impl RequestIds {
         }
     }
 
+    /// This VM's seed in 16 hex digits: who a health report is from.
+    pub fn reporter(&self) -> String {
+        let mut id = String::with_capacity(16);
+        push_hex(&mut id, self.seed, 16);
+        id
+    }
+
     /// `req_`, the seed in 16 hex digits, then the counter in at least 8.
     pub fn next_id(&mut self) -> String {
         self.counter = self.counter.wrapping_add(1);

@@ -4,9 +4,10 @@
 
 pub mod attempt;
 pub mod channel;
+pub mod choice;
 pub mod config;
-pub mod cooldown;
 pub mod decide;
+pub mod health;
 pub mod ids;
 pub mod limits;
 pub mod meter;

@@ -340,9 +340,8 @@ impl Request {
             return Outcome::then(Then::Continue);
         };
         let pick = worker.ids.next_pick();
-        let cooling =
-            |model: &str, index: usize| crate::cooldown::cooling(store, model, index, now_ms);
-        let f = match decide::on_body_with(&snapshot, &admitted, body, pick, &cooling) {
+        let view = crate::health::Shared { store, now_ms };
+        let f = match decide::on_body_with(&snapshot, &admitted, body, pick, &view) {
             Ok(BodyDecision::Forward(f)) => *f,
             Ok(BodyDecision::Estimated(tokens)) => {
                 let mut reply =

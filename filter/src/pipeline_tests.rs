@@ -162,6 +162,7 @@ fn the_reservation_is_the_prompt_estimate_plus_the_output_cap_at_the_models_pric
         output_nanos_per_1m: 8_000_000,
         deployment: 0,
         route: None,
+        marked: Vec::new(),
         first_byte_timeout_ms: None,
     };
     // 401 weight -> 21 tokens (20 a token, rounded up).
@@ -325,7 +326,7 @@ fn a_forwarded_request_is_rewritten_for_its_provider_and_metered_into_one_record
     );
 
     let answer = br#"{"id":"c1","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}"#;
-    let resp = req.on_response_headers(|| {
+    let resp = req.on_response_headers(&Mem::default(), || {
         vec![
             (":status".into(), b"200".to_vec()),
             ("content-type".into(), b"application/json".to_vec()),
@@ -437,7 +438,9 @@ fn the_response_carries_the_rate_limit_headers_and_an_invalid_status_becomes_502
     let mut w = worker(false);
     let mut req = Request::default();
     send(&mut w, &store, &mut req, &bearer(2), BODY);
-    let o = req.on_response_headers(|| vec![(":status".into(), b"999".to_vec())]);
+    let o = req.on_response_headers(&Mem::default(), || {
+        vec![(":status".into(), b"999".to_vec())]
+    });
     assert_eq!(status_of(&o), Some(502));
     assert_eq!(
         written(&o, "x-ratelimit-limit-requests"),
@@ -460,7 +463,7 @@ fn a_stream_whose_usage_chunk_the_gateway_asked_for_loses_its_length_and_that_ch
     };
     let v: serde_json::Value = serde_json::from_slice(new).expect("json");
     assert_eq!(v["stream_options"]["include_usage"], true);
-    let o = req.on_response_headers(|| {
+    let o = req.on_response_headers(&Mem::default(), || {
         vec![
             (":status".into(), b"200".to_vec()),
             ("content-type".into(), b"text/event-stream".to_vec()),
@@ -590,7 +593,7 @@ fn send_messages(
 }
 
 fn respond(req: &mut Request, status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
-    let resp = req.on_response_headers(|| {
+    let resp = req.on_response_headers(&Mem::default(), || {
         vec![
             (":status".into(), status.as_bytes().to_vec()),
             ("content-type".into(), content_type.as_bytes().to_vec()),

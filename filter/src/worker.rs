@@ -58,6 +58,10 @@ pub struct Worker {
     pub metric_updates: Vec<crate::metrics::Update>,
     /// The host's id of each stat defined so far, by name.
     pub metric_ids: HashMap<String, u32>,
+    /// When the next health report is due, and whether the last one named
+    /// any deployment (an empty one is sent once, to clear it).
+    pub(crate) health_due_ms: u64,
+    pub(crate) health_reported: bool,
 }
 
 impl Worker {
@@ -75,6 +79,8 @@ impl Worker {
             clusters_seen: HashMap::new(),
             metric_updates: Vec::new(),
             metric_ids: HashMap::new(),
+            health_due_ms: 0,
+            health_reported: false,
         }
     }
 

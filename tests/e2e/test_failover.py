@@ -19,8 +19,8 @@ from .tlsfront import TlsFront
 
 
 class Mock:
-    def __init__(self, stack, name: str, *steer: str):
-        self.port = stackmod.free_port()
+    def __init__(self, stack, name: str, *steer: str, port: int | None = None):
+        self.port = port or stackmod.free_port()
         args = [str(stackmod.binary("tollgate-mock-upstream")), "--listen", f"127.0.0.1:{self.port}"]
         for s in steer:
             args += ["--steer", s]
@@ -106,6 +106,8 @@ def fleet(stack, test_ca):
         "paced": Mock(stack, "paced", "x-mock-chunk-delay-ms=300", "x-mock-words=10"),
     }
     dead_port = stackmod.free_port()
+    # Refuses until a test starts a mock on its port.
+    flaky_port = stackmod.free_port()
     front = TlsFront(test_ca["cert"], test_ca["key"], mocks["ok"].port)
     providers = {name: provider(stack, m.url + "/v1") for name, m in mocks.items()}
     # Over TLS to the healthy mock: by the name its certificate has, and by
@@ -113,6 +115,7 @@ def fleet(stack, test_ca):
     providers["tls"] = provider(stack, f"https://localhost:{front.port}/v1")
     providers["tls_bad_name"] = provider(stack, f"https://127.0.0.1:{front.port}/v1")
     providers["dead"] = provider(stack, f"http://127.0.0.1:{dead_port}/v1")
+    providers["flaky"] = provider(stack, f"http://127.0.0.1:{flaky_port}/v1")
     providers["slow_b"] = provider(stack, mocks["slow"].url + "/v1")
     p = providers
     models = {
@@ -135,11 +138,12 @@ def fleet(stack, test_ca):
         # decides whether the healthy one is reached.
         "capped": model(stack, (p["e503"], "up-503", 0), (p["e500"], "up-500", 1), (p["ok"], "up-ok", 2),
                         max_attempts=2),
+        "probe": model(stack, (p["flaky"], "up-flaky", 0), (p["ok2"], "up-ok2", 1)),
         "deep": model(stack, (p["e503"], "up-503", 0), (p["e500"], "up-500", 1), (p["e429"], "up-429", 2),
                       (p["ok"], "up-ok", 3), max_attempts=4),
     }
     wait_routed(stack, list(models.values()))
-    yield {"mocks": mocks, "models": models, "providers": providers}
+    yield {"mocks": mocks, "models": models, "providers": providers, "flaky_port": flaky_port}
     front.close()
     for m in mocks.values():
         m.stop()
@@ -334,3 +338,59 @@ def test_a_deployment_that_keeps_refusing_is_ejected_for_every_worker(stack, key
         status, _, body = chat(stack, key, mid)
         assert status == 200, body
     assert stat(stack, "upstream_rq_retry$") == retries
+
+
+def deployment_state(stack, mid: str, index: int) -> dict:
+    _, _, status = stackmod.http("GET", f"{stack.control_plane}/api/status")
+    got = [d for d in status["deployments"] if d["model"] == mid and d["deployment"] == index]
+    assert len(got) == 1, status["deployments"]
+    return got[0]
+
+
+def test_a_failing_deployment_cools_down_for_every_worker_and_one_probe_restores_it(stack, key, fleet):
+    mid, ok2 = fleet["models"]["probe"], fleet["mocks"]["ok2"]
+    assert deployment_state(stack, mid, 0)["state"] == "healthy"
+    # Three refused attempts in a row cool the first deployment down.
+    for _ in range(3):
+        status, _, body = chat(stack, key, mid)
+        assert status == 200, body
+    cooling = stackmod.wait_until(
+        lambda: (lambda d: d if d["state"] == "cooling" else None)(deployment_state(stack, mid, 0)),
+        timeout=10, interval=0.5, what="the deployment cooling in /api/status")
+    assert cooling["failures"] >= 3 and cooling["provider"] == fleet["providers"]["flaky"]
+    assert cooling["cooling_until"] > time.time() + 20
+    metrics = stackmod.http("GET", f"{stack.control_plane}/metrics")[2].decode()
+    assert f'tollgate_deployment_state{{model="{mid}",deployment="0",state="cooling"}} 1' in metrics
+    # Meanwhile every request, on whichever worker, goes to the healthy one
+    # on its first attempt.
+    ids = []
+    for _ in range(8):
+        status, headers, body = chat(stack, key, mid)
+        assert status == 200, body
+        ids.append(headers["x-request-id"])
+    assert all(len(ok2.calls(rid)) == 1 for rid in ids)
+    assert [r["attempts"] for r in records_of_all(stack, ids)] == [1] * len(ids)
+    # The deployment comes back; once its cool-down is over one request
+    # probes it, and its answer makes it healthy again.
+    flaky = Mock(stack, "flaky", port=fleet["flaky_port"])
+    try:
+        stackmod.wait_until(lambda: deployment_state(stack, mid, 0)["state"] == "probing",
+                            timeout=45, interval=1, what="the cool-down to end")
+
+        def probed():
+            status, headers, body = chat(stack, key, mid)
+            assert status == 200, body
+            return flaky.calls(headers["x-request-id"])
+        # Envoy's own ejection of the host (30 s from the same failures)
+        # may send the first probes on; the next probe, 10 s on, reaches it.
+        stackmod.wait_until(probed, timeout=30, interval=1, what="a probe to reach the deployment")
+        stackmod.wait_until(lambda: deployment_state(stack, mid, 0)["state"] == "healthy",
+                            timeout=15, interval=0.5, what="the deployment healthy again")
+    finally:
+        flaky.stop()
+
+
+def records_of_all(stack, ids: list[str]) -> list[dict]:
+    got = stackmod.wait_until(lambda: (lambda r: r if len(r) == len(ids) else None)(records_of(stack, set(ids))),
+                              timeout=15, interval=0.3, what="the usage records")
+    return got

@@ -4,6 +4,7 @@
 
 mod clusters;
 mod config;
+mod health;
 mod ingest;
 mod leases;
 
@@ -18,5 +19,6 @@ pub fn routes() -> Router<AppState> {
         .route("/internal/config/keys", get(config::get_key_page))
         .route("/internal/usage", post(ingest::ingest))
         .route("/internal/leases", post(leases::lease))
+        .route("/internal/health", post(health::report))
         .route("/v3/discovery:clusters", post(clusters::discover))
 }

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod headers;
+pub mod health;
 pub mod key;
 pub mod lease;
 pub mod sha256;

@@ -16,6 +16,7 @@ impl Request {
     /// every response header, read only then).
     pub fn on_response_headers(
         &mut self,
+        store: &dyn Store,
         read: impl FnOnce() -> Vec<(String, Vec<u8>)>,
     ) -> Outcome {
         let mut changes: Vec<HeaderChange> = self
@@ -48,6 +49,13 @@ impl Request {
                 (None, None) => 1,
             };
             self.attempts = tried;
+            // The deployment that answered works: its failures in a row
+            // (or its probe) end. A 5xx or a 429 is the upstream role's to count.
+            if let (Some(routed), Some((index, _))) = (&self.routed, served) {
+                if status < 500 && status != 429 && routed.marked.contains(&index) {
+                    crate::health::recovered(store, &routed.model, index as usize);
+                }
+            }
             // A provider's 5xx, or Envoy's own after a failover cluster's
             // retries; Envoy's other local replies (an address refused
             // through the forward proxy) are already the client's error.

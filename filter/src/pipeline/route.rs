@@ -20,6 +20,8 @@ pub struct Routed {
     pub model: String,
     /// How many deployments the cluster may try.
     pub attempts: usize,
+    /// Deployments with a health mark at the choice (`Forward::marked`).
+    pub marked: Vec<u32>,
 }
 
 /// Envoy's router headers a client could send to steer retries and
@@ -65,6 +67,7 @@ pub fn headers(
         Some(Routed {
             model: f.model.clone(),
             attempts: *attempts,
+            marked: f.marked.clone(),
         }),
     )
 }

@@ -82,7 +82,8 @@ fn a_cluster_is_used_only_once_envoy_has_had_time_to_fetch_it() {
         routed,
         Some(Routed {
             model: "m".into(),
-            attempts: 2
+            attempts: 2,
+            marked: Vec::new(),
         })
     );
     assert_eq!(value(&hs, "x-tollgate-cluster"), Some(&b"tg_first_a"[..]));
@@ -135,17 +136,25 @@ fn a_cooling_deployment_is_not_chosen_first_unless_nothing_else_is_usable() {
         endpoint: Endpoint::ChatCompletions,
     };
     let body = br#"{"model":"m","messages":[]}"#;
-    let first = |cooling: &dyn Fn(&str, usize) -> bool| match crate::decide::on_body_with(
-        &snap, &admitted, body, 0, cooling,
-    ) {
-        Ok(BodyDecision::Forward(f)) => f.deployment,
-        other => panic!("{other:?}"),
+    let store = crate::testkit::Mem::default();
+    let first = |now_ms: u64| {
+        let view = crate::health::Shared {
+            store: &store,
+            now_ms,
+        };
+        match crate::decide::on_body_with(&snap, &admitted, body, 0, &view) {
+            Ok(BodyDecision::Forward(f)) => (f.deployment, f.marked),
+            other => panic!("{other:?}"),
+        }
     };
-    assert_eq!(first(&|_, _| false), 0);
+    assert_eq!(first(0), (0, vec![]));
     // Priority 0 is cooling: priority 1 is the first choice, and its cluster.
-    assert_eq!(first(&|m, i| m == "m" && i == 0), 1);
+    crate::health::cool(&store, "m", 0, 50_000);
+    assert_eq!(first(1_000), (1, vec![0]));
     // Everything cooling: the usual choice rather than none.
-    assert_eq!(first(&|_, _| true), 0);
+    crate::health::cool(&store, "m", 1, 50_000);
+    assert_eq!(first(1_000), (0, vec![0, 1]));
+    assert_eq!(first(50_000), (0, vec![0, 1]), "over: chosen, still marked");
 }
 
 #[test]
@@ -173,4 +182,52 @@ fn the_served_header_is_read_or_ignored() {
     }
     assert!(is_router_header("x-envoy-max-retries"));
     assert!(!is_router_header("x-request-id"));
+}
+
+#[test]
+fn a_worker_reports_the_marked_deployments_every_5_s_and_once_more_when_none_are_left() {
+    let mut worker = Worker::new(1);
+    worker.config = Some(Rc::new(config(true)));
+    worker.apply_snapshot(snapshot(), 0);
+    let store = crate::testkit::Mem::default();
+    assert_eq!(worker.health_call(&store, 0), None, "nothing marked");
+    crate::health::failed(&store, "m", 1, 1_000);
+    crate::health::cool(&store, "m", 0, 60_000);
+    assert_eq!(worker.health_call(&store, 4_000), None, "not due yet");
+    let call = worker.health_call(&store, 5_000).expect("due");
+    assert_eq!(call.path, "/internal/health");
+    let report: tollgate_contract::health::HealthReport =
+        serde_json::from_slice(call.body.as_deref().expect("a body")).expect("a report");
+    let got: Vec<_> = report
+        .deployments
+        .iter()
+        .map(|d| {
+            (
+                d.model.as_str(),
+                d.deployment,
+                d.state,
+                d.until_ms,
+                d.failures,
+            )
+        })
+        .collect();
+    use tollgate_contract::health::State;
+    assert_eq!(
+        got,
+        vec![
+            ("m", 0, State::Cooling, 60_000, 0),
+            ("m", 1, State::Healthy, 0, 1)
+        ]
+    );
+    // Cleared: one empty report, then none.
+    crate::health::recovered(&store, "m", 1);
+    crate::limits::Store::set(&store, &crate::health::key("m", 0), b"0,0", None);
+    let call = worker
+        .health_call(&store, 10_000)
+        .expect("the clearing report");
+    let report: tollgate_contract::health::HealthReport =
+        serde_json::from_slice(call.body.as_deref().expect("a body")).expect("a report");
+    assert!(report.deployments.is_empty());
+    assert_eq!(report.reporter.len(), 16);
+    assert_eq!(worker.health_call(&store, 15_000), None);
 }
