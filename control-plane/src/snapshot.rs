@@ -59,6 +59,7 @@ pub async fn build(
             ..Settings::default()
         },
         key_pages: u32::try_from(pages.len()).map_err(|_| internal("too many key pages"))?,
+        groups: groups.snapshot(),
     };
     stamp(&snapshot, pages, key_count, clusters)
 }
@@ -100,6 +101,7 @@ fn key(live: db::keys::Live, groups: &Groups) -> Option<Key> {
     };
     Some(Key {
         models: db::groups::effective(group.map(|g| g.models.as_slice()), models),
+        group: group.map(|g| g.row.id.clone()),
         rpm: default(k.rpm, |g| g.rpm).map(limit_u32),
         tpm: default(k.tpm, |g| g.tpm).map(limit_u64),
         max_concurrent: default(k.max_concurrent, |g| g.max_concurrent).map(limit_u32),
@@ -151,6 +153,18 @@ impl Groups {
             by_id,
             account_group,
         })
+    }
+
+    /// Every group that has a member, as the filter takes it.
+    fn snapshot(&self) -> Vec<tollgate_contract::snapshot::Group> {
+        let used: std::collections::BTreeSet<&String> = self.account_group.values().collect();
+        used.into_iter()
+            .filter_map(|id| self.by_id.get(id))
+            .map(|g| tollgate_contract::snapshot::Group {
+                id: g.row.id.clone(),
+                models: g.models.clone(),
+            })
+            .collect()
     }
 
     fn member(&self, account: &str) -> bool {

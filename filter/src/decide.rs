@@ -297,6 +297,24 @@ pub fn on_body_with(
     };
     if let Some(allowed) = &admitted.key.models {
         if !allowed.contains(&model.id) {
+            // Outside the key's group, the model is not there at all for
+            // its holder (as `/v1/models` shows): 404, as for an unknown one.
+            let in_group = admitted.key.group.as_ref().is_none_or(|g| {
+                snapshot
+                    .groups
+                    .get(g)
+                    .is_some_and(|models| models.contains(&model.id))
+            });
+            if !in_group {
+                return Err(Reply::with_param(
+                    ErrorCode::ModelNotFound,
+                    &format!(
+                        "The model '{}' does not exist or is not enabled for your group.",
+                        model.id
+                    ),
+                    "model",
+                ));
+            }
             return Err(Reply::with_param(
                 ErrorCode::ModelNotAllowed,
                 &format!("This API key may not use the model '{}'.", model.id),

@@ -22,11 +22,29 @@ fn snapshot() -> Compiled {
     Compiled::new(Snapshot {
         version: 1,
         key_pages: 0,
+        groups: vec![
+            tollgate_contract::snapshot::Group {
+                id: "ga".into(),
+                models: vec!["model-a".into()],
+            },
+            tollgate_contract::snapshot::Group {
+                id: "gab".into(),
+                models: vec!["model-a".into(), "model-b".into()],
+            },
+        ],
         accounts: vec![],
         keys: vec![
             key("all", 1, None, None),
             key("only-a", 2, Some(vec!["model-a"]), None),
             key("expired", 3, None, Some(1_000)),
+            SnapKey {
+                group: Some("ga".into()),
+                ..key("group-a", 4, Some(vec!["model-a"]), None)
+            },
+            SnapKey {
+                group: Some("gab".into()),
+                ..key("group-ab-own-a", 5, Some(vec!["model-a"]), None)
+            },
         ],
         models: vec![
             Model {
@@ -413,6 +431,24 @@ fn bodies_are_decided_as_the_contract_says() {
         ),
         ("unknown model", "all", br#"{"model":"nope"}"#, Err(404)),
         (
+            "a model of the key's group",
+            "group-a",
+            br#"{"model":"model-a"}"#,
+            Ok("upstream-a"),
+        ),
+        (
+            "a model outside the key's group: as if it did not exist",
+            "group-a",
+            br#"{"model":"model-b"}"#,
+            Err(404),
+        ),
+        (
+            "a model of the group outside the key's own list",
+            "group-ab-own-a",
+            br#"{"model":"model-b"}"#,
+            Err(403),
+        ),
+        (
             "model with no deployment",
             "all",
             br#"{"model":"orphan"}"#,
@@ -534,6 +570,7 @@ fn kinds_snapshot() -> Compiled {
     Compiled::new(Snapshot {
         version: 1,
         key_pages: 0,
+        groups: vec![],
         accounts: vec![],
         keys: vec![key("all", 1, None, None)],
         models: vec![

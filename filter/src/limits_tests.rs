@@ -36,6 +36,7 @@ fn key(rpm: Option<u32>, tpm: Option<u64>, max_concurrent: Option<u32>) -> Key {
         max_concurrent,
         budget_nanos: None,
         spent_nanos: 0,
+        group: None,
     }
 }
 

@@ -26,6 +26,7 @@ fn snapshot() -> Compiled {
     Compiled::new(Snapshot {
         version: 7,
         key_pages: 0,
+        groups: vec![],
         accounts: vec![],
         keys: vec![
             snap_key("free", 1, None),

@@ -31,6 +31,8 @@ pub struct Compiled {
     pub models: HashMap<String, Model>,
     pub upstreams: HashMap<String, Upstream>,
     pub settings: Settings,
+    /// The models of each group, by group id.
+    pub groups: HashMap<String, Vec<String>>,
 }
 
 impl Compiled {
@@ -96,7 +98,13 @@ impl Compiled {
             .into_iter()
             .map(|a| (a.id.clone(), a))
             .collect();
+        let groups = snapshot
+            .groups
+            .into_iter()
+            .map(|g| (g.id, g.models))
+            .collect();
         Ok(Compiled {
+            groups,
             version: snapshot.version,
             keys,
             accounts,

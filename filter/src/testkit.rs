@@ -61,5 +61,6 @@ pub fn key(id: &str, secret: &str, account_id: &str) -> Key {
         max_concurrent: None,
         budget_nanos: None,
         spent_nanos: 0,
+        group: None,
     }
 }

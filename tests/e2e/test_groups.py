@@ -1,6 +1,8 @@
 """Model groups through Envoy: a key of a group's account sees only the
-group's models in /v1/models and the catalog, is refused the others with
-403 model_not_allowed, and a change of the group reaches every worker
+group's models in /v1/models and the catalog, is answered 404
+model_not_found for the others (seed 004: they are not there for it), a
+key's own list refuses the group's other models with 403 model_not_allowed
+(seed 000), and a change of the group reaches every worker
 within a couple of seconds; a key's own list narrows the group's set; the
 group's limits are defaults for its keys."""
 
@@ -37,14 +39,22 @@ def test_a_groups_keys_see_and_use_only_its_models_and_changes_apply_live(stack,
     assert _models(stack, key, "/v1/models/catalog") == ["demo-chat"]
     # The key's own list is narrowed by the group: demo-embed is not in it.
     assert _models(stack, narrow) == ["demo-chat"]
-    assert _error(raw(stack, "POST", "/v1/embeddings", auth, EMBED)) == (403, "model_not_allowed")
+    assert _error(raw(stack, "POST", "/v1/embeddings", auth, EMBED)) == (404, "model_not_found")
     assert _error(raw(stack, "POST", "/v1/chat/completions", auth, chat_body())) == (200, None)
     assert [e["path"] for e in ledger()] == ["/v1/chat/completions"]
+    # A key whose own list leaves out one of the group's models: 403.
+    chat_only = new_key(stack, account["id"], models=["demo-chat"])["key"]
+    stack.must("PATCH", f"/admin/groups/{group['id']}", {"models": ["demo-chat", "demo-embed"]})
+    until_every_worker(stack, key, 200, "/v1/embeddings", EMBED, timeout=3.0)
+    assert _error(raw(stack, "POST", "/v1/embeddings", [("authorization", f"Bearer {chat_only}")], EMBED)) \
+        == (403, "model_not_allowed")
+    stack.must("PATCH", f"/admin/groups/{group['id']}", {"models": ["demo-chat"]})
+    until_every_worker(stack, key, 404, "/v1/embeddings", EMBED, timeout=3.0)
 
     # The group now enables embeddings only: every worker follows.
     stack.must("PATCH", f"/admin/groups/{group['id']}", {"models": ["demo-embed"]})
     took = until_every_worker(stack, key, 200, "/v1/embeddings", EMBED, timeout=3.0)
-    until_every_worker(stack, key, 403, body=chat_body(), timeout=3.0)
+    until_every_worker(stack, key, 404, body=chat_body(), timeout=3.0)
     record("group_change_applied_s", took, db="postgres" if stack.database_url else "sqlite")
     assert took < 2.0, took
     assert _models(stack, key) == ["demo-embed"]

@@ -24,6 +24,18 @@ pub struct Snapshot {
     /// all in one go on a thread that serves requests.
     #[serde(default)]
     pub key_pages: u32,
+    /// The model groups keys belong to (`Key::group`), so that a model
+    /// outside a key's group answers as one that does not exist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
+}
+
+/// A model group: the models its accounts' keys may see at all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub id: String,
+    pub models: Vec<String>,
 }
 
 /// One page of a paged snapshot's keys.
@@ -56,6 +68,9 @@ pub struct Key {
     /// Nano-dollars spent as of this snapshot.
     #[serde(default)]
     pub spent_nanos: u64,
+    /// The group of the key's account; `models` is already narrowed to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// Limits over all of an account's keys, and its balance.
