@@ -2,9 +2,11 @@
 endpoint is given (TOLLGATE_OTLP_ENDPOINT, e.g. http://otel-collector:4318).
 On, the connection manager gets Envoy's OpenTelemetry tracer exporting to
 `<endpoint>/v1/traces`, the span carries the request id the filter minted and
-the GenAI attributes, and a json_to_metadata filter ahead of the wasm filter
-copies the request body's `model` into dynamic metadata for the span (the
-wasm filter cannot set dynamic metadata Envoy reads, ENVOY-NOTES.md).
+the GenAI attributes, and a json_to_metadata filter after the wasm filter
+copies the rewritten body's `model` (the model the provider is asked for)
+into dynamic metadata for the span (the wasm filter cannot set dynamic
+metadata Envoy reads, ENVOY-NOTES.md). After it, not before: the filter
+answers an oversized body itself first, and reads the body once.
 Standard library only."""
 
 from __future__ import annotations
@@ -74,8 +76,8 @@ request_id_extension:
     use_request_id_for_trace_sampling: false
 """
     filters = """
-# Traces only: the request body's model into dynamic metadata
-# (tollgate.model) for the span's gen_ai.request.model.
+# Traces only: the model of the body the filter rewrote (the provider's
+# model) into dynamic metadata (tollgate.model) for gen_ai.request.model.
 - name: envoy.filters.http.json_to_metadata
   typed_config:
     "@type": type.googleapis.com/envoy.extensions.filters.http.json_to_metadata.v3.JsonToMetadata
