@@ -168,9 +168,14 @@ def test_the_envoy_gateway_plugin_names_the_clusters_of_its_route_rules():
     assert config["control_plane_cluster"] == rules[0]
     backends = route["spec"]["rules"][0]["backendRefs"]
     assert backends[0]["name"] == one("Service")["metadata"]["name"]
+    backends = {b["metadata"]["name"]: b["spec"] for b in objects("Backend")}
     for field in ("upstream_cluster", "upstream_tls_cluster"):
         rule = route["spec"]["rules"][rules.index(config[field])]
         assert {"name": "x-tollgate-cluster", "value": config[field]} in rule["matches"][0]["headers"]
+        # A backend that goes where the filter's :authority says, TLS for TLS.
+        backend = backends[rule["backendRefs"][0]["name"]]
+        assert backend["type"] == "DynamicResolver"
+        assert ("tls" in backend) == (field == "upstream_tls_cluster")
 
 
 def test_every_dockerfile_copies_files_that_exist_in_its_context():
