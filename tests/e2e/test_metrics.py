@@ -38,6 +38,9 @@ def test_the_control_plane_metrics_move_with_traffic(stack, account, key):
     # The version served is the one the gateway's workers report having.
     versions = [v for k, v in envoy_prometheus(stack).items() if k.startswith("tollgate_config_version")]
     assert before["tollgate_snapshot_version"] >= 1 and versions, versions
+    # The gateway heard from the control plane within one held poll (20 s).
+    polled = envoy_prometheus(stack)["tollgate_config_polled_at_seconds{}"]
+    assert time.time() - 25 <= polled <= time.time() + 1, polled
     assert before["tollgate_snapshot_age_seconds"] >= 0
     inserted = 'tollgate_ingest_records_total{result="inserted"}'
     for _ in range(5):
