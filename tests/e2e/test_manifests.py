@@ -274,3 +274,33 @@ def test_the_plugin_configuration_is_accepted_by_the_filter_and_routes_through_i
             assert hits and int(hits.group(1)) >= 1, (cluster, stats)
     finally:
         proc.stop()
+
+
+@pytest.mark.parametrize("source", ["kubernetes", "compose"])
+def test_the_control_plane_starts_on_the_settings_of_the_manifests(source, tmp_path):
+    """The binary itself takes every value given (a bad one stops it at start),
+    with only the listen address and the data directory moved to this machine."""
+    if source == "kubernetes":
+        env = {**one("ConfigMap")["data"], **one("Secret")["stringData"]}
+    else:
+        compose = yaml.safe_load((m.ROOT / "docker-compose.yml").read_text())
+        env = dict(compose["services"]["control-plane"]["environment"])
+    port = stackmod.free_port()
+    env.update({"TOLLGATE_LISTEN": f"127.0.0.1:{port}", "TOLLGATE_DATA_DIR": str(tmp_path / "data")})
+    proc = stackmod.Proc(f"control-plane-{source}", [str(stackmod.binary("tollgate-control-plane"))],
+                         tmp_path, env={k: str(v) for k, v in env.items()})
+    try:
+        proc.start(ready="listening on")
+        assert stackmod.http("GET", f"http://127.0.0.1:{port}/healthz")[0] == 200
+        status, _, body = stackmod.http("GET", f"http://127.0.0.1:{port}/api/status")
+        assert status == 200 and body["control_plane"]["database"] == "ok", body
+        if "TOLLGATE_ADMIN_TOKEN" in env:
+            auth = {"authorization": f"Bearer {env['TOLLGATE_ADMIN_TOKEN']}"}
+            assert stackmod.http("GET", f"http://127.0.0.1:{port}/admin/accounts", headers=auth)[0] == 200
+    finally:
+        proc.stop()
+    # A value the binary refuses stops it: the check can fail.
+    bad = stackmod.Proc(f"control-plane-{source}-bad", [str(stackmod.binary("tollgate-control-plane"))], tmp_path,
+                        env={**{k: str(v) for k, v in env.items()}, "TOLLGATE_LEASE_FAIL": "sometimes"})
+    with pytest.raises(RuntimeError):
+        bad.start(ready="listening on", timeout=10)
