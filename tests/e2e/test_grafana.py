@@ -46,6 +46,27 @@ def test_the_extraction_finds_names_and_only_names():
     assert metric_names("count(a < scalar(max(b))) or vector(0)") == {"a", "b"}
 
 
+def test_the_board_is_one_grafana_can_import():
+    board = json.loads(BOARD.read_text())
+    assert board["uid"] and board["title"] and isinstance(board["schemaVersion"], int)
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    ids = [p["id"] for p in board["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids are unique"
+    taken = set()
+    for panel in board["panels"]:
+        pos = panel["gridPos"]
+        assert pos["x"] + pos["w"] <= 24 and pos["h"] > 0, panel["title"]
+        cells = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"]) for y in range(pos["y"], pos["y"] + pos["h"])}
+        assert not cells & taken, f"{panel['title']} overlaps another panel"
+        taken |= cells
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+        refs = [t["refId"] for t in panel["targets"]]
+        assert refs and len(refs) == len(set(refs)), panel["title"]
+
+
 def board_queries() -> list[tuple[str, str]]:
     board = json.loads(BOARD.read_text())
     out = []
