@@ -24,6 +24,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tracing  # noqa: E402  (tools/tracing.py, beside this file)
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 PROFILE = os.environ.get("TOLLGATE_PROFILE", "debug")
@@ -220,6 +223,9 @@ class Stack:
     # Moves the control plane's calendar clock (budget periods), so that a
     # test crosses a period's start without waiting for it.
     clock_offset_ms: int = 0
+    # Envoy's traces to this OTLP/HTTP endpoint (tools/tracing.py); off
+    # unless set here or in TOLLGATE_OTLP_ENDPOINT.
+    otlp_endpoint: str | None = field(default_factory=lambda: os.environ.get(tracing.ENV) or None)
     # More environment for the control plane (e.g. TOLLGATE_UI_SESSION_TTL).
     control_plane_extra_env: dict = field(default_factory=dict)
     procs: dict[str, Proc] = field(default_factory=dict)
@@ -317,6 +323,7 @@ class Stack:
                 "REQUEST_TIMEOUT": self.request_timeout,
                 "PRIVATE_UPSTREAM_RULES": PRIVATE_UPSTREAM_RULES if self.refuse_private_upstreams else "",
                 "NODE_ID": f"tollgate-{name}-{gateway_port or self.gateway_port}",
+                **tracing.values(self.otlp_endpoint or ""),
             },
         )
         path = self.work_dir / f"{name}.yaml"
@@ -518,10 +525,12 @@ COMPOSE_VALUES = {
 }
 
 
-def render_compose() -> str:
-    """envoy/envoy.yaml: the template rendered for docker-compose."""
+def render_compose(otlp_endpoint: str = "") -> str:
+    """envoy/envoy.yaml: the template rendered for docker-compose (traces to
+    `otlp_endpoint` when given; the committed file has none)."""
     header = "# Generated from envoy.template.yaml by `python3 tools/stack.py render-compose`; do not edit.\n"
-    return header + render_envoy(ROOT / "envoy" / "envoy.template.yaml", COMPOSE_VALUES)
+    values = {**COMPOSE_VALUES, **tracing.values(otlp_endpoint, service="tollgate-gateway")}
+    return header + render_envoy(ROOT / "envoy" / "envoy.template.yaml", values)
 
 
 def main() -> int:
@@ -585,7 +594,8 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["up"]:
         sys.exit(main())
     if sys.argv[1:] == ["render-compose"]:
-        (ROOT / "envoy" / "envoy.yaml").write_text(render_compose())
+        # TOLLGATE_OTLP_ENDPOINT=http://otel-collector:4318 turns traces on.
+        (ROOT / "envoy" / "envoy.yaml").write_text(render_compose(os.environ.get(tracing.ENV, "")))
         sys.exit(0)
     print("usage: stack.py up | render-compose", file=sys.stderr)
     sys.exit(2)

@@ -9,9 +9,12 @@
 //! | `tollgate_usage_lag_seconds` | histogram | | a record's request start to its commit |
 //! | `tollgate_snapshot_build_seconds` | histogram | | one snapshot rebuild |
 //! | `tollgate_snapshot_bytes`, `tollgate_snapshot_keys` | gauge | | the snapshot being served |
+//! | `tollgate_snapshot_version` | gauge | | its version (the filters' `tollgate_config_version` catches up to it) |
+//! | `tollgate_snapshot_age_seconds` | gauge | | since it was published, read at scrape time |
 //! | `tollgate_config_polls_held` | gauge | | filters' long polls waiting for a change |
 //! | `tollgate_lease_tokens_granted_total` | counter | | tokens granted to leases (shared limits) |
 //! | `tollgate_database_up`, `tollgate_limits_backend_up` | gauge | | 1 when reachable, read at scrape time |
+//! | `tollgate_deployment_state` | gauge | `model`, `deployment`, `state` = `healthy`, `cooling`, `probing` | 1 for each deployment of a failover cluster, in the state the filters report (`deployment_health.rs`) |
 
 use std::sync::atomic::AtomicU64;
 
@@ -45,6 +48,8 @@ pub struct Metrics {
     pub snapshot_build_seconds: Histogram,
     pub snapshot_bytes: Gauge,
     pub snapshot_keys: Gauge,
+    pub snapshot_version: Gauge,
+    snapshot_age_seconds: Gauge<f64, AtomicU64>,
     pub polls_held: Gauge,
     pub lease_tokens: Counter<u64, AtomicU64>,
     database_up: Gauge,
@@ -71,6 +76,8 @@ impl Metrics {
             snapshot_build_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
             snapshot_bytes: Gauge::default(),
             snapshot_keys: Gauge::default(),
+            snapshot_version: Gauge::default(),
+            snapshot_age_seconds: Gauge::default(),
             polls_held: Gauge::default(),
             lease_tokens: Counter::default(),
             database_up: Gauge::default(),
@@ -88,6 +95,11 @@ impl Metrics {
                 &m.snapshot_keys,
             ),
             (
+                "snapshot_version",
+                "Version of the snapshot being served",
+                &m.snapshot_version,
+            ),
+            (
                 "config_polls_held",
                 "Filter long polls waiting for a change",
                 &m.polls_held,
@@ -102,6 +114,11 @@ impl Metrics {
         for (name, help, gauge) in gauges {
             registry.register(name, help, gauge.clone());
         }
+        registry.register(
+            "snapshot_age_seconds",
+            "Seconds since the snapshot being served was published",
+            m.snapshot_age_seconds.clone(),
+        );
         let histograms = [
             (
                 "ingest_batch_seconds",
@@ -157,16 +174,20 @@ impl Drop for Held<'_> {
     }
 }
 
-/// The metrics as OpenMetrics text; `database_up` and `limits_up` are read
-/// by the caller at scrape time.
-pub fn render(
-    m: &Metrics,
-    database_up: bool,
-    limits_up: bool,
-    deployments: &[crate::deployment_health::Shown],
-) -> String {
+/// What the caller reads at scrape time.
+pub struct Scraped<'a> {
+    pub database_up: bool,
+    pub limits_up: bool,
+    /// Seconds since the snapshot being served was published.
+    pub snapshot_age_seconds: f64,
+    /// Each deployment of a failover cluster, as the filters report it.
+    pub deployments: &'a [crate::deployment_health::Shown],
+}
+
+/// The metrics as OpenMetrics text, with what was read at scrape time.
+pub fn render(m: &Metrics, now: Scraped) -> String {
     m.deployment_state.clear();
-    for d in deployments {
+    for d in now.deployments {
         let state = match d.state {
             tollgate_contract::health::State::Healthy => "healthy",
             tollgate_contract::health::State::Cooling => "cooling",
@@ -180,8 +201,9 @@ pub fn render(
             })
             .set(1);
     }
-    m.database_up.set(i64::from(database_up));
-    m.limits_up.set(i64::from(limits_up));
+    m.database_up.set(i64::from(now.database_up));
+    m.limits_up.set(i64::from(now.limits_up));
+    m.snapshot_age_seconds.set(now.snapshot_age_seconds);
     let mut text = String::new();
     if let Err(e) = encode(&mut text, &m.registry) {
         tracing::error!(error = %e, "metrics not encoded");

@@ -164,6 +164,9 @@ impl State {
         self.metrics
             .snapshot_keys
             .set(i64::try_from(current.keys).unwrap_or(i64::MAX));
+        self.metrics
+            .snapshot_version
+            .set(i64::try_from(current.version).unwrap_or(i64::MAX));
         Ok(changed)
     }
 

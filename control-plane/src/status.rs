@@ -108,14 +108,19 @@ async fn deployments(
 /// `GET /metrics`: the control plane's metrics (`metrics.rs`), with the
 /// database and the limits backend asked at scrape time.
 pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    let published = state.config_changed_ms.load(Ordering::Relaxed);
     let deployments = state
         .deployment_health
         .show(&state.config.current().clusters, now_ms());
     let text = crate::metrics::render(
         &state.metrics,
-        state.db.ping().await,
-        state.leases.status().1 == "ok",
-        &deployments,
+        crate::metrics::Scraped {
+            database_up: state.db.ping().await,
+            limits_up: state.leases.status().1 == "ok",
+            // Milliseconds to seconds; a clock step back reads as 0.
+            snapshot_age_seconds: (now_ms() - published).max(0) as f64 / 1000.0,
+            deployments: &deployments,
+        },
     );
     (
         [(

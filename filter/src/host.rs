@@ -10,58 +10,20 @@ use std::time::Duration;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 
 use crate::channel::{Call, Polled};
 use crate::config::{PluginConfig, Role};
 use crate::host_env::{now_ms, SharedData};
+use crate::host_metrics::Metrics;
 use crate::host_upstream::{self, UpstreamHttp};
-use crate::pipeline::{BodyChange, Counts, Outcome, Request, Then, Worker};
+use crate::pipeline::{BodyChange, Outcome, Request, Then, Worker};
 use crate::reply::Reply;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::new()) });
 }}
-
-/// Counters in Envoy's stats (`wasmcustom.tollgate_*`), summed over workers.
-#[derive(Default, Clone, Copy)]
-struct Metrics {
-    records: Option<u32>,
-    estimated: Option<u32>,
-    shipped: Option<u32>,
-    dropped: Option<u32>,
-    config_version: Option<u32>,
-}
-
-impl Metrics {
-    fn define() -> Metrics {
-        let counter = |name: &str| hostcalls::define_metric(MetricType::Counter, name).ok();
-        Metrics {
-            records: counter("tollgate_usage_records"),
-            estimated: counter("tollgate_usage_estimated"),
-            shipped: counter("tollgate_usage_shipped"),
-            dropped: counter("tollgate_usage_dropped"),
-            config_version: hostcalls::define_metric(MetricType::Gauge, "tollgate_config_version")
-                .ok(),
-        }
-    }
-
-    fn add(id: Option<u32>, n: u64) {
-        if n == 0 {
-            return;
-        }
-        if let Some(id) = id {
-            let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
-        }
-    }
-
-    fn add_counts(self, counts: Counts) {
-        Metrics::add(self.records, counts.records);
-        Metrics::add(self.estimated, counts.estimated);
-        Metrics::add(self.dropped, counts.dropped);
-    }
-}
 
 fn buffer(kind: BufferType, size: usize) -> Vec<u8> {
     hostcalls::get_buffer(kind, 0, size)
@@ -208,11 +170,9 @@ impl Context for Root {
                 log::info!(
                     "tollgate: config version {version} applied ({keys} keys, {models} models)"
                 );
-                if let Some(id) = self.metrics.config_version {
-                    let _ = hostcalls::record_metric(id, version);
-                }
+                self.metrics.applied(version, now_ms());
             }
-            Polled::Unchanged => {}
+            Polled::Unchanged => self.metrics.polled(now_ms()),
             Polled::Failed(reason) => {
                 log::warn!("tollgate: config poll failed, serving the last snapshot: {reason}");
             }

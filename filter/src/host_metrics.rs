@@ -5,6 +5,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
 use crate::metrics::{self, Kind, MAX_SERIES};
+use crate::pipeline::Counts;
 use crate::worker::Worker;
 
 fn id_of(worker: &mut Worker, name: &str, kind: Kind) -> Option<u32> {
@@ -49,5 +50,67 @@ pub fn write(worker: &mut Worker) {
             }
             Kind::Histogram => hostcalls::record_metric(id, update.value),
         };
+    }
+}
+
+/// Counters in Envoy's stats (`wasmcustom.tollgate_*`), summed over workers.
+#[derive(Default, Clone, Copy)]
+pub struct Metrics {
+    pub shipped: Option<u32>,
+    records: Option<u32>,
+    estimated: Option<u32>,
+    dropped: Option<u32>,
+    config_version: Option<u32>,
+    /// Unix seconds of the last poll the control plane answered (a change
+    /// or the end of a held poll): how long this Envoy has not heard from it.
+    config_polled_at: Option<u32>,
+}
+
+impl Metrics {
+    pub fn define() -> Metrics {
+        let counter = |name: &str| hostcalls::define_metric(MetricType::Counter, name).ok();
+        Metrics {
+            records: counter("tollgate_usage_records"),
+            estimated: counter("tollgate_usage_estimated"),
+            shipped: counter("tollgate_usage_shipped"),
+            dropped: counter("tollgate_usage_dropped"),
+            config_version: hostcalls::define_metric(MetricType::Gauge, "tollgate_config_version")
+                .ok(),
+            config_polled_at: hostcalls::define_metric(
+                MetricType::Gauge,
+                "tollgate_config_polled_at_seconds",
+            )
+            .ok(),
+        }
+    }
+
+    pub fn add(id: Option<u32>, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if let Some(id) = id {
+            let _ = hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// A snapshot applied: its version, and the control plane answered.
+    pub fn applied(self, version: u64, now_ms: u64) {
+        if let Some(id) = self.config_version {
+            let _ = hostcalls::record_metric(id, version);
+        }
+        self.polled(now_ms);
+    }
+
+    /// The control plane answered a poll.
+    pub fn polled(self, now_ms: u64) {
+        if let Some(id) = self.config_polled_at {
+            let _ = hostcalls::record_metric(id, now_ms / 1000);
+        }
+    }
+
+    pub fn add_counts(self, counts: Counts) {
+        Metrics::add(self.records, counts.records);
+        Metrics::add(self.estimated, counts.estimated);
+        Metrics::add(self.dropped, counts.dropped);
     }
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 
 from .helpers import chat_body, raw, stackmod, tag
@@ -24,16 +25,23 @@ def scrape(stack) -> dict[str, float]:
     return out
 
 
-def test_the_control_plane_metrics_move_with_traffic(stack, key):
+def test_the_control_plane_metrics_move_with_traffic(stack, account, key):
     before = scrape(stack)
     for name in ("tollgate_ingest_batch_seconds_count", "tollgate_usage_lag_seconds_count",
                  "tollgate_snapshot_build_seconds_count", "tollgate_snapshot_bytes", "tollgate_snapshot_keys",
                  "tollgate_config_polls_held", "tollgate_lease_tokens_granted_total", "tollgate_database_up",
-                 "tollgate_limits_backend_up"):
+                 "tollgate_limits_backend_up", "tollgate_snapshot_version", "tollgate_snapshot_age_seconds"):
         assert name in before, (name, sorted(before))
     assert before["tollgate_database_up"] == 1 and before["tollgate_limits_backend_up"] == 1
     assert before["tollgate_snapshot_keys"] >= 1 and before["tollgate_snapshot_bytes"] > 0
     assert before["tollgate_config_polls_held"] >= 1, "the gateway's workers hold their polls"
+    # The version served is the one the gateway's workers report having.
+    versions = [v for k, v in envoy_prometheus(stack).items() if k.startswith("tollgate_config_version")]
+    assert before["tollgate_snapshot_version"] >= 1 and versions, versions
+    # The gateway heard from the control plane within one held poll (20 s).
+    polled = envoy_prometheus(stack)["tollgate_config_polled_at_seconds{}"]
+    assert time.time() - 25 <= polled <= time.time() + 1, polled
+    assert before["tollgate_snapshot_age_seconds"] >= 0
     inserted = 'tollgate_ingest_records_total{result="inserted"}'
     for _ in range(5):
         assert raw(stack, "POST", "/v1/chat/completions", [("authorization", f"Bearer {key}")], chat_body())[0] == 200
@@ -43,6 +51,14 @@ def test_the_control_plane_metrics_move_with_traffic(stack, key):
     assert after["tollgate_ingest_batch_seconds_count"] > before["tollgate_ingest_batch_seconds_count"]
     assert after["tollgate_usage_lag_seconds_count"] >= before["tollgate_usage_lag_seconds_count"] + 5
     assert 'tollgate_ingest_records_total{result="duplicate"}' in after
+    # Age grows until the next change, and a change starts it again.
+    assert after["tollgate_snapshot_age_seconds"] > before["tollgate_snapshot_age_seconds"]
+    version = after["tollgate_snapshot_version"]
+    started = time.monotonic()
+    stack.must("POST", "/admin/keys", {"name": f"metrics-age-{tag()}", "account_id": account["id"]})
+    changed = stackmod.wait_until(lambda: (lambda s: s if s["tollgate_snapshot_version"] != version else None)(scrape(stack)),
+                                  what="a new snapshot version")
+    assert changed["tollgate_snapshot_age_seconds"] <= time.monotonic() - started + 0.01
 
 
 def envoy_prometheus(stack) -> dict[str, float]:
