@@ -219,8 +219,14 @@ fn cluster(spec: &ClusterSpec, node: &Node) -> Value {
         .map(|(level, m)| {
             let mut metadata = json!({
                 // Strings: Envoy hands a property to the filter as its raw
-                // bytes only when it is a string.
-                "tollgate": { "model": m.model, "deployment": m.deployment.to_string() },
+                // bytes only when it is a string. The upstream role reads
+                // `target` alone (`<deployment>:<model>`: one host call on
+                // every attempt); the other two are for people.
+                "tollgate": {
+                    "model": m.model,
+                    "deployment": m.deployment.to_string(),
+                    "target": format!("{}:{}", m.deployment, m.model),
+                },
             });
             if m.tls {
                 metadata["envoy.transport_socket_match"] = json!({ "tollgate_tls": level.to_string() });

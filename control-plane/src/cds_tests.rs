@@ -141,6 +141,11 @@ fn the_discovery_response_has_no_credential_and_tls_endpoints_name_their_sni() {
         eps[0]["lb_endpoints"][0]["metadata"]["filter_metadata"]["tollgate"]["deployment"],
         "0"
     );
+    // What the upstream role reads, in one property.
+    assert_eq!(
+        eps[1]["lb_endpoints"][0]["metadata"]["filter_metadata"]["tollgate"]["target"],
+        "1:m"
+    );
     let tls = c["transport_socket_matches"].as_array().unwrap();
     assert_eq!(tls.len(), 1);
     assert_eq!(

@@ -69,21 +69,18 @@ impl HttpContext for UpstreamHttp {
         self.attempt = text(header("x-envoy-attempt-count"))
             .and_then(|n| n.parse().ok())
             .unwrap_or(1);
-        const META: [&str; 4] = [
+        // `<deployment>:<model>` of the host this attempt got.
+        let target = text(property(&[
             "xds",
             "upstream_host_metadata",
             "filter_metadata",
             "tollgate",
-        ];
-        let model = text(property(&[META[0], META[1], META[2], META[3], "model"]));
-        let deployment = text(property(&[
-            META[0],
-            META[1],
-            META[2],
-            META[3],
-            "deployment",
-        ]))
-        .and_then(|d| d.parse().ok());
+            "target",
+        ]));
+        let (deployment, model) = match target.as_deref().and_then(|t| t.split_once(':')) {
+            Some((d, m)) => (d.parse().ok(), Some(m.to_string())),
+            None => (None, None),
+        };
         let address = text(property(&["upstream", "address"]));
         let snapshot = DOWNSTREAM
             .with(|d| d.borrow().upgrade())
@@ -172,7 +169,11 @@ impl HttpContext for UpstreamHttp {
         self.answered = true;
         if let (Some(served), Some(model)) = (self.served, self.model.as_deref()) {
             let status = crate::pipeline::parse_status(&header(":status")).unwrap_or(0);
-            if let Some(until) = health::until(status, &header("retry-after"), now_ms()) {
+            // The Retry-After is read only when there is one to read.
+            let cooled = (status == 429)
+                .then(|| health::until(status, &header("retry-after"), now_ms()))
+                .flatten();
+            if let Some(until) = cooled {
                 log::info!(
                     "tollgate: deployment {served} of model {model} answered 429; cooling down"
                 );
