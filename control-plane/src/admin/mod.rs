@@ -68,6 +68,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/openapi.json", get(crate::openapi::get))
         .route("/admin/usage", get(usage::list))
         .route("/admin/usage/summary", get(usage::summary))
+        .route("/admin/usage/streams", get(usage::streams))
         .route(
             "/admin/models",
             post(resource::create::<ModelRow>).get(resource::list::<ModelRow>),
