@@ -149,10 +149,26 @@ def test_v1_me_and_the_billing_routes_through_envoy_with_the_key(stack):
     assert status == 200 and sub["object"] == "billing_subscription" and sub["has_payment_method"] is True
     assert sub["hard_limit_usd"] == sub["soft_limit_usd"] == sub["system_hard_limit_usd"] == 4
     assert sub["access_until"] == 0
-    status, _, body = raw(stack, "GET", "/v1/dashboard/billing/usage?start_date=2026-11-01&end_date=2026-12-31", auth)
+    status, _, body = raw(stack, "GET", "/v1/dashboard/billing/usage", auth)
     usage = json.loads(body)
     assert status == 200 and usage["total_usage"] == pytest.approx(spent * 100)
     assert sub["hard_limit_usd"] - usage["total_usage"] / 100 == pytest.approx(me["key"]["budget_remaining_usd"])
+    # Dates (UTC, the end exclusive): today's records are in [today, tomorrow)
+    # and not in [yesterday, today).
+    day = 86400
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + day))
+    yesterday = time.strftime("%Y-%m-%d", time.gmtime(time.time() - day))
+    for query, want in ((f"start_date={today}&end_date={tomorrow}", spent * 100),
+                        (f"start_date={yesterday}&end_date={today}", 0), (f"start_date={tomorrow}", 0),
+                        (f"end_date={tomorrow}", spent * 100)):
+        status, _, body = raw(stack, "GET", f"/v1/dashboard/billing/usage?{query}", auth)
+        assert status == 200 and json.loads(body)["total_usage"] == pytest.approx(want), (query, body)
+    for query, param in (("start_date=2026-02-30", "start_date"), ("end_date=12/31/2026", "end_date"),
+                         (f"start_date={today}&end_date={today}", "end_date")):
+        status, _, body = raw(stack, "GET", f"/v1/dashboard/billing/usage?{query}", auth)
+        error = json.loads(body)["error"]
+        assert status == 400 and error["type"] == "invalid_request_error" and error["param"] == param, (query, body)
 
     # Without the budget, the account's money is the limit: balance + spent.
     stack.must("PATCH", f"/admin/keys/{created['id']}", {"budget_usd": None})

@@ -23,6 +23,10 @@ use crate::db::models::Row as ModelRow;
 use crate::db::providers::Row as ProviderRow;
 use crate::state::AppState;
 
+/// The usage summary's sums over a range (the key holder's billing route
+/// reads them too).
+pub use summary::summarise;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
