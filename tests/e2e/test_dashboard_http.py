@@ -56,7 +56,18 @@ def test_an_operator_session_is_a_strict_http_only_cookie_and_every_change_needs
     cookie = headers["set-cookie"]
     for attr in ("HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="):
         assert attr in cookie, cookie
-    assert "Secure" not in cookie  # plain HTTP here; TOLLGATE_UI_SECURE_COOKIE=true behind TLS
+    assert "Secure" not in cookie  # plain HTTP here
+    # Behind a TLS front that says so, the cookie is Secure (sign-in and sign-out).
+    for proto in ({"x-forwarded-proto": "https"}, {"forwarded": "for=10.0.0.1;proto=https"}):
+        status, tls_headers, tls_body = stackmod.http("POST", f"{stack.control_plane}/ui/api/session",
+                                                      {"token": stack.admin_token}, proto)
+        assert status == 201 and "; Secure" in tls_headers["set-cookie"], tls_headers
+        jar_tls = tls_headers["set-cookie"].split(";")[0]
+        status, out, _ = session_http(stack, "DELETE", "/ui/api/session", jar_tls, csrf=tls_body["csrf_token"])
+        assert status == 204 and "Secure" not in out["set-cookie"]  # this sign-out came over plain HTTP
+    status, http_headers, _ = stackmod.http("POST", f"{stack.control_plane}/ui/api/session",
+                                            {"token": stack.admin_token}, {"x-forwarded-proto": "http"})
+    assert status == 201 and "Secure" not in http_headers["set-cookie"]
     jar, csrf = cookie.split(";")[0], body["csrf_token"]
     # Reads need no CSRF token.
     status, _, keys = session_http(stack, "GET", "/admin/keys", jar)
