@@ -3,7 +3,8 @@
 //! tokens, exact, over a month of records) and the legacy
 //! `/v1/dashboard/billing/usage` with `start_date`/`end_date` (YYYY-MM-DD,
 //! the end exclusive; the key's records when its budget is the limit, else
-//! the account's), and their bad inputs.
+//! the account's); a key holder's own `/v1/usage/summary`; and their bad
+//! inputs.
 
 mod helpers;
 
@@ -282,5 +283,108 @@ async fn billing_usage_sums_the_dates_asked_for_with_the_end_exclusive() {
             )
             .await;
         assert_eq!(a.status, 400, "{}", a.body);
+    }
+}
+
+#[tokio::test]
+async fn a_key_holder_summary_is_of_their_own_account_only() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let (key, _, account) = app.key().await;
+        let (other_key, _, other_account) = app.key().await;
+        let hour = 3_600_000;
+        ingest(
+            &app,
+            vec![
+                record("s1", &key, &account, T0 + 10, 5, None, false, 3),
+                record("s2", &key, &account, T0 + hour + 10, 7, None, false, 4),
+                record("s3", &key, &account, T0 + hour + 20, 7, None, false, 4),
+                record(
+                    "s4",
+                    &other_key,
+                    &other_account,
+                    T0 + hour,
+                    100,
+                    None,
+                    false,
+                    50,
+                ),
+            ],
+        )
+        .await;
+        let uri = format!(
+            "/v1/usage/summary?since={}&until={}",
+            T0 / 1000,
+            (T0 + D) / 1000
+        );
+        let a = app.keyed("GET", &uri, &key, &account).await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        let rows = a.body["data"].as_array().cloned().unwrap_or_default();
+        let got: Vec<(Value, Value)> = rows
+            .iter()
+            .map(|r| (r["group"].clone(), r["requests"].clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (json!("2026-11-01T00:00Z"), json!(1)),
+                (json!("2026-11-01T01:00Z"), json!(2))
+            ],
+            "{}",
+            a.body
+        );
+        assert_eq!(a.body["group_by"], json!("hour"));
+        assert_eq!(
+            (
+                &a.body["total"]["requests"],
+                &a.body["total"]["input_tokens"]
+            ),
+            (&json!(3), &json!(11))
+        );
+        let by_key = app
+            .keyed(
+                "GET",
+                &format!("{uri}&group_by=key"),
+                &other_key,
+                &other_account,
+            )
+            .await;
+        assert_eq!(
+            by_key.body["data"][0]["group"],
+            json!(other_key),
+            "{}",
+            by_key.body
+        );
+        assert_eq!(by_key.body["total"]["requests"], json!(1));
+        for (query, param) in [
+            ("group_by=account", "group_by"),
+            ("group_by=week", "group_by"),
+            ("since=99999999999999999", "since"),
+        ] {
+            let a = app
+                .keyed("GET", &format!("/v1/usage/summary?{query}"), &key, &account)
+                .await;
+            assert_eq!(a.status, 400, "{query}: {}", a.body);
+            assert_eq!(
+                a.body["error"]["param"],
+                json!(param),
+                "{query}: {}",
+                a.body
+            );
+        }
+        for query in ["account_id=x", "key_id=y", "since=later"] {
+            let a = app
+                .keyed("GET", &format!("/v1/usage/summary?{query}"), &key, &account)
+                .await;
+            assert_eq!(
+                (a.status, &a.body["error"]["type"]),
+                (400, &json!("invalid_request_error")),
+                "{query}"
+            );
+        }
+        let a = app
+            .call("GET", "/v1/usage/summary", &Auth::None, None)
+            .await;
+        assert_eq!(a.status, 401, "{}", a.body);
     }
 }

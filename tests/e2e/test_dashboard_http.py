@@ -164,6 +164,14 @@ def test_v1_me_and_the_billing_routes_through_envoy_with_the_key(stack):
     usage = json.loads(body)
     assert status == 200 and usage["total_usage"] == pytest.approx(spent * 100)
     assert sub["hard_limit_usd"] - usage["total_usage"] / 100 == pytest.approx(me["key"]["budget_remaining_usd"])
+    # The account's own summary through Envoy with the key: its two requests.
+    status, _, body = raw(stack, "GET", f"/v1/usage/summary?group_by=hour&since={int(time.time()) - 7200}", auth)
+    summary = json.loads(body)
+    assert status == 200, body
+    assert summary["total"]["requests"] == 2 and sum(r["requests"] for r in summary["data"]) == 2
+    assert summary["total"]["cost_usd"] == pytest.approx(spent)
+    status, _, body = raw(stack, "GET", "/v1/usage/summary?group_by=account", auth)
+    assert status == 400 and json.loads(body)["error"]["param"] == "group_by"
     # Dates (UTC, the end exclusive): today's records are in [today, tomorrow)
     # and not in [yesterday, today).
     day = 86400

@@ -26,6 +26,7 @@ use crate::state::AppState;
 /// The usage summary's sums over a range (the key holder's billing route
 /// reads them too).
 pub use summary::summarise;
+pub use usage::summary_answer;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

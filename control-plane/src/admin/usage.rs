@@ -176,10 +176,22 @@ pub async fn summary(
             Some("limit"),
         ));
     }
-    let group = parse_group(f.group_by.as_deref())?;
     let filter = f.parsed()?;
-    let sums = super::summary::summarise(&state.db, &filter, group).await?;
-    // The whole range: every group's sums and histogram added up.
+    Ok(Json(
+        summary_answer(&state, &filter, f.group_by.as_deref()).await?,
+    ))
+}
+
+/// A summary's answer: a row per group, sorted, and the whole range's
+/// `total` (every group's sums and histogram added up). Operators' and key
+/// holders' summaries both answer it.
+pub async fn summary_answer(
+    state: &AppState,
+    filter: &Filter,
+    group_by: Option<&str>,
+) -> ApiResult<serde_json::Value> {
+    let group = parse_group(group_by)?;
+    let sums = super::summary::summarise(&state.db, filter, group).await?;
     let mut all = Sums::default();
     for t in sums.values() {
         all.merge(t);
@@ -189,12 +201,12 @@ pub async fn summary(
         .map(|(grp, t)| SummaryRow::of(label(group, grp), &t))
         .collect();
     rows.sort_by(|a, b| a.group.cmp(&b.group));
-    Ok(Json(serde_json::json!({
+    Ok(serde_json::json!({
         "object": "list",
-        "group_by": f.group_by.as_deref().unwrap_or("model"),
+        "group_by": group_by.unwrap_or("model"),
         "data": rows,
         "total": SummaryRow::of("total".into(), &all),
-    })))
+    }))
 }
 
 impl SummaryRow {
