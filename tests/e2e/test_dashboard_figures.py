@@ -39,6 +39,12 @@ def test_the_overview_shows_latency_and_first_token_of_the_whole_range(stack, ui
     shown = stat(ui, "Estimated tokens")
     assert shown.endswith("%") and abs(float(shown[:-1]) - share) <= 0.05, (shown, share)
     ui.wait_text(f"first token over {streams['streams']:,} streams")
+    ui.page.locator("main .chart canvas").first.wait_for()
+    # Rankings: the first of each is the full width, costs (under $1) too.
+    for title in ("Top models by requests", "Top keys by cost", "Top accounts by tokens"):
+        ranking = ui.page.locator("figure.bars", has=ui.page.get_by_text(title, exact=True))
+        assert ranking.locator(".bar").first.get_attribute("style") == "width: 100%;", title
+    ui.screenshot("overview-whole-range")
     assert ui.errors == [], ui.errors
 
 
