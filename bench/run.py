@@ -513,6 +513,8 @@ class Bench:
                          f"/admin/usage/summary?group_by=key&model=model-03{month}"),
                         ("summary group_by=model key_id=key_0042, 30 days",
                          f"/admin/usage/summary?group_by=model&key_id=key_0042{month}"),
+                        ("streams (first token, estimated), 30 days", f"/admin/usage/streams?{month[1:]}"),
+                        ("streams (first token, estimated), 1 day", f"/admin/usage/streams?{day[1:]}"),
                         ("list model=model-03&limit=100", "/admin/usage?model=model-03&limit=100"),
                         ("list key_id=key_0042", "/admin/usage?key_id=key_0042")]
             self.results[("queries", backend)] = usagebench.time_queries(get, queries)

@@ -45,6 +45,7 @@ pub const PATHS: &[(&str, &[&str])] = &[
     ("/admin/models/{id}", &["get", "patch", "delete"]),
     ("/admin/usage", &["get"]),
     ("/admin/usage/summary", &["get"]),
+    ("/admin/usage/streams", &["get"]),
     ("/admin/openapi.json", &["get"]),
 ];
 

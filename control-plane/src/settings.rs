@@ -46,8 +46,8 @@ pub struct Settings {
     /// lives (seconds, or a number with `s`, `m` or `h`).
     pub ui_session_ttl: Duration,
     /// `TOLLGATE_UI_SECURE_COOKIE`: mark the dashboard's session cookie
-    /// `Secure`. The control plane does not serve TLS itself; set this when a
-    /// TLS front (a load balancer, Envoy) serves the dashboard.
+    /// `Secure` always. The control plane does not serve TLS itself; a TLS
+    /// front that sends `X-Forwarded-Proto: https` gets `Secure` without it.
     pub ui_secure_cookie: bool,
     /// `TOLLGATE_GATEWAY_URL`, default `http://localhost:8080`: the gateway's
     /// address as clients reach it, for the dashboard's quick start.

@@ -214,7 +214,7 @@ async fn usage_pages_newest_first_for_the_admin_and_for_the_key_holder() {
 }
 
 #[tokio::test]
-async fn keys_are_searched_by_name_id_prefix_or_account_in_any_case() {
+async fn keys_are_searched_by_name_id_prefix_account_id_or_account_name_in_any_case() {
     for backend in backends() {
         let app = spawn_app(backend).await;
         let account = app.account("searcher").await;
@@ -258,5 +258,17 @@ async fn keys_are_searched_by_name_id_prefix_or_account_in_any_case() {
         // Pages of a search go on after the last id like any list.
         let ids = page_through(&app, "/admin/keys?search=a", 1).await;
         assert_eq!(ids.len(), 4, "{backend:?}");
+        // By the account's name, any case: its keys, not another's.
+        let other = app.account("Zephyr Works").await;
+        for name in ["z1", "z2", "z3"] {
+            let body = json!({"account_id": other, "name": name});
+            app.admin_ok("POST", "/admin/keys", Some(&body), 201).await;
+        }
+        let got = app.admin_ok("GET", &search("zePHYR"), None, 200).await;
+        assert_eq!(names(got), ["z1", "z2", "z3"], "{backend:?}");
+        let got = app.admin_ok("GET", &search("SEARCHER"), None, 200).await;
+        assert_eq!(names(got).len(), 4, "{backend:?}");
+        let ids = page_through(&app, "/admin/keys?search=zephyr", 2).await;
+        assert_eq!(ids.len(), 3, "{backend:?}");
     }
 }

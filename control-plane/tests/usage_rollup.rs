@@ -1,7 +1,8 @@
 //! The summary from the rollup (whole hours and days) and the records (the
 //! edges) equals a brute-force sum over the records it was given, for ranges
 //! cut anywhere and every grouping and filter; percentiles are the upper
-//! edge of their bucket: at or above the exact one, at most 26% above.
+//! edge of their bucket: at or above the exact one, at most 26% above; the
+//! summary's `total` (the whole range in one histogram) likewise.
 
 mod helpers;
 
@@ -166,6 +167,33 @@ async fn summaries_over_any_range_are_exact_for_counts_tokens_and_cost() {
                         w.5.push(r.latency);
                     }
                     let got = app.admin_ok("GET", &uri, None, 200).await;
+                    // The total: every group's records, one histogram.
+                    let total = &got["total"];
+                    let all: Vec<i64> = want.values().flat_map(|w| w.5.clone()).collect();
+                    let requests: i64 = want.values().map(|w| w.0).sum();
+                    let cost: u64 = want.values().map(|w| w.4).sum();
+                    assert_eq!(
+                        total["requests"],
+                        json!(requests),
+                        "{backend:?} {uri}: {got}"
+                    );
+                    let got_cost = total["cost_usd"].as_f64().unwrap_or(-1.0);
+                    assert!(
+                        (got_cost - cost as f64 / 1e9).abs() < 1e-9,
+                        "{uri}: {got_cost}"
+                    );
+                    for (p, field) in [(0.5, "latency_p50_ms"), (0.95, "latency_p95_ms")] {
+                        let est = total[field].as_i64().unwrap_or(-1);
+                        if all.is_empty() {
+                            assert_eq!(est, 0, "{uri}: {field} of nothing");
+                            continue;
+                        }
+                        let exact = exact_percentile(all.clone(), p);
+                        assert!(
+                            est >= exact && (est as f64) <= exact as f64 * 1.26 + 1.0,
+                            "{backend:?} {uri}: total {field} {est} vs exact {exact}"
+                        );
+                    }
                     let rows = got["data"].as_array().cloned().unwrap_or_default();
                     assert_eq!(rows.len(), want.len(), "{backend:?} {uri}: {got}");
                     for (row, (_, w)) in rows.iter().zip(want.iter()) {

@@ -183,7 +183,7 @@ pub fn classify(method: &[u8], path: &[u8]) -> Result<Endpoint, RouteError> {
         b"/v1/messages" => (Endpoint::Messages, b"POST"),
         b"/v1/messages/count_tokens" => (Endpoint::CountTokens, b"POST"),
         b"/v1/models" => (Endpoint::Models, b"GET"),
-        b"/v1/usage" => (Endpoint::Usage, b"GET"),
+        b"/v1/usage" | b"/v1/usage/summary" => (Endpoint::Usage, b"GET"),
         b"/v1/me" | b"/v1/dashboard/billing/subscription" | b"/v1/dashboard/billing/usage" => {
             (Endpoint::Account, b"GET")
         }

@@ -21,6 +21,7 @@ fn paths_and_methods_classify_as_the_contract_says() {
         ("GET", "/v1/models/gpt-4o", Ok(Endpoint::Models)),
         ("GET", "/v1/models/catalog?provider=x", Ok(Endpoint::Models)),
         ("GET", "/v1/usage", Ok(Endpoint::Usage)),
+        ("GET", "/v1/usage/summary?group_by=day", Ok(Endpoint::Usage)),
         ("GET", "/v1/me", Ok(Endpoint::Account)),
         (
             "GET",

@@ -44,7 +44,11 @@ def test_every_page_renders_without_console_errors(stack, ui, account):
         assert ui.page.locator("main h1").first.inner_text()
         ui.screenshot(name)
     ui.open("keys")
-    ui.page.get_by_label("Search keys").fill(created["id"])  # beyond page 1 on a busy stack
+    # Beyond page 1 on a busy stack. The search's answer is awaited: its
+    # request left after the sign-out below would be a 401 in the console.
+    with ui.page.expect_response(lambda r: "/admin/keys?" in r.url and "search=" in r.url):
+        ui.page.get_by_label("Search keys").fill(created["id"])
+    stackmod.wait_until(lambda: ui.page.locator("main table tbody tr").count() == 1, what="the one key found")
     ui.page.get_by_role("button", name=f"Usage of {created['id']}").click()
     ui.page.locator("main .chart canvas").first.wait_for()
     ui.screenshot("key-usage")

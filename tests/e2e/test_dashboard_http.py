@@ -56,7 +56,18 @@ def test_an_operator_session_is_a_strict_http_only_cookie_and_every_change_needs
     cookie = headers["set-cookie"]
     for attr in ("HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="):
         assert attr in cookie, cookie
-    assert "Secure" not in cookie  # plain HTTP here; TOLLGATE_UI_SECURE_COOKIE=true behind TLS
+    assert "Secure" not in cookie  # plain HTTP here
+    # Behind a TLS front that says so, the cookie is Secure (sign-in and sign-out).
+    for proto in ({"x-forwarded-proto": "https"}, {"forwarded": "for=10.0.0.1;proto=https"}):
+        status, tls_headers, tls_body = stackmod.http("POST", f"{stack.control_plane}/ui/api/session",
+                                                      {"token": stack.admin_token}, proto)
+        assert status == 201 and "; Secure" in tls_headers["set-cookie"], tls_headers
+        jar_tls = tls_headers["set-cookie"].split(";")[0]
+        status, out, _ = session_http(stack, "DELETE", "/ui/api/session", jar_tls, csrf=tls_body["csrf_token"])
+        assert status == 204 and "Secure" not in out["set-cookie"]  # this sign-out came over plain HTTP
+    status, http_headers, _ = stackmod.http("POST", f"{stack.control_plane}/ui/api/session",
+                                            {"token": stack.admin_token}, {"x-forwarded-proto": "http"})
+    assert status == 201 and "Secure" not in http_headers["set-cookie"]
     jar, csrf = cookie.split(";")[0], body["csrf_token"]
     # Reads need no CSRF token.
     status, _, keys = session_http(stack, "GET", "/admin/keys", jar)
@@ -149,10 +160,34 @@ def test_v1_me_and_the_billing_routes_through_envoy_with_the_key(stack):
     assert status == 200 and sub["object"] == "billing_subscription" and sub["has_payment_method"] is True
     assert sub["hard_limit_usd"] == sub["soft_limit_usd"] == sub["system_hard_limit_usd"] == 4
     assert sub["access_until"] == 0
-    status, _, body = raw(stack, "GET", "/v1/dashboard/billing/usage?start_date=2026-11-01&end_date=2026-12-31", auth)
+    status, _, body = raw(stack, "GET", "/v1/dashboard/billing/usage", auth)
     usage = json.loads(body)
     assert status == 200 and usage["total_usage"] == pytest.approx(spent * 100)
     assert sub["hard_limit_usd"] - usage["total_usage"] / 100 == pytest.approx(me["key"]["budget_remaining_usd"])
+    # The account's own summary through Envoy with the key: its two requests.
+    status, _, body = raw(stack, "GET", f"/v1/usage/summary?group_by=hour&since={int(time.time()) - 7200}", auth)
+    summary = json.loads(body)
+    assert status == 200, body
+    assert summary["total"]["requests"] == 2 and sum(r["requests"] for r in summary["data"]) == 2
+    assert summary["total"]["cost_usd"] == pytest.approx(spent)
+    status, _, body = raw(stack, "GET", "/v1/usage/summary?group_by=account", auth)
+    assert status == 400 and json.loads(body)["error"]["param"] == "group_by"
+    # Dates (UTC, the end exclusive): today's records are in [today, tomorrow)
+    # and not in [yesterday, today).
+    day = 86400
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + day))
+    yesterday = time.strftime("%Y-%m-%d", time.gmtime(time.time() - day))
+    for query, want in ((f"start_date={today}&end_date={tomorrow}", spent * 100),
+                        (f"start_date={yesterday}&end_date={today}", 0), (f"start_date={tomorrow}", 0),
+                        (f"end_date={tomorrow}", spent * 100)):
+        status, _, body = raw(stack, "GET", f"/v1/dashboard/billing/usage?{query}", auth)
+        assert status == 200 and json.loads(body)["total_usage"] == pytest.approx(want), (query, body)
+    for query, param in (("start_date=2026-02-30", "start_date"), ("end_date=12/31/2026", "end_date"),
+                         (f"start_date={today}&end_date={today}", "end_date")):
+        status, _, body = raw(stack, "GET", f"/v1/dashboard/billing/usage?{query}", auth)
+        error = json.loads(body)["error"]
+        assert status == 400 and error["type"] == "invalid_request_error" and error["param"] == param, (query, body)
 
     # Without the budget, the account's money is the limit: balance + spent.
     stack.must("PATCH", f"/admin/keys/{created['id']}", {"budget_usd": None})

@@ -23,6 +23,11 @@ use crate::db::models::Row as ModelRow;
 use crate::db::providers::Row as ProviderRow;
 use crate::state::AppState;
 
+/// The usage summary's sums over a range (the key holder's billing route
+/// reads them too).
+pub use summary::summarise;
+pub use usage::summary_answer;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
@@ -68,6 +73,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/openapi.json", get(crate::openapi::get))
         .route("/admin/usage", get(usage::list))
         .route("/admin/usage/summary", get(usage::summary))
+        .route("/admin/usage/streams", get(usage::streams))
         .route(
             "/admin/models",
             post(resource::create::<ModelRow>).get(resource::list::<ModelRow>),

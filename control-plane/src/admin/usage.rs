@@ -6,7 +6,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Admin;
+use crate::db::rollup::Sums;
 use crate::db::usage_report::{self, Filter, GroupBy, StatusFilter};
+use crate::db::usage_streams;
 use crate::error::{ApiError, ApiResult, Q};
 use crate::money::nanos_to_usd;
 use crate::pages::{List, PageQuery};
@@ -174,31 +176,118 @@ pub async fn summary(
             Some("limit"),
         ));
     }
-    let group = parse_group(f.group_by.as_deref())?;
     let filter = f.parsed()?;
-    let mut rows: Vec<SummaryRow> = super::summary::summarise(&state.db, &filter, group)
-        .await?
+    Ok(Json(
+        summary_answer(&state, &filter, f.group_by.as_deref()).await?,
+    ))
+}
+
+/// A summary's answer: a row per group, sorted, and the whole range's
+/// `total` (every group's sums and histogram added up). Operators' and key
+/// holders' summaries both answer it.
+pub async fn summary_answer(
+    state: &AppState,
+    filter: &Filter,
+    group_by: Option<&str>,
+) -> ApiResult<serde_json::Value> {
+    let group = parse_group(group_by)?;
+    let sums = super::summary::summarise(&state.db, filter, group).await?;
+    let mut all = Sums::default();
+    for t in sums.values() {
+        all.merge(t);
+    }
+    let mut rows: Vec<SummaryRow> = sums
         .into_iter()
-        .map(|(grp, t)| SummaryRow {
+        .map(|(grp, t)| SummaryRow::of(label(group, grp), &t))
+        .collect();
+    rows.sort_by(|a, b| a.group.cmp(&b.group));
+    Ok(serde_json::json!({
+        "object": "list",
+        "group_by": group_by.unwrap_or("model"),
+        "data": rows,
+        "total": SummaryRow::of("total".into(), &all),
+    }))
+}
+
+impl SummaryRow {
+    fn of(group: String, t: &Sums) -> SummaryRow {
+        SummaryRow {
             latency_p50_ms: t.percentile(0.50),
             latency_p95_ms: t.percentile(0.95),
-            group: label(group, grp),
+            group,
             requests: t.requests,
             errors: t.errors,
             input_tokens: t.input_tokens,
             output_tokens: t.output_tokens,
             cost_usd: nanos_to_usd(t.cost_nanos),
-        })
+        }
+    }
+}
+
+/// The nearest-rank `p` quantile of `(value, count)` pairs in value order.
+fn quantile(counts: &[(i64, i64)], p: f64) -> Option<i64> {
+    let total: i64 = counts.iter().map(|c| c.1).sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((total as f64) * p).ceil().max(1.0) as i64;
+    let mut seen = 0;
+    counts.iter().find_map(|&(v, n)| {
+        seen += n;
+        (seen >= rank).then_some(v)
+    })
+}
+
+/// `GET /admin/usage/streams`: what the rollup does not keep, over the
+/// filter's range from the records: the time to first token of streams
+/// (exact p50/p95) and the tokens that were estimated.
+pub async fn streams(
+    _: Admin,
+    State(state): State<AppState>,
+    Q(f): Q<UsageFilter>,
+) -> ApiResult<Json<serde_json::Value>> {
+    for (set, name) in [
+        (f.limit.is_some(), "limit"),
+        (f.after.is_some(), "after"),
+        (f.group_by.is_some(), "group_by"),
+    ] {
+        if set {
+            return Err(ApiError::invalid(
+                format!("`{name}` does not apply to /admin/usage/streams"),
+                Some(name),
+            ));
+        }
+    }
+    let filter = f.parsed()?;
+    let counts: Vec<(i64, i64)> = usage_streams::ttft_counts(&state.db, &filter)
+        .await?
+        .into_iter()
+        .map(|c| (c.ttft_ms, c.n))
         .collect();
-    rows.sort_by(|a, b| a.group.cmp(&b.group));
-    Ok(Json(
-        serde_json::json!({"object": "list", "group_by": f.group_by.as_deref().unwrap_or("model"), "data": rows}),
-    ))
+    let share = usage_streams::token_share(&state.db, &filter).await?;
+    Ok(Json(serde_json::json!({
+        "object": "usage.streams",
+        "streams": counts.iter().map(|c| c.1).sum::<i64>(),
+        "ttft_p50_ms": quantile(&counts, 0.50),
+        "ttft_p95_ms": quantile(&counts, 0.95),
+        "tokens": share.tokens(),
+        "estimated_tokens": share.estimated(),
+    })))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_are_the_nearest_rank() {
+        let counts = [(10, 50), (20, 45), (900, 5)];
+        assert_eq!(quantile(&counts, 0.50), Some(10));
+        assert_eq!(quantile(&counts, 0.95), Some(20));
+        assert_eq!(quantile(&counts, 0.96), Some(900));
+        assert_eq!(quantile(&[(7, 1)], 0.95), Some(7));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
 
     #[test]
     fn days_are_dates() {

@@ -107,8 +107,8 @@ pub async fn update(db: &Db, row: &Row) -> ApiResult<()> {
 }
 
 /// A page of keys after `after`, of one account or of all (`account_id`
-/// empty), whose name, id, prefix or account id contains `search` (any
-/// case; empty: every key).
+/// empty), whose name, id, prefix, account id or account name contains
+/// `search` (any case; empty: every key).
 pub async fn list(
     db: &Db,
     after: &str,
@@ -131,7 +131,8 @@ pub async fn list(
          created_at_ms FROM api_keys \
          WHERE id > $1 AND ($2 = '' OR account_id = $2) \
          AND ($3 = '' OR LOWER(name) LIKE $4 ESCAPE '\\' OR LOWER(id) LIKE $4 ESCAPE '\\' \
-         OR LOWER(prefix) LIKE $4 ESCAPE '\\' OR LOWER(account_id) LIKE $4 ESCAPE '\\') \
+         OR LOWER(prefix) LIKE $4 ESCAPE '\\' OR LOWER(account_id) LIKE $4 ESCAPE '\\' \
+         OR account_id IN (SELECT id FROM accounts WHERE LOWER(name) LIKE $4 ESCAPE '\\')) \
          ORDER BY id LIMIT $5",
     )
     .bind(after)

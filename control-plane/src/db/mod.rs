@@ -15,6 +15,7 @@ mod rollup_sql;
 pub mod usage;
 pub mod usage_filter;
 pub mod usage_report;
+pub mod usage_streams;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -86,7 +86,8 @@ pub async fn sign_in(
     let who = who_is(&state, token.trim()).await?;
     let ttl = state.settings.ui_session_ttl;
     let (id, s) = state.sessions.open(who, ttl);
-    let cookie = session::set_cookie(&id, ttl, state.settings.ui_secure_cookie);
+    let secure = session::over_tls(&headers, state.settings.ui_secure_cookie);
+    let cookie = session::set_cookie(&id, ttl, secure);
     Ok((
         StatusCode::CREATED,
         [(header::SET_COOKIE, cookie)],
@@ -112,6 +113,7 @@ pub async fn sign_out(State(state): State<AppState>, parts: Parts) -> ApiResult<
     let s = state.sessions.get(&id).ok_or(ApiError::Unauthorized)?;
     session::check_csrf(&parts, &s)?;
     state.sessions.close(&id);
-    let cookie = session::set_cookie("", Duration::ZERO, state.settings.ui_secure_cookie);
+    let secure = session::over_tls(&parts.headers, state.settings.ui_secure_cookie);
+    let cookie = session::set_cookie("", Duration::ZERO, secure);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::http::request::Parts;
-use axum::http::{header, Method};
+use axum::http::{header, HeaderMap, Method};
 
 use crate::error::ApiError;
 use crate::secrets::{same, token};
@@ -134,6 +134,26 @@ pub fn check_csrf(parts: &Parts, session: &Session) -> Result<(), ApiError> {
     }
 }
 
+/// Whether the browser reached us over TLS: `TOLLGATE_UI_SECURE_COOKIE`, or
+/// a TLS front in the way saying so (`X-Forwarded-Proto: https`,
+/// `Forwarded: proto=https`). Believing the header can only add `Secure`
+/// to the cookie, never take it away.
+pub fn over_tls(headers: &HeaderMap, always: bool) -> bool {
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+    };
+    always
+        || first("x-forwarded-proto").as_deref() == Some("https")
+        || first("forwarded").is_some_and(|f| {
+            f.split(';')
+                .any(|pair| pair.trim().trim_matches('"') == "proto=https")
+        })
+}
+
 /// The `Set-Cookie` value for a session id (`max_age` 0 deletes it).
 pub fn set_cookie(id: &str, max_age: Duration, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
@@ -175,5 +195,23 @@ mod tests {
             "tollgate_session=abc; HttpOnly; SameSite=Strict; Path=/; Max-Age=5; Secure"
         );
         assert!(!set_cookie("abc", Duration::from_secs(5), false).contains("Secure"));
+    }
+
+    #[test]
+    fn a_tls_front_makes_the_cookie_secure() {
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, v.parse().expect("header"));
+            }
+            over_tls(&h, false)
+        };
+        assert!(with(&[("x-forwarded-proto", "https")]));
+        assert!(with(&[("x-forwarded-proto", "HTTPS, http")]));
+        assert!(with(&[("forwarded", "for=1.2.3.4;proto=https;by=x")]));
+        assert!(!with(&[]));
+        assert!(!with(&[("x-forwarded-proto", "http")]));
+        assert!(!with(&[("forwarded", "proto=http")]));
+        assert!(over_tls(&HeaderMap::new(), true));
     }
 }

@@ -6,13 +6,18 @@
 
 use axum::extract::State;
 use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
+use time::macros::format_description;
+use time::Date;
 
+use crate::admin::summarise;
 use crate::auth::Caller;
 use crate::clock::now_ms;
 use crate::db::keys::{Allowed, Row as KeyRow};
+use crate::db::usage_report::{Filter, GroupBy};
 use crate::db::{self, load};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult, Q};
 use crate::money::nanos_to_usd;
 use crate::state::AppState;
 
@@ -92,8 +97,17 @@ pub async fn get(caller: Caller, State(state): State<AppState>) -> ApiResult<Jso
 
 /// The binding limit and what was spent against it, in USD: the key's
 /// budget when it binds before the account's money, else the account's
-/// (balance + spent), else unlimited. `hard_limit - usage` is what is left.
-async fn limit_and_used(state: &AppState, caller: &Caller) -> ApiResult<(f64, f64, Option<i64>)> {
+/// (balance + spent), else unlimited. `hard_limit - used` is what is left.
+struct Binding {
+    limit: f64,
+    used: f64,
+    /// Whether the key's budget is the limit (its spend is what counts),
+    /// else the account's.
+    key_binds: bool,
+    expires_at: Option<i64>,
+}
+
+async fn binding(state: &AppState, caller: &Caller) -> ApiResult<Binding> {
     let key = load::<KeyRow>(&state.db, &caller.key_id).await?;
     let account = load::<db::accounts::Row>(&state.db, &caller.account_id).await?;
     let account_total = account
@@ -110,28 +124,98 @@ async fn limit_and_used(state: &AppState, caller: &Caller) -> ApiResult<(f64, f6
         (_, _, Some(total)) => (nanos_to_usd(total), nanos_to_usd(account.spent_nanos)),
         _ => (UNLIMITED_USD, nanos_to_usd(account.spent_nanos)),
     };
-    Ok((limit, used, key.expires_at))
+    Ok(Binding {
+        limit,
+        used,
+        key_binds,
+        expires_at: key.expires_at,
+    })
 }
 
 pub async fn subscription(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let (limit, _, expires_at) = limit_and_used(&state, &caller).await?;
+    let b = binding(&state, &caller).await?;
     Ok(Json(json!({
         "object": "billing_subscription",
         "has_payment_method": true,
-        "soft_limit_usd": limit,
-        "hard_limit_usd": limit,
-        "system_hard_limit_usd": limit,
-        "access_until": expires_at.unwrap_or(0),
+        "soft_limit_usd": b.limit,
+        "hard_limit_usd": b.limit,
+        "system_hard_limit_usd": b.limit,
+        "access_until": b.expires_at.unwrap_or(0),
     })))
 }
 
-/// `total_usage` in cents, all time (the `start_date`/`end_date` that
-/// front-ends send are accepted and not applied, as one-api does, so that
-/// `hard_limit_usd - total_usage / 100` is the balance left).
-pub async fn usage(caller: Caller, State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let (_, used, _) = limit_and_used(&state, &caller).await?;
+/// `start_date` and `end_date`: `YYYY-MM-DD`, UTC, the end exclusive.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dates {
+    start_date: Option<String>,
+    end_date: Option<String>,
+}
+
+/// A `YYYY-MM-DD` date as the unix milliseconds of its UTC midnight.
+fn day_ms(value: Option<&str>, name: &str) -> ApiResult<Option<i64>> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let date = Date::parse(value, format_description!("[year]-[month]-[day]")).map_err(|_| {
+        ApiError::invalid(
+            format!("`{name}` must be a date as YYYY-MM-DD, not {value:?}"),
+            Some(name),
+        )
+    })?;
+    Ok(Some(date.midnight().assume_utc().unix_timestamp() * 1000))
+}
+
+/// `total_usage` in cents. Without dates, all time from the spend counters,
+/// so that `hard_limit_usd - total_usage / 100` is the balance left; with
+/// them, the cost of the records in `[start_date, end_date)` (either end
+/// may be left open), of the key when its budget is the limit, else of its
+/// account (from the usage summary).
+pub async fn usage(
+    caller: Caller,
+    State(state): State<AppState>,
+    Q(q): Q<Dates>,
+) -> ApiResult<Json<Value>> {
+    let since = day_ms(q.start_date.as_deref(), "start_date")?;
+    let until = day_ms(q.end_date.as_deref(), "end_date")?;
+    if let (Some(a), Some(b)) = (since, until) {
+        if b <= a {
+            return Err(ApiError::invalid(
+                "`end_date` must be after `start_date` (the end is exclusive)",
+                Some("end_date"),
+            ));
+        }
+    }
+    let b = binding(&state, &caller).await?;
+    let cents = if since.is_none() && until.is_none() {
+        b.used * 100.0
+    } else {
+        let (filter, group) = if b.key_binds {
+            let f = Filter {
+                key_id: Some(caller.key_id.clone()),
+                ..Filter::default()
+            };
+            (f, GroupBy::Key)
+        } else {
+            let f = Filter {
+                account_id: Some(caller.account_id.clone()),
+                ..Filter::default()
+            };
+            (f, GroupBy::Account)
+        };
+        let f = Filter {
+            since_ms: since,
+            until_ms: until,
+            ..filter
+        };
+        let sums = summarise(&state.db, &f, group).await?;
+        let nanos = sums
+            .values()
+            .fold(0i64, |a, s| a.saturating_add(s.cost_nanos));
+        nanos_to_usd(nanos) * 100.0
+    };
     Ok(Json(json!({
         "object": "list",
-        "total_usage": (used * 100.0 * 1e6).round() / 1e6,
+        "total_usage": (cents * 1e6).round() / 1e6,
     })))
 }

@@ -17,6 +17,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/models/catalog", get(models::catalog))
         .route("/v1/models/{*id}", get(models::get))
         .route("/v1/usage", get(usage::list_own))
+        .route("/v1/usage/summary", get(usage::summary_own))
         .route("/v1/me", get(me::get))
         .route("/v1/dashboard/billing/subscription", get(me::subscription))
         .route("/v1/dashboard/billing/usage", get(me::usage))

@@ -1,4 +1,6 @@
-//! `GET /v1/usage`: a keyed caller's own account's usage, newest first.
+//! `GET /v1/usage`: a keyed caller's own account's usage, newest first;
+//! `GET /v1/usage/summary`: its totals by hour, day, model or key over a
+//! range, as operators' summaries answer them (from the usage rollup).
 
 use axum::extract::State;
 use axum::Json;
@@ -6,7 +8,8 @@ use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::db;
-use crate::error::{ApiResult, Q};
+use crate::db::usage_report::Filter;
+use crate::error::{ApiError, ApiResult, Q};
 use crate::pages::{List, PageQuery};
 use crate::state::AppState;
 use crate::usage_record::{cursor, Record};
@@ -43,4 +46,45 @@ pub async fn list_own(
         rows.into_iter().map(Record::from).collect(),
         limit,
     )))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryQuery {
+    group_by: Option<String>,
+    /// Unix seconds, inclusive.
+    since: Option<i64>,
+    /// Unix seconds, exclusive.
+    until: Option<i64>,
+}
+
+/// The caller's own account only (`group_by=account` would be one row).
+pub async fn summary_own(
+    caller: Caller,
+    State(state): State<AppState>,
+    Q(q): Q<SummaryQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let group_by = q.group_by.as_deref().unwrap_or("hour");
+    if group_by == "account" {
+        return Err(ApiError::invalid(
+            "`group_by` must be hour, day, model or key",
+            Some("group_by"),
+        ));
+    }
+    let ms = |s: Option<i64>, name: &str| {
+        s.map(|s| {
+            s.checked_mul(1000).ok_or_else(|| {
+                ApiError::invalid(format!("`{name}` must be unix seconds"), Some(name))
+            })
+        })
+        .transpose()
+    };
+    let filter = Filter {
+        account_id: Some(caller.account_id.clone()),
+        since_ms: ms(q.since, "since")?,
+        until_ms: ms(q.until, "until")?,
+        ..Filter::default()
+    };
+    let answer = crate::admin::summary_answer(&state, &filter, Some(group_by)).await?;
+    Ok(Json(answer))
 }

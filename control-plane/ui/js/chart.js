@@ -48,9 +48,10 @@ export function timeChart(title, xs, series, { bars = false, height = 220, range
   return box;
 }
 
-/// A ranking as horizontal bars: rows [{label, value, text}].
+/// A ranking as horizontal bars: rows [{label, value, text}], the largest
+/// value the full width (costs are fractions of a dollar).
 export function bars(title, rows) {
-  const max = Math.max(1, ...rows.map((r) => r.value));
+  const max = Math.max(0, ...rows.map((r) => r.value)) || 1;
   return h("figure", { class: "bars" }, h("figcaption", {}, title),
     rows.length ? h("ol", {}, rows.map((r) => {
       const bar = h("span", { class: "bar" });

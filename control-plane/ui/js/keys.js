@@ -34,7 +34,7 @@ export async function render(root) {
   const top = h("div");
   const panel = h("div");
   const listBox = h("div");
-  const searchBox = h("input", { type: "search", name: "search", placeholder: "Name, id, prefix or account id", "aria-label": "Search keys" });
+  const searchBox = h("input", { type: "search", name: "search", placeholder: "Name, id, prefix, account name or id", "aria-label": "Search keys" });
   let cursors = [""];
   let page = 0;
 

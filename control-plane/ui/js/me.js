@@ -1,29 +1,23 @@
 // A key holder's own account: balance and spend, limits and what is left
-// now, the models the key may use, usage by hour and the latest records.
+// now, the models the key may use, the account's usage by hour over 48 h
+// (its summary) and the latest 100 records.
 
-import { get } from "./api.js";
+import { get, qs } from "./api.js";
 import { h, clear, table, fmt, stat } from "./dom.js";
-import { timeChart } from "./chart.js";
+import { timeChart, seriesOf } from "./chart.js";
 
 const left = (l) => (l ? `${fmt.int(l.remaining)} of ${fmt.int(l.limit)} left` : "no limit");
 
-/// Records grouped by hour: (xs, requests, tokens).
-function byHour(records) {
-  const m = new Map();
-  for (const r of records) {
-    const hr = Math.floor(r.created_at / 3600) * 3600;
-    const v = m.get(hr) || { requests: 0, tokens: 0, cost: 0 };
-    v.requests += 1; v.tokens += r.total_tokens; v.cost += r.cost_usd;
-    m.set(hr, v);
-  }
-  const xs = [...m.keys()].sort((a, b) => a - b);
-  return { xs, requests: xs.map((x) => m.get(x).requests), tokens: xs.map((x) => m.get(x).tokens), cost: xs.map((x) => m.get(x).cost) };
-}
-
 export async function render(root) {
-  const [me, usage] = await Promise.all([get("/v1/me"), get("/v1/usage?limit=100")]);
+  const since = Math.floor(Date.now() / 1000) - 48 * 3600;
+  const [me, usage, summary] = await Promise.all([get("/v1/me"), get("/v1/usage?limit=100"),
+    get(`/v1/usage/summary${qs({ group_by: "hour", since })}`)]);
   const k = me.key, a = me.account, now = me.limits_now;
-  const hours = byHour(usage.data);
+  const win = { bars: true, range: [since, Math.floor(Date.now() / 1000)] };
+  const req = seriesOf(summary.data, [["requests", (x) => x.requests], ["errors", (x) => x.errors]]);
+  const tok = seriesOf(summary.data, [["input", (x) => x.input_tokens], ["output", (x) => x.output_tokens]]);
+  const cst = seriesOf(summary.data, [["cost (USD)", (x) => x.cost_usd]]);
+  const t = summary.total;
   clear(root,
     h("h1", {}, `${a.name}`),
     h("div", { class: "stats" },
@@ -42,10 +36,16 @@ export async function render(root) {
     h("p", { class: "muted" }, `What is left is counted from the usage recorded in the last ${now.window_s} s.`),
     h("h2", {}, "Models you may use"),
     me.models.length ? h("ul", { class: "models" }, me.models.map((m) => h("li", {}, h("a", { href: `#/quickstart/${encodeURIComponent(m)}` }, m)))) : h("p", { class: "muted" }, "None."),
-    h("h2", {}, "Usage"),
+    h("h2", {}, "Usage of the account, last 48 hours"),
+    h("div", { class: "stats" },
+      stat("Requests", fmt.int(t.requests)), stat("Errors", fmt.int(t.errors)),
+      stat("Tokens", fmt.int(t.input_tokens + t.output_tokens)), stat("Cost", fmt.usd(t.cost_usd)),
+      stat("Latency p50 / p95", t.requests ? `${t.latency_p50_ms} / ${t.latency_p95_ms} ms` : "–")),
     h("div", { class: "charts" },
-      timeChart("Requests by hour (latest 100 records)", hours.xs, [{ label: "requests", values: hours.requests }], { bars: true }),
-      timeChart("Tokens by hour", hours.xs, [{ label: "tokens", values: hours.tokens }], { bars: true })),
+      timeChart("Requests and errors by hour", req.xs, req.series, win),
+      timeChart("Tokens by hour", tok.xs, tok.series, win),
+      timeChart("Cost by hour (USD)", cst.xs, cst.series, win)),
+    h("h2", {}, "Latest requests"),
     table([
       { label: "Time (UTC)", cell: (r) => fmt.time(r.created_at) }, { label: "Model", cell: (r) => r.model },
       { label: "Status", cell: (r) => String(r.status) },

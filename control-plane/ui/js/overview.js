@@ -10,28 +10,19 @@ const RANGES = { "24h": { seconds: 86400, group: "hour", label: "last 24 hours, 
   "7d": { seconds: 7 * 86400, group: "hour", label: "last 7 days, by hour" },
   "30d": { seconds: 30 * 86400, group: "day", label: "last 30 days, by day" } };
 
-function quantile(values, p) {
-  if (!values.length) return null;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(s.length * p) - 1))];
-}
-
 async function draw(body, range) {
   const r = RANGES[range];
   const since = Math.floor(Date.now() / 1000) - r.seconds;
-  const sum = (g) => get(`/admin/usage/summary${qs({ group_by: g, since })}`).then((d) => d.data);
-  const [time, byModel, byKey, byAccount, recent, keys, accounts] = await Promise.all([
-    sum(r.group), sum("model"), sum("key"), sum("account"), get(`/admin/usage${qs({ since, limit: 100 })}`),
-    all("/admin/keys"), all("/admin/accounts")]);
+  const sum = (g) => get(`/admin/usage/summary${qs({ group_by: g, since })}`);
+  const [timeSum, modelSum, byKey, byAccount, streams, keys, accounts] = await Promise.all([
+    sum(r.group), sum("model"), sum("key").then((d) => d.data), sum("account").then((d) => d.data),
+    get(`/admin/usage/streams${qs({ since })}`), all("/admin/keys"), all("/admin/accounts")]);
+  const time = timeSum.data, byModel = modelSum.data, whole = modelSum.total;
   const names = new Map([...keys, ...accounts].map((x) => [x.id, x.name ? `${x.name} (${x.id})` : x.id]));
   const win = { range: [since, Math.floor(Date.now() / 1000)] };
   const total = (f) => time.reduce((a, x) => a + f(x), 0);
   const requests = total((x) => x.requests), errors = total((x) => x.errors);
   const tokens = total((x) => x.input_tokens + x.output_tokens), cost = total((x) => x.cost_usd);
-  const ttfts = recent.data.filter((x) => x.ttft_ms !== null).map((x) => x.ttft_ms);
-  const recTokens = recent.data.reduce((a, x) => a + x.total_tokens, 0);
-  const estTokens = recent.data.filter((x) => x.estimated).reduce((a, x) => a + x.total_tokens, 0);
-  const lat = recent.data.map((x) => x.latency_ms);
   const s = (fields) => seriesOf(time, fields);
   const req = s([["requests", (x) => x.requests], ["errors", (x) => x.errors]]);
   const tok = s([["input", (x) => x.input_tokens], ["output", (x) => x.output_tokens]]);
@@ -43,10 +34,10 @@ async function draw(body, range) {
     h("div", { class: "stats" },
       stat("Requests", fmt.int(requests)), stat("Errors", `${fmt.int(errors)}${requests ? ` (${((errors / requests) * 100).toFixed(1)}%)` : ""}`),
       stat("Tokens", fmt.int(tokens)), stat("Cost", fmt.usd(cost)),
-      stat("Latency p50 / p95", lat.length ? `${quantile(lat, 0.5)} / ${quantile(lat, 0.95)} ms` : "–"),
-      stat("Time to first token p50", ttfts.length ? `${quantile(ttfts, 0.5)} ms` : "no streams"),
-      stat("Estimated tokens", recTokens ? `${((estTokens / recTokens) * 100).toFixed(1)}%` : "–")),
-    h("p", { class: "muted" }, `Charts: ${r.label}. Latency, first token and estimated share: the latest ${recent.data.length} records of the range.`),
+      stat("Latency p50 / p95", whole.requests ? `${whole.latency_p50_ms} / ${whole.latency_p95_ms} ms` : "–"),
+      stat("Time to first token p50 / p95", streams.streams ? `${streams.ttft_p50_ms} / ${streams.ttft_p95_ms} ms` : "no streams"),
+      stat("Estimated tokens", streams.tokens ? `${((streams.estimated_tokens / streams.tokens) * 100).toFixed(1)}%` : "–")),
+    h("p", { class: "muted" }, `Charts: ${r.label}. Every figure covers the whole range: latency p50/p95 from the usage rollup's histograms (the upper edge of a bucket, at most 26% above), first token over ${fmt.int(streams.streams)} streams.`),
     h("div", { class: "charts" },
       timeChart("Requests and errors", req.xs, req.series, { bars: true, ...win }),
       timeChart("Tokens", tok.xs, tok.series, { bars: true, ...win }),

@@ -1,0 +1,77 @@
+"""The dashboard's figures in real Chromium: the overview's latency and time
+to first token are those of the whole range (the usage summary's total and
+`/admin/usage/streams`), not of the latest records, and the Keys page finds
+keys by their account's name, a page of 20 at a time."""
+
+from __future__ import annotations
+
+import time
+
+from openai import OpenAI
+
+from .helpers import new_account, new_key, stackmod, tag
+
+
+def stat(ui, label: str) -> str:
+    return ui.page.locator(".stat", has=ui.page.get_by_text(label, exact=True)).locator("strong").inner_text()
+
+
+def test_the_overview_shows_latency_and_first_token_of_the_whole_range(stack, ui, account):
+    created = new_key(stack, account["id"], "overview")
+    client = OpenAI(base_url=f"{stack.gateway}/v1", api_key=created["key"], max_retries=0)
+    for _ in range(2):
+        stream = client.chat.completions.create(
+            model="demo-chat", messages=[{"role": "user", "content": "hi"}], stream=True)
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    client.chat.completions.create(model="demo-chat", messages=[{"role": "user", "content": "hi"}])
+    stackmod.wait_until(lambda: len(stack.must("GET", f"/admin/usage?key_id={created['id']}")["data"]) == 3,
+                        what="the three usage records")
+    since = int(time.time()) - 86400
+    total = stack.must("GET", f"/admin/usage/summary?group_by=model&since={since}")["total"]
+    streams = stack.must("GET", f"/admin/usage/streams?since={since}")
+    assert total["requests"] >= 3 and streams["streams"] >= 2, (total, streams)
+    ui.sign_in(stack.admin_token)
+    ui.page.get_by_role("heading", name="Overview").wait_for()
+    assert stat(ui, "Requests") == f"{total['requests']:,}"
+    assert stat(ui, "Latency p50 / p95") == f"{total['latency_p50_ms']} / {total['latency_p95_ms']} ms"
+    assert stat(ui, "Time to first token p50 / p95") == f"{streams['ttft_p50_ms']} / {streams['ttft_p95_ms']} ms"
+    share = streams["estimated_tokens"] / streams["tokens"] * 100
+    shown = stat(ui, "Estimated tokens")
+    assert shown.endswith("%") and abs(float(shown[:-1]) - share) <= 0.05, (shown, share)
+    ui.wait_text(f"first token over {streams['streams']:,} streams")
+    ui.page.locator("main .chart canvas").first.wait_for()
+    # Rankings: the first of each is the full width, costs (under $1) too.
+    for title in ("Top models by requests", "Top keys by cost", "Top accounts by tokens"):
+        ranking = ui.page.locator("figure.bars", has=ui.page.get_by_text(title, exact=True))
+        assert ranking.locator(".bar").first.get_attribute("style") == "width: 100%;", title
+    ui.screenshot("overview-whole-range")
+    assert ui.errors == [], ui.errors
+
+
+def test_keys_are_found_by_their_account_name_a_page_at_a_time(stack, ui):
+    name = f"Searchable Works {tag()}"
+    account = new_account(stack, name)
+    other = new_account(stack, f"Elsewhere {tag()}")
+    stack.must("POST", "/admin/keys", {"name": "not mine", "account_id": other["id"]})
+    ids = sorted(stack.must("POST", "/admin/keys", {"name": f"k{i}", "account_id": account["id"]})["id"]
+                 for i in range(23))
+    ui.sign_in(stack.admin_token)
+    ui.open("keys")
+    ui.page.get_by_label("Search keys").fill(name.upper())  # any case
+    pager = ui.page.get_by_role("navigation", name="Pages of keys")
+    rows = ui.page.locator("main table tbody tr")
+    stackmod.wait_until(lambda: rows.count() == 20 and rows.first.locator("td").nth(2).inner_text() == name,
+                        what="the first page of the account's keys")
+    seen = rows.locator("td:nth-child(2) code").all_inner_texts()
+    ui.screenshot("keys-search-account")
+    pager.get_by_role("button", name="Next").click()
+    pager.get_by_text("Page 2").wait_for()
+    stackmod.wait_until(lambda: rows.count() == 3, what="the second page")
+    seen += rows.locator("td:nth-child(2) code").all_inner_texts()
+    assert seen == ids
+    assert set(rows.locator("td:nth-child(3)").all_inner_texts()) == {name}
+    assert pager.get_by_role("button", name="Next").is_disabled()
+    pager.get_by_role("button", name="Previous").click()
+    pager.get_by_text("Page 1").wait_for()
+    stackmod.wait_until(lambda: rows.count() == 20, what="the first page again")
+    assert ui.errors == [], ui.errors
