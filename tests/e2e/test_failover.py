@@ -347,7 +347,7 @@ def deployment_state(stack, mid: str, index: int) -> dict:
     return got[0]
 
 
-def test_a_failing_deployment_cools_down_for_every_worker_and_one_probe_restores_it(stack, key, fleet):
+def test_a_failing_deployment_cools_down_for_every_worker_and_one_probe_restores_it(stack, key, fleet, ui):
     mid, ok2 = fleet["models"]["probe"], fleet["mocks"]["ok2"]
     assert deployment_state(stack, mid, 0)["state"] == "healthy"
     # Three refused attempts in a row cool the first deployment down.
@@ -361,6 +361,13 @@ def test_a_failing_deployment_cools_down_for_every_worker_and_one_probe_restores
     assert cooling["cooling_until"] > time.time() + 20
     metrics = stackmod.http("GET", f"{stack.control_plane}/metrics")[2].decode()
     assert f'tollgate_deployment_state{{model="{mid}",deployment="0",state="cooling"}} 1' in metrics
+    # The operators' status page shows it too.
+    ui.sign_in(stack.admin_token)
+    ui.open("status")
+    row = ui.page.locator("tr", has_text=mid).filter(has_text="up-flaky")
+    stackmod.wait_until(lambda: "cooling" in row.inner_text(), timeout=8, interval=0.3,
+                        what="the status page's cooling deployment")
+    assert "up-flaky" in row.inner_text()
     # Meanwhile every request, on whichever worker, goes to the healthy one
     # on its first attempt.
     ids = []

@@ -1,9 +1,10 @@
 // Providers and models: credentials write-only (set, never shown),
 // deployments with weight and priority, pricing, context window, category,
-// and each provider's health from /api/status.
+// each provider's health and each failover deployment's state from /api/status.
 
 import { api, get, all } from "./api.js";
 import { h, clear, table, fmt, toast, button, field, card, numberOrNull } from "./dom.js";
+import { deploymentBadge } from "./status.js";
 
 function providerForm(onDone) {
   const id = h("input", { name: "id", placeholder: "openai-main" });
@@ -97,6 +98,7 @@ export async function render(root) {
   const load = async () => {
     const [providers, models, status] = await Promise.all([all("/admin/providers"), all("/admin/models"), get("/api/status")]);
     const health = new Map(status.upstreams.map((u) => [u.provider, u]));
+    const deployment = new Map((status.deployments || []).map((d) => [`${d.model}#${d.deployment}`, d]));
     const healthOf = (pid) => {
       const u = health.get(pid);
       return u ? h("span", { class: `badge ${u.status === "ok" ? "good" : "bad"}` }, `${u.status} (last ${u.last_status})`) : h("span", { class: "badge warn" }, "no traffic yet");
@@ -116,8 +118,9 @@ export async function render(root) {
         { label: "Description", cell: (m) => m.description },
         { label: "Category", cell: (m) => m.category }, { label: "Context", cell: (m) => fmt.int(m.context_window) },
         { label: "Price in / out per 1M", cell: (m) => `$${m.pricing.input_per_1m} / $${m.pricing.output_per_1m}` },
-        { label: "Deployments", cell: (m) => h("ul", { class: "plain" }, m.deployments.map((d) =>
-          h("li", {}, `${d.provider} → ${d.upstream_model} (weight ${d.weight}, priority ${d.priority}) `, healthOf(d.provider)))) },
+        { label: "Deployments", cell: (m) => h("ul", { class: "plain" }, m.deployments.map((d, i) =>
+          h("li", {}, `${d.provider} → ${d.upstream_model} (weight ${d.weight}, priority ${d.priority}) `, healthOf(d.provider),
+            deployment.has(`${m.id}#${i}`) ? deploymentBadge(deployment.get(`${m.id}#${i}`)) : "")))) },
         { label: "", cell: (m) => button("Edit", async () => { clear(panel, modelForm(m, providers, () => { clear(panel); load(); })); }, { "aria-label": `Edit ${m.id}` }) },
       ], models, "No models yet."));
     return providers;

@@ -6,6 +6,15 @@ import { h, clear, table, fmt } from "./dom.js";
 
 const badge = (s) => h("span", { class: `badge ${s === "ok" ? "good" : s === "unknown" ? "warn" : "bad"}` }, s);
 
+// healthy, cooling (until a time) or probing: as the gateways report it.
+export function deploymentBadge(d) {
+  if (d.state === "cooling") {
+    const left = Math.max(0, Math.round(d.cooling_until - Date.now() / 1000));
+    return h("span", { class: "badge bad" }, `cooling, ${left} s left`);
+  }
+  return h("span", { class: `badge ${d.state === "healthy" ? "good" : "warn"}` }, d.state);
+}
+
 function age(unix) {
   if (!unix) return "never";
   const s = Math.max(0, Math.round(Date.now() / 1000 - unix));
@@ -31,6 +40,13 @@ export async function render(root) {
         { label: "Last status", cell: (u) => String(u.last_status) },
         { label: "Last seen", cell: (u) => age(u.last_seen) },
       ], st.upstreams, "No upstream has served a request since the control plane started."),
+      h("h2", {}, "Deployments of failover models"),
+      table([
+        { label: "Model", cell: (d) => h("code", {}, d.model) },
+        { label: "Deployment", cell: (d) => `#${d.deployment} ${d.provider ?? "?"} → ${d.upstream_model ?? "?"}` },
+        { label: "State", cell: (d) => deploymentBadge(d) },
+        { label: "Failures in a row", cell: (d) => String(d.failures) },
+      ], st.deployments || [], "No model has deployments to fail over between."),
       h("p", { class: "muted" }, `Tollgate ${st.version}`));
     stamp.textContent = `Updated ${new Date().toISOString().slice(11, 19)} UTC; refreshes every 5 s.`;
   };
