@@ -27,6 +27,7 @@ fn model(deployments: Vec<Deployment>) -> Model {
         input_nanos_per_1m: 0,
         output_nanos_per_1m: 0,
         max_attempts: 3,
+        strategy: Default::default(),
         routes: Vec::new(),
     }
 }

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use tollgate_contract::snapshot::{
-    Account, Deployment, Key, KeyPage, Model, Provider, Settings, Snapshot, DEFAULT_ATTEMPTS,
+    Account, Deployment, Key, KeyPage, Model, Provider, Settings, Snapshot, Strategy,
+    DEFAULT_ATTEMPTS,
 };
 
 use crate::config_channel::Published;
@@ -232,6 +233,8 @@ fn model(m: db::models::Row) -> Option<Model> {
         input_nanos_per_1m: m.input_nanos_per_1m.max(0) as u64,
         output_nanos_per_1m: m.output_nanos_per_1m.max(0) as u64,
         max_attempts: u32::try_from(m.max_attempts).unwrap_or(DEFAULT_ATTEMPTS),
+        // Checked at write time; an unknown one reads as the default.
+        strategy: Strategy::parse(&m.strategy).unwrap_or_default(),
         routes: Vec::new(),
     })
 }

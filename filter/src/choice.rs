@@ -3,7 +3,7 @@
 //! cooling down is nobody's first choice while another is usable, and one
 //! that is probing is the first choice of the one request that claims it.
 
-use tollgate_contract::snapshot::{Deployment, Model};
+use tollgate_contract::snapshot::{Deployment, Model, Strategy};
 
 use crate::health::{Health, View};
 use crate::routing;
@@ -38,7 +38,7 @@ pub fn first<'a>(
         marked,
     };
     if model.routes.is_empty() {
-        return routing::choose(&model.deployments, known, pick).map(|d| found(d, Vec::new()));
+        return by_strategy(model, &known, pick, view).map(|d| found(d, Vec::new()));
     }
     // Each mark read once (a shared-data read each).
     let now = view.now_ms();
@@ -69,15 +69,61 @@ pub fn first<'a>(
                 }
         }
     };
-    let mut chosen = routing::choose(&model.deployments, usable(true), pick);
+    let mut chosen = by_strategy(model, &usable(true), pick, view);
     if let Some(d) = chosen {
         if health(d) == Health::Probing && !view.claim_probe(&model.id, index_of(d)) {
-            chosen = routing::choose(&model.deployments, usable(false), pick);
+            chosen = by_strategy(model, &usable(false), pick, view);
         }
     }
     chosen
-        .or_else(|| routing::choose(&model.deployments, &known, pick))
+        .or_else(|| by_strategy(model, &known, pick, view))
         .map(|d| found(d, marked))
+}
+
+/// One request in this many is chosen by weight under `least_latency`, so
+/// that the slower deployments keep being measured.
+pub const EXPLORE_ONE_IN: u64 = 10;
+
+/// The choice among the `usable` deployments of the best priority, as the
+/// model's strategy makes it.
+fn by_strategy<'a>(
+    model: &'a Model,
+    usable: &dyn Fn(&Deployment) -> bool,
+    pick: u64,
+    view: &dyn View,
+) -> Option<&'a Deployment> {
+    let best = || {
+        model
+            .deployments
+            .iter()
+            .filter(|d| usable(d))
+            .map(|d| d.priority)
+            .min()
+    };
+    match model.strategy {
+        Strategy::Weighted => routing::choose(&model.deployments, usable, pick),
+        Strategy::Priority => {
+            let best = best()?;
+            model
+                .deployments
+                .iter()
+                .find(|d| usable(d) && d.priority == best)
+        }
+        // The high bits: the low ones already pick by weight.
+        Strategy::LeastLatency if (pick >> 32) % EXPLORE_ONE_IN == 0 => {
+            routing::choose(&model.deployments, usable, pick)
+        }
+        Strategy::LeastLatency => {
+            let best = best()?;
+            model
+                .deployments
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| usable(d) && d.priority == best)
+                .min_by_key(|(i, _)| view.latency_us(&model.id, *i))
+                .map(|(_, d)| d)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ fn snapshot() -> Compiled {
                 input_nanos_per_1m: 0,
                 output_nanos_per_1m: 0,
                 max_attempts: 3,
+                strategy: Default::default(),
                 routes: Vec::new(),
             },
             Model {
@@ -73,6 +74,7 @@ fn snapshot() -> Compiled {
                 input_nanos_per_1m: 0,
                 output_nanos_per_1m: 0,
                 max_attempts: 3,
+                strategy: Default::default(),
                 routes: Vec::new(),
             },
             Model {
@@ -81,6 +83,7 @@ fn snapshot() -> Compiled {
                 input_nanos_per_1m: 0,
                 output_nanos_per_1m: 0,
                 max_attempts: 3,
+                strategy: Default::default(),
                 routes: Vec::new(),
             },
         ],
@@ -508,6 +511,7 @@ fn a_forward_carries_the_provider_address_credential_and_rewritten_body() {
             deployment: 0,
             route: None,
             marked: Vec::new(),
+            least_latency: false,
             first_byte_timeout_ms: None,
         }
     );
@@ -559,6 +563,7 @@ fn kinds_snapshot() -> Compiled {
         input_nanos_per_1m: 0,
         output_nanos_per_1m: 0,
         max_attempts: 3,
+        strategy: Default::default(),
         routes: Vec::new(),
     };
     let provider = |id: &str, kind: &str, base_url: &str| Provider {

@@ -172,6 +172,8 @@ pub fn claim_probe(store: &dyn Store, model: &str, index: usize, now_ms: u64) ->
 /// What the listener filter asks when it chooses a deployment.
 pub trait View {
     fn mark(&self, model: &str, index: usize) -> Mark;
+    /// Moving average of time to response headers (`latency.rs`); 0: none.
+    fn latency_us(&self, model: &str, index: usize) -> u64;
     fn now_ms(&self) -> u64;
     fn claim_probe(&self, model: &str, index: usize) -> bool;
 }
@@ -182,6 +184,9 @@ pub struct AllHealthy;
 impl View for AllHealthy {
     fn mark(&self, _: &str, _: usize) -> Mark {
         Mark::default()
+    }
+    fn latency_us(&self, _: &str, _: usize) -> u64 {
+        0
     }
     fn now_ms(&self) -> u64 {
         0
@@ -200,6 +205,9 @@ pub struct Shared<'a> {
 impl View for Shared<'_> {
     fn mark(&self, model: &str, index: usize) -> Mark {
         mark(self.store, model, index)
+    }
+    fn latency_us(&self, model: &str, index: usize) -> u64 {
+        crate::latency::average_us(self.store, model, index)
     }
     fn now_ms(&self) -> u64 {
         self.now_ms

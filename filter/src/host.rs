@@ -338,7 +338,7 @@ impl HttpContext for Http {
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         // One host call for every header the pipeline reads: each call that
         // returns bytes also calls back into the VM to allocate them.
-        let outcome = self.request.on_response_headers(&SharedData, || {
+        let outcome = self.request.on_response_headers(&SharedData, now_ms, || {
             hostcalls::get_map_bytes(MapType::HttpResponseHeaders).unwrap_or_default()
         });
         for (name, value) in &outcome.headers {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod decide;
 pub mod health;
 pub mod ids;
+pub mod latency;
 pub mod limits;
 pub mod meter;
 pub mod metrics;

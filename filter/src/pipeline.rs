@@ -178,6 +178,9 @@ pub struct Request {
     operation: &'static str,
     /// How many deployments the request was sent to (from the answer).
     attempts: u32,
+    /// A `least_latency` model and the deployment first chosen: the answer's
+    /// time to headers is a sample of the deployment that served it.
+    measured: Option<(String, u32)>,
 }
 
 impl Request {

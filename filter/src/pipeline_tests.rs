@@ -44,6 +44,7 @@ fn snapshot() -> Compiled {
             input_nanos_per_1m: 2_000_000,
             output_nanos_per_1m: 8_000_000,
             max_attempts: 3,
+            strategy: Default::default(),
             routes: Vec::new(),
         }],
         providers: vec![Provider {
@@ -164,6 +165,7 @@ fn the_reservation_is_the_prompt_estimate_plus_the_output_cap_at_the_models_pric
         deployment: 0,
         route: None,
         marked: Vec::new(),
+        least_latency: false,
         first_byte_timeout_ms: None,
     };
     // 401 weight -> 21 tokens (20 a token, rounded up).
@@ -327,12 +329,16 @@ fn a_forwarded_request_is_rewritten_for_its_provider_and_metered_into_one_record
     );
 
     let answer = br#"{"id":"c1","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}"#;
-    let resp = req.on_response_headers(&Mem::default(), || {
-        vec![
-            (":status".into(), b"200".to_vec()),
-            ("content-type".into(), b"application/json".to_vec()),
-        ]
-    });
+    let resp = req.on_response_headers(
+        &Mem::default(),
+        || NOW,
+        || {
+            vec![
+                (":status".into(), b"200".to_vec()),
+                ("content-type".into(), b"application/json".to_vec()),
+            ]
+        },
+    );
     assert_eq!(resp.then, Then::Continue);
     assert!(resp.headers.is_empty(), "no limits, no rate-limit headers");
     assert_eq!(
@@ -439,9 +445,11 @@ fn the_response_carries_the_rate_limit_headers_and_an_invalid_status_becomes_502
     let mut w = worker(false);
     let mut req = Request::default();
     send(&mut w, &store, &mut req, &bearer(2), BODY);
-    let o = req.on_response_headers(&Mem::default(), || {
-        vec![(":status".into(), b"999".to_vec())]
-    });
+    let o = req.on_response_headers(
+        &Mem::default(),
+        || NOW,
+        || vec![(":status".into(), b"999".to_vec())],
+    );
     assert_eq!(status_of(&o), Some(502));
     assert_eq!(
         written(&o, "x-ratelimit-limit-requests"),
@@ -464,12 +472,16 @@ fn a_stream_whose_usage_chunk_the_gateway_asked_for_loses_its_length_and_that_ch
     };
     let v: serde_json::Value = serde_json::from_slice(new).expect("json");
     assert_eq!(v["stream_options"]["include_usage"], true);
-    let o = req.on_response_headers(&Mem::default(), || {
-        vec![
-            (":status".into(), b"200".to_vec()),
-            ("content-type".into(), b"text/event-stream".to_vec()),
-        ]
-    });
+    let o = req.on_response_headers(
+        &Mem::default(),
+        || NOW,
+        || {
+            vec![
+                (":status".into(), b"200".to_vec()),
+                ("content-type".into(), b"text/event-stream".to_vec()),
+            ]
+        },
+    );
     assert_eq!(written(&o, "content-length"), Some(None));
     let chunk = b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n";
     let out = req
@@ -594,12 +606,16 @@ fn send_messages(
 }
 
 fn respond(req: &mut Request, status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
-    let resp = req.on_response_headers(&Mem::default(), || {
-        vec![
-            (":status".into(), status.as_bytes().to_vec()),
-            ("content-type".into(), content_type.as_bytes().to_vec()),
-        ]
-    });
+    let resp = req.on_response_headers(
+        &Mem::default(),
+        || NOW,
+        || {
+            vec![
+                (":status".into(), status.as_bytes().to_vec()),
+                ("content-type".into(), content_type.as_bytes().to_vec()),
+            ]
+        },
+    );
     assert_eq!(
         written(&resp, "content-length"),
         Some(None),

@@ -44,13 +44,14 @@ def provider(stack, base_url: str) -> str:
     return pid
 
 
-def model(stack, *deployments: tuple, max_attempts: int | None = None) -> str:
+def model(stack, *deployments: tuple, max_attempts: int | None = None, strategy: str | None = None) -> str:
     """A model whose deployments are (provider, upstream model, priority[,
     first-byte timeout in ms])."""
     mid = f"fo-{tag()}"
     stack.must("POST", "/admin/models", {
         "id": mid,
         **({"max_attempts": max_attempts} if max_attempts else {}),
+        **({"strategy": strategy} if strategy else {}),
         "pricing": {"input_per_1m": 1.0, "output_per_1m": 2.0},
         "deployments": [
             {"provider": d[0], "upstream_model": d[1], "priority": d[2], "weight": 1,
@@ -104,6 +105,8 @@ def fleet(stack, test_ca):
         # Headers after 3 s; a stream whose chunks come every 300 ms for ~3 s.
         "slow": Mock(stack, "slow", "x-mock-delay-ms=3000"),
         "paced": Mock(stack, "paced", "x-mock-chunk-delay-ms=300", "x-mock-words=10"),
+        # Headers after 150 ms: slower than "ok", not dead.
+        "lag": Mock(stack, "lag", "x-mock-delay-ms=150"),
     }
     dead_port = stackmod.free_port()
     # Refuses until a test starts a mock on its port.
@@ -138,6 +141,7 @@ def fleet(stack, test_ca):
         # decides whether the healthy one is reached.
         "capped": model(stack, (p["e503"], "up-503", 0), (p["e500"], "up-500", 1), (p["ok"], "up-ok", 2),
                         max_attempts=2),
+        "fastest": model(stack, (p["lag"], "up-lag", 0), (p["ok"], "up-ok", 0), strategy="least_latency"),
         "probe": model(stack, (p["flaky"], "up-flaky", 0), (p["ok2"], "up-ok2", 1)),
         "deep": model(stack, (p["e503"], "up-503", 0), (p["e500"], "up-500", 1), (p["e429"], "up-429", 2),
                       (p["ok"], "up-ok", 3), max_attempts=4),
@@ -401,3 +405,26 @@ def records_of_all(stack, ids: list[str]) -> list[dict]:
     got = stackmod.wait_until(lambda: (lambda r: r if len(r) == len(ids) else None)(records_of(stack, set(ids))),
                               timeout=15, interval=0.3, what="the usage records")
     return got
+
+
+def test_least_latency_sends_most_requests_to_the_faster_deployment_and_still_measures_the_other(stack, key, fleet):
+    lag, ok = fleet["mocks"]["lag"], fleet["mocks"]["ok"]
+    to = {"lag": 0, "ok": 0}
+    for _ in range(30):
+        status, headers, body = chat(stack, key, fleet["models"]["fastest"])
+        assert status == 200, body
+        rid = headers["x-request-id"]
+        to["lag"] += len(lag.calls(rid))
+        to["ok"] += len(ok.calls(rid))
+    assert to["lag"] + to["ok"] == 30, to
+    # Each worker measures both first; then 9 in 10 go to the faster one.
+    assert to["ok"] >= 22, to
+    assert to["lag"] >= 1, to
+
+
+def test_a_bad_strategy_is_a_400_naming_it(stack):
+    status, _, body = stack.admin("POST", "/admin/models", {
+        "id": f"fo-{tag()}", "strategy": "fastest",
+        "deployments": [{"provider": "mock", "upstream_model": "x"}]})
+    assert status == 400, body
+    assert body["error"]["param"] == "strategy"

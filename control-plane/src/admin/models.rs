@@ -17,7 +17,7 @@ use crate::money::usd_to_nanos;
 use crate::patch::{double_option, set};
 use crate::state::AppState;
 use crate::validate::{check_slug, check_text, name};
-use tollgate_contract::snapshot::{DEFAULT_ATTEMPTS, MAX_ATTEMPTS};
+use tollgate_contract::snapshot::{Strategy, DEFAULT_ATTEMPTS, MAX_ATTEMPTS};
 
 #[derive(Debug, Serialize)]
 pub struct Model {
@@ -31,6 +31,8 @@ pub struct Model {
     pub deployments: Vec<Deployment>,
     /// The most deployments one request tries (1: no failover).
     pub max_attempts: i64,
+    /// `weighted` (default), `priority` or `least_latency`.
+    pub strategy: String,
     pub created_at: i64,
 }
 
@@ -48,6 +50,7 @@ impl TryFrom<Row> for Model {
             category: r.category,
             context_window: r.context_window,
             max_attempts: r.max_attempts,
+            strategy: r.strategy,
             created_at: r.created_at_ms / 1000,
         })
     }
@@ -66,6 +69,7 @@ pub struct NewModel {
     pricing: Option<Pricing>,
     deployments: Vec<Deployment>,
     max_attempts: Option<u32>,
+    strategy: Option<String>,
 }
 
 fn chat() -> String {
@@ -83,6 +87,7 @@ pub struct ModelPatch {
     pricing: Option<Pricing>,
     deployments: Option<Vec<Deployment>>,
     max_attempts: Option<u32>,
+    strategy: Option<String>,
 }
 
 /// A category is the operator's label: any short text that is not blank.
@@ -150,6 +155,17 @@ fn max_attempts(v: u32) -> ApiResult<i64> {
     Ok(i64::from(v))
 }
 
+fn strategy(v: String) -> ApiResult<String> {
+    Strategy::parse(&v)
+        .map(|s| s.name().to_string())
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "`strategy` must be `weighted`, `priority` or `least_latency`",
+                Some("strategy"),
+            )
+        })
+}
+
 fn description(v: String) -> ApiResult<String> {
     check_text(&v, "description", 2000)?;
     Ok(v)
@@ -185,6 +201,7 @@ impl Resource for Row {
             (self.input_nanos_per_1m, self.output_nanos_per_1m) = price(Some(v))?;
         }
         set(&mut self.max_attempts, p.max_attempts, max_attempts)?;
+        set(&mut self.strategy, p.strategy, strategy)?;
         if let Some(v) = p.deployments {
             self.deployments_json = check_deployments(state, &v).await?;
         }
@@ -207,6 +224,7 @@ impl Creatable for Row {
         let deployments_json = check_deployments(state, &new.deployments).await?;
         let (input_nanos_per_1m, output_nanos_per_1m) = price(new.pricing)?;
         let max_attempts = max_attempts(new.max_attempts.unwrap_or(DEFAULT_ATTEMPTS))?;
+        let strategy = strategy(new.strategy.unwrap_or_else(|| "weighted".to_string()))?;
         Ok(Row {
             id: new.id,
             name,
@@ -218,6 +236,7 @@ impl Creatable for Row {
             deployments_json,
             created_at_ms: now_ms(),
             max_attempts,
+            strategy,
         })
     }
 

@@ -22,11 +22,13 @@ pub struct Row {
     pub created_at_ms: i64,
     /// The most deployments one request tries (1: no failover).
     pub max_attempts: i64,
+    /// `weighted`, `priority` or `least_latency`.
+    pub strategy: String,
 }
 
 macro_rules! columns {
     () => {
-        "id, name, description, category, context_window, input_nanos_per_1m, output_nanos_per_1m, deployments, created_at_ms, max_attempts"
+        "id, name, description, category, context_window, input_nanos_per_1m, output_nanos_per_1m, deployments, created_at_ms, max_attempts, strategy"
     };
 }
 
@@ -120,7 +122,7 @@ pub async fn deployed_on(db: &Db, provider: &str) -> ApiResult<Vec<String>> {
 pub async fn insert(db: &Db, row: &Row) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO models (id, name, description, category, context_window, input_nanos_per_1m, \
-         output_nanos_per_1m, deployments, created_at_ms, max_attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         output_nanos_per_1m, deployments, created_at_ms, max_attempts, strategy) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&row.id)
     .bind(&row.name)
@@ -132,6 +134,7 @@ pub async fn insert(db: &Db, row: &Row) -> ApiResult<()> {
     .bind(&row.deployments_json)
     .bind(row.created_at_ms)
     .bind(row.max_attempts)
+    .bind(&row.strategy)
     .execute(&db.pool)
     .await?;
     Ok(())
@@ -141,7 +144,7 @@ pub async fn insert(db: &Db, row: &Row) -> ApiResult<()> {
 pub async fn update(db: &Db, row: &Row) -> ApiResult<()> {
     sqlx::query(
         "UPDATE models SET name = $1, description = $2, category = $3, context_window = $4, \
-         input_nanos_per_1m = $5, output_nanos_per_1m = $6, deployments = $7, max_attempts = $8 WHERE id = $9",
+         input_nanos_per_1m = $5, output_nanos_per_1m = $6, deployments = $7, max_attempts = $8, strategy = $9 WHERE id = $10",
     )
     .bind(&row.name)
     .bind(&row.description)
@@ -151,6 +154,7 @@ pub async fn update(db: &Db, row: &Row) -> ApiResult<()> {
     .bind(row.output_nanos_per_1m)
     .bind(&row.deployments_json)
     .bind(row.max_attempts)
+    .bind(&row.strategy)
     .bind(&row.id)
     .execute(&db.pool)
     .await?;

@@ -114,6 +114,10 @@ pub struct Model {
         skip_serializing_if = "is_default_attempts"
     )]
     pub max_attempts: u32,
+    /// How the first choice is made among the usable deployments of the
+    /// best priority. Left out at the default.
+    #[serde(default, skip_serializing_if = "Strategy::is_default")]
+    pub strategy: Strategy,
     #[serde(default)]
     pub routes: Vec<Route>,
 }
@@ -132,6 +136,45 @@ pub struct Route {
 
 /// The most deployments one request tries, whatever a model says.
 pub const MAX_ATTEMPTS: usize = 5;
+
+/// How a model's first choice is made among the usable deployments of its
+/// best priority.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Shared by weight.
+    #[default]
+    Weighted,
+    /// The first in the model's list, always (weights ignored).
+    Priority,
+    /// The one with the lowest moving average of time to the response
+    /// headers, with one request in ten chosen by weight so that the others
+    /// keep being measured.
+    LeastLatency,
+}
+
+impl Strategy {
+    pub fn is_default(&self) -> bool {
+        *self == Strategy::Weighted
+    }
+
+    pub fn parse(s: &str) -> Option<Strategy> {
+        match s {
+            "weighted" => Some(Strategy::Weighted),
+            "priority" => Some(Strategy::Priority),
+            "least_latency" => Some(Strategy::LeastLatency),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Weighted => "weighted",
+            Strategy::Priority => "priority",
+            Strategy::LeastLatency => "least_latency",
+        }
+    }
+}
 
 /// Deployments a request tries when its model does not say.
 pub const DEFAULT_ATTEMPTS: u32 = 3;

@@ -68,6 +68,8 @@ pub struct Forward {
     pub route: Option<(String, usize)>,
     /// Deployments with a health mark when this one was chosen.
     pub marked: Vec<u32>,
+    /// The model chooses by latency: its answers' times are measured.
+    pub least_latency: bool,
     /// The chosen deployment's first-byte timeout (Envoy's per-try timeout:
     /// it applies to each attempt of the request).
     pub first_byte_timeout_ms: Option<u32>,
@@ -254,6 +256,7 @@ pub fn on_body_with(
         deployment: index as u32,
         route,
         marked,
+        least_latency: model.strategy == tollgate_contract::snapshot::Strategy::LeastLatency,
         first_byte_timeout_ms: deployment.first_byte_timeout_ms,
     })))
 }

@@ -49,6 +49,7 @@ impl Request {
         let (route_headers, routed) =
             route::headers(&config, worker, &f, admitted.endpoint, now_ms);
         self.routed = routed;
+        self.measured = f.least_latency.then(|| (f.model.clone(), f.deployment));
         self.operation = admitted.endpoint.name();
         self.attempts = 1;
         let account = snapshot.accounts.get(&admitted.key.account_id);

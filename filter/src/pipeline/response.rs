@@ -17,6 +17,7 @@ impl Request {
     pub fn on_response_headers(
         &mut self,
         store: &dyn Store,
+        now_ms: impl FnOnce() -> u64,
         read: impl FnOnce() -> Vec<(String, Vec<u8>)>,
     ) -> Outcome {
         let mut changes: Vec<HeaderChange> = self
@@ -49,6 +50,17 @@ impl Request {
                 (None, None) => 1,
             };
             self.attempts = tried;
+            // A least-latency model: the time to these headers is a sample
+            // of the deployment that answered (not of a failure's).
+            if let Some((model, first)) = self.measured.take() {
+                if (200..500).contains(&status) && status != 429 {
+                    let index = served.map_or(first, |(i, _)| i);
+                    let took_us = now_ms()
+                        .saturating_sub(self.started_ms)
+                        .saturating_mul(1000);
+                    crate::latency::record(store, &model, index as usize, took_us);
+                }
+            }
             // The deployment that answered works: its failures in a row
             // (or its probe) end. A 5xx or a 429 is the upstream role's to count.
             if let (Some(routed), Some((index, _))) = (&self.routed, served) {
