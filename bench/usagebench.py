@@ -102,10 +102,16 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "control-plane" / "migrations
 
 
 def rollup_backfill_sql(backend: str) -> str:
-    """The rollup migration's own backfill (its INSERT ... SELECT statements),
-    for records inserted behind the control plane's back."""
-    text = (MIGRATIONS / backend / "0005_usage_rollup.sql").read_text()
-    return ";\n".join(s for s in text.split(";") if "INSERT INTO" in s) + ";"
+    """The rollup migrations' own backfill (their INSERT ... SELECT
+    statements), for records inserted behind the control plane's back: 0005
+    for the per-model views, 0006 for the per-key ones it rebuilt."""
+    statements = []
+    for name in ("0005_usage_rollup.sql", "0006_rollup_coarse_key_histogram.sql"):
+        text = (MIGRATIONS / backend / name).read_text()
+        statements += [s for s in text.split(";") if "INSERT INTO" in s]
+    # The last INSERT into each table is the one that built its current shape.
+    last = {s.split("INSERT INTO", 1)[1].split()[0]: s for s in statements}
+    return ";\n".join(last.values()) + ";"
 
 
 def synthetic_rows(count: int, days: int = 30, keys: int = 1000, accounts: int = 100, seed: int = 7):

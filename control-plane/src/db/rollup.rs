@@ -4,8 +4,11 @@
 //! added to in the ingest transaction and read by the summaries for whole
 //! hours and days. Counts, tokens and cost are exact sums; a percentile
 //! from the histogram is the upper edge of its bucket: never below the true
-//! value and at most 26% above it (edges grow by 2^(1/3); latencies over
-//! 832 s all fall in the last bucket).
+//! value, and at most 26% above it in the per-model views (60 buckets,
+//! edges grow by 2^(1/3); latencies over 832 s all fall in the last
+//! bucket), at most about twice it in the per-key views (20 buckets of three
+//! fine ones each, migration 0006: fewer columns to bind at ingest and to
+//! sum in a summary).
 
 use std::collections::BTreeMap;
 
@@ -13,9 +16,11 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row as _, Transaction};
 use tollgate_contract::usage::UsageRecord;
 
-use super::rollup_sql::{ADD_ON_CONFLICT, BUCKETS, EDGES, SUMS};
-use super::usage_filter::{Filter, GroupBy, Sql, Value};
-use super::Db;
+use super::rollup_sql::{
+    ADD_ON_CONFLICT, ADD_ON_CONFLICT_COARSE, BUCKETS, COARSE, EDGES, SUMS, SUMS_COARSE,
+};
+use super::usage_filter::{value_rows, Filter, GroupBy, Sql, Value};
+use super::{Backend, Db};
 use crate::error::ApiResult;
 
 /// The views: per model; per key and account; per model, key and account.
@@ -48,6 +53,20 @@ pub fn has_hours(f: &Filter, group: GroupBy) -> bool {
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 86_400_000;
 pub const BUCKET_COUNT: usize = EDGES.len();
+/// Fine buckets per coarse one (the per-key views' histogram).
+const COARSE_WIDTH: usize = 3;
+const COARSE_COUNT: usize = BUCKET_COUNT / COARSE_WIDTH;
+
+/// Whether a view keeps the coarse histogram (`c00..c19`) rather than the
+/// fine one (`b00..b59`): all but the per-model view.
+fn coarse(view: usize) -> bool {
+    view != MODEL_VIEW
+}
+
+/// The fine bucket whose upper edge a coarse one has: the last of its three.
+fn coarse_top(c: usize) -> usize {
+    c * COARSE_WIDTH + COARSE_WIDTH - 1
+}
 
 /// The bucket a latency falls in.
 pub fn bucket(latency_ms: i64) -> usize {
@@ -126,15 +145,27 @@ fn clamp(v: u64) -> i64 {
 /// `(view, span, start, model, key, account)`: one row of the rollup.
 type Cell = (usize, i64, i64, String, String, String);
 
-/// Rows per upsert (69 values each).
+/// Rows per upsert (69 values each in the per-model views, 29 in the
+/// others).
 const CELLS_PER_UPSERT: usize = 100;
-const VALUES_PER_CELL: usize = 9 + BUCKET_COUNT;
+
+fn values_per_cell(view: usize) -> usize {
+    9 + if coarse(view) {
+        COARSE_COUNT
+    } else {
+        BUCKET_COUNT
+    }
+}
 
 /// Adds the records (those really inserted) to every cell they fall in, in
 /// the ingest transaction: summed here first, then one multi-row upsert per
 /// hundred cells, in key order (so that two transactions lock rows in the
 /// same order).
-pub async fn add(tx: &mut Transaction<'_, Any>, records: &[&UsageRecord]) -> ApiResult<()> {
+pub async fn add(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    records: &[&UsageRecord],
+) -> ApiResult<()> {
     let mut cells: BTreeMap<Cell, Sums> = BTreeMap::new();
     for r in records {
         let at = clamp(r.created_at_ms);
@@ -180,21 +211,16 @@ pub async fn add(tx: &mut Transaction<'_, Any>, records: &[&UsageRecord]) -> Api
             " AS r (start_ms, model, key_id, account_id, requests, errors, \
              input_tokens, output_tokens, cost_nanos, ",
         );
-        sql.push_str(BUCKETS);
+        let is_coarse = coarse(*view);
+        sql.push_str(if is_coarse { COARSE } else { BUCKETS });
         sql.push_str(") VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            let params: Vec<String> = (1..=VALUES_PER_CELL)
-                .map(|j| format!("${}", i * VALUES_PER_CELL + j))
-                .collect();
-            sql.push('(');
-            sql.push_str(&params.join(", "));
-            sql.push(')');
-        }
+        sql.push_str(&value_rows(backend, chunk.len(), values_per_cell(*view)));
         sql.push_str(" ON CONFLICT (start_ms, model, key_id, account_id) DO UPDATE SET ");
-        sql.push_str(ADD_ON_CONFLICT);
+        sql.push_str(if is_coarse {
+            ADD_ON_CONFLICT_COARSE
+        } else {
+            ADD_ON_CONFLICT
+        });
         let mut q = sqlx::query(&sql);
         for ((_, _, start, model, key, account), s) in chunk {
             q = q
@@ -207,8 +233,14 @@ pub async fn add(tx: &mut Transaction<'_, Any>, records: &[&UsageRecord]) -> Api
                 .bind(s.input_tokens)
                 .bind(s.output_tokens)
                 .bind(s.cost_nanos);
-            for n in s.buckets {
-                q = q.bind(n);
+            if is_coarse {
+                for fine in s.buckets.chunks(COARSE_WIDTH) {
+                    q = q.bind(fine.iter().fold(0i64, |a, n| a.saturating_add(*n)));
+                }
+            } else {
+                for n in s.buckets {
+                    q = q.bind(n);
+                }
             }
         }
         q.execute(&mut **tx).await?;
@@ -255,8 +287,13 @@ impl<'r> sqlx::FromRow<'r, AnyRow> for GroupSums {
             cost_nanos: row.try_get(5)?,
             ..Sums::default()
         };
-        for (i, b) in sums.buckets.iter_mut().enumerate() {
-            *b = row.try_get(6 + i)?;
+        // A coarse histogram's count stands at the top fine bucket of its
+        // three (its upper edge).
+        let coarse = row.len() == 6 + COARSE_COUNT;
+        let stored = if coarse { COARSE_COUNT } else { BUCKET_COUNT };
+        for i in 0..stored {
+            let at = if coarse { coarse_top(i) } else { i };
+            sums.buckets[at] = row.try_get(6 + i)?;
         }
         Ok(GroupSums {
             grp: row.try_get(0)?,
@@ -276,13 +313,36 @@ pub async fn read(
     to_ms: i64,
 ) -> ApiResult<Vec<GroupSums>> {
     let g = group_expr(group);
+    let v = view(f, group);
     let mut q = Sql::new("SELECT ");
-    q.push(g).push(" AS grp, ").push(SUMS);
-    q.push(" FROM ").push(table(view(f, group), span));
+    q.push(g)
+        .push(" AS grp, ")
+        .push(if coarse(v) { SUMS_COARSE } else { SUMS });
+    q.push(" FROM ").push(table(v, span));
     q.push(" WHERE 1 = 1");
     q.push(" AND start_ms >= ").push_bind(Value::Int(from_ms));
     q.push(" AND start_ms < ").push_bind(Value::Int(to_ms));
     q.push_equals(f);
     q.push(" GROUP BY ").push(g);
     q.fetch_all(db).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_coarse_bucket_is_at_most_about_twice_its_latencies() {
+        assert_eq!(COARSE_COUNT * COARSE_WIDTH, BUCKET_COUNT);
+        for latency in (0..2_000).chain((2_000..900_000).step_by(997)) {
+            let top = edge(coarse_top(bucket(latency) / COARSE_WIDTH));
+            assert!(
+                top >= latency.min(edge(BUCKET_COUNT - 1)),
+                "{latency} -> {top}"
+            );
+            if latency <= edge(BUCKET_COUNT - 1) {
+                assert!(top <= 2 * latency + 1, "{latency} -> {top}");
+            }
+        }
+    }
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use tollgate_contract::usage::UsageRecord;
 
+use super::usage_filter::value_rows;
 use super::Db;
 use crate::error::ApiResult;
 use crate::money::MAX_BALANCE_NANOS;
@@ -62,18 +63,7 @@ pub async fn insert_batch(db: &Db, records: &[UsageRecord]) -> ApiResult<(usize,
              input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens, estimated, stream, latency_ms, \
              ttft_ms, cost_nanos, created_at_ms, attempts, cut) VALUES ",
         );
-        for i in 0..chunk.len() {
-            let n = i * VALUES_PER_ROW;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            let params: Vec<String> = (1..=VALUES_PER_ROW)
-                .map(|j| format!("${}", n + j))
-                .collect();
-            sql.push('(');
-            sql.push_str(&params.join(", "));
-            sql.push(')');
-        }
+        sql.push_str(&value_rows(db.backend, chunk.len(), VALUES_PER_ROW));
         sql.push_str(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
         let mut q = sqlx::query_scalar::<_, String>(&sql);
         for r in chunk {
@@ -149,7 +139,7 @@ pub async fn insert_batch(db: &Db, records: &[UsageRecord]) -> ApiResult<(usize,
         .execute(&mut *tx)
         .await?;
     }
-    super::rollup::add(&mut tx, &kept).await?;
+    super::rollup::add(&mut tx, db.backend, &kept).await?;
     tx.commit().await?;
     let accepted = inserted.len();
     Ok((accepted, records.len() - accepted))

@@ -4,8 +4,37 @@
 
 use sqlx::any::AnyRow;
 
-use super::Db;
+use super::{Backend, Db};
 use crate::error::ApiResult;
+
+/// `(…), (…)`: the placeholders of a multi-row `VALUES` of `rows` rows of
+/// `per_row` values. SQLite gets anonymous `?`: sqlx-sqlite looks up every
+/// named parameter's name by index (`sqlite3_bind_parameter_name`, a linear
+/// walk of the statement's name list), so binding n `$n` values costs n²/2
+/// steps, most of ingest's time at 100 rows of 69 values.
+pub(super) fn value_rows(backend: Backend, rows: usize, per_row: usize) -> String {
+    let mut sql = String::with_capacity(rows * per_row * 6);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for j in 0..per_row {
+            if j > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(i * per_row + j + 1).to_string());
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
 
 /// Which records: each field that is set narrows them.
 #[derive(Debug, Default, Clone)]
