@@ -224,3 +224,23 @@ def test_a_session_expires_after_its_ttl(short_sessions):
     assert session_http(s, "GET", "/admin/keys", jar)[0] == 401
     assert session_http(s, "GET", "/v1/me", holder)[0] == 401
     assert session_http(s, "GET", "/ui/api/session", jar)[2]["kind"] is None
+
+
+def test_every_dashboard_module_parses(tmp_path):
+    """Each ES module of the dashboard parses (Node's own parser, as an .mjs
+    copy): a syntax error shows here, not as a page that never renders."""
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    assert node, "node is needed for this check (the Node SDK test uses it too)"
+    modules = sorted((stackmod.ROOT / "control-plane" / "ui" / "js").glob("*.js"))
+    assert len(modules) >= 10, modules
+    for js in modules:
+        copy = tmp_path / (js.stem + ".mjs")
+        copy.write_bytes(js.read_bytes())
+        done = subprocess.run([node, "--check", str(copy)], capture_output=True, text=True)
+        assert done.returncode == 0, f"{js.name}: {done.stderr}"
+    broken = tmp_path / "broken.mjs"
+    broken.write_text('export const x = f(1));\n')
+    assert subprocess.run([node, "--check", str(broken)], capture_output=True).returncode != 0

@@ -120,7 +120,7 @@ export async function render(root) {
         { label: "Price in / out per 1M", cell: (m) => `$${m.pricing.input_per_1m} / $${m.pricing.output_per_1m}` },
         { label: "Deployments", cell: (m) => h("ul", { class: "plain" }, m.deployments.map((d, i) =>
           h("li", {}, `${d.provider} → ${d.upstream_model} (weight ${d.weight}, priority ${d.priority}) `, healthOf(d.provider),
-            deployment.has(`${m.id}#${i}`) ? deploymentBadge(deployment.get(`${m.id}#${i}`)) : "")))) },
+            deployment.has(`${m.id}#${i}`) ? deploymentBadge(deployment.get(`${m.id}#${i}`)) : ""))) },
         { label: "", cell: (m) => button("Edit", async () => { clear(panel, modelForm(m, providers, () => { clear(panel); load(); })); }, { "aria-label": `Edit ${m.id}` }) },
       ], models, "No models yet."));
     return providers;
