@@ -4,7 +4,7 @@ a system message and its documented parameters (tools, tool_choice,
 reasoning_effort, max_completion_tokens: forwarded unchanged), seed 003's
 ModelsLab body (top_p, presence_penalty, frequency_penalty, stream false)
 and its OpenAI Python SDK snippet, streaming and not, on a model id with a
-slash."""
+slash, and seed 001's usage list, field by field."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import json
 
 from openai import OpenAI
 
-from .helpers import raw, tag, wait_for_key
+from .helpers import raw, stackmod, tag, wait_for_key
 
 SEED_003_MODEL = "Qwen/Qwen2.5-VL-72B-Instruct-together"
 
@@ -103,3 +103,29 @@ def test_seed_003_modelslab_body_and_the_python_sdk_snippet(stack, key, ledger):
         if chunk.choices[0].delta.content:
             text += chunk.choices[0].delta.content
     assert text
+
+
+def test_seed_001_usage_list_has_every_documented_field(stack, key):
+    """`curl "$BASE/v1/usage?limit=10" -H "Authorization: Bearer $KEY"`: the
+    documented record's fields, types and `source`, and the list's shape."""
+    status, _, body = raw(stack, "POST", "/v1/chat/completions",
+                          [("authorization", f"Bearer {key}"), ("content-type", "application/json")],
+                          json.dumps({"model": "demo-chat", "messages": [{"role": "user", "content": "hi"}]}).encode())
+    assert status == 200, body
+
+    def listed():
+        status, _, answer = raw(stack, "GET", "/v1/usage?limit=10", [("authorization", f"Bearer {key}")])
+        assert status == 200, answer
+        page = json.loads(answer)
+        return page if page["data"] else None
+
+    page = stackmod.wait_until(listed, timeout=15, interval=0.3, what="a usage record")
+    assert page["object"] == "list" and isinstance(page["has_more"], bool)
+    record = page["data"][0]
+    types = {"id": str, "object": str, "model": str, "source": str, "input_tokens": int,
+             "output_tokens": int, "total_tokens": int, "created_at": int, "cost_usd": (int, float)}
+    for field, kind in types.items():
+        assert isinstance(record.get(field), kind), (field, record)
+    assert record["id"].startswith("usage_") and record["object"] == "usage_record"
+    assert record["source"] == "api_key"
+    assert record["total_tokens"] == record["input_tokens"] + record["output_tokens"]
