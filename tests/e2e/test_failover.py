@@ -105,6 +105,8 @@ def fleet(stack, test_ca):
         # Headers after 3 s; a stream whose chunks come every 300 ms for ~3 s.
         "slow": Mock(stack, "slow", "x-mock-delay-ms=3000"),
         "paced": Mock(stack, "paced", "x-mock-chunk-delay-ms=300", "x-mock-words=10"),
+        # A chunk a second for 40 s (issue 11: no total-duration cut).
+        "long": Mock(stack, "long", "x-mock-chunk-delay-ms=1000", "x-mock-words=40"),
         # Headers after 150 ms: slower than "ok", not dead.
         "lag": Mock(stack, "lag", "x-mock-delay-ms=150"),
     }
@@ -141,6 +143,8 @@ def fleet(stack, test_ca):
         # decides whether the healthy one is reached.
         "capped": model(stack, (p["e503"], "up-503", 0), (p["e500"], "up-500", 1), (p["ok"], "up-ok", 2),
                         max_attempts=2),
+        "long": model(stack, (p["long"], "up-long", 0, 2000), (p["ok2"], "up-ok2", 1)),
+        "long_single": model(stack, (p["long"], "up-long", 0)),
         "fastest": model(stack, (p["lag"], "up-lag", 0), (p["ok"], "up-ok", 0), strategy="least_latency"),
         "probe": model(stack, (p["flaky"], "up-flaky", 0), (p["ok2"], "up-ok2", 1)),
         "deep": model(stack, (p["e503"], "up-503", 0), (p["e500"], "up-500", 1), (p["e429"], "up-429", 2),
@@ -428,3 +432,34 @@ def test_a_bad_strategy_is_a_400_naming_it(stack):
         "deployments": [{"provider": "mock", "upstream_model": "x"}]})
     assert status == 400, body
     assert body["error"]["param"] == "strategy"
+
+
+def test_a_40_s_stream_with_a_chunk_every_second_is_not_cut_on_either_route(stack, key, fleet):
+    """No total-duration timeout ends a healthy stream: through a failover
+    cluster (with a 2 s first-byte timeout) and through the forward proxy,
+    at once."""
+    import concurrent.futures
+
+    def stream(mid: str):
+        body = json.loads(chat_body(fleet["models"][mid]))
+        body["stream"] = True
+        conn = http.client.HTTPConnection("127.0.0.1", stack.gateway_port, timeout=90)
+        t0 = time.monotonic()
+        conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
+                     headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
+        resp = conn.getresponse()
+        got = resp.read()
+        took = time.monotonic() - t0
+        conn.close()
+        return resp.status, resp.getheader("x-request-id"), got, took
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(stream, ["long", "long_single"]))
+    for status, rid, got, took in answers:
+        assert status == 200
+        assert got.rstrip().endswith(b"data: [DONE]"), got[-200:]
+        assert took >= 39, f"{took:.1f} s: the stream was not paced as asked"
+        assert len(fleet["mocks"]["long"].calls(rid)) == 1
+        assert fleet["mocks"]["ok2"].calls(rid) == []
+        record = served_record(stack, rid)
+        assert (record["status"], record["cut"], record["attempts"]) == (200, False, 1), record
