@@ -199,6 +199,9 @@ class Stack:
     # Per-minute limits shared by several Envoys through the control plane
     # (and Redis, with redis_url).
     shared_limits: bool = False
+    # Requests, tokens and cost per key in Envoy's stats (off by default:
+    # one series per key).
+    metrics_per_key: bool = False
     redis_url: str | None = None
     # Keys per snapshot page (the control plane's default is 2000); small in
     # the end-to-end stacks so that every test runs through paged snapshots.
@@ -319,6 +322,7 @@ class Stack:
                 "CONTROL_PLANE_PORT": str(self.control_plane_via_port or self.control_plane_port),
                 "CA_BUNDLE": self.ca_bundle,
                 "SHARED_LIMITS": "true" if self.shared_limits else "false",
+                "METRICS_PER_KEY": "true" if self.metrics_per_key else "false",
                 "REQUEST_HEADERS_TIMEOUT": self.request_headers_timeout,
                 "REQUEST_TIMEOUT": self.request_timeout,
                 "PRIVATE_UPSTREAM_RULES": PRIVATE_UPSTREAM_RULES if self.refuse_private_upstreams else "",
@@ -516,6 +520,7 @@ COMPOSE_VALUES = {
     "CONTROL_PLANE_PORT": "8081",
     "CA_BUNDLE": CA_BUNDLE,
     "SHARED_LIMITS": "false",
+    "METRICS_PER_KEY": "false",
     "REQUEST_HEADERS_TIMEOUT": "10s",
     "REQUEST_TIMEOUT": "60s",
     # docker-compose.yml allows private upstreams (the mock is on the compose

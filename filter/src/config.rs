@@ -51,6 +51,11 @@ pub struct PluginConfig {
     /// their host calls (bench/README.md has the cost).
     #[serde(default = "default_true")]
     pub metrics: bool,
+    /// Also requests, tokens and cost per key (`tollgate_key_*`): one series
+    /// per key and label, so off unless asked for; the per-worker bound on
+    /// series (`metrics::MAX_SERIES`) holds for them too.
+    #[serde(default)]
+    pub metrics_per_key: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

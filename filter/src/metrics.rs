@@ -64,6 +64,37 @@ fn histogram(name: String, value: u64) -> Update {
     }
 }
 
+/// What one finished request adds per key (`metrics_per_key`): requests by
+/// status class, tokens by type and cost in nano-dollars.
+pub fn for_key(r: &UsageRecord) -> Vec<Update> {
+    let key = label(&r.key_id);
+    let class = match r.status {
+        200..=299 => "2xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    };
+    let mut out = vec![counter(
+        format!("tollgate_key_requests.key.{key}.status_class.{class}"),
+        1,
+    )];
+    for (kind, n) in [("input", r.input_tokens), ("output", r.output_tokens)] {
+        if n > 0 {
+            out.push(counter(
+                format!("tollgate_key_tokens.key.{key}.type.{kind}"),
+                n,
+            ));
+        }
+    }
+    if r.cost_nanos > 0 {
+        out.push(counter(
+            format!("tollgate_key_cost_nanos.key.{key}"),
+            r.cost_nanos,
+        ));
+    }
+    out
+}
+
 /// What one finished request adds. `operation`: the client's endpoint
 /// (`chat_completions`, `messages`, ...); `attempts`: how many deployments
 /// it was sent to.

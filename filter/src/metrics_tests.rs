@@ -134,3 +134,27 @@ fn label_values_cannot_end_a_value_or_grow_without_bound() {
         "tollgate_replies.code.other"
     );
 }
+
+#[test]
+fn per_key_series_count_requests_tokens_and_cost_under_the_keys_label() {
+    let mut r = record();
+    r.key_id = "key.with.dots".into();
+    r.cost_nanos = 1_500;
+    let us = for_key(&r);
+    let names: Vec<(&str, u64)> = us.iter().map(|u| (u.name.as_str(), u.value)).collect();
+    assert!(names.contains(&(
+        "tollgate_key_requests.key.key_with_dots.status_class.2xx",
+        1
+    )));
+    assert!(names.contains(&("tollgate_key_cost_nanos.key.key_with_dots", 1_500)));
+    assert!(us.iter().all(|u| u.kind == Kind::Counter));
+    r.status = 429;
+    r.input_tokens = 0;
+    r.output_tokens = 0;
+    r.cost_nanos = 0;
+    let names: Vec<String> = for_key(&r).into_iter().map(|u| u.name).collect();
+    assert_eq!(
+        names,
+        vec!["tollgate_key_requests.key.key_with_dots.status_class.4xx"]
+    );
+}

@@ -46,7 +46,7 @@ def stack(request, tmp_path_factory, test_ca):
     # level by design: `stack.ENVOY_COMPONENTS_THAT_PRINT_SECRETS`).
     debug = request.param == "sqlite" and os.environ.get("TOLLGATE_E2E_DEBUG_LOGS", "1") == "1"
     s = stackmod.Stack(work_dir=work, database_url=url, snapshot_page_keys=4,
-                       ca_bundle=str(test_ca["bundle"]), debug_logs=debug)
+                       ca_bundle=str(test_ca["bundle"]), debug_logs=debug, metrics_per_key=True)
     leaks: list[str] = []
     dump = []
     try:

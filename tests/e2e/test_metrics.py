@@ -110,3 +110,45 @@ def test_the_gateway_metrics_have_labels_per_model_and_move_exactly_with_traffic
     assert m[f"tollgate_ttft_ms_count{{{on}}}"] == 2
     assert m[f"tollgate_time_per_output_token_us_count{{{on}}}"] == 2
     assert m[refused] - before.get(refused, 0) >= 1
+
+
+def labelled(m: dict[str, float], name: str, **labels: str) -> float:
+    """The sample of `name` with exactly these labels, in whatever order
+    Envoy writes them (0 when there is none)."""
+    want = sorted(f'{k}="{v}"' for k, v in labels.items())
+    for series, value in m.items():
+        base, _, rest = series.partition("{")
+        if base == name and sorted(rest.rstrip("}").split(",")) == want:
+            return value
+    return 0
+
+
+def test_per_key_series_count_a_keys_requests_tokens_and_cost(stack, account):
+    """The test stacks turn `metrics_per_key` on (it is off by default)."""
+    from .helpers import new_key
+
+    made = new_key(stack, account["id"], "per-key-metrics")
+    auth = [("authorization", f"Bearer {made['key']}"), ("content-type", "application/json")]
+    stackmod.wait_until(lambda: raw(stack, "GET", "/v1/models", auth)[0] == 200, what="the key on the gateway")
+    tokens = 0
+    for _ in range(3):
+        status, _, answer = raw(stack, "POST", "/v1/chat/completions", auth, chat_body())
+        assert status == 200
+        usage = json.loads(answer)["usage"]
+        tokens += usage["prompt_tokens"] + usage["completion_tokens"]
+    key = made["id"]
+
+    def counted():
+        m = envoy_prometheus(stack)
+        return m if labelled(m, "tollgate_key_requests", key=key, status_class="2xx") >= 3 else None
+
+    m = stackmod.wait_until(counted, timeout=15, interval=0.5, what="the per-key series")
+    assert labelled(m, "tollgate_key_requests", key=key, status_class="2xx") == 3
+    got = (labelled(m, "tollgate_key_tokens", key=key, type="input")
+           + labelled(m, "tollgate_key_tokens", key=key, type="output"))
+    assert got == tokens
+    records = stackmod.wait_until(
+        lambda: (lambda d: d if len(d) == 3 else None)(stack.must("GET", f"/admin/usage?key_id={key}")["data"]),
+        what="the key's records")
+    cost = sum(round(r["cost_usd"] * 1e9) for r in records)
+    assert abs(labelled(m, "tollgate_key_cost_nanos", key=key) - cost) <= 3, (cost, m)

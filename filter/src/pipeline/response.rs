@@ -189,12 +189,17 @@ impl Request {
         {
             access_log(&json);
         }
-        if worker.config.as_ref().is_some_and(|c| c.metrics) {
+        if let Some(c) = worker.config.clone().filter(|c| c.metrics) {
             worker.metric_updates.extend(crate::metrics::for_record(
                 &record,
                 self.operation,
                 self.attempts,
             ));
+            if c.metrics_per_key {
+                worker
+                    .metric_updates
+                    .extend(crate::metrics::for_key(&record));
+            }
         }
         worker.counts.records += 1;
         worker.counts.estimated += u64::from(record.estimated);
