@@ -127,26 +127,9 @@ pub fn index_keys(index: &mut HashMap<KeyHash, Rc<Key>>, keys: Vec<Key>) -> Resu
     Ok(())
 }
 
-/// 64 hex digits to 32 bytes.
+/// 64 hex digits to 32 bytes (the contract's, from the `hex` crate).
 pub fn parse_hex32(hex: &str) -> Option<[u8; 32]> {
-    let bytes = hex.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let digit = |b: u8| -> Option<u8> {
-        match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            b'A'..=b'F' => Some(b - b'A' + 10),
-            _ => None,
-        }
-    };
-    let mut out = [0u8; 32];
-    for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-        let (hi, lo) = (pair.first().copied()?, pair.get(1).copied()?);
-        *slot = (digit(hi)? << 4) | digit(lo)?;
-    }
-    Some(out)
+    tollgate_contract::sha256::parse_hex_digest(hex)
 }
 
 #[cfg(test)]

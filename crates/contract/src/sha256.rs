@@ -9,23 +9,22 @@ pub fn digest(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
-/// Lower-case hex of the SHA-256 digest of `data`.
+/// Lower-case hex of the SHA-256 digest of `data` (the `hex` crate).
 pub fn hex_digest(data: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(64);
-    for byte in digest(data) {
-        for nibble in [byte >> 4, byte & 0xf] {
-            s.push(char::from(
-                HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-            ));
-        }
-    }
-    s
+    hex::encode(digest(data))
+}
+
+/// 64 hex digits (either case) to the 32 bytes of a digest; `None` for
+/// anything else.
+pub fn parse_hex_digest(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out).ok()?;
+    Some(out)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::hex_digest;
+    use super::{hex_digest, parse_hex_digest};
 
     #[test]
     fn matches_the_nist_vectors() {
@@ -75,5 +74,16 @@ mod tests {
             hex_digest(&[b'a'; 64]),
             "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"
         );
+    }
+
+    #[test]
+    fn a_hex_digest_parses_back_and_anything_else_does_not() {
+        let text = hex_digest(b"abc");
+        let bytes = parse_hex_digest(&text).expect("parses");
+        assert_eq!(bytes, super::digest(b"abc"));
+        assert_eq!(parse_hex_digest(&text.to_uppercase()), Some(bytes));
+        for bad in ["", "ab", &"g".repeat(64), &"a".repeat(63), &"a".repeat(66)] {
+            assert_eq!(parse_hex_digest(bad), None, "{bad}");
+        }
     }
 }
