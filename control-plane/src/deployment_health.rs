@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
-use tollgate_contract::health::{DeploymentHealth, State};
+use tollgate_contract::health::{DeploymentHealth, State, FAILURES_TO_COOL};
 
 use crate::cds::ClusterSpec;
 
@@ -92,7 +92,7 @@ impl Book {
                     // A cool-down that ended since the report: probing
                     // after failures, healthy after a 429.
                     Some(s) if s.state == State::Cooling && (s.until_ms as i64) <= now_ms => {
-                        if s.failures >= 3 {
+                        if s.failures >= FAILURES_TO_COOL {
                             (State::Probing, 0, s.failures)
                         } else {
                             (State::Healthy, 0, s.failures)

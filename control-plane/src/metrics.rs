@@ -188,16 +188,11 @@ pub struct Scraped<'a> {
 pub fn render(m: &Metrics, now: Scraped) -> String {
     m.deployment_state.clear();
     for d in now.deployments {
-        let state = match d.state {
-            tollgate_contract::health::State::Healthy => "healthy",
-            tollgate_contract::health::State::Cooling => "cooling",
-            tollgate_contract::health::State::Probing => "probing",
-        };
         m.deployment_state
             .get_or_create(&DeploymentLabels {
                 model: d.model.clone(),
                 deployment: d.deployment.to_string(),
-                state,
+                state: d.state.name(),
             })
             .set(1);
     }

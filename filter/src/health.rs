@@ -19,8 +19,7 @@ use crate::limits::Store;
 pub const COOLDOWN_MS: u64 = 30_000;
 /// A `Retry-After` longer than this is taken as this.
 pub const MAX_COOLDOWN_MS: u64 = 3_600_000;
-/// Failures in a row that cool a deployment down.
-pub const FAILURES_TO_COOL: u32 = 3;
+pub use tollgate_contract::health::FAILURES_TO_COOL;
 /// How long a claimed probe keeps the deployment from other requests.
 pub const PROBE_MS: u64 = 10_000;
 

@@ -48,6 +48,16 @@ pub fn label(value: &str) -> String {
     out
 }
 
+/// The `status_class` label of a status.
+fn status_class(status: u16) -> &'static str {
+    match status {
+        200..=299 => "2xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    }
+}
+
 fn counter(name: String, value: u64) -> Update {
     Update {
         name,
@@ -68,12 +78,7 @@ fn histogram(name: String, value: u64) -> Update {
 /// status class, tokens by type and cost in nano-dollars.
 pub fn for_key(r: &UsageRecord) -> Vec<Update> {
     let key = label(&r.key_id);
-    let class = match r.status {
-        200..=299 => "2xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "other",
-    };
+    let class = status_class(r.status);
     let mut out = vec![counter(
         format!("tollgate_key_requests.key.{key}.status_class.{class}"),
         1,
@@ -101,12 +106,7 @@ pub fn for_key(r: &UsageRecord) -> Vec<Update> {
 pub fn for_record(r: &UsageRecord, operation: &str, attempts: u32) -> Vec<Update> {
     let model = label(&r.model);
     let provider = label(&r.provider);
-    let class = match r.status {
-        200..=299 => "2xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "other",
-    };
+    let class = status_class(r.status);
     let on = format!("model.{model}.provider.{provider}");
     let mut out = vec![
         counter(

@@ -90,6 +90,25 @@ def chat(stack, key: str, mid: str, stream: bool = False, headers: dict | None =
     return stackmod.http("POST", f"{stack.gateway}/v1/chat/completions", body=body, headers=h, timeout=30)
 
 
+def stream_whole(stack, key: str, mid: str, timeout: float = 30) -> tuple[int, str, bytes, float]:
+    """A streamed chat read to its end: status, request id, the bytes (what
+    arrived, when the stream was cut) and the seconds it took."""
+    body = json.loads(chat_body(mid))
+    body["stream"] = True
+    conn = http.client.HTTPConnection("127.0.0.1", stack.gateway_port, timeout=timeout)
+    t0 = time.monotonic()
+    conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
+                 headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
+    resp = conn.getresponse()
+    try:
+        got = resp.read()
+    except http.client.IncompleteRead as cut:
+        got = cut.partial
+    took = time.monotonic() - t0
+    conn.close()
+    return resp.status, resp.getheader("x-request-id"), got, took
+
+
 @pytest.fixture(scope="module")
 def fleet(stack, test_ca):
     """Deployments that fail each their own way, and the models made of
@@ -209,20 +228,10 @@ def test_when_every_deployment_times_out_the_client_gets_a_504_in_the_openai_for
 
 
 def test_the_first_byte_timeout_does_not_cut_a_stream_that_has_started(stack, key, fleet):
-    body = json.loads(chat_body(fleet["models"]["paced"]))
-    body["stream"] = True
-    conn = http.client.HTTPConnection("127.0.0.1", stack.gateway_port, timeout=30)
-    t0 = time.monotonic()
-    conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
-                 headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
-    resp = conn.getresponse()
-    got = resp.read()
-    took = time.monotonic() - t0
-    conn.close()
-    assert resp.status == 200
+    status, rid, got, took = stream_whole(stack, key, fleet["models"]["paced"])
+    assert status == 200
     assert got.rstrip().endswith(b"data: [DONE]"), got[-200:]
     assert took > 2.0, "the stream was paced over more than the timeout"
-    rid = resp.getheader("x-request-id")
     assert len(fleet["mocks"]["paced"].calls(rid)) == 1
     assert fleet["mocks"]["ok2"].calls(rid) == []
     record = served_record(stack, rid)
@@ -275,19 +284,8 @@ def test_a_model_tries_no_more_deployments_than_its_max_attempts(stack, key, fle
 
 
 def test_a_stream_cut_after_its_first_chunk_is_not_sent_again_anywhere(stack, key, fleet):
-    body = json.loads(chat_body(fleet["models"]["cut"]))
-    body["stream"] = True
-    conn = http.client.HTTPConnection("127.0.0.1", stack.gateway_port, timeout=30)
-    conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
-                 headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
-    resp = conn.getresponse()
-    assert resp.status == 200
-    rid = resp.getheader("x-request-id")
-    try:
-        got = resp.read()
-    except http.client.IncompleteRead as cut:
-        got = cut.partial
-    conn.close()
+    status, rid, got, _ = stream_whole(stack, key, fleet["models"]["cut"])
+    assert status == 200
     # The client got the first chunk and then the end of the stream, without
     # [DONE]: a failure after the first byte ends that response.
     assert b"data: " in got
@@ -441,17 +439,7 @@ def test_a_40_s_stream_with_a_chunk_every_second_is_not_cut_on_either_route(stac
     import concurrent.futures
 
     def stream(mid: str):
-        body = json.loads(chat_body(fleet["models"][mid]))
-        body["stream"] = True
-        conn = http.client.HTTPConnection("127.0.0.1", stack.gateway_port, timeout=90)
-        t0 = time.monotonic()
-        conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
-                     headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
-        resp = conn.getresponse()
-        got = resp.read()
-        took = time.monotonic() - t0
-        conn.close()
-        return resp.status, resp.getheader("x-request-id"), got, took
+        return stream_whole(stack, key, fleet["models"][mid], timeout=90)
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         answers = list(pool.map(stream, ["long", "long_single"]))

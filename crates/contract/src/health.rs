@@ -4,6 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Failures in a row that cool a deployment down; when its cool-down is
+/// over it is probing (the filter's `health.rs`, the control plane's view).
+pub const FAILURES_TO_COOL: u32 = 3;
+
 /// The most deployments one report names; the rest are left out.
 pub const MAX_REPORTED: usize = 1000;
 
@@ -35,4 +39,30 @@ pub enum State {
     Healthy,
     Cooling,
     Probing,
+}
+
+impl State {
+    /// As it is written in JSON and in metric labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Healthy => "healthy",
+            State::Cooling => "cooling",
+            State::Probing => "probing",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::State;
+
+    #[test]
+    fn a_states_name_is_how_serde_writes_it() {
+        for s in [State::Healthy, State::Cooling, State::Probing] {
+            assert_eq!(
+                serde_json::to_value(s).ok(),
+                Some(serde_json::json!(s.name()))
+            );
+        }
+    }
 }

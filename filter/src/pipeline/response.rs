@@ -50,10 +50,13 @@ impl Request {
                 (None, None) => 1,
             };
             self.attempts = tried;
+            // The deployment answered (a 5xx or a 429 is a failure, which
+            // the upstream role counts).
+            let answered = (200..500).contains(&status) && status != 429;
             // A least-latency model: the time to these headers is a sample
-            // of the deployment that answered (not of a failure's).
+            // of the deployment that answered.
             if let Some((model, first)) = self.measured.take() {
-                if (200..500).contains(&status) && status != 429 {
+                if answered {
                     let index = served.map_or(first, |(i, _)| i);
                     let took_us = now_ms()
                         .saturating_sub(self.started_ms)
@@ -62,9 +65,9 @@ impl Request {
                 }
             }
             // The deployment that answered works: its failures in a row
-            // (or its probe) end. A 5xx or a 429 is the upstream role's to count.
+            // (or its probe) end.
             if let (Some(routed), Some((index, _))) = (&self.routed, served) {
-                if status < 500 && status != 429 && routed.marked.contains(&index) {
+                if answered && routed.marked.contains(&index) {
                     crate::health::recovered(store, &routed.model, index as usize);
                 }
             }
