@@ -79,14 +79,25 @@ impl Broker {
         }
     }
 
-    /// `(backend, status)` for `/api/status`.
-    pub fn status(&self) -> (&'static str, &'static str) {
+    /// `(backend, status)` for `/api/status` and `/metrics`. Redis is asked
+    /// now (a `PING`, within the connection's 1 s response timeout), not
+    /// judged by the last lease call: an Envoy that spent its leases and
+    /// refuses locally may not have called since Redis went away.
+    pub async fn status(&self) -> (&'static str, &'static str) {
         match self {
             Broker::Memory(_) => ("memory", "ok"),
             Broker::Redis {
-                healthy, fail_open, ..
+                conn,
+                healthy,
+                fail_open,
             } => {
-                if healthy.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut conn = conn.clone();
+                let ok = redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok();
+                healthy.store(ok, std::sync::atomic::Ordering::Relaxed);
+                if ok {
                     ("redis", "ok")
                 } else if *fail_open {
                     (

@@ -40,7 +40,7 @@ pub async fn get(State(state): State<AppState>) -> Json<Value> {
     };
     let config = state.config.current();
     let deployments = deployments(&state, &config.clusters, now).await;
-    let (limits_backend, limits_status) = state.leases.status();
+    let (limits_backend, limits_status) = state.leases.status().await;
     Json(json!({
         "object": "status",
         "version": env!("CARGO_PKG_VERSION"),
@@ -116,7 +116,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
         &state.metrics,
         crate::metrics::Scraped {
             database_up: state.db.ping().await,
-            limits_up: state.leases.status().1 == "ok",
+            limits_up: state.leases.status().await.1 == "ok",
             // Milliseconds to seconds; a clock step back reads as 0.
             snapshot_age_seconds: (now_ms() - published).max(0) as f64 / 1000.0,
             deployments: &deployments,
