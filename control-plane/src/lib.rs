@@ -35,6 +35,7 @@ pub mod settings;
 mod snapshot;
 mod state;
 mod status;
+pub mod telemetry;
 mod ui;
 mod usage_record;
 mod v1;

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 use tollgate_control_plane::settings::Settings;
 
@@ -14,12 +13,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Dropped last: what traces are still queued go out at exit.
+    let _telemetry = tollgate_control_plane::telemetry::init()?;
     let settings = Settings::from_env()?;
     let listen = settings.listen;
     let state = tollgate_control_plane::state(settings).await?;

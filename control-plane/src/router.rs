@@ -103,6 +103,17 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(openai_errors))
         .layer(axum::middleware::from_fn(no_store))
         .layer(axum::middleware::from_fn(crate::ui::security_headers))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(crate::telemetry::request_span)
+                .on_request(())
+                .on_response(
+                    |res: &Response, _: std::time::Duration, span: &tracing::Span| {
+                        crate::telemetry::record_status(res.status().as_u16(), span)
+                    },
+                )
+                .on_failure(()),
+        )
         .with_state(state)
 }
 

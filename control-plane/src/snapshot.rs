@@ -19,6 +19,7 @@ use crate::secrets::Sealer;
 
 /// Reads everything the filter needs, in pages of `page_keys` keys when
 /// there are more, and stamps it with the hash of its content.
+#[tracing::instrument(name = "snapshot.build", skip_all)]
 pub async fn build(
     db: &Db,
     sealer: &Sealer,

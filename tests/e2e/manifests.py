@@ -30,12 +30,14 @@ def documents() -> list[tuple[Path, dict]]:
 
 def control_plane_env() -> set[str]:
     """The environment variables control-plane/src reads: `var("X")`,
-    `flag("X")`, `std::env::var("X")`, and RUST_LOG where the log filter is
+    `flag("X")`, `std::env::var("X")`, a `const ..: &str = "TOLLGATE_X"`
+    read by name, and RUST_LOG where the log filter is
     taken from the environment (tracing's EnvFilter::try_from_default_env)."""
     names: set[str] = set()
     for path in (ROOT / "control-plane" / "src").rglob("*.rs"):
         text = path.read_text()
         names |= set(re.findall(r'\b(?:var|flag|env::var)\("([A-Z][A-Z0-9_]+)"\)', text))
+        names |= set(re.findall(r'\bconst [A-Z_]+: &str = "(TOLLGATE_[A-Z0-9_]+)";', text))
         if "EnvFilter::try_from_default_env" in text:
             names.add("RUST_LOG")
     return names

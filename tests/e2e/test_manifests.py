@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import subprocess
 
@@ -284,7 +285,9 @@ def test_the_control_plane_starts_on_the_settings_of_the_manifests(source, tmp_p
         env = {**one("ConfigMap")["data"], **one("Secret")["stringData"]}
     else:
         compose = yaml.safe_load((m.ROOT / "docker-compose.yml").read_text())
-        env = dict(compose["services"]["control-plane"]["environment"])
+        # As compose substitutes ${NAME:-default} from its own environment.
+        env = {k: re.sub(r"\$\{([A-Z0-9_]+):-([^}]*)\}", lambda g: os.environ.get(g[1], g[2]), str(v))
+               for k, v in compose["services"]["control-plane"]["environment"].items()}
     port = stackmod.free_port()
     env.update({"TOLLGATE_LISTEN": f"127.0.0.1:{port}", "TOLLGATE_DATA_DIR": str(tmp_path / "data")})
     proc = stackmod.Proc(f"control-plane-{source}", [str(stackmod.binary("tollgate-control-plane"))],

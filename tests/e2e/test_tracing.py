@@ -122,3 +122,103 @@ def test_a_gateway_with_traces_on_exports_spans_with_the_request_id_and_model(tm
             assert attribute("service.name", "tollgate-gateway") in spans
     finally:
         collector.close()
+
+
+def fields(data: bytes):
+    """The (field number, value) pairs of a protobuf message: varints as
+    ints, length-delimited fields as bytes (fixed-width ones skipped)."""
+    i = 0
+    while i < len(data):
+        tag, i = varint(data, i)
+        number, kind = tag >> 3, tag & 7
+        if kind == 0:
+            value, i = varint(data, i)
+        elif kind == 2:
+            size, i = varint(data, i)
+            value, i = data[i:i + size], i + size
+        elif kind in (1, 5):
+            value, i = None, i + (8 if kind == 1 else 4)
+        else:
+            raise ValueError(f"wire type {kind}")
+        yield number, value
+
+
+def varint(data: bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+
+
+def string_attributes(message: bytes, number: int) -> dict[str, str]:
+    out = {}
+    for n, kv in fields(message):
+        if n == number:
+            kv = dict(fields(kv))
+            value = dict(fields(kv.get(2, b"")))
+            out[kv[1].decode()] = value.get(1, b"").decode() if isinstance(value.get(1), bytes) else value.get(3)
+    return out
+
+
+def spans_of(bodies: list[bytes]) -> list[dict]:
+    """Every span in OTLP ExportTraceServiceRequest bodies: its service,
+    name, trace and parent ids and string attributes."""
+    out = []
+    for body in bodies:
+        for n, resource_spans in fields(body):
+            if n != 1:
+                continue
+            parts = list(fields(resource_spans))
+            resource = next((v for k, v in parts if k == 1), b"")
+            service = string_attributes(resource, 1).get("service.name")
+            for scope_spans in (v for k, v in parts if k == 2):
+                for span in (v for k, v in fields(scope_spans) if k == 2):
+                    f = list(fields(span))
+                    one = dict(f)
+                    out.append({"service": service, "name": one.get(5, b"").decode(), "trace": one.get(1, b"").hex(),
+                                "span": one.get(2, b"").hex(), "parent": one.get(4, b"").hex(),
+                                "attributes": string_attributes(span, 9)})
+    return out
+
+
+def test_the_control_plane_exports_its_spans_in_the_gateway_trace(tmp_path):
+    """With TOLLGATE_OTLP_ENDPOINT the control plane exports a span per
+    request (named by method and route, never the raw path), and a keyed
+    request that came through Envoy is a child in Envoy's trace; a bad
+    endpoint stops the control plane at start with a message naming it."""
+    collector = Collector()
+    stack = stackmod.Stack(work_dir=tmp_path / "traced", otlp_endpoint=collector.url,
+                           control_plane_extra_env={"TOLLGATE_OTLP_ENDPOINT": collector.url})
+    try:
+        with stack.running():
+            key = stack.demo["key"]["key"]
+            status, headers, _ = stackmod.http("GET", f"{stack.gateway}/v1/models", None, {"authorization": f"Bearer {key}"})
+            assert status == 200
+            rid = headers["x-request-id"]
+            assert stack.admin("GET", "/admin/accounts?limit=1")[0] == 200
+
+            def both():
+                spans = spans_of(collector.bodies)
+                mine = [s for s in spans if s["attributes"].get("tollgate.request_id") == rid]
+                services = {s["service"] for s in mine}
+                return mine if {"tollgate-gateway", "tollgate-control-plane"} <= services else None
+
+            mine = stackmod.wait_until(both, timeout=20, interval=0.5, what="both services' spans of one request")
+            cp = next(s for s in mine if s["service"] == "tollgate-control-plane")
+            gw = next(s for s in mine if s["service"] == "tollgate-gateway")
+            assert cp["name"] == "GET /v1/models" and cp["attributes"]["http.route"] == "/v1/models"
+            assert cp["trace"] == gw["trace"] and cp["parent"], "the control plane's span is in Envoy's trace"
+            admin = stackmod.wait_until(
+                lambda: [s for s in spans_of(collector.bodies) if s["name"] == "GET /admin/accounts"] or None,
+                timeout=20, interval=0.5, what="the admin request's span")
+            assert admin[0]["service"] == "tollgate-control-plane"
+            assert all("?" not in s["name"] for s in spans_of(collector.bodies)), "no query in a span name"
+    finally:
+        collector.close()
+    bad = subprocess.run([str(stackmod.binary("tollgate-control-plane"))], capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "TOLLGATE_OTLP_ENDPOINT": "https://otel:4318"})
+    assert bad.returncode != 0 and "TOLLGATE_OTLP_ENDPOINT" in bad.stderr, bad.stderr[-2000:]
