@@ -561,7 +561,11 @@ Tollgate is up.
   control plane  {stack.control_plane}   (admin token: {work / 'admin_token'})
   envoy admin    {stack.envoy_admin}
   mock upstream  {stack.mock}
-  logs           {work}
+  dashboard      {stack.control_plane}/ui/
+  metrics        {stack.envoy_admin}/stats/prometheus (gateway)
+                 {stack.control_plane}/metrics (control plane)
+  status         {stack.gateway}/api/status
+  logs           {work} (access log: access.log)
 
 Demo key (shown once): {key}
 
