@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import istio  # noqa: E402  (tools/istio.py, beside this file)
 import tracing  # noqa: E402  (tools/tracing.py, beside this file)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -231,6 +232,9 @@ class Stack:
     otlp_endpoint: str | None = field(default_factory=lambda: os.environ.get(tracing.ENV) or None)
     # More environment for the control plane (e.g. TOLLGATE_UI_SESSION_TTL).
     control_plane_extra_env: dict = field(default_factory=dict)
+    # The filter configured as Istio's agent would for deploy/istio's
+    # WasmPlugin (tools/istio.py): its pluginConfig and cluster names.
+    istio: bool = field(default_factory=lambda: os.environ.get("TOLLGATE_E2E_ISTIO") == "1")
     procs: dict[str, Proc] = field(default_factory=dict)
     # What `start` seeded (the demo account and key) and the second Envoy's port.
     demo: dict = field(default_factory=dict)
@@ -330,6 +334,8 @@ class Stack:
                 **tracing.values(self.otlp_endpoint or ""),
             },
         )
+        if self.istio:
+            rendered = istio.istio_envoy(rendered)
         path = self.work_dir / f"{name}.yaml"
         path.write_text(rendered)
         return path

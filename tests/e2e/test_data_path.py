@@ -4,6 +4,7 @@ paths, raw HTTP for every error the contract names."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import openai
@@ -29,6 +30,21 @@ def test_a_chat_completion_goes_through_with_the_model_and_credential_rewritten(
     # The client's key never reaches the upstream, in any header.
     assert not any(key in str(v) for v in entry["headers"].values())
     assert not any(name.startswith("x-tollgate-") for name in entry["headers"])
+
+
+def test_model_requests_go_through_the_plugin_configurations_upstream_cluster(stack, client):
+    """The stack's own cluster, or under TOLLGATE_E2E_ISTIO=1 the one
+    deploy/istio's WasmPlugin names (tools/istio.py), as Istio would."""
+    cluster = stackmod.istio.plugin_config()["upstream_cluster"] if stack.istio else "tollgate_upstream"
+
+    def sent() -> int:
+        stats = stackmod.http("GET", f"{stack.envoy_admin}/stats?filter=upstream_rq_total", timeout=5)[2].decode()
+        found = re.search(rf"^cluster\.{re.escape(cluster)}\.upstream_rq_total: (\d+)$", stats, re.M)
+        return int(found.group(1)) if found else 0
+
+    before = sent()
+    client.chat.completions.create(model="demo-chat", messages=[{"role": "user", "content": "hello"}])
+    assert sent() == before + 1, cluster
 
 
 def test_a_streamed_chat_completion_arrives_chunk_by_chunk(stack, client, ledger):

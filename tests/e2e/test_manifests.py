@@ -8,7 +8,6 @@ source exists in the build context."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -198,32 +197,11 @@ def test_every_dockerfile_copies_files_that_exist_in_its_context():
 
 # --- the plugin configurations in real Envoy ---------------------------------
 
-CLUSTER_FIELDS = {"control_plane_cluster": "tollgate_control_plane",
-                  "upstream_cluster": "tollgate_upstream", "upstream_tls_cluster": "tollgate_upstream_tls"}
-
-
 def envoy_with(stack, plugin: dict, name: str) -> tuple[dict, list[str]]:
     """The stack's Envoy config with the filter's configuration replaced by
-    `plugin` and each cluster it names made (a copy of the template's
-    cluster for that field, the plaintext one when a name serves both)."""
+    `plugin` and each cluster it names made (tools/istio.py)."""
     config = yaml.safe_load(stack.envoy_config(stackmod.free_port(), stackmod.free_port(), name).read_text())
-    clusters = config["static_resources"]["clusters"]
-    by_name = {c["name"]: c for c in clusters}
-    made = []
-    for field, template in CLUSTER_FIELDS.items():
-        wanted = plugin.get(field)
-        if not wanted or wanted in made:
-            continue
-        cluster = copy.deepcopy(by_name[template])
-        cluster["name"] = wanted
-        if "load_assignment" in cluster:
-            cluster["load_assignment"]["cluster_name"] = wanted
-        clusters.append(cluster)
-        made.append(wanted)
-    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-    wasm = next(f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.wasm")
-    wasm["typed_config"]["config"]["configuration"]["value"] = json.dumps(plugin)
-    return config, made
+    return stackmod.istio.with_plugin(config, plugin)
 
 
 def validate(config: dict, path, secret: str) -> subprocess.CompletedProcess:
