@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod pipeline;
 pub mod poller;
+pub mod rename;
 pub mod reply;
 pub mod request;
 pub mod routing;

@@ -66,6 +66,12 @@ impl Meter {
         self.req.upstream_model = upstream_model;
     }
 
+    /// The public model id and the provider's (of the deployment that
+    /// answered).
+    pub fn models(&self) -> (&str, &str) {
+        (&self.req.model, &self.req.upstream_model)
+    }
+
     /// The status of the response headers, once they came.
     pub fn status(&self) -> Option<u16> {
         self.status

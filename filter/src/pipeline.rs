@@ -181,6 +181,9 @@ pub struct Request {
     /// A `least_latency` model and the deployment first chosen: the answer's
     /// time to headers is a sample of the deployment that served it.
     measured: Option<(String, u32)>,
+    /// A successful answer from a provider that names the model otherwise:
+    /// its `model` becomes the public id on the way back (`rename.rs`).
+    rename: Option<crate::rename::Rename>,
 }
 
 impl Request {

@@ -328,7 +328,7 @@ fn a_forwarded_request_is_rewritten_for_its_provider_and_metered_into_one_record
         Some(Some(new.len().to_string()))
     );
 
-    let answer = br#"{"id":"c1","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}"#;
+    let answer = br#"{"id":"c1","model":"mock-gpt","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}"#;
     let resp = req.on_response_headers(
         &Mem::default(),
         || NOW,
@@ -340,11 +340,21 @@ fn a_forwarded_request_is_rewritten_for_its_provider_and_metered_into_one_record
         },
     );
     assert_eq!(resp.then, Then::Continue);
-    assert!(resp.headers.is_empty(), "no limits, no rate-limit headers");
     assert_eq!(
-        req.on_response_body(answer.len(), true, || answer.to_vec(), || NOW + 5),
-        None,
-        "a JSON answer passes untouched"
+        written(&resp, "content-length"),
+        Some(None),
+        "no rate-limit headers; the answer's model is renamed, so its length may change"
+    );
+    assert_eq!(resp.headers.len(), 1);
+    let renamed = req
+        .on_response_body(answer.len(), true, || answer.to_vec(), || NOW + 5)
+        .expect("the model renamed");
+    assert_eq!(
+        renamed,
+        String::from_utf8_lossy(answer)
+            .replace("mock-gpt", "demo-chat")
+            .into_bytes(),
+        "only the model changes, to the public id"
     );
     let mut logged = Vec::new();
     req.on_end(&mut w, &store, NOW + 9, || 0, |j| logged = j.to_vec());

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use tollgate_contract::key;
 
 use crate::meter::{Meter, Request};
+use crate::rename::Rename;
 use crate::request::Body;
 use crate::routing::{parse_base_url, Endpoint};
 use crate::snapshot::Compiled;
@@ -71,6 +72,28 @@ fn valid_body() -> impl Strategy<Value = (String, serde_json::Map<String, serde_
             map.insert("model".into(), serde_json::Value::String(model.clone()));
             (model, map)
         })
+}
+
+/// What `rename.rs` promises: every `model` member holding a string that
+/// needs no escape, at any depth, names the public id.
+fn renamed_as_documented(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let plain = v.as_str().is_some_and(|s| {
+                    s.len() <= crate::rename::MAX_VALUE
+                        && serde_json::to_string(s).is_ok_and(|q| !q.contains('\\'))
+                });
+                if k == "model" && plain {
+                    *v = serde_json::json!("pub/lic-1");
+                } else {
+                    renamed_as_documented(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(renamed_as_documented),
+        _ => {}
+    }
 }
 
 /// Cuts `bytes` at the given fractions into chunks (some of them empty).
@@ -234,5 +257,34 @@ proptest! {
         let _ = parse_base_url(&url);
         let _ = parse_base_url(&format!("http://{tail}"));
         let _ = parse_base_url(&format!("https://{tail}"));
+    }
+
+    /// The answer's rename gives the same bytes however the answer is cut,
+    /// and holds back no more than `HOLD`; a valid JSON answer stays valid
+    /// with only its `model` members changed.
+    #[test]
+    fn the_rename_is_the_same_wherever_the_answer_is_cut(raw in jsonish(), cuts in prop::collection::vec(0usize..512, 0..6)) {
+        let whole = Rename::new("demo-chat", "x").map(|mut r| r.push(&raw, true));
+        let mut r = Rename::new("demo-chat", "x").expect("a rename");
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(raw.len())).collect();
+        cuts.sort_unstable();
+        let (mut out, mut from) = (Vec::new(), 0);
+        for cut in cuts {
+            out.extend(r.push(raw.get(from..cut).unwrap_or_default(), false));
+            prop_assert!(r.held_len() <= crate::rename::HOLD);
+            from = cut;
+        }
+        out.extend(r.push(raw.get(from..).unwrap_or_default(), true));
+        prop_assert_eq!(Some(out), whole);
+    }
+
+    #[test]
+    fn a_renamed_json_answer_is_the_same_json_but_its_model((_, body) in valid_body()) {
+        let raw = serde_json::to_vec(&body).expect("json");
+        let mut r = Rename::new("pub/lic-1", "x").expect("a rename");
+        let renamed: serde_json::Value = serde_json::from_slice(&r.push(&raw, true)).expect("still JSON");
+        let mut want = serde_json::Value::Object(body);
+        renamed_as_documented(&mut want);
+        prop_assert_eq!(renamed, want);
     }
 }

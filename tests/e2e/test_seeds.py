@@ -47,9 +47,9 @@ def test_seed_002_chat_with_tools_and_reasoning_parameters_is_forwarded(stack, k
     assert status == 200, answer
     answer = json.loads(answer)
     served = _served_body(ledger, headers["x-request-id"])
-    # The seed shows the public id here; Tollgate answers the provider's own
-    # (the deployment's upstream model): a gap in docs/seeds.md.
-    assert answer["object"] == "chat.completion" and answer["model"] == served["model"]
+    # The public id, as the seed shows, not the provider's (filter/src/rename.rs).
+    assert served["model"] != body["model"]
+    assert answer["object"] == "chat.completion" and answer["model"] == body["model"]
     assert isinstance(answer["id"], str) and isinstance(answer["choices"][0]["message"]["content"], str)
     assert answer["choices"][0]["index"] == 0 and answer["choices"][0]["finish_reason"]
     usage = answer["usage"]
@@ -77,7 +77,7 @@ def test_seed_003_modelslab_body_and_the_python_sdk_snippet(stack, key, ledger):
     assert status == 200, answer
     answer = json.loads(answer)
     served = _served_body(ledger, headers["x-request-id"])
-    assert answer["object"] == "chat.completion" and answer["model"] == served["model"]  # as in seed 002
+    assert answer["object"] == "chat.completion" and answer["model"] == SEED_003_MODEL != served["model"]
     assert isinstance(answer["created"], int) and answer["choices"][0]["message"]["role"] == "assistant"
     for field in ("max_tokens", "temperature", "top_p", "stream", "presence_penalty", "frequency_penalty"):
         assert served[field] == body[field], field
@@ -92,7 +92,7 @@ def test_seed_003_modelslab_body_and_the_python_sdk_snippet(stack, key, ledger):
         ],
         max_tokens=1000,
     )
-    assert response.choices[0].message.content
+    assert response.choices[0].message.content and response.model == SEED_003_MODEL
     stream = client.chat.completions.create(
         model=SEED_003_MODEL,
         messages=[{"role": "user", "content": "Write a story"}],
@@ -100,6 +100,7 @@ def test_seed_003_modelslab_body_and_the_python_sdk_snippet(stack, key, ledger):
     )
     text = ""
     for chunk in stream:
+        assert chunk.model == SEED_003_MODEL, "every chunk names the public id"
         if chunk.choices[0].delta.content:
             text += chunk.choices[0].delta.content
     assert text

@@ -98,6 +98,11 @@ impl Request {
             }
             if let Some(meter) = self.meter.as_mut() {
                 rewrites |= meter.on_headers(status, content_type);
+                if (200..300).contains(&status) {
+                    let (public, upstream) = meter.models();
+                    self.rename = crate::rename::Rename::new(public, upstream);
+                    rewrites |= self.rename.is_some();
+                }
             }
             if rewrites {
                 changes.push(remove("content-length"));
@@ -124,6 +129,26 @@ impl Request {
         }
         // Often the last call brings no bytes, only the end: no read then.
         let chunk = if body_size == 0 { Vec::new() } else { read() };
+        let out = self.metered_body(&chunk, end_of_stream, now_ms);
+        match self.rename.as_mut() {
+            Some(rename) => {
+                let renamed = rename.push(out.as_deref().unwrap_or(&chunk), end_of_stream);
+                // Unchanged bytes are not written back (a host call).
+                (out.is_some() || renamed != chunk).then_some(renamed)
+            }
+            None => out,
+        }
+    }
+
+    /// A chunk through the meter and the translator: `Some(bytes)` when
+    /// they changed it.
+    fn metered_body(
+        &mut self,
+        chunk: &[u8],
+        end_of_stream: bool,
+        now_ms: impl FnOnce() -> u64,
+    ) -> Option<Vec<u8>> {
+        let chunk = chunk.to_vec();
         let Some(translator) = self.translator.as_mut() else {
             let meter = self.meter.as_mut()?;
             let replacement = meter.on_chunk(&chunk, end_of_stream, now_ms)?;
