@@ -3,9 +3,10 @@
 //!
 //! Envoy 1.40's HTTP/1.1 codec parses the pipelined requests of one read in
 //! one pass, and before each new request it checks that fewer than two
-//! answers wait to be written (a constant: "2, which functionally disables
-//! pipelining"); past that it ends the connection, `codec_error:
-//! Too_many_responses_queued`, with the next request unanswered. A local
+//! answers wait to be written (2, "which functionally disables pipelining"
+//! in Envoy's words; no longer configurable in 1.40); past that it ends the
+//! connection, `codec_error:Too_many_responses_queued`, with the next
+//! request unanswered. A local
 //! reply sent from inside that pass is queued at once: after a proxied
 //! answer (whose end-of-stream marker waits in the codec until the next
 //! write) or after another local reply, that makes two. A reply sent from a
