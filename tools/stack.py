@@ -218,6 +218,9 @@ class Stack:
     control_plane_via_port: int | None = None
     # How long Envoy waits for a request's headers, and for the whole request
     # (headers and body), before answering 408; short in the tests of them.
+    # Envoy's drain period (`--drain-time-s`, drained at once:
+    # `--drain-strategy immediate`); Envoy's default (600 s, gradual) unless set.
+    drain_time_s: int | None = None
     request_headers_timeout: str = "10s"
     request_timeout: str = "60s"
     # Envoy refuses to connect providers on loopback and private addresses
@@ -361,6 +364,8 @@ class Stack:
                 "--log-level", "debug" if self.debug_logs else os.environ.get("TOLLGATE_ENVOY_LOG_LEVEL", "info"),
                 *(["--component-log-level", ENVOY_COMPONENTS_THAT_PRINT_SECRETS] if self.debug_logs else []),
                 "--disable-hot-restart",
+                *(["--drain-time-s", str(self.drain_time_s), "--drain-strategy", "immediate"]
+                  if self.drain_time_s is not None else []),
                 # The access log carries every usage record: flushed every
                 # 20 ms (Envoy's default is 10 s), what a killed Envoy had not
                 # shipped is on disk for tools/recover_usage.py.

@@ -20,6 +20,7 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(root::Root::new()) });
 }}
 
+mod deferred;
 mod root;
 
 fn buffer(kind: BufferType, size: usize) -> Vec<u8> {
@@ -33,6 +34,16 @@ struct Http {
     id: u32,
     worker: Rc<RefCell<Worker>>,
     request: Request,
+    replies: Rc<deferred::Deferred>,
+}
+
+/// When a local reply goes: request-side ones on the event loop's next turn
+/// (`deferred.rs`: so that a pipelined connection is not ended), response-side
+/// ones at once.
+#[derive(Clone, Copy)]
+enum Side {
+    Request,
+    Response,
 }
 
 fn set_header(map: MapType, name: &str, value: Option<&[u8]>) {
@@ -62,20 +73,20 @@ impl Http {
                 self.id
             );
             let reply = self.request.body_not_written(&SharedData, now_ms());
-            return self.send(&reply);
+            return self.send(&reply, Side::Request);
         }
-        self.step(outcome.then)
+        self.step(outcome.then, Side::Request)
     }
 
-    fn step(&self, then: Then) -> Action {
+    fn step(&self, then: Then, side: Side) -> Action {
         match then {
             Then::Continue => Action::Continue,
             Then::Pause => Action::Pause,
-            Then::Reply(reply) => self.send(&reply),
+            Then::Reply(reply) => self.send(&reply, side),
         }
     }
 
-    fn send(&self, reply: &Reply) -> Action {
+    fn send(&self, reply: &Reply, side: Side) -> Action {
         if let Some(code) = reply.code {
             let mut worker = self.worker.borrow_mut();
             if worker.config.as_ref().is_some_and(|c| c.metrics) {
@@ -86,13 +97,10 @@ impl Http {
             }
         }
         let (headers, body) = self.request.answer(reply);
-        if let Err(status) =
-            hostcalls::send_http_response(u32::from(reply.status), headers, Some(&body))
-        {
-            log::error!(
-                "#{} tollgate: cannot send a local reply: {status:?}",
-                self.id
-            );
+        let status = u32::from(reply.status);
+        match side {
+            Side::Request => self.replies.send(self.id, status, &headers, &body),
+            Side::Response => deferred::send_now(self.id, status, &headers, &body),
         }
         Action::Pause
     }
@@ -138,7 +146,7 @@ impl HttpContext for Http {
                 value.as_deref(),
             );
         }
-        self.step(outcome.then)
+        self.step(outcome.then, Side::Response)
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {

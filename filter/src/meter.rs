@@ -163,7 +163,10 @@ impl Meter {
         let succeeded = (200..300).contains(&status);
         let (tokens, estimated) = match reported {
             Some(t) => (t, false),
-            None if !succeeded && self.first_byte_ms.is_none() => (Tokens::default(), false),
+            // An error is never billed an estimate: the client got an error
+            // body (the provider's, or Envoy's for a reset or a timeout),
+            // not an answer.
+            None if !succeeded => (Tokens::default(), false),
             None => (
                 Tokens {
                     input: usage::estimate_tokens(self.req.prompt_weight),

@@ -172,6 +172,28 @@ fn an_error_before_any_byte_is_a_zero_record_not_an_estimate() {
 }
 
 #[test]
+fn an_error_with_a_body_and_no_usage_is_a_zero_record_not_an_estimate() {
+    // Envoy's 502 for an upstream reset before its answer, a provider's 500:
+    // an error body went to the client, nothing to bill.
+    for status in [502, 500, 504, 429] {
+        let mut m = Meter::new(request(Endpoint::ChatCompletions, false, false));
+        m.on_headers(status, b"application/json");
+        let _ = m.on_chunk(br#"{"error":{"message":"upstream reset"}}"#, true, || 1_050);
+        let rec = m.finish(1_200, 0);
+        assert_eq!(
+            (
+                rec.status,
+                rec.input_tokens,
+                rec.output_tokens,
+                rec.estimated,
+                rec.cost_nanos
+            ),
+            (status, 0, 0, false, 0)
+        );
+    }
+}
+
+#[test]
 fn costs_round_to_the_nearest_nano_dollar_and_never_overflow() {
     assert_eq!(
         cost(

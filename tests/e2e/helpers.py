@@ -1,6 +1,8 @@
 """What the end-to-end tests share: requests to the gateway with headers as
 raw bytes, the chat body they send, accounts and keys of a test's own that
-every Envoy worker knows, and the wait for a change to reach every worker.
+every Envoy worker knows, the wait for a change to reach every worker, and
+the ledger check of the fault tests (the mock's ledger against the usage
+records).
 Test modules import from here (and `stack`), never from each other."""
 
 from __future__ import annotations
@@ -118,3 +120,34 @@ def records_of(stack, ids: set[str]) -> list[dict]:
         if not page["has_more"]:
             return got
         after = page["data"][-1]["id"]
+
+
+# The demo model's prices (`Stack.seed_demo`), per million tokens.
+DEMO_PRICES = (0.15, 0.60)
+
+
+def ledger_check(stack, key: str, ok: list[str], timeout: float = 60.0,
+                 prices: tuple[float, float] = DEMO_PRICES) -> dict:
+    """Every request the upstream served of `ok` (answered 200) has exactly
+    one usage record with the upstream's tokens and the catalog's price
+    (`prices`: input and output per million tokens; the demo model's by
+    default)."""
+    _, _, body = stackmod.http("GET", f"{stack.mock}/_mock/ledger")
+    served = {e["x_request_id"]: e for e in body["entries"] if e["x_request_id"] in set(ok)}
+    assert len(served) == len(ok), "the upstream served every request answered 200"
+
+    def arrived():
+        got = records_of(stack, set(served))
+        return got if len({r["request_id"] for r in got}) >= len(served) else None
+
+    got = stackmod.wait_until(arrived, timeout=timeout, interval=0.5, what="every record after the fault")
+    ids = [r["request_id"] for r in got]
+    lost, doubled = len(set(served) - set(ids)), len(ids) - len(set(ids))
+    wrong = []
+    for r in got:
+        e = served[r["request_id"]]
+        want_cost = (e["prompt_tokens"] * prices[0] + e["completion_tokens"] * prices[1]) / 1e6
+        if (r["input_tokens"], r["output_tokens"]) != (e["prompt_tokens"], e["completion_tokens"]) \
+                or abs(r["cost_usd"] - want_cost) > 1e-9 or r["estimated"]:
+            wrong.append((r, e["prompt_tokens"], e["completion_tokens"]))
+    return {"served": len(served), "lost": lost, "doubled": doubled, "wrong": wrong}

@@ -192,13 +192,25 @@ def test_pipelined_models(hostile, key):
     assert _pipelined(hostile, [req("GET", "/v1/models", key)] * 10) == [200] * 10
 
 
-@pytest.mark.xfail(reason="the filter's local reply in the body phase ends a pipelined connection "
-                          "(codec_error:Too_many_responses_queued); needs a filter change", strict=False)
 def test_pipelined_mixed(hostile, key):
+    """Finding 7: a refusal answered inside Envoy's parse of a pipelined read
+    ended the connection (codec_error:Too_many_responses_queued) with the
+    next request unanswered; refusals now go out on the next turn of the
+    event loop (filter/src/host/deferred.rs)."""
     three = [req("POST", "/v1/chat/completions", key, BODY), req("POST", "/v1/chat/completions", "tg-nope", BODY),
              req("GET", "/v1/models", key)]
     assert _pipelined(hostile, three) == [200, 401, 200]
     assert _pipelined(hostile, (three * 4)[:10]) == ([200, 401, 200] * 4)[:10]
+
+
+def test_pipelined_refusals_at_headers_and_in_a_row(hostile, key):
+    # Refused at headers time (no body), after a proxied answer...
+    bad_get = req("GET", "/v1/models", "tg-nope")
+    assert _pipelined(hostile, [req("POST", "/v1/chat/completions", key, BODY), bad_get,
+                                req("GET", "/v1/models", key)]) == [200, 401, 200]
+    # ...and nothing but refusals: Envoy's bound is two answers queued.
+    assert _pipelined(hostile, [bad_get] * 5 + [req("POST", "/v1/chat/completions", "tg-nope", BODY)] * 3) \
+        == [401] * 8
 
 
 # 5. SSRF at connect time

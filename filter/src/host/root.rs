@@ -9,6 +9,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, MapType};
 
+use super::deferred::Deferred;
 use super::{buffer, Http};
 use crate::channel::{Call, Polled};
 use crate::config::{PluginConfig, Role};
@@ -25,6 +26,8 @@ pub(super) struct Root {
     lease_token: Option<u32>,
     /// A failover cluster's upstream filter: no ticks, no channel.
     upstream: bool,
+    /// Request-side local replies waiting for the event loop's next turn.
+    replies: Rc<Deferred>,
 }
 
 impl Root {
@@ -36,6 +39,7 @@ impl Root {
             ship_token: None,
             lease_token: None,
             upstream: false,
+            replies: Rc::default(),
         }
     }
 
@@ -182,6 +186,7 @@ impl RootContext for Root {
             }
             Ok(config) => {
                 host_upstream::register(&self.worker);
+                self.replies.register(&self.worker.borrow().ids.reporter());
                 let tick = Duration::from_millis(config.tick_ms);
                 self.worker.borrow_mut().config = Some(Rc::new(config));
                 self.metrics = Metrics::define();
@@ -208,6 +213,10 @@ impl RootContext for Root {
         self.worker.borrow_mut().drop_retired();
     }
 
+    fn on_queue_ready(&mut self, queue_id: u32) {
+        self.replies.ready(queue_id);
+    }
+
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         if self.upstream {
             return Some(Box::<UpstreamHttp>::default());
@@ -216,6 +225,7 @@ impl RootContext for Root {
             id: context_id,
             worker: Rc::clone(&self.worker),
             request: Request::default(),
+            replies: Rc::clone(&self.replies),
         }))
     }
 
