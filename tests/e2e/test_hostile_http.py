@@ -48,7 +48,8 @@ def exchange(port: int, data: bytes, wait: float = 6.0) -> tuple[bytes, float, b
 
 
 def responses(raw: bytes) -> list[tuple[int, dict, bytes]]:
-    """Splits HTTP/1.1 responses with content-length bodies."""
+    """Splits HTTP/1.1 responses with content-length or chunked bodies (a
+    renamed answer is chunked, filter/src/rename.rs)."""
     found = []
     while raw.startswith(b"HTTP/1.1 "):
         head, _, rest = raw.partition(b"\r\n\r\n")
@@ -56,6 +57,17 @@ def responses(raw: bytes) -> list[tuple[int, dict, bytes]]:
         status = int(lines[0].split()[1])
         headers = {k.strip().lower().decode(): v.strip().decode("latin-1")
                    for k, _, v in (ln.partition(b":") for ln in lines[1:])}
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size_line, _, rest = rest.partition(b"\r\n")
+                size = int(size_line.split(b";")[0] or b"0", 16)
+                body, rest = body + rest[:size], rest[size + 2:]
+                if size == 0:
+                    break
+            found.append((status, headers, body))
+            raw = rest
+            continue
         n = int(headers.get("content-length", "0"))
         found.append((status, headers, rest[:n]))
         raw = rest[n:]
