@@ -7,6 +7,7 @@ fn provider(id: &str, kind: &str, base_url: &str) -> Provider {
         kind: kind.into(),
         base_url: base_url.into(),
         api_key: "sk-secret".into(),
+        credentials: Vec::new(),
     }
 }
 

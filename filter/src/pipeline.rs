@@ -181,6 +181,9 @@ pub struct Request {
     /// A `least_latency` model and the deployment first chosen: the answer's
     /// time to headers is a sample of the deployment that served it.
     measured: Option<(String, u32)>,
+    /// The provider and the id of the pool credential the listener chose
+    /// (a 401/403 through the forward proxy disables it).
+    credential: Option<(String, String)>,
 }
 
 impl Request {

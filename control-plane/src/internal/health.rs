@@ -1,5 +1,6 @@
 //! `POST /internal/health`: a filter's report of the deployments with a
-//! health mark in its Envoy (`deployment_health.rs`).
+//! health mark in its Envoy (`deployment_health.rs`) and of the provider
+//! credentials it benched or disabled (`credential_health.rs`).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -35,8 +36,29 @@ pub async fn report(
             Some("deployments"),
         ));
     }
+    if report.credentials.len() > MAX_REPORTED {
+        return Err(ApiError::invalid(
+            format!("`credentials` must list at most {MAX_REPORTED}"),
+            Some("credentials"),
+        ));
+    }
+    if report
+        .credentials
+        .iter()
+        .any(|c| c.provider.len() > 256 || c.credential.len() > 256)
+    {
+        return Err(ApiError::invalid(
+            "`provider` and `credential` must be at most 256 bytes",
+            Some("credentials"),
+        ));
+    }
+    let now = now_ms();
+    state
+        .credential_health
+        .record(&report.reporter, &report.credentials, now);
+    crate::credential_health::disable_reported(&state, &report.credentials).await?;
     state
         .deployment_health
-        .record(&report.reporter, report.deployments, now_ms());
+        .record(&report.reporter, report.deployments, now);
     Ok(StatusCode::NO_CONTENT)
 }

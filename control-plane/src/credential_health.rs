@@ -1,0 +1,96 @@
+//! The provider credentials the gateways marked (issue 11, rule 5): each
+//! filter's health report names the credentials benched (a 429) or
+//! disabled (a 401/403) in its Envoy's shared data. A bench is shown while
+//! it runs, from the reports kept in memory; a disable is written to the
+//! provider's key pool in the database, which republishes the snapshot
+//! without it, and stays until an admin changes that credential.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tollgate_contract::health::{CredentialHealth, CredentialState};
+
+use crate::clock::now_ms;
+use crate::db::{self, load};
+use crate::deployment_health::FRESH_MS;
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+/// Each reporter's last list of benched credentials.
+#[derive(Default)]
+pub struct Book {
+    reports: Mutex<HashMap<String, (i64, Vec<CredentialHealth>)>>,
+}
+
+/// The most reporters kept, as for the deployments' health.
+const MAX_REPORTERS: usize = 4096;
+
+impl Book {
+    pub fn record(&self, reporter: &str, report: &[CredentialHealth], now_ms: i64) {
+        let Ok(mut reports) = self.reports.lock() else {
+            return;
+        };
+        reports.retain(|_, (at, _)| now_ms - *at < FRESH_MS);
+        if reports.len() >= MAX_REPORTERS && !reports.contains_key(reporter) {
+            return;
+        }
+        let benched = report
+            .iter()
+            .filter(|c| c.state == CredentialState::Benched)
+            .cloned()
+            .collect();
+        reports.insert(reporter.to_string(), (now_ms, benched));
+    }
+
+    /// Until when (Unix ms) a fresh report has this credential benched.
+    pub fn benched_until(
+        &self,
+        provider: &str,
+        id: &str,
+        generation: u32,
+        now_ms: i64,
+    ) -> Option<i64> {
+        let reports = self.reports.lock().ok()?;
+        reports
+            .values()
+            .filter(|(at, _)| now_ms - *at < FRESH_MS)
+            .flat_map(|(_, list)| list.iter())
+            .filter(|c| c.provider == provider && c.credential == id && c.generation == generation)
+            .map(|c| i64::try_from(c.until_ms).unwrap_or(i64::MAX))
+            .filter(|&until| until > now_ms)
+            .max()
+    }
+}
+
+/// Writes the disables a report names to their providers' key pools (a
+/// credential an admin changed since has another generation and is left
+/// alone); publishes when one was written.
+pub async fn disable_reported(state: &AppState, report: &[CredentialHealth]) -> ApiResult<()> {
+    let mut changed = false;
+    for c in report
+        .iter()
+        .filter(|c| c.state == CredentialState::Disabled)
+    {
+        let Ok(mut row) = load::<db::providers::Row>(&state.db, &c.provider).await else {
+            continue;
+        };
+        let mut pool = row.pool()?;
+        let Some(stored) = pool
+            .iter_mut()
+            .find(|s| s.id == c.credential && s.generation == c.generation)
+            .filter(|s| s.disabled_at_ms.is_none())
+        else {
+            continue;
+        };
+        stored.disabled_at_ms = Some(now_ms());
+        stored.disabled_reason = Some(format!("the upstream answered {}", c.status));
+        tracing::warn!(provider = %c.provider, credential = %c.credential, status = c.status, "provider credential disabled");
+        row.set_pool(&pool)?;
+        db::providers::update(&state.db, &row).await?;
+        changed = true;
+    }
+    if changed {
+        state.publish().await;
+    }
+    Ok(())
+}
