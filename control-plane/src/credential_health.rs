@@ -94,3 +94,35 @@ pub async fn disable_reported(state: &AppState, report: &[CredentialHealth]) -> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mark(state: CredentialState, until_ms: u64) -> CredentialHealth {
+        CredentialHealth {
+            provider: "p".into(),
+            credential: "k1".into(),
+            generation: 2,
+            state,
+            until_ms,
+            status: 429,
+        }
+    }
+
+    #[test]
+    fn a_bench_is_shown_while_it_runs_for_its_generation_and_while_its_report_is_fresh() {
+        let book = Book::default();
+        book.record("w1", &[mark(CredentialState::Benched, 50_000)], 1_000);
+        assert_eq!(book.benched_until("p", "k1", 2, 2_000), Some(50_000));
+        // Another generation (an admin changed it since): not benched.
+        assert_eq!(book.benched_until("p", "k1", 3, 2_000), None);
+        assert_eq!(book.benched_until("p", "k2", 2, 2_000), None);
+        // Over, or its report stale.
+        assert_eq!(book.benched_until("p", "k1", 2, 50_000), None);
+        assert_eq!(book.benched_until("p", "k1", 2, 1_000 + FRESH_MS), None);
+        // The worker's next report replaces it; a disable is not a bench.
+        book.record("w1", &[mark(CredentialState::Disabled, 0)], 3_000);
+        assert_eq!(book.benched_until("p", "k1", 2, 4_000), None);
+    }
+}
