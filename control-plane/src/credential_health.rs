@@ -2,19 +2,16 @@
 //! filter's health report names the credentials benched (a 429) or
 //! disabled (a 401/403) in its Envoy's shared data. A bench is shown while
 //! it runs, from the reports kept in memory; a disable is written to the
-//! provider's key pool in the database, which republishes the snapshot
-//! without it, and stays until an admin changes that credential.
+//! provider's key pool in the database (`internal/health.rs`), which
+//! republishes the snapshot without it, and stays until an admin changes
+//! that credential.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use tollgate_contract::health::{CredentialHealth, CredentialState};
 
-use crate::clock::now_ms;
-use crate::db::{self, load};
 use crate::deployment_health::FRESH_MS;
-use crate::error::ApiResult;
-use crate::state::AppState;
 
 /// Each reporter's last list of benched credentials.
 #[derive(Default)]
@@ -60,39 +57,6 @@ impl Book {
             .filter(|&until| until > now_ms)
             .max()
     }
-}
-
-/// Writes the disables a report names to their providers' key pools (a
-/// credential an admin changed since has another generation and is left
-/// alone); publishes when one was written.
-pub async fn disable_reported(state: &AppState, report: &[CredentialHealth]) -> ApiResult<()> {
-    let mut changed = false;
-    for c in report
-        .iter()
-        .filter(|c| c.state == CredentialState::Disabled)
-    {
-        let Ok(mut row) = load::<db::providers::Row>(&state.db, &c.provider).await else {
-            continue;
-        };
-        let mut pool = row.pool()?;
-        let Some(stored) = pool
-            .iter_mut()
-            .find(|s| s.id == c.credential && s.generation == c.generation)
-            .filter(|s| s.disabled_at_ms.is_none())
-        else {
-            continue;
-        };
-        stored.disabled_at_ms = Some(now_ms());
-        stored.disabled_reason = Some(format!("the upstream answered {}", c.status));
-        tracing::warn!(provider = %c.provider, credential = %c.credential, status = c.status, "provider credential disabled");
-        row.set_pool(&pool)?;
-        db::providers::update(&state.db, &row).await?;
-        changed = true;
-    }
-    if changed {
-        state.publish().await;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod groups;
+mod key_pool;
 mod keys;
 mod models;
 mod provider_keys;

@@ -1,5 +1,5 @@
 //! Providers: where models are served. Their credentials (a key pool,
-//! `provider_keys.rs`) are write-only: sealed at rest, never returned (an
+//! `key_pool.rs`, `provider_keys.rs`) are write-only: sealed at rest, never returned (an
 //! id, a hint and a state each, and `has_api_key`).
 
 use axum::extract::{Path, State};
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use axum::body::Bytes;
 use axum::Json;
 
-use super::provider_keys::{self, KeyShown};
+use super::key_pool::{self, KeyShown};
 use super::resource::{self, Creatable, Resource};
 use super::upstream_url::check_base_url;
 use crate::auth::Admin;
@@ -38,7 +38,7 @@ pub struct Provider {
 impl Provider {
     /// The benches the gateways report on its active credentials.
     fn add_benches(mut self, state: &AppState) -> Provider {
-        provider_keys::with_benches(state, &self.id, &mut self.api_keys);
+        key_pool::with_benches(state, &self.id, &mut self.api_keys);
         self
     }
 }
@@ -144,9 +144,9 @@ fn pool_of(
             "give `api_key` or `api_keys`, not both",
             Some("api_keys"),
         )),
-        (None, Some(keys)) => Ok(Some(provider_keys::new_pool(state, &keys, "api_keys")?)),
+        (None, Some(keys)) => Ok(Some(key_pool::new_pool(state, &keys, "api_keys")?)),
         (Some(key), None) if key.is_empty() => Ok(Some(Vec::new())),
-        (Some(key), None) => Ok(Some(provider_keys::new_pool(state, &[key], "api_key")?)),
+        (Some(key), None) => Ok(Some(key_pool::new_pool(state, &[key], "api_key")?)),
         (None, None) => Ok(None),
     }
 }
@@ -164,7 +164,7 @@ impl Resource for Row {
         Ok(Provider {
             object: "provider",
             has_api_key: !pool.is_empty(),
-            api_keys: provider_keys::show(&pool),
+            api_keys: key_pool::show(&pool),
             id: self.id,
             name: self.name,
             kind: self.kind,
