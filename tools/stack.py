@@ -430,6 +430,8 @@ class Stack:
     def admin(self, method: str, path: str, body=None):
         if isinstance(body, dict) and isinstance(body.get("api_key"), str) and body["api_key"]:
             self.secrets.add(body["api_key"])
+        if isinstance(body, dict) and isinstance(body.get("api_keys"), list):
+            self.secrets.update(k for k in body["api_keys"] if isinstance(k, str) and k)
         answer = http(method, f"{self.control_plane}{path}", body, {"authorization": f"Bearer {self.admin_token}"})
         if isinstance(answer[2], dict) and isinstance(answer[2].get("key"), str):
             self.secrets.add(answer[2]["key"])

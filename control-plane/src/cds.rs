@@ -1,9 +1,11 @@
 //! Failover clusters, served to Envoy over REST-JSON CDS
 //! (`POST /v3/discovery:clusters`, docs/routing.md).
 //!
-//! For a model with several deployments of one wire shape, cluster *k*
-//! holds deployment *k* at priority 0 and the others, ordered by (priority,
-//! weight), one per priority level; with the route's `previous_priorities`
+//! For a model with several deployments of one wire shape (or one whose
+//! provider has a key pool of several credentials), cluster *k* holds
+//! deployment *k* at priority 0 and the others, ordered by (priority,
+//! weight), one per priority level (a pooled deployment one level per
+//! usable credential); with the route's `previous_priorities`
 //! retries each attempt moves one level on, so a request never tries a
 //! deployment twice. A cluster's name is a hash of what it holds: a changed
 //! deployment is a new cluster, which the filter starts using only once
@@ -111,8 +113,14 @@ pub fn plan(models: &mut [Model], providers: &[Provider]) -> Vec<ClusterSpec> {
                 let d = &model.deployments[j];
                 (d.priority, std::cmp::Reverse(d.weight), j)
             });
+            // A deployment whose provider has a key pool takes a level per
+            // usable credential: its next attempt goes to the same
+            // deployment with the next credential (the upstream role
+            // chooses which).
+            let levels = |j: usize| known[j].as_ref().map_or(1, |(p, _)| credential_levels(p));
             let order: Vec<usize> = std::iter::once(k)
                 .chain(others)
+                .flat_map(|j| std::iter::repeat_n(j, levels(j)))
                 .take((model.max_attempts as usize).clamp(1, MAX_ATTEMPTS))
                 .collect();
             if order.len() < 2 {
@@ -148,6 +156,12 @@ pub fn plan(models: &mut [Model], providers: &[Provider]) -> Vec<ClusterSpec> {
         }
     }
     specs
+}
+
+/// The attempts a deployment on provider `p` may take in a row: one per
+/// credential not disabled (one for a provider without a pool).
+fn credential_levels(p: &Provider) -> usize {
+    p.credentials.iter().filter(|c| !c.disabled).count().max(1)
 }
 
 /// `tg_` and 24 hex digits of the SHA-256 of everything the cluster holds

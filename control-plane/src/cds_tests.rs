@@ -7,6 +7,7 @@ fn provider(id: &str, kind: &str, base_url: &str) -> Provider {
         kind: kind.into(),
         base_url: base_url.into(),
         api_key: "sk-secret".into(),
+        credentials: Vec::new(),
     }
 }
 
@@ -204,4 +205,40 @@ fn a_model_tries_at_most_its_max_attempts_and_one_means_no_failover() {
     assert_eq!(tried(50), (vec![MAX_ATTEMPTS; 7], 7));
     // One attempt: no cluster, the forward proxy as for a single deployment.
     assert_eq!(tried(1), (vec![], 0));
+}
+
+#[test]
+fn a_key_pool_gives_its_deployment_one_level_per_usable_credential() {
+    let credential = |id: &str, disabled: bool| tollgate_contract::snapshot::Credential {
+        id: id.into(),
+        key: format!("sk-{id}"),
+        generation: 0,
+        disabled,
+    };
+    let mut pooled = provider("p", "openai", "http://127.0.0.1:9005/v1");
+    pooled.credentials = vec![
+        credential("k1", false),
+        credential("k2", true),
+        credential("k3", false),
+    ];
+    let mut all = providers();
+    all.push(pooled);
+    // One deployment, two usable credentials: a cluster of two levels.
+    let mut models = vec![model(vec![deployment("p", 1, 0)])];
+    let specs = plan(&mut models, &all);
+    assert_eq!(models[0].routes[0].attempts, vec![0, 0]);
+    assert_eq!(specs.len(), 1);
+    assert_eq!(specs[0].members.len(), 2);
+    // Then the next deployment, within max_attempts.
+    let mut models = vec![model(vec![deployment("p", 1, 0), deployment("a", 1, 1)])];
+    plan(&mut models, &all);
+    assert_eq!(models[0].routes[0].attempts, vec![0, 0, 1]);
+    assert_eq!(models[0].routes[1].attempts, vec![1, 0, 0]);
+    models[0].max_attempts = 2;
+    plan(&mut models, &all);
+    assert_eq!(models[0].routes[0].attempts, vec![0, 0]);
+    // A pool of one (or with one left) alone: the forward proxy.
+    all.last_mut().expect("pooled").credentials[2].disabled = true;
+    let mut models = vec![model(vec![deployment("p", 1, 0)])];
+    assert!(plan(&mut models, &all).is_empty());
 }

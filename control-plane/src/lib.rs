@@ -17,6 +17,7 @@ mod background;
 mod cds;
 mod clock;
 mod config_channel;
+mod credential_health;
 mod db;
 mod deployment_health;
 mod error;

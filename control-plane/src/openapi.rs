@@ -41,6 +41,8 @@ pub const PATHS: &[(&str, &[&str])] = &[
     ("/admin/keys/{id}/reset-spend", &["post"]),
     ("/admin/providers", &["get", "post"]),
     ("/admin/providers/{id}", &["get", "patch", "delete"]),
+    ("/admin/providers/{id}/api_keys", &["post"]),
+    ("/admin/providers/{id}/api_keys/{key}", &["patch", "delete"]),
     ("/admin/models", &["get", "post"]),
     ("/admin/models/{id}", &["get", "patch", "delete"]),
     ("/admin/usage", &["get"]),
@@ -65,10 +67,13 @@ pub fn document() -> Value {
             "models" => "Model",
             _ => "",
         };
+        // A provider's key pool: its changes answer the provider.
+        let pool = path.contains("/api_keys");
         let mut item = serde_json::Map::new();
         for method in *methods {
             let body = match (*method, path.ends_with("/credit")) {
                 (_, true) => Some("Credit"),
+                ("post" | "patch", false) if pool => Some("ApiKey"),
                 ("post", false)
                     if !path.ends_with("/rotate")
                         && !path.ends_with("/reset-spend")
@@ -80,8 +85,8 @@ pub fn document() -> Value {
                 _ => None,
             };
             let ok = match *method {
-                "post" if !path.contains("{id}") => "201",
-                "delete" if resource != "keys" => "204",
+                "post" if !path.contains("{id}") || pool => "201",
+                "delete" if resource != "keys" && !pool => "204",
                 _ => "200",
             };
             let summary = format!("{} {}", method.to_uppercase(), path);
@@ -126,7 +131,12 @@ pub fn document() -> Value {
                 "Provider": {"type": "object", "additionalProperties": false, "properties": {
                     "id": {"type": "string"}, "name": {"type": "string"}, "kind": {"enum": ["openai", "anthropic", "azure_openai"]},
                     "base_url": {"type": "string", "format": "uri"},
-                    "api_key": {"type": "string", "writeOnly": true}}},
+                    "api_key": {"type": "string", "writeOnly": true, "description": "one credential (a pool of one)"},
+                    "api_keys": {"type": "array", "maxItems": 16, "items": {"type": "string"}, "writeOnly": true,
+                                 "description": "a key pool: requests rotate over it; answers show `api_keys` as id, hint and state"}}},
+                "ApiKey": {"type": "object", "additionalProperties": false, "properties": {
+                    "api_key": {"type": "string", "writeOnly": true},
+                    "enabled": {"const": true, "description": "PATCH: re-enable a credential disabled after a 401/403"}}},
                 "Model": {"type": "object", "additionalProperties": false, "properties": {
                     "id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"},
                     "category": {"type": "string", "maxLength": crate::db::models::MAX_CATEGORY_CHARS, "description": "the operator's label (Language, Code, Vision, chat, ...)"},

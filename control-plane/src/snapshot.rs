@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use tollgate_contract::snapshot::{
-    Account, Deployment, Key, KeyPage, Model, Provider, Settings, Snapshot, Strategy,
+    Account, Credential, Deployment, Key, KeyPage, Model, Provider, Settings, Snapshot, Strategy,
     DEFAULT_ATTEMPTS,
 };
 
@@ -195,19 +195,40 @@ fn account(a: db::accounts::Limited) -> Account {
     }
 }
 
+/// A provider with its key pool opened (a disabled credential is sent
+/// marked so, for the filter to know a pool that has none left).
 fn provider(p: db::providers::Row, sealer: &Sealer) -> Option<Provider> {
-    let api_key = match sealer.open(&p.api_key_enc) {
-        Ok(key) => key,
+    let left_out = |e: String| {
+        tracing::error!(provider = %p.id, error = e, "provider left out of the snapshot: credential does not open");
+    };
+    let pool = match p.pool() {
+        Ok(pool) => pool,
         Err(e) => {
-            tracing::error!(provider = %p.id, error = format!("{e:#}"), "provider left out of the snapshot: credential does not open");
+            left_out(e.to_string());
             return None;
         }
     };
+    let mut credentials = Vec::with_capacity(pool.len());
+    for c in pool {
+        match sealer.open(&c.secret_enc) {
+            Ok(key) => credentials.push(Credential {
+                id: c.id,
+                key,
+                generation: c.generation,
+                disabled: c.disabled_at_ms.is_some(),
+            }),
+            Err(e) => {
+                left_out(format!("{e:#}"));
+                return None;
+            }
+        }
+    }
     Some(Provider {
         id: p.id,
         kind: p.kind,
         base_url: p.base_url,
-        api_key,
+        api_key: String::new(),
+        credentials,
     })
 }
 

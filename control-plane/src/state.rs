@@ -42,6 +42,8 @@ pub struct State {
     pub sessions: Sessions,
     /// The deployments' health as the gateways report it.
     pub deployment_health: crate::deployment_health::Book,
+    /// The provider credentials the gateways report benched.
+    pub credential_health: crate::credential_health::Book,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +100,9 @@ impl State {
 
         let db = Db::open(settings.database_url.as_deref(), &settings.data_dir).await?;
         tracing::info!(backend = ?db.backend, "database ready");
+        crate::db::providers::adopt_single_keys(&db, &sealer)
+            .await
+            .context("moving the providers' single credentials into their key pools")?;
 
         let leases =
             Broker::connect(settings.redis_url.as_deref(), settings.lease_fail_open).await?;
@@ -127,6 +132,7 @@ impl State {
             config_changed_ms: AtomicI64::new(0),
             sessions: Sessions::default(),
             deployment_health: Default::default(),
+            credential_health: Default::default(),
         });
         state
             .try_publish()

@@ -40,6 +40,7 @@ pub async fn get(State(state): State<AppState>) -> Json<Value> {
     };
     let config = state.config.current();
     let deployments = deployments(&state, &config.clusters, now).await;
+    let credentials = credentials(&state, now).await;
     let (limits_backend, limits_status) = state.leases.status().await;
     Json(json!({
         "object": "status",
@@ -57,6 +58,7 @@ pub async fn get(State(state): State<AppState>) -> Json<Value> {
         },
         "upstreams": upstreams,
         "deployments": deployments,
+        "credentials": credentials,
         "limits": {
             "backend": limits_backend,
             "status": limits_status,
@@ -103,6 +105,35 @@ async fn deployments(
             })
         })
         .collect()
+}
+
+/// The provider credentials that are not active: `benched` (until
+/// `benched_until`, Unix seconds, as the gateways report it) or `disabled`
+/// (`reason`, `disabled_at`). Ids only: no hint of a secret here.
+async fn credentials(state: &AppState, now: i64) -> Vec<Value> {
+    let providers = crate::db::providers::all(&state.db)
+        .await
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for p in providers {
+        for c in p.pool().unwrap_or_default() {
+            let entry = if let Some(at) = c.disabled_at_ms {
+                json!({"provider": p.id, "credential": c.id, "state": "disabled",
+                       "reason": c.disabled_reason, "disabled_at": at / 1000})
+            } else if let Some(until) =
+                state
+                    .credential_health
+                    .benched_until(&p.id, &c.id, c.generation, now)
+            {
+                json!({"provider": p.id, "credential": c.id, "state": "benched",
+                       "benched_until": until / 1000})
+            } else {
+                continue;
+            };
+            out.push(entry);
+        }
+    }
+    out
 }
 
 /// `GET /metrics`: the control plane's metrics (`metrics.rs`), with the

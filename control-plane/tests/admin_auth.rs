@@ -12,13 +12,13 @@ use tollgate_control_plane::openapi::PATHS;
 
 const METHODS: &[&str] = &["get", "post", "patch", "delete", "put"];
 
-/// A concrete URI for a documented path: `{id}` filled in (a model id with
+/// A concrete URI for a documented path: `{id}` (and `{key}`) filled in (a model id with
 /// a slash, which model ids may have).
 fn uri(path: &str) -> String {
     if path.starts_with("/admin/models/") {
         path.replace("{id}", "some-org/some-model")
     } else {
-        path.replace("{id}", "nothing")
+        path.replace("{id}", "nothing").replace("{key}", "nothing")
     }
 }
 

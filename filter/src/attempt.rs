@@ -11,14 +11,17 @@ use std::net::{IpAddr, SocketAddr};
 
 use tollgate_contract::ErrorCode;
 
+use crate::credentials;
+use crate::limits::Store;
 use crate::reply::Reply;
 use crate::request::Body;
 use crate::routing::{self, Endpoint};
 use crate::snapshot::Compiled;
 
 /// Set by the downstream filter on a request it sent to a failover cluster:
-/// `<deployment index>:<endpoint name>`, the deployment the request's
-/// headers are written for. Envoy keeps an upstream filter's header changes
+/// `<deployment index>:<endpoint name>:<credential ids>`, the deployment the
+/// request's headers are written for and the ids of its provider's pool
+/// credentials tried on it so far (comma-separated, the current one last). Envoy keeps an upstream filter's header changes
 /// for the next attempt, so the upstream role updates it when it rewrites
 /// (and cannot remove it: the next attempt needs it). It goes to the
 /// provider, and names only an index and an endpoint.
@@ -40,6 +43,9 @@ pub struct Attempt<'a> {
     pub address: Option<&'a str>,
     /// `x-envoy-attempt-count`: 1 for the first attempt.
     pub attempt: u32,
+    /// Shared data (the credentials' marks) and the time.
+    pub store: &'a dyn Store,
+    pub now_ms: u64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -51,6 +57,8 @@ pub enum AttemptDecision {
         headers: Vec<HeaderChange>,
         body_model: Option<String>,
         served: u32,
+        /// The pool credential this attempt sends ("" without a pool).
+        credential: String,
     },
     /// Answer this attempt here (Envoy may retry it on the next deployment).
     Refuse(Reply),
@@ -87,10 +95,16 @@ pub fn address_refused(address: &str, refuse_private: bool) -> bool {
     }
 }
 
-fn parse_prepared(raw: &[u8]) -> Option<(u32, Endpoint)> {
+fn parse_prepared(raw: &[u8]) -> Option<(u32, Endpoint, Vec<&str>)> {
     let text = std::str::from_utf8(raw).ok()?;
-    let (index, endpoint) = text.split_once(':')?;
-    Some((index.parse().ok()?, routing::endpoint_named(endpoint)?))
+    let mut parts = text.splitn(3, ':');
+    let index = parts.next()?.parse().ok()?;
+    let endpoint = routing::endpoint_named(parts.next()?)?;
+    let tried = parts
+        .next()
+        .map(|t| t.split(',').filter(|id| !id.is_empty()).collect())
+        .unwrap_or_default();
+    Some((index, endpoint, tried))
 }
 
 pub fn on_attempt(snapshot: Option<&Compiled>, a: &Attempt) -> AttemptDecision {
@@ -102,7 +116,7 @@ pub fn on_attempt(snapshot: Option<&Compiled>, a: &Attempt) -> AttemptDecision {
             return refuse("The provider's address is not one this gateway connects to.");
         }
     }
-    let Some((prepared, endpoint)) = parse_prepared(a.prepared) else {
+    let Some((prepared, endpoint, mut tried)) = parse_prepared(a.prepared) else {
         return refuse("The request reached a failover cluster without its plan.");
     };
     let (Some(model_id), Some(got)) = (a.model, a.deployment) else {
@@ -114,6 +128,7 @@ pub fn on_attempt(snapshot: Option<&Compiled>, a: &Attempt) -> AttemptDecision {
             headers,
             body_model: None,
             served: got,
+            credential: tried.last().copied().unwrap_or_default().to_string(),
         };
     }
     let model = snapshot.models.get(model_id);
@@ -124,14 +139,57 @@ pub fn on_attempt(snapshot: Option<&Compiled>, a: &Attempt) -> AttemptDecision {
     let (Some(_), Some((d, upstream))) = (pair(prepared), pair(got)) else {
         return refuse("The deployment this attempt got is no longer configured.");
     };
+    // The same deployment again without a pool to rotate: only the body's
+    // model is checked.
+    if got == prepared && upstream.pool.len() <= 1 {
+        return AttemptDecision::Send {
+            headers: vec![(Cow::Borrowed("content-length"), None)],
+            body_model: Some(d.upstream_model.clone()),
+            served: got,
+            credential: tried.last().copied().unwrap_or_default().to_string(),
+        };
+    }
+    // Another deployment: its own credentials, none tried yet. The same
+    // one again (its next level in the cluster): another of its pool.
+    if got != prepared {
+        tried.clear();
+    }
+    let credential = if upstream.pool.is_empty() {
+        None
+    } else {
+        let Some(k) = credentials::choose(
+            a.store,
+            upstream,
+            credentials::next_start(),
+            &tried,
+            a.now_ms,
+        ) else {
+            return refuse("No credential of this deployment's provider is left to try.");
+        };
+        Some(k)
+    };
     // The body is read and its model checked once it is whole; Envoy must
     // not send the old length with a new body.
     headers.push((Cow::Borrowed("content-length"), None));
+    for name in ["authorization", "api-key", "x-api-key"] {
+        headers.push((Cow::Borrowed(name), None));
+    }
+    let header = credential
+        .map(|k| &k.header)
+        .or(upstream.credential.as_ref());
+    if let Some((name, value)) = header {
+        headers.push((Cow::Borrowed(*name), Some(value.clone().into_bytes())));
+    }
+    let id = credential.map(|k| k.id.as_str()).unwrap_or_default();
+    tried.push(id);
+    let plan = format!("{got}:{}:{}", endpoint.name(), tried.join(","));
+    headers.push((Cow::Borrowed(PREPARED), Some(plan.into_bytes())));
     if got == prepared {
         return AttemptDecision::Send {
             headers,
             body_model: Some(d.upstream_model.clone()),
             served: got,
+            credential: id.to_string(),
         };
     }
     let Some(path) = routing::upstream_path(
@@ -147,18 +205,11 @@ pub fn on_attempt(snapshot: Option<&Compiled>, a: &Attempt) -> AttemptDecision {
         Some(upstream.base.authority.clone().into_bytes()),
     ));
     headers.push((Cow::Borrowed(":path"), Some(path.into_bytes())));
-    for name in ["authorization", "api-key", "x-api-key"] {
-        headers.push((Cow::Borrowed(name), None));
-    }
-    if let Some((name, value)) = &upstream.credential {
-        headers.push((Cow::Borrowed(*name), Some(value.clone().into_bytes())));
-    }
-    let plan = format!("{got}:{}", endpoint.name());
-    headers.push((Cow::Borrowed(PREPARED), Some(plan.into_bytes())));
     AttemptDecision::Send {
         headers,
         body_model: Some(d.upstream_model.clone()),
         served: got,
+        credential: id.to_string(),
     }
 }
 

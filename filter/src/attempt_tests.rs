@@ -1,4 +1,17 @@
 use super::*;
+use crate::testkit::Mem;
+
+/// Shared data with no marks.
+struct NoMarks;
+
+impl Store for NoMarks {
+    fn get(&self, _: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        (None, None)
+    }
+    fn set(&self, _: &str, _: &[u8], _: Option<u32>) -> bool {
+        true
+    }
+}
 
 fn snapshot(refuse_private: bool) -> Compiled {
     let json = serde_json::json!({
@@ -30,6 +43,8 @@ fn attempt<'a>(prepared: &'a [u8], deployment: u32, address: &'a str) -> Attempt
         deployment: Some(deployment),
         address: Some(address),
         attempt: if deployment == 0 { 1 } else { 2 },
+        store: &NoMarks,
+        now_ms: 0,
     }
 }
 
@@ -51,6 +66,7 @@ fn the_prepared_deployment_passes_with_only_the_plan_header_removed() {
             headers: vec![],
             body_model: None,
             served: 0,
+            credential: String::new(),
         }
     );
 }
@@ -62,6 +78,7 @@ fn another_deployment_gets_its_own_authority_path_credential_and_model() {
         headers,
         body_model,
         served,
+        ..
     } = on_attempt(Some(&s), &attempt(b"0:chat_completions", 1, "10.0.0.9:443"))
     else {
         panic!("refused");
@@ -90,7 +107,7 @@ fn another_deployment_gets_its_own_authority_path_credential_and_model() {
     // starts from them).
     assert_eq!(
         header(&headers, PREPARED),
-        Some(&Some(b"1:chat_completions".to_vec()))
+        Some(&Some(b"1:chat_completions:".to_vec()))
     );
 }
 
@@ -103,6 +120,7 @@ fn a_retry_that_lands_where_the_headers_already_point_only_checks_the_body() {
         headers,
         body_model,
         served,
+        ..
     } = on_attempt(Some(&s), &a)
     else {
         panic!("refused");
@@ -177,6 +195,8 @@ fn a_missing_plan_or_host_metadata_or_gone_deployment_is_refused_not_sent_as_it_
         deployment: None,
         address: None,
         attempt: 2,
+        store: &NoMarks,
+        now_ms: 0,
     };
     assert!(matches!(
         on_attempt(Some(&s), &no_meta),
@@ -198,4 +218,87 @@ fn the_body_gets_the_new_model_and_keeps_everything_else() {
     assert_eq!(v["stream_options"]["include_usage"], true);
     assert_eq!(rebody(&out, "gpt-az"), None, "already that model");
     assert_eq!(rebody(b"not json", "x"), None);
+}
+
+fn pooled() -> Compiled {
+    let json = serde_json::json!({
+        "version": 1, "keys": [],
+        "models": [{"id": "m", "deployments": [
+            {"provider": "p", "upstream_model": "gpt-p", "weight": 1, "priority": 0},
+            {"provider": "q", "upstream_model": "gpt-q", "weight": 1, "priority": 1}],
+            "routes": [{"cluster": "tg_x", "attempts": [0, 0, 1]}]}],
+        "providers": [
+            {"id": "p", "kind": "openai", "base_url": "http://127.0.0.1:9001/v1", "api_key": "",
+             "credentials": [{"id": "k1", "key": "sk-1", "generation": 0}, {"id": "k2", "key": "sk-2", "generation": 0}]},
+            {"id": "q", "kind": "openai", "base_url": "http://127.0.0.1:9002/v1", "api_key": "",
+             "credentials": [{"id": "j1", "key": "sk-j", "generation": 0}]}
+        ]
+    });
+    Compiled::from_json(json.to_string().as_bytes()).expect("compiles")
+}
+
+#[test]
+fn a_retry_on_the_same_deployment_sends_another_credential_of_its_pool_and_never_one_tried() {
+    let s = pooled();
+    let store = Mem::default();
+    let mut a = attempt(b"0:chat_completions:k1", 0, "127.0.0.1:9001");
+    a.attempt = 2;
+    a.store = &store;
+    let AttemptDecision::Send {
+        headers,
+        credential,
+        ..
+    } = on_attempt(Some(&s), &a)
+    else {
+        panic!("refused");
+    };
+    assert_eq!(credential, "k2");
+    assert_eq!(
+        header(&headers, "authorization"),
+        Some(&Some(b"Bearer sk-2".to_vec()))
+    );
+    assert_eq!(
+        header(&headers, PREPARED),
+        Some(&Some(b"0:chat_completions:k1,k2".to_vec()))
+    );
+    // Both tried: this attempt is refused (Envoy goes on to the next level).
+    let mut a = attempt(b"0:chat_completions:k1,k2", 0, "127.0.0.1:9001");
+    a.attempt = 3;
+    assert!(matches!(
+        on_attempt(Some(&s), &a),
+        AttemptDecision::Refuse(_)
+    ));
+    // A benched one is not sent either.
+    let k2 = s.upstreams["p"].pool[1].clone();
+    credentials::bench(&store, "p", &k2, 10_000, 429);
+    let mut a = attempt(b"0:chat_completions:k1", 0, "127.0.0.1:9001");
+    a.attempt = 2;
+    a.store = &store;
+    assert!(matches!(
+        on_attempt(Some(&s), &a),
+        AttemptDecision::Refuse(_)
+    ));
+}
+
+#[test]
+fn the_next_deployment_starts_its_own_list_of_tried_credentials() {
+    let s = pooled();
+    let a = attempt(b"0:chat_completions:k1,k2", 1, "127.0.0.1:9002");
+    let AttemptDecision::Send {
+        headers,
+        credential,
+        ..
+    } = on_attempt(Some(&s), &a)
+    else {
+        panic!("refused");
+    };
+    assert_eq!(credential, "j1");
+    assert_eq!(
+        header(&headers, "authorization"),
+        Some(&Some(b"Bearer sk-j".to_vec()))
+    );
+    assert_eq!(
+        header(&headers, PREPARED),
+        Some(&Some(b"1:chat_completions:j1".to_vec()))
+    );
 }

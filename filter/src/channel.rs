@@ -84,13 +84,16 @@ impl Worker {
         self.health_due_ms = now_ms.saturating_add(HEALTH_EVERY_MS);
         let snapshot = self.snapshot.clone()?;
         let deployments = crate::health::report(&mut snapshot.models.values(), store, now_ms);
-        if deployments.is_empty() && !self.health_reported {
+        let credentials = crate::credentials::report(snapshot.upstreams.values(), store, now_ms);
+        let marked = !deployments.is_empty() || !credentials.is_empty();
+        if !marked && !self.health_reported {
             return None;
         }
-        self.health_reported = !deployments.is_empty();
+        self.health_reported = marked;
         let body = serde_json::to_vec(&HealthReport {
             reporter: self.ids.reporter(),
             deployments,
+            credentials,
         })
         .ok()?;
         Some(Call {

@@ -93,12 +93,14 @@ fn snapshot() -> Compiled {
                 kind: "openai".into(),
                 base_url: "http://127.0.0.1:9000/v1".into(),
                 api_key: "sk-provider".into(),
+                credentials: Vec::new(),
             },
             Provider {
                 id: "tls".into(),
                 kind: "openai".into(),
                 base_url: "https://api.example.com/v1".into(),
                 api_key: String::new(),
+                credentials: Vec::new(),
             },
         ],
         settings: Settings {
@@ -491,6 +493,7 @@ fn a_forward_carries_the_provider_address_credential_and_rewritten_body() {
             path: "/v1/chat/completions".into(),
             cluster: Cluster::Plain,
             credential: Some(("authorization", "Bearer sk-provider".into())),
+            credential_id: String::new(),
             anthropic_upstream: false,
             translation: Translation::None,
             body:
@@ -571,6 +574,7 @@ fn kinds_snapshot() -> Compiled {
         kind: kind.into(),
         base_url: base_url.into(),
         api_key: format!("sk-{id}"),
+        credentials: Vec::new(),
     };
     Compiled::new(Snapshot {
         version: 1,

@@ -12,8 +12,10 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 
 use crate::attempt::{self, Attempt, AttemptDecision, PREPARED, SERVED};
+use crate::credentials;
 use crate::health;
 use crate::host_env::{now_ms, SharedData};
+use crate::snapshot::Compiled;
 use crate::worker::Worker;
 
 thread_local! {
@@ -41,6 +43,10 @@ pub struct UpstreamHttp {
     attempt: u32,
     /// Response headers came for this attempt.
     answered: bool,
+    /// The pool credential this attempt sent ("" without a pool), and the
+    /// snapshot it is in.
+    credential: String,
+    snapshot: Option<Rc<Compiled>>,
 }
 
 impl Context for UpstreamHttp {
@@ -55,6 +61,42 @@ impl Context for UpstreamHttp {
             health::failed(&SharedData, model, served as usize, now_ms());
         }
         true
+    }
+}
+
+impl UpstreamHttp {
+    /// Benches (429, until `until`) or disables (401/403) the pool
+    /// credential this attempt sent; whether its pool still has a usable
+    /// one.
+    fn mark_credential(&self, model: &str, served: u32, status: u16, until: u64) -> bool {
+        let Some(snapshot) = self.snapshot.as_deref() else {
+            return false;
+        };
+        let Some(upstream) = snapshot
+            .models
+            .get(model)
+            .and_then(|m| m.deployments.get(served as usize))
+            .and_then(|d| snapshot.upstreams.get(&d.provider))
+        else {
+            return false;
+        };
+        let Some(k) = upstream.pool.iter().find(|k| k.id == self.credential) else {
+            return false;
+        };
+        if status == 429 {
+            log::info!(
+                "tollgate: a credential of provider {} answered 429; benched",
+                upstream.id
+            );
+            credentials::bench(&SharedData, &upstream.id, k, until, status);
+        } else {
+            log::warn!(
+                "tollgate: a credential of provider {} answered {status}; disabled",
+                upstream.id
+            );
+            credentials::disable(&SharedData, &upstream.id, k, status);
+        }
+        credentials::any_usable(&SharedData, upstream, now_ms())
     }
 }
 
@@ -93,6 +135,8 @@ impl HttpContext for UpstreamHttp {
                 deployment,
                 address: address.as_deref(),
                 attempt: self.attempt,
+                store: &SharedData,
+                now_ms: now_ms(),
             },
         );
         match decision {
@@ -100,6 +144,7 @@ impl HttpContext for UpstreamHttp {
                 headers,
                 body_model,
                 served,
+                credential,
             } => {
                 for (name, value) in &headers {
                     if let Err(status) = hostcalls::set_map_value_bytes(
@@ -120,6 +165,8 @@ impl HttpContext for UpstreamHttp {
                 self.body_model = body_model;
                 self.served = Some(served);
                 self.model = model;
+                self.credential = credential;
+                self.snapshot = snapshot;
                 Action::Continue
             }
             AttemptDecision::Refuse(reply) => {
@@ -170,9 +217,17 @@ impl HttpContext for UpstreamHttp {
         if let (Some(served), Some(model)) = (self.served, self.model.as_deref()) {
             let status = crate::pipeline::parse_status(&header(":status")).unwrap_or(0);
             // The Retry-After is read only when there is one to read.
-            let cooled = (status == 429)
+            let mut cooled = (status == 429)
                 .then(|| health::until(status, &header("retry-after"), now_ms()))
                 .flatten();
+            if matches!(status, 401 | 403 | 429) {
+                // The credential is benched or disabled; the deployment
+                // cools down only when its pool has none left to use.
+                let until = cooled.unwrap_or_default();
+                if self.mark_credential(model, served, status, until) {
+                    cooled = None;
+                }
+            }
             if let Some(until) = cooled {
                 log::info!(
                     "tollgate: deployment {served} of model {model} answered 429; cooling down"

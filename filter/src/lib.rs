@@ -6,6 +6,7 @@ pub mod attempt;
 pub mod channel;
 pub mod choice;
 pub mod config;
+pub mod credentials;
 pub mod decide;
 pub mod health;
 pub mod ids;

@@ -184,6 +184,9 @@ pub struct Request {
     /// A successful answer from a provider that names the model otherwise:
     /// its `model` becomes the public id on the way back (`rename.rs`).
     rename: Option<crate::rename::Rename>,
+    /// The provider and the id of the pool credential the listener chose
+    /// (a 401/403 through the forward proxy disables it).
+    credential: Option<(String, String)>,
 }
 
 impl Request {

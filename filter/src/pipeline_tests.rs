@@ -52,6 +52,7 @@ fn snapshot() -> Compiled {
             kind: "openai".into(),
             base_url: "http://127.0.0.1:9000/v1".into(),
             api_key: "sk-provider".into(),
+            credentials: Vec::new(),
         }],
         settings: Settings {
             max_body_bytes: 1024,
@@ -147,6 +148,7 @@ fn the_reservation_is_the_prompt_estimate_plus_the_output_cap_at_the_models_pric
         path: String::new(),
         cluster: crate::decide::Cluster::Plain,
         credential: None,
+        credential_id: String::new(),
         anthropic_upstream: false,
         translation: crate::decide::Translation::None,
         body: Vec::new(),
@@ -590,6 +592,8 @@ fn with_anthropic() -> Worker {
             kind: crate::routing::ProviderKind::Anthropic,
             base: crate::routing::parse_base_url("http://127.0.0.1:9001/v1").expect("url"),
             credential: Some(("x-api-key", "sk-anth".into())),
+            pool: Vec::new(),
+            exhausted: false,
         },
     );
     w.apply_snapshot(snap, 0);

@@ -19,6 +19,21 @@ pub struct Upstream {
     /// The credential header and its value (`authorization: Bearer <key>`,
     /// `x-api-key`, `api-key`), or `None` when the provider needs no key.
     pub credential: Option<(&'static str, String)>,
+    /// The key pool's credentials not disabled, in order (`credential` is
+    /// the first); empty for a provider with one `api_key` or none.
+    pub pool: Vec<PoolKey>,
+    /// It has a key pool and every credential of it is disabled: none of
+    /// its deployments is chosen.
+    pub exhausted: bool,
+}
+
+/// One credential of a provider's key pool (`credentials.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolKey {
+    pub id: String,
+    pub generation: u32,
+    /// The header it goes in and its value.
+    pub header: (&'static str, String),
 }
 
 #[derive(Debug)]
@@ -68,15 +83,29 @@ impl Compiled {
                 );
                 continue;
             };
-            let credential = if p.api_key.is_empty() {
-                None
-            } else if p.api_key.bytes().all(|b| b.is_ascii_graphic()) {
-                Some(kind.credential(&p.api_key))
-            } else {
-                return Err(format!(
-                    "provider {}: api_key has characters a header cannot carry",
-                    p.id
-                ));
+            let header = |key: &str| {
+                if key.bytes().all(|b| b.is_ascii_graphic()) {
+                    Ok(kind.credential(key))
+                } else {
+                    Err(format!(
+                        "provider {}: a credential has characters a header cannot carry",
+                        p.id
+                    ))
+                }
+            };
+            let mut pool = Vec::new();
+            for c in p.credentials.iter().filter(|c| !c.disabled) {
+                pool.push(PoolKey {
+                    id: c.id.clone(),
+                    generation: c.generation,
+                    header: header(&c.key)?,
+                });
+            }
+            let exhausted = !p.credentials.is_empty() && pool.is_empty();
+            let credential = match pool.first() {
+                Some(first) => Some(first.header.clone()),
+                None if p.api_key.is_empty() || exhausted => None,
+                None => Some(header(&p.api_key)?),
             };
             upstreams.insert(
                 p.id.clone(),
@@ -85,6 +114,8 @@ impl Compiled {
                     kind,
                     base,
                     credential,
+                    pool,
+                    exhausted,
                 },
             );
         }

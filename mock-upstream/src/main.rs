@@ -32,11 +32,24 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:9000";
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Args {
     listen: String,
-    steer: Vec<(String, String)>,
+    /// `(credential, header, value)`: `None` applies to every request;
+    /// `Some(key)` (`--key-steer KEY:x-mock-NAME=VALUE`) only to those whose
+    /// credential (`Authorization: Bearer KEY`, `api-key` or `x-api-key`)
+    /// is `KEY`, for key pool tests.
+    steer: Vec<(Option<String>, String, String)>,
+}
+
+/// The credential a request carries, in whichever header its API takes.
+fn credential(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    value("authorization")
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v))
+        .or_else(|| value("api-key"))
+        .or_else(|| value("x-api-key"))
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    const USAGE: &str = "usage: tollgate-mock-upstream [--listen ADDR] (default 127.0.0.1:9000) [--steer x-mock-NAME=VALUE]...";
+    const USAGE: &str = "usage: tollgate-mock-upstream [--listen ADDR] (default 127.0.0.1:9000) [--steer x-mock-NAME=VALUE]... [--key-steer KEY:x-mock-NAME=VALUE]...";
     let mut parsed = Args {
         listen: DEFAULT_LISTEN.to_string(),
         steer: Vec::new(),
@@ -48,17 +61,28 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 .ok_or_else(|| format!("--listen needs an address; {USAGE}"))?;
         } else if let Some(value) = arg.strip_prefix("--listen=") {
             parsed.listen = value.to_string();
-        } else if arg == "--steer" {
+        } else if arg == "--steer" || arg == "--key-steer" {
             let value = args
                 .next()
-                .ok_or_else(|| format!("--steer needs NAME=VALUE; {USAGE}"))?;
-            let (name, value) = value
+                .ok_or_else(|| format!("{arg} needs NAME=VALUE; {USAGE}"))?;
+            let (key, rule) = if arg == "--key-steer" {
+                let (key, rule) = value
+                    .split_once(':')
+                    .filter(|(key, _)| !key.is_empty())
+                    .ok_or_else(|| {
+                        format!("--key-steer {value:?} is not KEY:x-mock-NAME=VALUE; {USAGE}")
+                    })?;
+                (Some(key.to_string()), rule)
+            } else {
+                (None, value.as_str())
+            };
+            let (name, value) = rule
                 .split_once('=')
                 .filter(|(name, _)| name.starts_with("x-mock-"))
-                .ok_or_else(|| format!("--steer {value:?} is not x-mock-NAME=VALUE; {USAGE}"))?;
+                .ok_or_else(|| format!("{arg} {value:?} is not x-mock-NAME=VALUE; {USAGE}"))?;
             parsed
                 .steer
-                .push((name.to_ascii_lowercase(), value.to_string()));
+                .push((key, name.to_ascii_lowercase(), value.to_string()));
         } else if arg == "-h" || arg == "--help" {
             println!("{USAGE}");
             std::process::exit(0);
@@ -111,7 +135,10 @@ async fn run() -> Result<(), String> {
         axum::middleware::map_request(move |mut request: axum::extract::Request| {
             let steer = steer.clone();
             async move {
-                for (name, value) in &steer {
+                for (key, name, value) in &steer {
+                    if key.is_some() && key.as_deref() != credential(request.headers()) {
+                        continue;
+                    }
                     if let (Ok(name), Ok(value)) = (
                         axum::http::HeaderName::try_from(name.as_str()),
                         axum::http::HeaderValue::try_from(value.as_str()),

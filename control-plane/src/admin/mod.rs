@@ -5,8 +5,10 @@
 
 mod accounts;
 mod groups;
+mod key_pool;
 mod keys;
 mod models;
+mod provider_keys;
 mod providers;
 mod resource;
 mod summary;
@@ -20,7 +22,6 @@ use crate::db::accounts::Row as AccountRow;
 use crate::db::groups::Row as GroupRow;
 use crate::db::keys::Row as KeyRow;
 use crate::db::models::Row as ModelRow;
-use crate::db::providers::Row as ProviderRow;
 use crate::state::AppState;
 
 /// The usage summary's sums over a range (the key holder's billing route
@@ -62,13 +63,18 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/keys/{id}/reset-spend", post(keys::reset_spend))
         .route(
             "/admin/providers",
-            post(resource::create::<ProviderRow>).get(resource::list::<ProviderRow>),
+            post(providers::create).get(providers::list),
         )
         .route(
             "/admin/providers/{id}",
-            get(resource::get::<ProviderRow>)
-                .patch(resource::patch::<ProviderRow>)
+            get(providers::get)
+                .patch(providers::patch)
                 .delete(providers::delete),
+        )
+        .route("/admin/providers/{id}/api_keys", post(provider_keys::add))
+        .route(
+            "/admin/providers/{id}/api_keys/{key}",
+            axum::routing::patch(provider_keys::patch).delete(provider_keys::remove),
         )
         .route("/admin/openapi.json", get(crate::openapi::get))
         .route("/admin/usage", get(usage::list))

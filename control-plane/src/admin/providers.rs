@@ -1,18 +1,24 @@
-//! Providers: where models are served. The credential is write-only: it is
-//! sealed at rest and never returned (only `has_api_key`).
+//! Providers: where models are served. Their credentials (a key pool,
+//! `key_pool.rs`, `provider_keys.rs`) are write-only: sealed at rest, never returned (an
+//! id, a hint and a state each, and `has_api_key`).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::resource::{Creatable, Resource};
+use axum::body::Bytes;
+use axum::Json;
+
+use super::key_pool::{self, KeyShown};
+use super::resource::{self, Creatable, Resource};
 use super::upstream_url::check_base_url;
 use crate::auth::Admin;
 use crate::clock::now_ms;
-use crate::db::providers::{Row, KINDS};
+use crate::db::providers::{Row, StoredCredential, KINDS};
 use crate::db::{self, load, Db};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Q};
 use crate::ids::new_id;
+use crate::pages::{List, PageQuery};
 use crate::patch::set;
 use crate::state::AppState;
 use crate::validate::{check_slug, name};
@@ -25,21 +31,64 @@ pub struct Provider {
     kind: String,
     base_url: String,
     has_api_key: bool,
+    api_keys: Vec<KeyShown>,
     created_at: i64,
 }
 
-impl From<Row> for Provider {
-    fn from(r: Row) -> Provider {
-        Provider {
-            id: r.id,
-            object: "provider",
-            name: r.name,
-            kind: r.kind,
-            base_url: r.base_url,
-            has_api_key: !r.api_key_enc.is_empty(),
-            created_at: r.created_at_ms / 1000,
-        }
+impl Provider {
+    /// The benches the gateways report on its active credentials.
+    fn add_benches(mut self, state: &AppState) -> Provider {
+        key_pool::with_benches(state, &self.id, &mut self.api_keys);
+        self
     }
+}
+
+/// After a write: published, and answered with the benches.
+pub async fn written(state: &AppState, id: &str) -> ApiResult<Json<Provider>> {
+    let Json(shown) = resource::written::<Row>(state, id).await?;
+    Ok(Json(shown.add_benches(state)))
+}
+
+pub async fn get(
+    admin: Admin,
+    State(state): State<AppState>,
+    id: Path<String>,
+) -> ApiResult<Json<Provider>> {
+    let Json(shown) = resource::get::<Row>(admin, State(state.clone()), id).await?;
+    Ok(Json(shown.add_benches(&state)))
+}
+
+pub async fn list(
+    admin: Admin,
+    State(state): State<AppState>,
+    page: Q<PageQuery>,
+) -> ApiResult<Json<List<Provider>>> {
+    let Json(mut list) = resource::list::<Row>(admin, State(state.clone()), page).await?;
+    list.data = list
+        .data
+        .into_iter()
+        .map(|p| p.add_benches(&state))
+        .collect();
+    Ok(Json(list))
+}
+
+pub async fn create(
+    admin: Admin,
+    State(state): State<AppState>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Provider>)> {
+    let (status, Json(shown)) = resource::create::<Row>(admin, State(state.clone()), body).await?;
+    Ok((status, Json(shown.add_benches(&state))))
+}
+
+pub async fn patch(
+    admin: Admin,
+    State(state): State<AppState>,
+    id: Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Provider>> {
+    let Json(shown) = resource::patch::<Row>(admin, State(state.clone()), id, body).await?;
+    Ok(Json(shown.add_benches(&state)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +101,8 @@ pub struct NewProvider {
     base_url: String,
     #[serde(default)]
     api_key: String,
+    /// A key pool (instead of `api_key`).
+    api_keys: Option<Vec<String>>,
 }
 
 fn default_kind() -> String {
@@ -64,7 +115,10 @@ pub struct ProviderPatch {
     name: Option<String>,
     kind: Option<String>,
     base_url: Option<String>,
+    /// Replaces the pool with this one credential.
     api_key: Option<String>,
+    /// Replaces the pool.
+    api_keys: Option<Vec<String>>,
 }
 
 fn check_kind(kind: String) -> ApiResult<String> {
@@ -78,16 +132,23 @@ fn check_kind(kind: String) -> ApiResult<String> {
     }
 }
 
-/// The credential checked and sealed for storage.
-fn seal_api_key(state: &AppState, key: &str) -> ApiResult<String> {
-    // It becomes an HTTP header value: visible ASCII only.
-    if key.len() > 4096 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::invalid(
-            "`api_key` must be at most 4096 visible ASCII characters",
-            Some("api_key"),
-        ));
+/// The pool a create or PATCH body gives: `api_keys`, or the one
+/// `api_key` (`None`: neither was given).
+fn pool_of(
+    state: &AppState,
+    api_key: Option<String>,
+    api_keys: Option<Vec<String>>,
+) -> ApiResult<Option<Vec<StoredCredential>>> {
+    match (api_key, api_keys) {
+        (Some(_), Some(_)) => Err(ApiError::invalid(
+            "give `api_key` or `api_keys`, not both",
+            Some("api_keys"),
+        )),
+        (None, Some(keys)) => Ok(Some(key_pool::new_pool(state, &keys, "api_keys")?)),
+        (Some(key), None) if key.is_empty() => Ok(Some(Vec::new())),
+        (Some(key), None) => Ok(Some(key_pool::new_pool(state, &[key], "api_key")?)),
+        (None, None) => Ok(None),
     }
-    Ok(state.sealer.seal(key)?)
 }
 
 fn base_url(state: &AppState, url: &str) -> ApiResult<String> {
@@ -99,16 +160,27 @@ impl Resource for Row {
     type Patch = ProviderPatch;
 
     fn show(self) -> ApiResult<Provider> {
-        Ok(self.into())
+        let pool = self.pool()?;
+        Ok(Provider {
+            object: "provider",
+            has_api_key: !pool.is_empty(),
+            api_keys: key_pool::show(&pool),
+            id: self.id,
+            name: self.name,
+            kind: self.kind,
+            base_url: self.base_url,
+            created_at: self.created_at_ms / 1000,
+        })
     }
 
     async fn apply(&mut self, p: ProviderPatch, state: &AppState) -> ApiResult<()> {
         set(&mut self.name, p.name, |v| name(v, "name"))?;
         set(&mut self.kind, p.kind, check_kind)?;
         set(&mut self.base_url, p.base_url, |v| base_url(state, &v))?;
-        set(&mut self.api_key_enc, p.api_key, |v| {
-            seal_api_key(state, &v)
-        })
+        if let Some(pool) = pool_of(state, p.api_key, p.api_keys)? {
+            self.set_pool(&pool)?;
+        }
+        Ok(())
     }
 
     async fn update(&self, db: &Db) -> ApiResult<()> {
@@ -127,14 +199,18 @@ impl Creatable for Row {
             }
             None => new_id("prov"),
         };
-        Ok(Row {
+        let api_key = (!new.api_key.is_empty()).then_some(new.api_key);
+        let mut row = Row {
             name: name(new.name.unwrap_or_else(|| id.clone()), "name")?,
             id,
             kind: check_kind(new.kind)?,
             base_url: base_url(state, &new.base_url)?,
-            api_key_enc: seal_api_key(state, &new.api_key)?,
+            api_key_enc: String::new(),
             created_at_ms: now_ms(),
-        })
+            credentials: "[]".to_string(),
+        };
+        row.set_pool(&pool_of(state, api_key, new.api_keys)?.unwrap_or_default())?;
+        Ok(row)
     }
 
     async fn insert(&self, db: &Db) -> ApiResult<String> {

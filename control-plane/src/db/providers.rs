@@ -1,9 +1,13 @@
-//! `providers`: where models are served, the credential sealed at rest.
+//! `providers`: where models are served, the credentials (its key pool)
+//! sealed at rest.
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Db, Table};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
+use crate::secrets::Sealer;
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct Row {
@@ -11,12 +15,50 @@ pub struct Row {
     pub name: String,
     pub kind: String,
     pub base_url: String,
-    /// The credential sealed by `secrets::Sealer`; empty when there is none.
+    /// Before the key pools (0009): the one credential sealed by
+    /// `secrets::Sealer`, moved into `credentials` at start
+    /// (`adopt_single_keys`); empty since.
     pub api_key_enc: String,
     pub created_at_ms: i64,
+    /// The key pool: a JSON list of [`StoredCredential`].
+    pub credentials: String,
 }
 
-const COLUMNS: &str = "id, name, kind, base_url, api_key_enc, created_at_ms";
+/// One credential of a provider's key pool, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCredential {
+    pub id: String,
+    /// Sealed by `secrets::Sealer`.
+    pub secret_enc: String,
+    /// The last 4 characters of the secret, to tell credentials apart.
+    pub hint: String,
+    /// Goes up on every change, so that the gateways' marks on the older
+    /// one no longer hold.
+    pub generation: u32,
+    pub created_at_ms: i64,
+    #[serde(default)]
+    pub disabled_at_ms: Option<i64>,
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
+}
+
+impl Row {
+    pub fn pool(&self) -> ApiResult<Vec<StoredCredential>> {
+        serde_json::from_str(&self.credentials).map_err(|e| {
+            ApiError::Internal(anyhow::anyhow!(
+                "provider {}: stored credentials do not parse: {e}",
+                self.id
+            ))
+        })
+    }
+
+    pub fn set_pool(&mut self, pool: &[StoredCredential]) -> ApiResult<()> {
+        self.credentials = serde_json::to_string(pool).map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(())
+    }
+}
+
+const COLUMNS: &str = "id, name, kind, base_url, api_key_enc, created_at_ms, credentials";
 
 impl Table for Row {
     const TABLE: &'static str = "providers";
@@ -32,13 +74,14 @@ impl Table for Row {
 pub const KINDS: &[&str] = &["openai", "anthropic", "azure_openai"];
 
 pub async fn insert(db: &Db, row: &Row) -> ApiResult<()> {
-    sqlx::query("INSERT INTO providers (id, name, kind, base_url, api_key_enc, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)")
+    sqlx::query("INSERT INTO providers (id, name, kind, base_url, api_key_enc, created_at_ms, credentials) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(&row.id)
         .bind(&row.name)
         .bind(&row.kind)
         .bind(&row.base_url)
         .bind(&row.api_key_enc)
         .bind(row.created_at_ms)
+        .bind(&row.credentials)
         .execute(&db.pool)
         .await?;
     Ok(())
@@ -47,12 +90,13 @@ pub async fn insert(db: &Db, row: &Row) -> ApiResult<()> {
 /// Writes what a PATCH may change.
 pub async fn update(db: &Db, row: &Row) -> ApiResult<()> {
     sqlx::query(
-        "UPDATE providers SET name = $1, kind = $2, base_url = $3, api_key_enc = $4 WHERE id = $5",
+        "UPDATE providers SET name = $1, kind = $2, base_url = $3, api_key_enc = $4, credentials = $5 WHERE id = $6",
     )
     .bind(&row.name)
     .bind(&row.kind)
     .bind(&row.base_url)
     .bind(&row.api_key_enc)
+    .bind(&row.credentials)
     .bind(&row.id)
     .execute(&db.pool)
     .await?;
@@ -70,7 +114,7 @@ pub async fn delete(db: &Db, id: &str) -> ApiResult<()> {
 /// Every provider, in id order.
 pub async fn all(db: &Db) -> ApiResult<Vec<Row>> {
     Ok(sqlx::query_as::<_, Row>(
-        "SELECT id, name, kind, base_url, api_key_enc, created_at_ms FROM providers ORDER BY id",
+        "SELECT id, name, kind, base_url, api_key_enc, created_at_ms, credentials FROM providers ORDER BY id",
     )
     .fetch_all(&db.pool)
     .await?)
@@ -85,4 +129,40 @@ pub async fn names(db: &Db) -> ApiResult<HashMap<String, String>> {
             .into_iter()
             .collect(),
     )
+}
+
+/// Moves each provider's single sealed `api_key_enc` (from before 0009)
+/// into its key pool as its one credential, with its hint; run at start.
+pub async fn adopt_single_keys(db: &Db, sealer: &Sealer) -> anyhow::Result<()> {
+    for mut row in all(db).await? {
+        if row.api_key_enc.is_empty() {
+            continue;
+        }
+        let secret = sealer.open(&row.api_key_enc)?;
+        let mut pool = row.pool()?;
+        if pool.is_empty() && !secret.is_empty() {
+            pool.push(StoredCredential {
+                id: crate::ids::new_id("cred"),
+                hint: hint(&secret),
+                secret_enc: row.api_key_enc.clone(),
+                generation: 0,
+                created_at_ms: row.created_at_ms,
+                disabled_at_ms: None,
+                disabled_reason: None,
+            });
+        }
+        row.set_pool(&pool)?;
+        row.api_key_enc = String::new();
+        update(db, &row).await?;
+    }
+    Ok(())
+}
+
+/// The last 4 characters of a secret (all of a secret of 8 or fewer
+/// would say too much: then none).
+pub fn hint(secret: &str) -> String {
+    if secret.len() <= 8 {
+        return String::new();
+    }
+    secret[secret.len() - 4..].to_string()
 }

@@ -1,13 +1,15 @@
 //! `POST /internal/health`: a filter's report of the deployments with a
-//! health mark in its Envoy (`deployment_health.rs`).
+//! health mark in its Envoy (`deployment_health.rs`) and of the provider
+//! credentials it benched or disabled (`credential_health.rs`).
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use tollgate_contract::health::{HealthReport, MAX_REPORTED};
+use tollgate_contract::health::{CredentialHealth, CredentialState, HealthReport, MAX_REPORTED};
 
 use crate::auth::Filter;
 use crate::clock::now_ms;
+use crate::db::{self, load};
 use crate::error::{parse_json, ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -35,8 +37,62 @@ pub async fn report(
             Some("deployments"),
         ));
     }
+    if report.credentials.len() > MAX_REPORTED {
+        return Err(ApiError::invalid(
+            format!("`credentials` must list at most {MAX_REPORTED}"),
+            Some("credentials"),
+        ));
+    }
+    if report
+        .credentials
+        .iter()
+        .any(|c| c.provider.len() > 256 || c.credential.len() > 256)
+    {
+        return Err(ApiError::invalid(
+            "`provider` and `credential` must be at most 256 bytes",
+            Some("credentials"),
+        ));
+    }
+    let now = now_ms();
+    state
+        .credential_health
+        .record(&report.reporter, &report.credentials, now);
+    disable_reported(&state, &report.credentials).await?;
     state
         .deployment_health
-        .record(&report.reporter, report.deployments, now_ms());
+        .record(&report.reporter, report.deployments, now);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Writes the disables a report names to their providers' key pools (a
+/// credential an admin changed since has another generation and is left
+/// alone); publishes when one was written.
+pub async fn disable_reported(state: &AppState, report: &[CredentialHealth]) -> ApiResult<()> {
+    let mut changed = false;
+    for c in report
+        .iter()
+        .filter(|c| c.state == CredentialState::Disabled)
+    {
+        let Ok(mut row) = load::<db::providers::Row>(&state.db, &c.provider).await else {
+            continue;
+        };
+        let mut pool = row.pool()?;
+        let Some(stored) = pool
+            .iter_mut()
+            .find(|s| s.id == c.credential && s.generation == c.generation)
+            .filter(|s| s.disabled_at_ms.is_none())
+        else {
+            continue;
+        };
+        stored.disabled_at_ms = Some(now_ms());
+        stored.disabled_reason = Some(format!("the upstream answered {}", c.status));
+        tracing::warn!(provider = %c.provider, credential = %c.credential, status = c.status, "provider credential disabled");
+        row.set_pool(&pool)?;
+        db::providers::update(&state.db, &row).await?;
+        changed = true;
+    }
+    if changed {
+        state.publish().await;
+    }
+    Ok(())
 }

@@ -18,6 +18,33 @@ pub struct HealthReport {
     /// this one.
     pub reporter: String,
     pub deployments: Vec<DeploymentHealth>,
+    /// Provider credentials with a mark in that Envoy's shared data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<CredentialHealth>,
+}
+
+/// A credential of a provider's key pool as one Envoy sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialHealth {
+    pub provider: String,
+    pub credential: String,
+    /// The `Credential::generation` the mark was set on.
+    pub generation: u32,
+    pub state: CredentialState,
+    /// Benched until then (Unix ms); 0 when disabled.
+    pub until_ms: u64,
+    /// The upstream status that set the mark (429, 401, 403).
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialState {
+    /// Answered 429: not used until `until_ms`.
+    Benched,
+    /// Answered 401/403: not used until an admin changes it.
+    Disabled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -208,8 +208,28 @@ pub struct Provider {
     pub kind: String,
     /// `http(s)://host[:port][/path]`, e.g. `https://api.openai.com/v1`.
     pub base_url: String,
-    /// The credential sent upstream as `Authorization: Bearer`; empty for none.
+    /// The credential sent upstream as `Authorization: Bearer`; empty for
+    /// none. Unused when `credentials` is not empty.
     pub api_key: String,
+    /// The provider's key pool, in order (issue 11, rule 5): requests
+    /// rotate over the ones not disabled. Empty: `api_key` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<Credential>,
+}
+
+/// One credential of a provider's key pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    /// Its id in the admin API (not secret).
+    pub id: String,
+    pub key: String,
+    /// Goes up each time an admin changes the credential, so that a mark
+    /// the filter set on an older one (benched, disabled) no longer holds.
+    pub generation: u32,
+    /// Disabled after a 401/403 until an admin changes it: never sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -37,6 +37,8 @@ pub struct Forward {
     /// The provider's credential header and value; `None`: no credential
     /// (the client's `authorization` is removed either way).
     pub credential: Option<(&'static str, String)>,
+    /// The id of that credential in the provider's key pool ("" without one).
+    pub credential_id: String,
     /// The provider speaks Anthropic's API (it needs `anthropic-version`).
     pub anthropic_upstream: bool,
     pub translation: Translation,
@@ -153,7 +155,13 @@ pub fn on_body_with(
             ));
         }
     }
-    let known = |d: &Deployment| snapshot.upstreams.contains_key(&d.provider);
+    // A provider whose key pool is all disabled serves nothing.
+    let known = |d: &Deployment| {
+        snapshot
+            .upstreams
+            .get(&d.provider)
+            .is_some_and(|u| !u.exhausted)
+    };
     let Some(crate::choice::Choice {
         deployment,
         index,
@@ -238,6 +246,11 @@ pub fn on_body_with(
             Cluster::Plain
         },
         credential: upstream.credential.clone(),
+        credential_id: upstream
+            .pool
+            .first()
+            .map(|k| k.id.clone())
+            .unwrap_or_default(),
         anthropic_upstream: upstream.kind.wire() == Wire::Anthropic,
         translation,
         body: new_body,

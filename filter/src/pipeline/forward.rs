@@ -33,7 +33,7 @@ impl Request {
         };
         let pick = worker.ids.next_pick();
         let view = crate::health::Shared { store, now_ms };
-        let f = match decide::on_body_with(&snapshot, &admitted, body, pick, &view) {
+        let mut f = match decide::on_body_with(&snapshot, &admitted, body, pick, &view) {
             Ok(BodyDecision::Forward(f)) => *f,
             Ok(BodyDecision::Estimated(tokens)) => {
                 let mut reply =
@@ -46,6 +46,24 @@ impl Request {
         let Some(config) = worker.config.clone() else {
             return Outcome::then(Then::Continue);
         };
+        // A key pool: this worker's next credential that is usable (or,
+        // when none is, the next one: its answer fails over).
+        if let Some(up) = snapshot
+            .upstreams
+            .get(&f.provider)
+            .filter(|u| u.pool.len() > 1)
+        {
+            let start = crate::credentials::next_start();
+            let chosen = crate::credentials::choose(store, up, start, &[], now_ms)
+                .or_else(|| up.pool.get(start % up.pool.len()));
+            if let Some(k) = chosen {
+                f.credential = Some(k.header.clone());
+                f.credential_id.clone_from(&k.id);
+            }
+        }
+        if !f.credential_id.is_empty() {
+            self.credential = Some((f.provider.clone(), f.credential_id.clone()));
+        }
         let (route_headers, routed) =
             route::headers(&config, worker, &f, admitted.endpoint, now_ms);
         self.routed = routed;

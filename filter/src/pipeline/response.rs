@@ -52,7 +52,7 @@ impl Request {
             self.attempts = tried;
             // The deployment answered (a 5xx or a 429 is a failure, which
             // the upstream role counts).
-            let answered = (200..500).contains(&status) && status != 429;
+            let answered = (200..500).contains(&status) && !matches!(status, 401 | 403 | 429);
             // A least-latency model: the time to these headers is a sample
             // of the deployment that answered.
             if let Some((model, first)) = self.measured.take() {
@@ -75,6 +75,11 @@ impl Request {
             // retries; Envoy's other local replies (an address refused
             // through the forward proxy) are already the client's error.
             let from_upstream = !header(&got, route::FROM_UPSTREAM).is_empty();
+            // Through the forward proxy no upstream role saw it: the
+            // credential the listener chose is disabled here.
+            if matches!(status, 401 | 403) && from_upstream && self.routed.is_none() {
+                self.disable_credential(store, status);
+            }
             let failed = decide::upstream_status(status).or_else(|| {
                 (self.meter.is_some() && (from_upstream || self.routed.is_some()))
                     .then(|| route::failed(status, tried, from_upstream))
@@ -112,6 +117,18 @@ impl Request {
             headers: changes,
             body: BodyChange::Keep,
             then: Then::Continue,
+        }
+    }
+
+    fn disable_credential(&self, store: &dyn Store, status: u16) {
+        let (Some((provider, id)), Some(snapshot)) = (&self.credential, self.snapshot.as_deref())
+        else {
+            return;
+        };
+        let pool = snapshot.upstreams.get(provider).map(|u| u.pool.as_slice());
+        if let Some(k) = pool.unwrap_or_default().iter().find(|k| &k.id == id) {
+            log::warn!("tollgate: a credential of provider {provider} answered {status}; disabled");
+            crate::credentials::disable(store, provider, k, status);
         }
     }
 

@@ -58,7 +58,7 @@ pub fn headers(
         return (out, None);
     };
     let retries = attempts.saturating_sub(1).to_string();
-    let plan = format!("{}:{}", f.deployment, endpoint.name());
+    let plan = format!("{}:{}:{}", f.deployment, endpoint.name(), f.credential_id);
     out.push(set(tollgate_contract::headers::CLUSTER, cluster.as_bytes()));
     out.push(set("x-envoy-max-retries", retries.as_bytes()));
     out.push(set(PREPARED, plan.as_bytes()));
@@ -98,14 +98,27 @@ pub fn deployment_of(snapshot: &Compiled, model: &str, index: u32) -> Option<(St
 /// never a provider's address. `from_upstream`: a provider's answer (else
 /// Envoy's own, as when no deployment could be reached).
 pub fn failed(status: u16, tried: u32, from_upstream: bool) -> Option<Reply> {
-    if !(500..=599).contains(&status) {
-        return None;
-    }
     let what = if tried == 1 {
         "the one deployment tried".to_string()
     } else {
         format!("each of the {tried} deployments tried")
     };
+    // The provider refused the gateway's own credential (a key pool's
+    // credentials are disabled by it): the client's request is not at fault.
+    if matches!(status, 401 | 403) && from_upstream {
+        let what = if tried == 1 {
+            "the one attempt".to_string()
+        } else {
+            format!("each of the {tried} attempts (deployment and credential)")
+        };
+        return Some(Reply::error(
+            ErrorCode::UpstreamError,
+            &format!("The upstream refused the gateway's credential on {what}."),
+        ));
+    }
+    if !(500..=599).contains(&status) {
+        return None;
+    }
     Some(if status == 504 {
         Reply::error(
             ErrorCode::UpstreamTimeout,

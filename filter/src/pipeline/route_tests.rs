@@ -88,7 +88,8 @@ fn a_cluster_is_used_only_once_envoy_has_had_time_to_fetch_it() {
     );
     assert_eq!(value(&hs, "x-tollgate-cluster"), Some(&b"tg_first_a"[..]));
     assert_eq!(value(&hs, "x-envoy-max-retries"), Some(&b"1"[..]));
-    assert_eq!(value(&hs, PREPARED), Some(&b"0:chat_completions"[..]));
+    // No pool credential: the list of those tried is empty.
+    assert_eq!(value(&hs, PREPARED), Some(&b"0:chat_completions:"[..]));
     // A new snapshot with the same cluster keeps its first sighting.
     worker.apply_snapshot(snapshot(), 20_000);
     assert!(worker.cluster_ready("tg_first_a", 20_000));
@@ -169,8 +170,16 @@ fn what_is_left_after_the_retries_becomes_the_gateways_own_error() {
     assert!(String::from_utf8_lossy(&r.body).contains("could not be reached (each of the 2"));
     let r = failed(504, 3, false).expect("replaced");
     assert_eq!((r.status, r.code), (504, Some(ErrorCode::UpstreamTimeout)));
-    for status in [200, 400, 401, 404, 429] {
+    for status in [200, 400, 404, 429] {
         assert_eq!(failed(status, 1, true), None, "{status}");
+    }
+    // The provider refused the gateway's credential: a 502 that names the
+    // attempts, never the credential.
+    for status in [401, 403] {
+        let r = failed(status, 3, true).expect("replaced");
+        assert_eq!((r.status, r.code), (502, Some(ErrorCode::UpstreamError)));
+        assert!(String::from_utf8_lossy(&r.body).contains("each of the 3 attempts"));
+        assert_eq!(failed(status, 1, false), None, "Envoy's own {status}");
     }
 }
 
