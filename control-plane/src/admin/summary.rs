@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::db::rollup::{self, Sums, DAY_MS, HOUR_MS};
+use crate::db::rollup_writer;
 use crate::db::usage_report::{self, Filter, GroupBy};
 use crate::db::Db;
 use crate::error::ApiResult;
@@ -74,6 +75,8 @@ pub fn plan(since_ms: Option<i64>, until_ms: Option<i64>) -> Plan {
 
 /// The sums per group over the filter's time range.
 pub async fn summarise(db: &Db, f: &Filter, group: GroupBy) -> ApiResult<BTreeMap<String, Sums>> {
+    // Every record committed before now, in the rollup.
+    rollup_writer::drain(db).await?;
     let mut plan = plan(f.since_ms, f.until_ms);
     if f.status.is_some() || (group == GroupBy::Hour && !rollup::has_hours(f, group)) {
         // The rollup keeps no status, and no hours per key: such a summary
