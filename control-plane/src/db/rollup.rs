@@ -1,5 +1,5 @@
-//! `usage_rollup_<view>_<span>`: per day in three views and per hour in the first (per model; per key
-//! and account; per model, key and account), the records' counts, tokens,
+//! `usage_rollup_<view>_<span>`: per day in three views and per hour in the
+//! first two (per model; per key and account; per model, key and account), the records' counts, tokens,
 //! cost and a latency histogram of fixed buckets (`rollup_sql::EDGES`),
 //! added to by the rollup's one writer (`rollup_writer`, from the records
 //! ingest queued) and read by the summaries for whole hours and days. Counts, tokens and cost are exact sums; a percentile
@@ -32,13 +32,14 @@ const KEY_VIEW: usize = 1;
 const ALL_VIEW: usize = 2;
 
 /// The table of a view and span (constants only: no value is ever in a
-/// table name). Only the per-model view has hourly rows (`has_hours`): the
-/// hourly per-key views would hold about a row per record.
+/// table name). The per-model-key-and-account view has no hourly rows
+/// (`has_hours`): they would hold about a row per record.
 fn table(view: usize, span: i64) -> &'static str {
     match (view, span == HOUR_MS) {
         (MODEL_VIEW, true) => "usage_rollup_model_hour",
         (MODEL_VIEW, false) => "usage_rollup_model_day",
-        (KEY_VIEW, _) => "usage_rollup_key_day",
+        (KEY_VIEW, true) => "usage_rollup_key_hour",
+        (KEY_VIEW, false) => "usage_rollup_key_day",
         _ => "usage_rollup_all_day",
     }
 }
@@ -46,7 +47,7 @@ fn table(view: usize, span: i64) -> &'static str {
 /// Whether a summary's view has hourly rows; without them, the whole hours
 /// at the edges are read from the records.
 pub fn has_hours(f: &Filter, group: GroupBy) -> bool {
-    view(f, group) == MODEL_VIEW
+    view(f, group) != ALL_VIEW
 }
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -116,6 +117,19 @@ impl Sums {
         self.cost_nanos = self.cost_nanos.saturating_add(o.cost_nanos).min(CELL_MAX);
         for (a, b) in self.buckets.iter_mut().zip(o.buckets.iter()) {
             *a = a.saturating_add(*b);
+        }
+    }
+
+    /// Takes `o` out again: `o` is a part of what was added (the hours of a
+    /// day outside a range, read as the day less them).
+    pub fn less(&mut self, o: &Sums) {
+        self.requests = self.requests.saturating_sub(o.requests);
+        self.errors = self.errors.saturating_sub(o.errors);
+        self.input_tokens = self.input_tokens.saturating_sub(o.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_sub(o.output_tokens);
+        self.cost_nanos = self.cost_nanos.saturating_sub(o.cost_nanos);
+        for (a, b) in self.buckets.iter_mut().zip(o.buckets.iter()) {
+            *a = a.saturating_sub(*b);
         }
     }
 
@@ -205,7 +219,7 @@ pub async fn add(
                     r.account_id.as_str(),
                 ),
             ] {
-                if span == HOUR_MS && view != MODEL_VIEW {
+                if span == HOUR_MS && view == ALL_VIEW {
                     continue;
                 }
                 let cell = (view, span, start, model.into(), key.into(), account.into());
