@@ -807,8 +807,12 @@ def usage_section(R: dict, p, w) -> None:
         secs, rollup_s = R[("fill", backend)]
         w(f"admin usage queries over {p.usage_records:,} records on {backend} (50 models, 1000 keys, 100 accounts,"
           f" 30 days; inserted in {secs:.0f} s, rolled up in {rollup_s:.0f} s), median of 3")
+        before = {label: ms for label, ms, _ in R.get(("queries", backend, "before"), [])}
+        if before:
+            w(f"  {'':48s} {'before':>9s}    {'after':>9s}")
         for label, ms, rows in R[("queries", backend)]:
-            w(f"  {label:48s} {ms:9.1f} ms   ({rows} rows)")
+            was = f"{before[label]:9.1f} ms -> " if label in before else ""
+            w(f"  {label:48s} {was}{ms:9.1f} ms   ({rows} rows)")
 
 
 def main() -> int:
@@ -822,6 +826,8 @@ def main() -> int:
     ap.add_argument("--usage-only", action="store_true",
                     help="only the usage summaries over --usage-records records, SQLite and PostgreSQL")
     ap.add_argument("--usage-records", type=int, default=None, help="records for the usage summaries")
+    ap.add_argument("--usage-on", default="sqlite,postgres",
+                    help="the databases of --usage-only, comma-separated (default both)")
     ap.add_argument("--before", type=Path, default=None,
                     help="a control plane binary built earlier: ingestion and usage queries run it too, before this build")
     ap.add_argument("--instructions-only", action="store_true",
@@ -855,7 +861,7 @@ def main() -> int:
             bench.ingestion()
         elif args.usage_only:
             bench.prepare(load_generator=False)
-            bench.usage_queries()
+            bench.usage_queries(tuple(args.usage_on.split(",")))
         elif args.instructions_only:
             bench.prepare()
             bench.start_gateway()
