@@ -43,6 +43,8 @@ import procstat  # noqa: E402
 import stack as stk  # noqa: E402
 import usagebench  # noqa: E402
 
+ORIGINAL_BINARY = stk.binary
+
 ENVOY_CPU = "0"
 CLIENT_CPU = 1
 CHAT = "/v1/chat/completions"
@@ -94,6 +96,9 @@ def log(msg: str) -> None:
 class Bench:
     def __init__(self, plan: Plan, work: Path):
         self.plan = plan
+        # --before: a control plane built at an earlier commit, run beside
+        # this one in the ingestion and usage-query runs.
+        self.before: Path | None = None
         self.work = work
         self.tool = "oha"
         self.results: dict = {}
@@ -448,31 +453,53 @@ class Bench:
         procstat.pin_all_threads(st.procs["control-plane"].popen.pid, {int(ENVOY_CPU)})
         return st
 
+    def versions(self) -> list[tuple[str, Path | None]]:
+        """("before", its binary) then ("after", None: this build), or only
+        this build without --before."""
+        return ([("before", self.before)] if self.before else []) + [("after", None)]
+
+    def control_plane_binary(self, path: Path | None):
+        """Makes the stacks started next run `path` (None: this build)."""
+        stk.binary = (lambda name: path) if path else ORIGINAL_BINARY
+
     def ingestion(self) -> None:
         for backend in ("sqlite", "postgres"):
-            url = None
+            for version, path in self.versions():
+                self.control_plane_binary(path)
+                try:
+                    self.ingest_on(backend, version)
+                finally:
+                    self.control_plane_binary(None)
+
+    def ingest_on(self, backend: str, version: str) -> None:
+        url = None
+        if backend == "postgres":
+            self.pg_db = f"tollgate_bench_{os.getpid()}"
+            psql(f"CREATE DATABASE {self.pg_db}")
+            url = f"postgres://127.0.0.1:5432/{self.pg_db}"
+        st = self.control_plane_only(f"ingest-{backend}-{version}", url)
+        try:
+            account = st.must("POST", "/admin/accounts", {"name": "bench"})
+            key = st.must("POST", "/admin/keys", {"name": "bench", "account_id": account["id"]})
+            cpid = st.procs["control-plane"].popen.pid
+            before = procstat.cpu_seconds(cpid)
+            r = usagebench.ingest(st.control_plane, st.filter_secret, key["id"], account["id"],
+                                  self.plan.ingest_s)
+            r["cp_cpu"] = procstat.cpu_seconds(cpid) - before
+            # Exact: the summary (which first drains the rollup's queue)
+            # counts every record acknowledged.
+            total = st.must("GET", "/admin/usage/summary?group_by=model")["total"]["requests"]
+            if total != r["records"]:
+                raise RuntimeError(f"ingest {backend} {version}: summary has {total} of {r['records']} records")
+            self.results[("ingest", backend) if version == "after" else ("ingest", backend, version)] = r
+            log(f"ingest {backend:8s} {version}: {r['per_s']:.0f} records/s ({r['records']} in {r['seconds']:.1f} s, "
+                f"control plane cpu {r['cp_cpu']:.1f} s; summary total {total})")
+        finally:
+            st.stop()
+            self.stacks.remove(st)
             if backend == "postgres":
-                self.pg_db = f"tollgate_bench_{os.getpid()}"
-                psql(f"CREATE DATABASE {self.pg_db}")
-                url = f"postgres://127.0.0.1:5432/{self.pg_db}"
-            st = self.control_plane_only(f"ingest-{backend}", url)
-            try:
-                account = st.must("POST", "/admin/accounts", {"name": "bench"})
-                key = st.must("POST", "/admin/keys", {"name": "bench", "account_id": account["id"]})
-                cpid = st.procs["control-plane"].popen.pid
-                before = procstat.cpu_seconds(cpid)
-                r = usagebench.ingest(st.control_plane, st.filter_secret, key["id"], account["id"],
-                                      self.plan.ingest_s)
-                r["cp_cpu"] = procstat.cpu_seconds(cpid) - before
-                self.results[("ingest", backend)] = r
-                log(f"ingest {backend:8s}: {r['per_s']:.0f} records/s ({r['records']} in {r['seconds']:.1f} s, "
-                    f"control plane cpu {r['cp_cpu']:.1f} s)")
-            finally:
-                st.stop()
-                self.stacks.remove(st)
-                if backend == "postgres":
-                    psql(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")
-                    self.pg_db = None
+                psql(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")
+                self.pg_db = None
 
     def usage_queries(self, backends=("sqlite", "postgres")) -> None:
         for backend in backends:
@@ -485,48 +512,65 @@ class Bench:
             self.pg_db = f"tollgate_bench_usage_{os.getpid()}"
             psql(f"CREATE DATABASE {self.pg_db}")
             url = f"postgres://127.0.0.1:5432/{self.pg_db}"
+        # With --before, the earlier build makes the schema and answers first;
+        # then this one migrates the same data (0010's backfill, timed) and
+        # answers the same queries.
+        self.control_plane_binary(self.before)
         st = self.control_plane_only(f"usage-{backend}", url)
         try:
             st.procs["control-plane"].stop()
+            hours = self.before is None
             if backend == "postgres":
-                secs, rollup_s = usagebench.fill_postgres(self.pg_db, n)
+                secs, rollup_s = usagebench.fill_postgres(self.pg_db, n, hours)
             else:
-                secs, rollup_s = usagebench.fill(st.work_dir / "data" / "tollgate.db", n)
+                secs, rollup_s = usagebench.fill(st.work_dir / "data" / "tollgate.db", n, hours)
             log(f"usage {backend}: {n} records inserted in {secs:.1f} s, rolled up in {rollup_s:.1f} s")
-            st.start_control_plane()
-            procstat.pin_all_threads(st.procs["control-plane"].popen.pid, {int(ENVOY_CPU)})
-
-            def get(path: str, timeout: float):
-                status, _, data = stk.http("GET", f"{st.control_plane}{path}",
-                                           headers={"authorization": f"Bearer {st.admin_token}"}, timeout=timeout)
-                return status, data
-
-            now = int(time.time())
-            day = f"&since={now - 2 * 86400}&until={now - 86400}"
-            month = f"&since={now - 30 * 86400 + 123}&until={now - 77}"
-            queries = []
-            for g in ("model", "day", "key", "account"):
-                queries.append((f"summary group_by={g}, 30 days", f"/admin/usage/summary?group_by={g}"))
-                queries.append((f"summary group_by={g}, 30 days cut mid-hour", f"/admin/usage/summary?group_by={g}{month}"))
-                queries.append((f"summary group_by={g}, 1 day", f"/admin/usage/summary?group_by={g}{day}"))
-            queries += [("summary group_by=key model=model-03, 30 days",
-                         f"/admin/usage/summary?group_by=key&model=model-03{month}"),
-                        ("summary group_by=model key_id=key_0042, 30 days",
-                         f"/admin/usage/summary?group_by=model&key_id=key_0042{month}"),
-                        ("streams (first token, estimated), 30 days", f"/admin/usage/streams?{month[1:]}"),
-                        ("streams (first token, estimated), 1 day", f"/admin/usage/streams?{day[1:]}"),
-                        ("list model=model-03&limit=100", "/admin/usage?model=model-03&limit=100"),
-                        ("list key_id=key_0042", "/admin/usage?key_id=key_0042")]
-            self.results[("queries", backend)] = usagebench.time_queries(get, queries)
+            now = int(time.time())  # the same ranges for both builds
+            for version, _ in self.versions():
+                if version == "after" and self.before:
+                    st.procs["control-plane"].stop()
+                    self.control_plane_binary(None)
+                    t0 = time.monotonic()
+                    st.start_control_plane()
+                    log(f"usage {backend}: this build started (migrated) in {time.monotonic() - t0:.1f} s")
+                else:
+                    st.start_control_plane()
+                procstat.pin_all_threads(st.procs["control-plane"].popen.pid, {int(ENVOY_CPU)})
+                self.usage_queries_now(st, backend, version, now)
             self.results[("fill", backend)] = (secs, rollup_s)
-            for label, ms, rows in self.results[("queries", backend)]:
-                log(f"usage query {backend} {label:46s} {ms:9.1f} ms ({rows} rows)")
         finally:
+            self.control_plane_binary(None)
             st.stop()
             self.stacks.remove(st)
             if backend == "postgres":
                 psql(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")
                 self.pg_db = None
+
+    def usage_queries_now(self, st: stk.Stack, backend: str, version: str, now: int) -> None:
+        def get(path: str, timeout: float):
+            status, _, data = stk.http("GET", f"{st.control_plane}{path}",
+                                       headers={"authorization": f"Bearer {st.admin_token}"}, timeout=timeout)
+            return status, data
+
+        day = f"&since={now - 2 * 86400}&until={now - 86400}"
+        month = f"&since={now - 30 * 86400 + 123}&until={now - 77}"
+        queries = []
+        for g in ("model", "day", "key", "account"):
+            queries.append((f"summary group_by={g}, 30 days", f"/admin/usage/summary?group_by={g}"))
+            queries.append((f"summary group_by={g}, 30 days cut mid-hour", f"/admin/usage/summary?group_by={g}{month}"))
+            queries.append((f"summary group_by={g}, 1 day", f"/admin/usage/summary?group_by={g}{day}"))
+        queries += [("summary group_by=key model=model-03, 30 days",
+                     f"/admin/usage/summary?group_by=key&model=model-03{month}"),
+                    ("summary group_by=model key_id=key_0042, 30 days",
+                     f"/admin/usage/summary?group_by=model&key_id=key_0042{month}"),
+                    ("streams (first token, estimated), 30 days", f"/admin/usage/streams?{month[1:]}"),
+                    ("streams (first token, estimated), 1 day", f"/admin/usage/streams?{day[1:]}"),
+                    ("list model=model-03&limit=100", "/admin/usage?model=model-03&limit=100"),
+                    ("list key_id=key_0042", "/admin/usage?key_id=key_0042")]
+        key = ("queries", backend) if version == "after" else ("queries", backend, version)
+        self.results[key] = usagebench.time_queries(get, queries)
+        for label, ms, rows in self.results[key]:
+            log(f"usage query {backend} {version} {label:46s} {ms:9.1f} ms ({rows} rows)")
 
     # ---------------------------------------------------------------- the whole run
     def run(self) -> None:
@@ -763,8 +807,12 @@ def usage_section(R: dict, p, w) -> None:
         secs, rollup_s = R[("fill", backend)]
         w(f"admin usage queries over {p.usage_records:,} records on {backend} (50 models, 1000 keys, 100 accounts,"
           f" 30 days; inserted in {secs:.0f} s, rolled up in {rollup_s:.0f} s), median of 3")
+        before = {label: ms for label, ms, _ in R.get(("queries", backend, "before"), [])}
+        if before:
+            w(f"  {'':48s} {'before':>9s}    {'after':>9s}")
         for label, ms, rows in R[("queries", backend)]:
-            w(f"  {label:48s} {ms:9.1f} ms   ({rows} rows)")
+            was = f"{before[label]:9.1f} ms -> " if label in before else ""
+            w(f"  {label:48s} {was}{ms:9.1f} ms   ({rows} rows)")
 
 
 def main() -> int:
@@ -778,6 +826,10 @@ def main() -> int:
     ap.add_argument("--usage-only", action="store_true",
                     help="only the usage summaries over --usage-records records, SQLite and PostgreSQL")
     ap.add_argument("--usage-records", type=int, default=None, help="records for the usage summaries")
+    ap.add_argument("--usage-on", default="sqlite,postgres",
+                    help="the databases of --usage-only, comma-separated (default both)")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="a control plane binary built earlier: ingestion and usage queries run it too, before this build")
     ap.add_argument("--instructions-only", action="store_true",
                     help="only instructions per request under callgrind (plain, empty filter, gateway)")
     args = ap.parse_args()
@@ -796,6 +848,7 @@ def main() -> int:
     load_avg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     work = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
     bench = Bench(plan, work)
+    bench.before = args.before.resolve() if args.before else None
     log(f"work directory {work}")
     ok = False
     try:
@@ -808,7 +861,7 @@ def main() -> int:
             bench.ingestion()
         elif args.usage_only:
             bench.prepare(load_generator=False)
-            bench.usage_queries()
+            bench.usage_queries(tuple(args.usage_on.split(",")))
         elif args.instructions_only:
             bench.prepare()
             bench.start_gateway()
@@ -842,9 +895,10 @@ def main() -> int:
         return 0
     if args.ingest_only:
         for backend in ("sqlite", "postgres"):
-            r = bench.results[("ingest", backend)]
-            print(f"ingest {backend:9s} {r['per_s']:8.0f} records/s   ({r['records']} records; "
-                  f"control plane CPU {r['cp_cpu']:.1f} s in {r['seconds']:.1f} s)")
+            for version, _ in bench.versions():
+                r = bench.results[("ingest", backend) if version == "after" else ("ingest", backend, version)]
+                print(f"ingest {backend:9s} {version:6s} {r['per_s']:8.0f} records/s   ({r['records']} records; "
+                      f"control plane CPU {r['cp_cpu']:.1f} s in {r['seconds']:.1f} s)")
         return 0
     table = report(bench, args.quick, started, load_avg)
     print("\n" + table, end="")

@@ -73,10 +73,10 @@ def ingest(control_plane: str, filter_secret: str, key_id: str, account_id: str,
             "per_s": sum(accepted) / elapsed}
 
 
-def fill(db: Path, count: int) -> tuple[float, float]:
+def fill(db: Path, count: int, hours: bool = True) -> tuple[float, float]:
     """Inserts `count` records straight into SQLite's usage_records, then the
-    rollup from them (the migration's backfill); (seconds to insert, seconds
-    to roll up)."""
+    rollup from them (the migration's backfill; `hours`: 0010's per-key
+    hourly rows too); (seconds to insert, seconds to roll up)."""
     t0 = time.monotonic()
     con = sqlite3.connect(db, timeout=30)
     try:
@@ -90,7 +90,7 @@ def fill(db: Path, count: int) -> tuple[float, float]:
             con.executemany(sql, chunk)
             con.commit()
         t1 = time.monotonic()
-        con.executescript(rollup_backfill_sql("sqlite"))
+        con.executescript(rollup_backfill_sql("sqlite", hours))
         con.execute("ANALYZE")
         con.commit()
     finally:
@@ -101,12 +101,17 @@ def fill(db: Path, count: int) -> tuple[float, float]:
 MIGRATIONS = Path(__file__).resolve().parents[1] / "control-plane" / "migrations"
 
 
-def rollup_backfill_sql(backend: str) -> str:
+def rollup_backfill_sql(backend: str, hours: bool = True) -> str:
     """The rollup migrations' own backfill (their INSERT ... SELECT
     statements), for records inserted behind the control plane's back: 0005
-    for the per-model views, 0006 for the per-key ones it rebuilt."""
+    for the per-model views, 0006 for the per-key ones it rebuilt, 0010 for
+    the per-key hourly ones (`hours`; not for a control plane built before
+    0010)."""
     statements = []
-    for name in ("0005_usage_rollup.sql", "0006_rollup_coarse_key_histogram.sql"):
+    names = ["0005_usage_rollup.sql", "0006_rollup_coarse_key_histogram.sql"]
+    if hours:
+        names.append("0010_rollup_writer.sql")
+    for name in names:
         text = (MIGRATIONS / backend / name).read_text()
         statements += [s for s in text.split(";") if "INSERT INTO" in s]
     # The last INSERT into each table is the one that built its current shape.
@@ -134,7 +139,7 @@ FILL_COLUMNS = ("request_id, key_id, account_id, model, upstream_model, provider
                 "output_tokens, estimated, stream, latency_ms, ttft_ms, cost_nanos, created_at_ms")
 
 
-def fill_postgres(dbname: str, count: int) -> tuple[float, float]:
+def fill_postgres(dbname: str, count: int, hours: bool = True) -> tuple[float, float]:
     """`count` records into PostgreSQL's usage_records with COPY, then the
     rollup from them; (seconds to insert, seconds to roll up)."""
     import subprocess
@@ -156,7 +161,7 @@ def fill_postgres(dbname: str, count: int) -> tuple[float, float]:
         raise RuntimeError("COPY into usage_records failed")
     t1 = time.monotonic()
     subprocess.run(["psql", "-h", "127.0.0.1", "-d", dbname, "-v", "ON_ERROR_STOP=1", "-qc",
-                    rollup_backfill_sql("postgres") + " ANALYZE;"], check=True)
+                    rollup_backfill_sql("postgres", hours) + " ANALYZE;"], check=True)
     return t1 - t0, time.monotonic() - t1
 
 

@@ -21,6 +21,7 @@ pub const ROLL_EVERY: Duration = Duration::from_secs(1);
 pub fn spawn(state: &AppState) {
     tokio::spawn(refresh_forever(state.clone()));
     tokio::spawn(roll_forever(state.clone()));
+    tokio::spawn(db::rollup_writer::run_forever(state.db.clone()));
     if let (Backend::Postgres, Some(url)) = (state.db.backend, state.settings.database_url.clone())
     {
         tokio::spawn(listen_forever(state.clone(), url));

@@ -108,8 +108,21 @@ async fn summaries_over_any_range_are_exact_for_counts_tokens_and_cost() {
         app.call("POST", "/internal/usage", &Auth::FilterSecret, Some(&again))
             .await;
 
-        let ranges: [(Option<i64>, Option<i64>); 6] = [
+        let ranges: [(Option<i64>, Option<i64>); 9] = [
             (None, None),
+            // A day cut mid-hour: 14 whole hours of one day (the day less
+            // its first 10), 9 of the next.
+            (
+                Some(T0 + D + 10 * H + 1234),
+                Some(T0 + 2 * D + 9 * H + 2100),
+            ),
+            // 20 whole hours within one day, cut mid-hour at both ends.
+            (
+                Some(T0 + 2 * D + 3 * H + 7000),
+                Some(T0 + 2 * D + 23 * H + 9000),
+            ),
+            // 13 hours, then 4 days, then 13 hours.
+            (Some(T0 + 11 * H), Some(T0 + 4 * D + 13 * H + 500)),
             (Some(T0 + 5 * H + 1234), Some(T0 + 3 * D + 7 * H + 99)),
             (Some(T0 + H), Some(T0 + 2 * D)),
             (Some(T0 + D + 10), Some(T0 + D + 20 * 60_000)),
@@ -237,5 +250,113 @@ async fn summaries_over_any_range_are_exact_for_counts_tokens_and_cost() {
                 }
             }
         }
+    }
+}
+
+fn record_json(id: &str, key: usize, model: usize, at: i64, cost: u64) -> Value {
+    json!({
+        "request_id": id, "key_id": format!("key_{key}"), "account_id": "acct_0",
+        "model": format!("m{model}"), "upstream_model": "u", "provider": "p",
+        "status": 200, "input_tokens": 10 + key, "output_tokens": 1 + model,
+        "estimated": false, "stream": false, "latency_ms": 30 + model,
+        "ttft_ms": null, "cost_nanos": cost, "created_at_ms": at,
+    })
+}
+
+/// Batches that land in the same hour's cells, sent at once and sent again
+/// at once while a summary reads: every record is in the rollup once, the
+/// summary over a range cut mid-hour equals the sum of its records.
+#[tokio::test]
+async fn concurrent_batches_and_their_redeliveries_are_each_counted_once() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let at = |b: usize, i: usize| T0 + 5 * H + ((b * 150 + i) as i64) * 20_000;
+        let batches: Vec<Value> = (0..4)
+            .map(|b| {
+                let recs: Vec<Value> = (0..150)
+                    .map(|i| {
+                        record_json(
+                            &format!("c-{b}-{i}"),
+                            i % 2,
+                            i % 3,
+                            at(b, i),
+                            1000 + i as u64,
+                        )
+                    })
+                    .collect();
+                json!({ "records": recs })
+            })
+            .collect();
+        let post = |b: usize| {
+            app.call(
+                "POST",
+                "/internal/usage",
+                &Auth::FilterSecret,
+                Some(&batches[b]),
+            )
+        };
+        let (a, b, c, d) = tokio::join!(post(0), post(1), post(2), post(3));
+        for answer in [a, b, c, d] {
+            assert_eq!(answer.status, 200, "{backend:?}: {}", answer.body);
+            assert_eq!(
+                answer.body["accepted"],
+                json!(150),
+                "{backend:?}: {}",
+                answer.body
+            );
+        }
+        let summary = app.admin_ok("GET", "/admin/usage/summary?group_by=model", None, 200);
+        let (a, b, _) = tokio::join!(post(0), post(3), summary);
+        for answer in [a, b] {
+            assert_eq!(
+                answer.body["duplicates"],
+                json!(150),
+                "{backend:?}: {}",
+                answer.body
+            );
+        }
+        // From 05:10:00 to 07:55:00: the records of 05:10-05:59 and 07:00-07:55
+        // from the records, 06:00-07:00 from the hourly rows.
+        let (since, until) = (T0 + 5 * H + 600_000, T0 + 7 * H + 3_300_000);
+        let uri = format!(
+            "/admin/usage/summary?group_by=key&since={}&until={}",
+            since / 1000,
+            until / 1000
+        );
+        let got = app.admin_ok("GET", &uri, None, 200).await;
+        let mut want: BTreeMap<String, (i64, u64, u64)> = BTreeMap::new();
+        for b in 0..4 {
+            for i in 0..150 {
+                let t = at(b, i);
+                if t >= since && t < until {
+                    let w = want.entry(format!("key_{}", i % 2)).or_default();
+                    w.0 += 1;
+                    w.1 += 10 + (i % 2) as u64;
+                    w.2 += 1000 + i as u64;
+                }
+            }
+        }
+        let rows = got["data"].as_array().cloned().unwrap_or_default();
+        assert_eq!(rows.len(), want.len(), "{backend:?}: {got}");
+        for (row, (key, w)) in rows.iter().zip(want.iter()) {
+            assert_eq!(
+                (&row["group"], &row["requests"], &row["input_tokens"]),
+                (&json!(key), &json!(w.0), &json!(w.1)),
+                "{backend:?}: {row}"
+            );
+            let cost = row["cost_usd"].as_f64().unwrap_or(-1.0);
+            assert!(
+                (cost - w.2 as f64 / 1e9).abs() < 1e-12,
+                "{backend:?}: {row}"
+            );
+        }
+        let total = app
+            .admin_ok("GET", "/admin/usage/summary?group_by=model", None, 200)
+            .await;
+        assert_eq!(
+            total["total"]["requests"],
+            json!(600),
+            "{backend:?}: {total}"
+        );
     }
 }

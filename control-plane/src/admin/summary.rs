@@ -1,11 +1,13 @@
 //! `GET /admin/usage/summary`: whole days and hours from the rollup
-//! (`db::rollup`; hours only per model), the rest from the records. Counts,
+//! (`db::rollup`; no hours per model and key at once), only the partial
+//! hours at the edges from the records. Counts,
 //! tokens and cost are exact; p50/p95 are the upper edge of the histogram
 //! bucket they fall in (never below the true value, at most 26% above).
 
 use std::collections::BTreeMap;
 
 use crate::db::rollup::{self, Sums, DAY_MS, HOUR_MS};
+use crate::db::rollup_writer;
 use crate::db::usage_report::{self, Filter, GroupBy};
 use crate::db::Db;
 use crate::error::ApiResult;
@@ -17,9 +19,16 @@ pub struct Plan {
     pub raw: Vec<(i64, i64)>,
     /// Whole hours outside whole days: from the hourly rollup.
     pub hours: Vec<(i64, i64)>,
+    /// Hours taken out again: a day's part of more than 12 whole hours is
+    /// read as the whole day (in `days`) less its other hours (fewer rows).
+    pub less: Vec<(i64, i64)>,
     /// Whole days: from the daily rollup.
     pub days: Option<(i64, i64)>,
 }
+
+/// The most whole hours of one day read hour by hour; more are read as the
+/// day less the others.
+const MOST_HOURS: i64 = 12 * HOUR_MS;
 
 fn floor_to(t: i64, span: i64) -> i64 {
     t - t.rem_euclid(span)
@@ -39,8 +48,9 @@ fn ceil_to(t: i64, span: i64) -> i64 {
 const END_OF_TIME: i64 = 100_000 * DAY_MS;
 
 /// Splits `[since, until)` (ms; open ends: all of time) into raw edges,
-/// whole hours and whole days.
-pub fn plan(since_ms: Option<i64>, until_ms: Option<i64>) -> Plan {
+/// whole hours and whole days; with `whole_days_less_hours`, a day's part of
+/// more than 12 hours becomes the day less its other hours.
+pub fn plan(since_ms: Option<i64>, until_ms: Option<i64>, whole_days_less_hours: bool) -> Plan {
     let since = since_ms.unwrap_or(0).max(0);
     let until = until_ms.unwrap_or(END_OF_TIME).min(END_OF_TIME);
     let mut p = Plan::default();
@@ -59,25 +69,45 @@ pub fn plan(since_ms: Option<i64>, until_ms: Option<i64>) -> Plan {
         p.raw.push((h2, until));
     }
     let (d1, d2) = (ceil_to(h1, DAY_MS), floor_to(h2, DAY_MS));
-    if d1 < d2 {
-        p.days = Some((d1, d2));
-        for (a, b) in [(h1, d1), (d2, h2)] {
-            if a < b {
-                p.hours.push((a, b));
+    p.days = (d1 < d2).then_some((d1, d2));
+    // The whole hours outside whole days, each part within one day.
+    let parts = if d1 <= d2 {
+        [(h1, d1), (d2, h2)]
+    } else {
+        [(h1, h2), (h2, h2)]
+    };
+    for (a, b) in parts {
+        if a >= b {
+            continue;
+        }
+        if !whole_days_less_hours || b - a <= MOST_HOURS {
+            p.hours.push((a, b));
+            continue;
+        }
+        // The part's day, next to the whole days (or the first day read).
+        let (day, next) = (floor_to(a, DAY_MS), floor_to(a, DAY_MS) + DAY_MS);
+        p.days = Some(match p.days {
+            Some((x, y)) => (x.min(day), y.max(next)),
+            None => (day, next),
+        });
+        for (x, y) in [(day, a), (b, next)] {
+            if x < y {
+                p.less.push((x, y));
             }
         }
-    } else {
-        p.hours.push((h1, h2));
     }
     p
 }
 
 /// The sums per group over the filter's time range.
 pub async fn summarise(db: &Db, f: &Filter, group: GroupBy) -> ApiResult<BTreeMap<String, Sums>> {
-    let mut plan = plan(f.since_ms, f.until_ms);
-    if f.status.is_some() || (group == GroupBy::Hour && !rollup::has_hours(f, group)) {
-        // The rollup keeps no status, and no hours per key: such a summary
-        // reads the records.
+    // Every record committed before now, in the rollup.
+    rollup_writer::drain(db).await?;
+    let hourly = rollup::has_hours(f, group);
+    let mut plan = plan(f.since_ms, f.until_ms, hourly && group != GroupBy::Hour);
+    if f.status.is_some() || (group == GroupBy::Hour && !hourly) {
+        // The rollup keeps no status, and no hours per model and key: such
+        // a summary reads the records.
         plan = Plan {
             raw: vec![(
                 f.since_ms.unwrap_or(0).max(0),
@@ -90,8 +120,9 @@ pub async fn summarise(db: &Db, f: &Filter, group: GroupBy) -> ApiResult<BTreeMa
         if let Some(days) = plan.days.take() {
             plan.hours.push(days);
         }
-    } else if !rollup::has_hours(f, group) {
-        // Per key the whole hours at the edges come from the records too.
+    } else if !hourly {
+        // Per model and key the whole hours at the edges come from the
+        // records too.
         let hours = std::mem::take(&mut plan.hours);
         plan.raw.extend(hours);
     }
@@ -128,6 +159,13 @@ pub async fn summarise(db: &Db, f: &Filter, group: GroupBy) -> ApiResult<BTreeMa
             out.entry(g.grp).or_default().merge(&g.sums);
         }
     }
+    for (a, b) in &plan.less {
+        for g in rollup::read(db, f, group, HOUR_MS, *a, *b).await? {
+            out.entry(g.grp).or_default().less(&g.sums);
+        }
+    }
+    // A group whose records all fell in the hours taken out.
+    out.retain(|_, s| s.requests > 0);
     Ok(out)
 }
 
@@ -142,46 +180,95 @@ mod tests {
     fn a_range_splits_into_raw_edges_whole_hours_and_whole_days() {
         // 10 days from 05:30 on day 3 to 07:15 on day 13.
         let (since, until) = (3 * D + 5 * H + H / 2, 13 * D + 7 * H + H / 4);
+        let raw = vec![(since, 3 * D + 6 * H), (13 * D + 7 * H, until)];
         assert_eq!(
-            plan(Some(since), Some(until)),
+            plan(Some(since), Some(until), false),
             Plan {
-                raw: vec![(since, 3 * D + 6 * H), (13 * D + 7 * H, until)],
+                raw: raw.clone(),
                 hours: vec![(3 * D + 6 * H, 4 * D), (13 * D, 13 * D + 7 * H)],
                 days: Some((4 * D, 13 * D)),
+                ..Plan::default()
+            }
+        );
+        // The 18 hours of day 3 as the day less its first 6.
+        assert_eq!(
+            plan(Some(since), Some(until), true),
+            Plan {
+                raw,
+                hours: vec![(13 * D, 13 * D + 7 * H)],
+                less: vec![(3 * D, 3 * D + 6 * H)],
+                days: Some((3 * D, 13 * D)),
+            }
+        );
+        // A day cut mid-hour at both ends (10:20 to 09:40 the next day): 14
+        // whole hours of the first day (the day less 10), 9 of the second.
+        let (since, until) = (2 * D + 10 * H + H / 3, 3 * D + 9 * H + 2 * H / 3);
+        assert_eq!(
+            plan(Some(since), Some(until), true),
+            Plan {
+                raw: vec![(since, 2 * D + 11 * H), (3 * D + 9 * H, until)],
+                hours: vec![(3 * D, 3 * D + 9 * H)],
+                less: vec![(2 * D, 2 * D + 11 * H)],
+                days: Some((2 * D, 3 * D)),
+            }
+        );
+        // Within one day, 20 of its hours: the day less 4.
+        assert_eq!(
+            plan(Some(D + 3 * H), Some(D + 23 * H), true),
+            Plan {
+                less: vec![(D, D + 3 * H), (D + 23 * H, 2 * D)],
+                days: Some((D, 2 * D)),
+                ..Plan::default()
             }
         );
         // Within one hour: only records.
         assert_eq!(
-            plan(Some(H + 1), Some(H + 9)),
+            plan(Some(H + 1), Some(H + 9), true),
             Plan {
                 raw: vec![(H + 1, H + 9)],
                 ..Plan::default()
             }
         );
-        // Whole hours within a day: no days, no edges.
+        // 12 whole hours within a day: hour by hour, no edges.
         assert_eq!(
-            plan(Some(2 * H), Some(5 * H)),
+            plan(Some(2 * H), Some(14 * H), true),
             Plan {
-                hours: vec![(2 * H, 5 * H)],
+                hours: vec![(2 * H, 14 * H)],
                 ..Plan::default()
             }
         );
         // Open ends: whole days from 0 to the end of time.
-        assert_eq!(plan(None, None).days, Some((0, END_OF_TIME)));
-        assert!(plan(None, None).raw.is_empty());
-        assert_eq!(plan(Some(5), Some(5)), Plan::default());
+        assert_eq!(plan(None, None, true).days, Some((0, END_OF_TIME)));
+        assert!(plan(None, None, true).raw.is_empty());
+        assert_eq!(plan(Some(5), Some(5), true), Plan::default());
     }
 
     #[test]
     fn every_millisecond_is_read_once() {
-        for (since, until) in [(1, 3 * D + 7), (H, 2 * D), (D - 1, D + 1), (7, 7 + H)] {
-            let p = plan(Some(since), Some(until));
-            let mut parts: Vec<(i64, i64)> = p.raw.iter().chain(p.hours.iter()).copied().collect();
-            parts.extend(p.days);
-            parts.sort();
-            assert_eq!(parts.first().map(|r| r.0), Some(since));
-            assert_eq!(parts.last().map(|r| r.1), Some(until));
-            assert!(parts.windows(2).all(|w| w[0].1 == w[1].0), "{parts:?}");
+        let within = |parts: &[(i64, i64)], t: i64| {
+            parts.iter().filter(|(a, b)| *a <= t && t < *b).count() as i64
+        };
+        for (since, until) in [
+            (1, 3 * D + 7),
+            (H, 2 * D),
+            (D - 1, D + 1),
+            (7, 7 + H),
+            (D + 3 * H + 5, D + 23 * H + 5),
+            (2 * D + 10 * H + 9, 3 * D + 14 * H + 1),
+            (5 * H - 1, 4 * D + 20 * H + 1),
+        ] {
+            for less in [false, true] {
+                let p = plan(Some(since), Some(until), less);
+                let days: Vec<(i64, i64)> = p.days.into_iter().collect();
+                let points = (since - 2 * D..until + 2 * D).step_by(997_001);
+                for t in points.chain([since - 1, since, until - 1, until]) {
+                    let n = within(&p.raw, t) + within(&p.hours, t) + within(&days, t)
+                        - within(&p.less, t);
+                    let want = i64::from(since <= t && t < until);
+                    assert_eq!(n, want, "{since}..{until} at {t}: {p:?}");
+                    assert!(within(&p.less, t) <= within(&days, t), "{p:?}");
+                }
+            }
         }
     }
 

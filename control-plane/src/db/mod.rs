@@ -12,6 +12,7 @@ pub mod models;
 pub mod providers;
 pub mod rollup;
 mod rollup_sql;
+pub mod rollup_writer;
 pub mod usage;
 pub mod usage_filter;
 pub mod usage_report;
@@ -19,11 +20,13 @@ pub mod usage_streams;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};
+use tokio::sync::Notify;
 
 use crate::error::{ApiError, ApiResult};
 use crate::pages::PageQuery;
@@ -38,6 +41,8 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// Wakes the rollup's writer (`rollup_writer`): records were queued.
+    pub rollup_due: Arc<Notify>,
 }
 
 /// The PostgreSQL channel of config changes (`NOTIFY tollgate_config`).
@@ -88,7 +93,11 @@ impl Db {
             Backend::Postgres => &POSTGRES,
         };
         migrator.run(&pool).await.context("running migrations")?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            rollup_due: Arc::new(Notify::new()),
+        })
     }
 
     /// On PostgreSQL, tells the other control planes on the same database

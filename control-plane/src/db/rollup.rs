@@ -1,8 +1,8 @@
-//! `usage_rollup_<view>_<span>`: per day in three views and per hour in the first (per model; per key
-//! and account; per model, key and account), the records' counts, tokens,
+//! `usage_rollup_<view>_<span>`: per day in three views and per hour in the
+//! first two (per model; per key and account; per model, key and account), the records' counts, tokens,
 //! cost and a latency histogram of fixed buckets (`rollup_sql::EDGES`),
-//! added to in the ingest transaction and read by the summaries for whole
-//! hours and days. Counts, tokens and cost are exact sums; a percentile
+//! added to by the rollup's one writer (`rollup_writer`, from the records
+//! ingest queued) and read by the summaries for whole hours and days. Counts, tokens and cost are exact sums; a percentile
 //! from the histogram is the upper edge of its bucket: never below the true
 //! value, and at most 26% above it in the per-model views (60 buckets,
 //! edges grow by 2^(1/3); latencies over 832 s all fall in the last
@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row as _, Transaction};
-use tollgate_contract::usage::UsageRecord;
 
 use super::rollup_sql::{
     ADD_ON_CONFLICT, ADD_ON_CONFLICT_COARSE, BUCKETS, COARSE, EDGES, SUMS, SUMS_COARSE,
@@ -33,13 +32,14 @@ const KEY_VIEW: usize = 1;
 const ALL_VIEW: usize = 2;
 
 /// The table of a view and span (constants only: no value is ever in a
-/// table name). Only the per-model view has hourly rows (`has_hours`): the
-/// hourly per-key views would hold about a row per record.
+/// table name). The per-model-key-and-account view has no hourly rows
+/// (`has_hours`): they would hold about a row per record.
 fn table(view: usize, span: i64) -> &'static str {
     match (view, span == HOUR_MS) {
         (MODEL_VIEW, true) => "usage_rollup_model_hour",
         (MODEL_VIEW, false) => "usage_rollup_model_day",
-        (KEY_VIEW, _) => "usage_rollup_key_day",
+        (KEY_VIEW, true) => "usage_rollup_key_hour",
+        (KEY_VIEW, false) => "usage_rollup_key_day",
         _ => "usage_rollup_all_day",
     }
 }
@@ -47,7 +47,7 @@ fn table(view: usize, span: i64) -> &'static str {
 /// Whether a summary's view has hourly rows; without them, the whole hours
 /// at the edges are read from the records.
 pub fn has_hours(f: &Filter, group: GroupBy) -> bool {
-    view(f, group) == MODEL_VIEW
+    view(f, group) != ALL_VIEW
 }
 
 pub const HOUR_MS: i64 = 3_600_000;
@@ -120,6 +120,19 @@ impl Sums {
         }
     }
 
+    /// Takes `o` out again: `o` is a part of what was added (the hours of a
+    /// day outside a range, read as the day less them).
+    pub fn less(&mut self, o: &Sums) {
+        self.requests = self.requests.saturating_sub(o.requests);
+        self.errors = self.errors.saturating_sub(o.errors);
+        self.input_tokens = self.input_tokens.saturating_sub(o.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_sub(o.output_tokens);
+        self.cost_nanos = self.cost_nanos.saturating_sub(o.cost_nanos);
+        for (a, b) in self.buckets.iter_mut().zip(o.buckets.iter()) {
+            *a = a.saturating_sub(*b);
+        }
+    }
+
     /// The upper edge of the bucket the `p` quantile falls in.
     pub fn percentile(&self, p: f64) -> i64 {
         let total: i64 = self.buckets.iter().sum();
@@ -138,9 +151,25 @@ impl Sums {
     }
 }
 
-fn clamp(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
+/// What the rollup keeps of a stored record (`rollup_writer` reads them
+/// back from `usage_records`, so the values are the stored ones).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Fact {
+    pub id: i64,
+    pub created_at_ms: i64,
+    pub model: String,
+    pub key_id: String,
+    pub account_id: String,
+    pub status: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_nanos: i64,
+    pub latency_ms: i64,
 }
+
+/// The columns of a [`Fact`], in `usage_records`.
+pub const FACT_COLUMNS: &str = "id, created_at_ms, model, key_id, account_id, status, \
+input_tokens, output_tokens, cost_nanos, latency_ms";
 
 /// `(view, span, start, model, key, account)`: one row of the rollup.
 type Cell = (usize, i64, i64, String, String, String);
@@ -157,27 +186,27 @@ fn values_per_cell(view: usize) -> usize {
     }
 }
 
-/// Adds the records (those really inserted) to every cell they fall in, in
-/// the ingest transaction: summed here first, then one multi-row upsert per
-/// hundred cells, in key order (so that two transactions lock rows in the
-/// same order).
+/// Adds the records to every cell they fall in (in the rollup writer's
+/// transaction, `rollup_writer`): summed here first, then one multi-row
+/// upsert per hundred cells, in key order (so that two transactions lock
+/// rows in the same order).
 pub async fn add(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
-    records: &[&UsageRecord],
+    records: &[Fact],
 ) -> ApiResult<()> {
     let mut cells: BTreeMap<Cell, Sums> = BTreeMap::new();
     for r in records {
-        let at = clamp(r.created_at_ms);
+        let at = r.created_at_ms;
         let mut one = Sums {
             requests: 1,
             errors: i64::from(r.status >= 400),
-            input_tokens: clamp(r.input_tokens).min(CELL_MAX),
-            output_tokens: clamp(r.output_tokens).min(CELL_MAX),
-            cost_nanos: clamp(r.cost_nanos).min(CELL_MAX),
+            input_tokens: r.input_tokens.clamp(0, CELL_MAX),
+            output_tokens: r.output_tokens.clamp(0, CELL_MAX),
+            cost_nanos: r.cost_nanos.clamp(0, CELL_MAX),
             ..Sums::default()
         };
-        one.buckets[bucket(clamp(r.latency_ms))] = 1;
+        one.buckets[bucket(r.latency_ms)] = 1;
         for span in [HOUR_MS, DAY_MS] {
             let start = at - at.rem_euclid(span);
             for (view, model, key, account) in [
@@ -190,7 +219,7 @@ pub async fn add(
                     r.account_id.as_str(),
                 ),
             ] {
-                if span == HOUR_MS && view != MODEL_VIEW {
+                if span == HOUR_MS && view == ALL_VIEW {
                     continue;
                 }
                 let cell = (view, span, start, model.into(), key.into(), account.into());

@@ -50,13 +50,18 @@ const VALUES_PER_ROW: usize = 19;
 /// parameter limits).
 const ROWS_PER_INSERT: usize = 100;
 
+/// Queue rows per INSERT into `usage_rollup_pending`.
+const IDS_PER_INSERT: usize = 500;
+
 /// One transaction per batch; returns (inserted, already there). Records go
-/// in with multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING request_id`,
-/// so only the rows really inserted move money, and the money moves in one
-/// `UPDATE` per key and per account, summed.
+/// in with multi-row `INSERT ... ON CONFLICT DO NOTHING RETURNING`, so only
+/// the rows really inserted move money and are queued for the rollup
+/// (`rollup_writer`, which adds them after the commit), and the money moves
+/// in one `UPDATE` per key and per account, summed.
 pub async fn insert_batch(db: &Db, records: &[UsageRecord]) -> ApiResult<(usize, usize)> {
     let mut tx = db.pool.begin().await?;
     let mut inserted: HashSet<String> = HashSet::new();
+    let mut ids: Vec<i64> = Vec::with_capacity(records.len());
     for chunk in records.chunks(ROWS_PER_INSERT) {
         let mut sql = String::from(
             "INSERT INTO usage_records (request_id, key_id, account_id, model, upstream_model, provider, status, \
@@ -64,8 +69,8 @@ pub async fn insert_batch(db: &Db, records: &[UsageRecord]) -> ApiResult<(usize,
              ttft_ms, cost_nanos, created_at_ms, attempts, cut) VALUES ",
         );
         sql.push_str(&value_rows(db.backend, chunk.len(), VALUES_PER_ROW));
-        sql.push_str(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
-        let mut q = sqlx::query_scalar::<_, String>(&sql);
+        sql.push_str(" ON CONFLICT (request_id) DO NOTHING RETURNING id, request_id");
+        let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
         for r in chunk {
             q = q
                 .bind(r.request_id.clone())
@@ -88,19 +93,32 @@ pub async fn insert_batch(db: &Db, records: &[UsageRecord]) -> ApiResult<(usize,
                 .bind(i64::from(r.attempts))
                 .bind(i64::from(r.cut));
         }
-        inserted.extend(q.fetch_all(&mut *tx).await?);
+        for (id, request_id) in q.fetch_all(&mut *tx).await? {
+            ids.push(id);
+            inserted.insert(request_id);
+        }
+    }
+    // Queued before the key's and account's rows are locked (every batch of
+    // a key waits for those): insert only, no row any other batch touches.
+    ids.sort_unstable();
+    for chunk in ids.chunks(IDS_PER_INSERT) {
+        let mut sql = String::from("INSERT INTO usage_rollup_pending (record_id) VALUES ");
+        sql.push_str(&value_rows(db.backend, chunk.len(), 1));
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *tx).await?;
     }
     // Spend of the rows inserted; a request id twice in one batch counts once
     // (its first record is the one the database kept).
     let mut seen: HashSet<&str> = HashSet::new();
-    let mut kept: Vec<&UsageRecord> = Vec::with_capacity(inserted.len());
     let mut by_key: BTreeMap<&str, i64> = BTreeMap::new();
     let mut by_account: BTreeMap<&str, i64> = BTreeMap::new();
     for r in records {
         if !inserted.contains(&r.request_id) || !seen.insert(r.request_id.as_str()) {
             continue;
         }
-        kept.push(r);
         let cost = cost_of(r.cost_nanos);
         if cost > 0 {
             let key = by_key.entry(&r.key_id).or_default();
@@ -139,8 +157,10 @@ pub async fn insert_batch(db: &Db, records: &[UsageRecord]) -> ApiResult<(usize,
         .execute(&mut *tx)
         .await?;
     }
-    super::rollup::add(&mut tx, db.backend, &kept).await?;
     tx.commit().await?;
+    if !ids.is_empty() {
+        db.rollup_due.notify_one();
+    }
     let accepted = inserted.len();
     Ok((accepted, records.len() - accepted))
 }
