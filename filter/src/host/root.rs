@@ -183,7 +183,7 @@ impl RootContext for Root {
             Ok(config) => {
                 host_upstream::register(&self.worker);
                 let tick = Duration::from_millis(config.tick_ms);
-                self.worker.borrow_mut().config = Some(Rc::new(config));
+                self.worker.borrow_mut().config = Some(std::sync::Arc::new(config));
                 self.metrics = Metrics::define();
                 if let Err(status) = hostcalls::set_tick_period(tick) {
                     log::error!("tollgate: cannot set the tick period: {status:?}");
