@@ -171,11 +171,20 @@ fn tick_loop(shared: &'static Shared, address: &str) {
                 break;
             }
         }
-        if let Some(call) = shared.worker().lease_call() {
+        // (Each call is taken in a statement of its own: the worker's lock
+        // must be released before `send` takes it again.)
+        // Leases wanted while one was in flight are asked for at once, as
+        // the wasm host does.
+        for _ in 0..10 {
+            let lease = shared.worker().lease_call();
+            let Some(call) = lease else {
+                break;
+            };
             let (status, body) = send(shared, address, &call);
             shared.worker().lease_answered(&shared.store, status, &body);
         }
-        if let Some(call) = shared.worker().health_call(&shared.store, now_ms()) {
+        let health = shared.worker().health_call(&shared.store, now_ms());
+        if let Some(call) = health {
             let _ = send(shared, address, &call);
         }
         let mut worker = shared.worker();
