@@ -387,6 +387,14 @@ class Stack:
         path.write_text(rendered)
         return path
 
+    def envoy_env(self) -> dict[str, str]:
+        """Envoy's environment: the filter secret, and with `native` where
+        Envoy finds the module."""
+        env = {"TOLLGATE_FILTER_SECRET": self.filter_secret}
+        if self.native:
+            env["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = str(NATIVE.parent)
+        return env
+
     def start_envoy(self, wait_ready: bool = True) -> None:
         self._start_envoy("envoy", self.gateway_port, self.admin_port, self.base_id, wait_ready)
 
@@ -416,10 +424,7 @@ class Stack:
             self.work_dir,
             # The filter takes its secret from here (the template names it in
             # vm_config.environment_variables), not from its configuration.
-            env={
-                "TOLLGATE_FILTER_SECRET": self.filter_secret,
-                **({"ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(NATIVE.parent)} if self.native else {}),
-            },
+            env=self.envoy_env(),
         ).start()
         if wait_ready:
             wait_until(
