@@ -104,9 +104,15 @@ def native_envoy(rendered: str, control_plane_port: int) -> str:
     found = re.search(r"value: '(\{\"control_plane_cluster\".*\})'", rendered[start:end])
     if start < 0 or end < 0 or not found:
         raise RuntimeError("envoy.template.yaml: the wasm filter block is not where native_envoy looks")
+    # No failover clusters yet: their upstream filter is the wasm build's
+    # (which reads its snapshot from the wasm listener filter), so the
+    # native build sends every model through the forward proxy and Envoy
+    # does not fetch the clusters (each would load the .wasm on the main
+    # thread).
+    filter_config = {**json.loads(found.group(1)), "failover": False}
     config = json.dumps({
         "control_plane_address": f"127.0.0.1:{control_plane_port}",
-        "filter": json.loads(found.group(1)),
+        "filter": filter_config,
     })
     native = (
         "          - name: envoy.filters.http.dynamic_modules\n"
@@ -119,6 +125,10 @@ def native_envoy(rendered: str, control_plane_port: int) -> str:
         f"                value: '{config}'\n"
     )
     rendered = rendered[:start] + native + rendered[end:]
+    cds, static = rendered.find("\ndynamic_resources:\n"), rendered.find("\nstatic_resources:\n")
+    if cds < 0 or static < cds:
+        raise RuntimeError("envoy.template.yaml: dynamic_resources is not where native_envoy looks")
+    rendered = rendered[:cds] + rendered[static:]
     # The module's local replies carry response code details (Envoy gives
     # them "dynamic_module" when none are set), the wasm filter's none: the
     # first local reply mapper leaves both as they are.
