@@ -9,6 +9,7 @@ connection; counting starts after a warm-up and covers exactly those requests
 from __future__ import annotations
 
 import http.client
+import os
 import shutil
 import subprocess
 import time
@@ -31,19 +32,20 @@ def _totals(dump: Path) -> int:
 
 def measure(envoy: Path, config: Path, port: int, admin_port: int, base_id: int, headers: dict, body: bytes,
             path: str, requests: int, warmup: int, work: Path, name: str, settle_s: float = 0.0,
-            check=None) -> dict:
+            check=None, env: dict | None = None) -> dict:
     """Runs Envoy (`--concurrency 1`) under callgrind with `config`, sends
     `warmup` then `requests` requests, and returns the instructions counted
     for the latter. `settle_s`: a pause after the first 200 (a failover
     cluster is used 3 s after the filter first saw it); `check(admin_port,
-    requests)`: raises if the run did not measure what it says."""
+    requests)`: raises if the run did not measure what it says; `env`: more
+    environment for Envoy (where the native module is)."""
     out = work / f"callgrind-{name}.out"
     log = open(work / f"callgrind-{name}.log", "w")
     proc = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--smc-check=all-non-file", f"--callgrind-out-file={out}",
          str(envoy), "-c", str(config), "--concurrency", "1", "--disable-hot-restart", "--log-level", "warn",
          "--base-id", str(base_id)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})})
     try:
         stk.wait_until(lambda: stk.http("GET", f"http://127.0.0.1:{admin_port}/ready", timeout=5)[0] == 200,
                        timeout=600, interval=1, what=f"{name} under valgrind /ready")

@@ -103,6 +103,8 @@ class Bench:
         self.tool = "oha"
         self.results: dict = {}
         self.stacks: list[stk.Stack] = []
+        # The instruction runs to make (their modes; all when empty).
+        self.only: list[str] = []
         self.plain: stk.Proc | None = None
         self.pg_db: str | None = None
 
@@ -226,7 +228,13 @@ class Bench:
                 ("filter reading the body", "read-body", plain_h), ("gateway", "gateway", gw_h),
                 ("gateway, no access-log copy", "gateway-no-alog", gw_h),
                 ("gateway, metrics off", "gateway-no-metrics", gw_h),
-                ("gateway, failover cluster", "gateway-failover", gw_h)]
+                ("gateway, failover cluster", "gateway-failover", gw_h),
+                ("native gateway", "gateway-native", gw_h)]
+        if not stk.NATIVE.exists():
+            subprocess.run(["cargo", "build", "--quiet", "--profile", "native", "-p", "tollgate-native"],
+                           cwd=ROOT, check=True)
+        if self.only:
+            runs = [r for r in runs if (r[1] or "plain") in self.only]
         failover_body = self.failover_model()
         out = []
         for i, (label, mode, headers) in enumerate(runs):
@@ -239,10 +247,12 @@ class Bench:
                 if option:
                     # One of the filter's options, off.
                     text = cfg.read_text()
-                    plugin = '"failover":true}'
+                    plugin = '"failover":true,'
                     if plugin not in text:
                         raise RuntimeError("the gateway's plugin configuration has changed: update bench/run.py")
-                    cfg.write_text(text.replace(plugin, '"failover":true,' + option + '}'))
+                    cfg.write_text(text.replace(plugin, plugin + option + ',', 1))
+                if mode == "gateway-native":
+                    cfg.write_text(stk.native_envoy(cfg.read_text(), self.st.control_plane_port))
             else:
                 cfg = self.plain_config(name, port, admin, mode)
             failover = mode == "gateway-failover"
@@ -250,7 +260,8 @@ class Bench:
                                      failover_body if failover else BODY, CHAT,
                                      self.plan.instr_requests, 50, self.work, name,
                                      settle_s=4.0 if failover else 0.0,
-                                     check=routed_through_failover if failover else None)
+                                     check=routed_through_failover if failover else None,
+                                     env={"ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(stk.NATIVE.parent)})
             out.append((label, r))
             log(f"instructions {label:24s} {r['per_request']:10.0f} per request ({r['requests']} requests)")
         self.results["instructions"] = out
@@ -832,6 +843,8 @@ def main() -> int:
                     help="a control plane binary built earlier: ingestion and usage queries run it too, before this build")
     ap.add_argument("--instructions-only", action="store_true",
                     help="only instructions per request under callgrind (plain, empty filter, gateway)")
+    ap.add_argument("--instructions-targets", default="",
+                    help="with --instructions-only, only these runs, e.g. plain,gateway,gateway-native")
     args = ap.parse_args()
     plan = QUICK if args.quick else FULL
     if args.usage_records:
@@ -849,6 +862,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="tollgate-bench-"))
     bench = Bench(plan, work)
     bench.before = args.before.resolve() if args.before else None
+    bench.only = [t for t in args.instructions_targets.split(",") if t]
     log(f"work directory {work}")
     ok = False
     try:
@@ -863,7 +877,8 @@ def main() -> int:
             bench.prepare(load_generator=False)
             bench.usage_queries(tuple(args.usage_on.split(",")))
         elif args.instructions_only:
-            bench.prepare()
+            # Requests go one at a time from the benchmark itself: no load generator.
+            bench.prepare(load_generator=False)
             bench.start_gateway()
             bench.instructions()
         else:

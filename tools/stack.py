@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -32,6 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 PROFILE = os.environ.get("TOLLGATE_PROFILE", "debug")
 WASM = TARGET / "wasm32-wasip1" / "release" / "tollgate_filter.wasm"
+# The native build of the filter (filter-native, an Envoy dynamic module):
+# `cargo build --profile native -p tollgate-native`.
+NATIVE = Path(os.environ.get("TOLLGATE_NATIVE_MODULE", TARGET / "native" / "libtollgate_native.so"))
+# Which build of the filter the stacks run: "wasm" (the default) or "native".
+HOST = os.environ.get("TOLLGATE_E2E_HOST", "wasm")
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
@@ -80,6 +86,58 @@ def render_envoy(template: Path, values: dict[str, str]) -> str:
 
 def render_envoy_text(text: str, values: dict[str, str]) -> str:
     return string.Template(text).substitute(values)
+
+
+# The response code details of the native module's local replies
+# (filter-native/src/envoy.rs).
+NATIVE_DETAILS = "tollgate"
+WASM_FILTER_START = "          - name: envoy.filters.http.wasm\n"
+WASM_FILTER_END = "          # (traces only: json_to_metadata"
+
+
+def native_envoy(rendered: str, control_plane_port: int) -> str:
+    """The rendered gateway config with the native module in place of the
+    wasm filter: the same filter configuration, plus where the module's own
+    threads reach the control plane, and the usage record's filter state
+    under the module's key."""
+    start = rendered.find(WASM_FILTER_START)
+    end = rendered.find(WASM_FILTER_END, start)
+    found = re.search(r"value: '(\{\"control_plane_cluster\".*\})'", rendered[start:end])
+    if start < 0 or end < 0 or not found:
+        raise RuntimeError("envoy.template.yaml: the wasm filter block is not where native_envoy looks")
+    # No failover clusters yet: their upstream filter is the wasm build's
+    # (which reads its snapshot from the wasm listener filter), so the
+    # native build sends every model through the forward proxy and Envoy
+    # does not fetch the clusters (each would load the .wasm on the main
+    # thread).
+    filter_config = {**json.loads(found.group(1)), "failover": False}
+    config = json.dumps({
+        "control_plane_address": f"127.0.0.1:{control_plane_port}",
+        "filter": filter_config,
+    })
+    native = (
+        "          - name: envoy.filters.http.dynamic_modules\n"
+        "            typed_config:\n"
+        '              "@type": type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter\n'
+        f"              dynamic_module_config: {{ name: {NATIVE.stem.removeprefix('lib')} }}\n"
+        "              filter_name: tollgate\n"
+        "              filter_config:\n"
+        '                "@type": type.googleapis.com/google.protobuf.StringValue\n'
+        f"                value: '{config}'\n"
+    )
+    rendered = rendered[:start] + native + rendered[end:]
+    cds, static = rendered.find("\ndynamic_resources:\n"), rendered.find("\nstatic_resources:\n")
+    if cds < 0 or static < cds:
+        raise RuntimeError("envoy.template.yaml: dynamic_resources is not where native_envoy looks")
+    rendered = rendered[:cds] + rendered[static:]
+    # The module's local replies carry response code details (Envoy gives
+    # them "dynamic_module" when none are set), the wasm filter's none: the
+    # first local reply mapper leaves both as they are.
+    own = "expression: \"response.code_details == ''\""
+    if own not in rendered:
+        raise RuntimeError("envoy.template.yaml: the local reply mapper of the filter's own replies moved")
+    rendered = rendered.replace(own, f"expression: \"response.code_details == '{NATIVE_DETAILS}'\"", 1)
+    return rendered.replace("%FILTER_STATE(wasm.tollgate_usage:PLAIN)%", "%FILTER_STATE(tollgate_usage:PLAIN)%")
 
 
 class Proc:
@@ -190,6 +248,9 @@ class Stack:
     work_dir: Path
     database_url: str | None = None
     concurrency: int = 2
+    # The native build of the filter (an Envoy dynamic module) instead of
+    # the wasm one; TOLLGATE_E2E_HOST=native sets it for every stack.
+    native: bool = HOST == "native"
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     filter_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     gateway_port: int = 0
@@ -339,9 +400,19 @@ class Stack:
         )
         if self.istio:
             rendered = istio.istio_envoy(rendered)
+        if self.native:
+            rendered = native_envoy(rendered, self.control_plane_via_port or self.control_plane_port)
         path = self.work_dir / f"{name}.yaml"
         path.write_text(rendered)
         return path
+
+    def envoy_env(self) -> dict[str, str]:
+        """Envoy's environment: the filter secret, and with `native` where
+        Envoy finds the module."""
+        env = {"TOLLGATE_FILTER_SECRET": self.filter_secret}
+        if self.native:
+            env["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = str(NATIVE.parent)
+        return env
 
     def start_envoy(self, wait_ready: bool = True) -> None:
         self._start_envoy("envoy", self.gateway_port, self.admin_port, self.base_id, wait_ready)
@@ -374,7 +445,7 @@ class Stack:
             self.work_dir,
             # The filter takes its secret from here (the template names it in
             # vm_config.environment_variables), not from its configuration.
-            env={"TOLLGATE_FILTER_SECRET": self.filter_secret},
+            env=self.envoy_env(),
         ).start()
         if wait_ready:
             wait_until(

@@ -1,7 +1,7 @@
 //! The request pipeline: headers (route, key) then body (model, allowlist,
 //! deployment, rewrite). Each step returns what to do; the glue applies it.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use tollgate_contract::headers::OWN_PREFIX;
 use tollgate_contract::snapshot::Key;
@@ -25,7 +25,7 @@ pub struct Head<'a> {
 
 #[derive(Debug, Clone)]
 pub struct Admitted {
-    pub key: Rc<Key>,
+    pub key: Arc<Key>,
     pub endpoint: Endpoint,
 }
 
@@ -140,7 +140,7 @@ fn header_key(name: &str, value: &[u8]) -> Option<Result<Vec<u8>, ()>> {
 }
 
 /// Finds the one key the request presents and checks it against the snapshot.
-fn authenticate(snapshot: &Compiled, head: &Head) -> Result<Rc<Key>, Reply> {
+fn authenticate(snapshot: &Compiled, head: &Head) -> Result<Arc<Key>, Reply> {
     let unauthorized = |m: &str| Reply::error(ErrorCode::InvalidApiKey, m);
     let mut presented: Option<Vec<u8>> = None;
     let mut authorization_headers = 0;
@@ -177,7 +177,7 @@ fn authenticate(snapshot: &Compiled, head: &Head) -> Result<Rc<Key>, Reply> {
     if found.expires_at.is_some_and(|t| t <= head.now_s) {
         return Err(unauthorized(BAD_KEY));
     }
-    Ok(Rc::clone(found))
+    Ok(Arc::clone(found))
 }
 
 mod body;

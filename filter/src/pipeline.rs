@@ -11,7 +11,7 @@
 //! keep, replace or discard, and whether to continue, pause or answer.
 
 use std::borrow::Cow;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use tollgate_contract::snapshot::{Account, Key};
 use tollgate_contract::{headers, ErrorCode};
@@ -149,7 +149,7 @@ pub struct Request {
     /// Minted by the filter; the dedup key of the usage record.
     pub id: String,
     started_ms: u64,
-    snapshot: Option<Rc<Compiled>>,
+    snapshot: Option<Arc<Compiled>>,
     admitted: Option<Admitted>,
     /// Set once the request is forwarded to a provider: it will be billed.
     meter: Option<Meter>,

@@ -74,7 +74,7 @@ fn config(shared_limits: bool, usage_in_access_log: bool) -> PluginConfig {
 
 fn worker(shared_limits: bool) -> Worker {
     let mut w = Worker::new(42);
-    w.config = Some(Rc::new(config(shared_limits, true)));
+    w.config = Some(Arc::new(config(shared_limits, true)));
     w.apply_snapshot(snapshot(), 0);
     w
 }
@@ -387,7 +387,7 @@ fn a_forwarded_request_is_rewritten_for_its_provider_and_metered_into_one_record
 fn the_access_log_copy_is_left_out_when_the_configuration_says_so() {
     let store = Mem::default();
     let mut w = worker(false);
-    w.config = Some(Rc::new(config(false, false)));
+    w.config = Some(Arc::new(config(false, false)));
     let mut req = Request::default();
     send(&mut w, &store, &mut req, &bearer(1), BODY);
     let mut copied = false;
@@ -556,7 +556,7 @@ fn filter_channel_calls_carry_the_secret_and_a_poll_waits_longer_than_the_contro
 fn a_worker_with_no_snapshot_answers_503_and_status_is_open() {
     let store = Mem::default();
     let mut w = Worker::new(1);
-    w.config = Some(Rc::new(config(false, true)));
+    w.config = Some(Arc::new(config(false, true)));
     let mut req = Request::default();
     let o = req.on_request_headers(
         &mut w,

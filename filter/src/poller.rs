@@ -4,7 +4,7 @@
 //! failures back off exponentially and never drop the snapshot in hand.
 
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use tollgate_contract::key::KeyHash;
 use tollgate_contract::snapshot::{Key, KeyPage, Snapshot};
@@ -20,7 +20,7 @@ const BACKOFF_MAX_MS: u64 = 5_000;
 struct Pending {
     head: Snapshot,
     next_page: u32,
-    keys: HashMap<KeyHash, Rc<Key>>,
+    keys: HashMap<KeyHash, Arc<Key>>,
 }
 
 #[derive(Debug, Default)]

@@ -4,7 +4,7 @@
 //! snapshot that does not compile is refused and the previous one stays.
 
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use tollgate_contract::key::KeyHash;
 use tollgate_contract::snapshot::{Account, Key, Model, Settings, Snapshot};
@@ -41,7 +41,7 @@ pub struct Compiled {
     pub version: u64,
     /// By the SHA-256 of the secret, as bytes (the hex form is dropped once
     /// parsed: at 100k keys the strings alone are ~13 MB).
-    pub keys: HashMap<KeyHash, Rc<Key>>,
+    pub keys: HashMap<KeyHash, Arc<Key>>,
     pub accounts: HashMap<String, Account>,
     pub models: HashMap<String, Model>,
     pub upstreams: HashMap<String, Upstream>,
@@ -66,7 +66,7 @@ impl Compiled {
     /// Compiles a snapshot whose keys were indexed already (a paged one).
     pub fn with_keys(
         snapshot: Snapshot,
-        keys: HashMap<KeyHash, Rc<Key>>,
+        keys: HashMap<KeyHash, Arc<Key>>,
     ) -> Result<Compiled, String> {
         let mut upstreams = HashMap::with_capacity(snapshot.providers.len());
         for p in snapshot.providers {
@@ -148,12 +148,12 @@ impl Compiled {
 
 /// Adds keys to an index by the binary SHA-256 of their secret, dropping the
 /// hex form (at 100k keys the strings alone are ~13 MB).
-pub fn index_keys(index: &mut HashMap<KeyHash, Rc<Key>>, keys: Vec<Key>) -> Result<(), String> {
+pub fn index_keys(index: &mut HashMap<KeyHash, Arc<Key>>, keys: Vec<Key>) -> Result<(), String> {
     for mut k in keys {
         let hash = parse_hex32(&k.hash)
             .ok_or_else(|| format!("key {}: hash is not 64 hex digits", k.id))?;
         k.hash = String::new();
-        index.insert(KeyHash(hash), Rc::new(k));
+        index.insert(KeyHash(hash), Arc::new(k));
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! (`pipeline.rs`) and the filter channel (`channel.rs`) work on it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use tollgate_contract::key::KeyHash;
 use tollgate_contract::snapshot::Key;
@@ -41,8 +41,8 @@ pub struct Counts {
 /// What one worker's requests share: the configuration and snapshot, the
 /// request ids, the usage outbox, the leases wanted and the config poller.
 pub struct Worker {
-    pub config: Option<Rc<PluginConfig>>,
-    pub snapshot: Option<Rc<Compiled>>,
+    pub config: Option<Arc<PluginConfig>>,
+    pub snapshot: Option<Arc<Compiled>>,
     /// Leased buckets running low on this worker, by bucket name.
     pub(crate) lease_wants: BTreeMap<String, LeaseWant>,
     pub(crate) ids: RequestIds,
@@ -51,7 +51,7 @@ pub struct Worker {
     pub(crate) counts: Counts,
     /// The keys of a replaced snapshot, freed a slice per tick: freeing 100k
     /// keys at once would stall the requests of this worker.
-    retired: Option<std::collections::hash_map::IntoIter<KeyHash, Rc<Key>>>,
+    retired: Option<std::collections::hash_map::IntoIter<KeyHash, Arc<Key>>>,
     /// When this worker first saw each failover cluster the snapshot names.
     clusters_seen: HashMap<String, u64>,
     /// Metric writes the host has yet to make (`metrics.rs`).
@@ -100,8 +100,8 @@ impl Worker {
             }
         }
         self.clusters_seen = seen;
-        let old = self.snapshot.replace(Rc::new(compiled));
-        if let Some(old) = old.and_then(|o| Rc::try_unwrap(o).ok()) {
+        let old = self.snapshot.replace(Arc::new(compiled));
+        if let Some(old) = old.and_then(|o| Arc::try_unwrap(o).ok()) {
             // Whatever was still retiring goes now: snapshots rarely come that fast.
             self.retired = None;
             self.retired = Some(old.keys.into_iter());

@@ -81,6 +81,8 @@ def test_the_envoy_configs_validate_and_the_compose_one_is_up_to_date(tmp_path):
 
     def validate(config, secret: str | None):
         env = {k: v for k, v in os.environ.items() if k != "TOLLGATE_FILTER_SECRET"}
+        # Where the native module is, when the stacks run it.
+        env.update({k: v for k, v in s.envoy_env().items() if k != "TOLLGATE_FILTER_SECRET"})
         if secret is not None:
             env["TOLLGATE_FILTER_SECRET"] = secret
         return subprocess.run(

@@ -134,6 +134,12 @@ def test_concurrent_requests_at_an_almost_empty_budget_overspend_by_at_most_one_
     overspend = spent - 0.05
     record("budget_overspend_usd", overspend, admitted=admitted, per_request=0.008, workers=stack.concurrency)
     assert overspend <= stack.concurrency * 0.008 + 1e-9, f"spent {spent} of 0.05"
+    # A budget admits while anything is left: when the burst's reservations
+    # (estimates above the real cost) stopped it short of the budget, what is
+    # left goes to one more request (a fast gateway admits the whole burst
+    # before any request settles, and stops one request early).
+    if spent < 0.05:
+        assert post(stack, created["key"], body)[0] == 200, f"spent {spent} of 0.05: some is left"
     assert post(stack, created["key"], body)[0] == 402, "and it stays used up"
 
 

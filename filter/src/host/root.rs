@@ -188,7 +188,7 @@ impl RootContext for Root {
                 host_upstream::register(&self.worker);
                 self.replies.register(&self.worker.borrow().ids.reporter());
                 let tick = Duration::from_millis(config.tick_ms);
-                self.worker.borrow_mut().config = Some(Rc::new(config));
+                self.worker.borrow_mut().config = Some(std::sync::Arc::new(config));
                 self.metrics = Metrics::define();
                 if let Err(status) = hostcalls::set_tick_period(tick) {
                     log::error!("tollgate: cannot set the tick period: {status:?}");

@@ -1,4 +1,4 @@
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::*;
 use crate::decide::{on_body, Admitted, BodyDecision};
@@ -35,7 +35,7 @@ fn snapshot() -> Compiled {
 fn forward(snap: &Compiled, model: &str) -> Forward {
     let key = snap.keys.values().next().cloned().expect("key");
     let admitted = Admitted {
-        key: Rc::clone(&key),
+        key: Arc::clone(&key),
         endpoint: Endpoint::ChatCompletions,
     };
     let body = format!(r#"{{"model":"{model}","messages":[]}}"#);
@@ -196,7 +196,7 @@ fn the_served_header_is_read_or_ignored() {
 #[test]
 fn a_worker_reports_the_marked_deployments_every_5_s_and_once_more_when_none_are_left() {
     let mut worker = Worker::new(1);
-    worker.config = Some(Rc::new(config(true)));
+    worker.config = Some(Arc::new(config(true)));
     worker.apply_snapshot(snapshot(), 0);
     let store = crate::testkit::Mem::default();
     assert_eq!(worker.health_call(&store, 0), None, "nothing marked");

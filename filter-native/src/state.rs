@@ -1,0 +1,194 @@
+//! What the whole Envoy process shares in the native host: one `Worker`
+//! (configuration, one snapshot, request ids, usage outbox, poller) behind
+//! a mutex, one store of counters, and the two threads that talk to the
+//! control plane: the config long-poll, and a ticker for usage batches,
+//! leases and health reports. Native code may do what proxy-wasm may not:
+//! one snapshot for every Envoy worker instead of one per worker VM, and
+//! blocking calls on threads of its own instead of Envoy's HTTP callouts.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use tollgate_filter::channel::{Call, Polled};
+use tollgate_filter::config::{PluginConfig, Role};
+use tollgate_filter::pipeline::Worker;
+
+use crate::http;
+use crate::store::MemStore;
+
+/// Hooks that panicked (each answered 500 when it still could).
+pub static PANICS: AtomicU64 = AtomicU64::new(0);
+static SHARED: OnceLock<Shared> = OnceLock::new();
+
+pub struct Shared {
+    worker: Mutex<Worker>,
+    pub store: MemStore,
+    started: OnceLock<()>,
+}
+
+impl Shared {
+    /// The process's worker; a panic that poisoned the lock left it usable
+    /// (every step leaves it consistent before it can panic).
+    pub fn worker(&self) -> MutexGuard<'_, Worker> {
+        self.worker.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub fn shared() -> &'static Shared {
+    SHARED.get_or_init(|| Shared {
+        worker: Mutex::new(Worker::new(now_ms())),
+        store: MemStore::default(),
+        started: OnceLock::new(),
+    })
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The module's configuration (`filter_config` in Envoy's): where the
+/// control plane listens, and the filter's own configuration, the same
+/// JSON as the wasm build's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeConfig {
+    /// `host:port` of the control plane.
+    pub control_plane_address: String,
+    pub filter: serde_json::Value,
+}
+
+/// Parses the configuration, puts it in place and starts the threads once.
+pub fn configure(raw: &[u8]) -> Result<(), String> {
+    let native: NativeConfig =
+        serde_json::from_slice(raw).map_err(|e| format!("native module configuration: {e}"))?;
+    if native.control_plane_address.trim().is_empty() {
+        return Err("native module configuration: control_plane_address is empty".into());
+    }
+    let filter = serde_json::to_vec(&native.filter).map_err(|e| e.to_string())?;
+    let config = PluginConfig::parse(&filter)?;
+    if config.role == Role::Upstream {
+        return Err(
+            "native module configuration: the upstream role (failover clusters) is the wasm build's only"
+                .into(),
+        );
+    }
+    let shared = shared();
+    let config = Arc::new(config);
+    shared.worker().config = Some(Arc::clone(&config));
+    if shared.started.set(()).is_ok() {
+        let address = native.control_plane_address;
+        let a = address.clone();
+        spawn("tollgate-poll", move || poll_loop(shared, &a))?;
+        spawn("tollgate-tick", move || tick_loop(shared, &address))?;
+    }
+    Ok(())
+}
+
+fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(run)
+        .map(|_| ())
+        .map_err(|e| format!("cannot start {name}: {e}"))
+}
+
+/// One call to the control plane; `None` when it could not be made or
+/// answered (a failure the channel backs off from).
+fn send(shared: &Shared, address: &str, call: &Call) -> (Option<u16>, Vec<u8>) {
+    let Some(config) = shared.worker().config.clone() else {
+        return (None, Vec::new());
+    };
+    match http::call(
+        address,
+        &call.headers(&config),
+        call.body.as_deref(),
+        Duration::from_millis(call.timeout_ms),
+    ) {
+        Ok((status, body)) => (Some(status), body),
+        Err(e) => {
+            log::warn!("tollgate native: {} failed: {e}", call.path);
+            (None, Vec::new())
+        }
+    }
+}
+
+fn poll_loop(shared: &'static Shared, address: &str) {
+    loop {
+        let call = {
+            let mut worker = shared.worker();
+            let call = worker.poll_call(now_ms());
+            if call.is_some() {
+                worker.poll_sent();
+            }
+            call
+        };
+        let Some(call) = call else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let (status, body) = send(shared, address, &call);
+        let polled = shared.worker().poll_answered(now_ms(), status, &body);
+        match polled {
+            Polled::Applied {
+                version,
+                keys,
+                models,
+            } => log::info!(
+                "tollgate: config version {version} applied ({keys} keys, {models} models)"
+            ),
+            Polled::Unchanged => {}
+            Polled::Failed(reason) => {
+                log::warn!("tollgate: config poll failed, serving the last snapshot: {reason}")
+            }
+        }
+    }
+}
+
+/// Usage batches (as many as are due), leases, health, and freeing a
+/// replaced snapshot's keys, once a tick.
+fn tick_loop(shared: &'static Shared, address: &str) {
+    loop {
+        let tick = shared
+            .worker()
+            .config
+            .as_ref()
+            .map(|c| c.tick_ms)
+            .unwrap_or(100);
+        std::thread::sleep(Duration::from_millis(tick));
+        for _ in 0..100 {
+            let Some(call) = shared.worker().usage_call(now_ms()) else {
+                break;
+            };
+            let (status, _) = send(shared, address, &call);
+            let mut worker = shared.worker();
+            worker.usage_answered(status, now_ms());
+            if status != Some(200) {
+                break;
+            }
+        }
+        // (Each call is taken in a statement of its own: the worker's lock
+        // must be released before `send` takes it again.)
+        // Leases wanted while one was in flight are asked for at once, as
+        // the wasm host does.
+        for _ in 0..10 {
+            let lease = shared.worker().lease_call();
+            let Some(call) = lease else {
+                break;
+            };
+            let (status, body) = send(shared, address, &call);
+            shared.worker().lease_answered(&shared.store, status, &body);
+        }
+        let health = shared.worker().health_call(&shared.store, now_ms());
+        if let Some(call) = health {
+            let _ = send(shared, address, &call);
+        }
+        let mut worker = shared.worker();
+        let _ = worker.take_counts();
+        worker.drop_retired();
+    }
+}
