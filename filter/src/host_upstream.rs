@@ -46,7 +46,7 @@ pub struct UpstreamHttp {
     /// The pool credential this attempt sent ("" without a pool), and the
     /// snapshot it is in.
     credential: String,
-    snapshot: Option<Rc<Compiled>>,
+    snapshot: Option<std::sync::Arc<Compiled>>,
 }
 
 impl Context for UpstreamHttp {
