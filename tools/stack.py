@@ -288,6 +288,9 @@ class Stack:
     # (link-local always), like the control plane without
     # TOLLGATE_ALLOW_PRIVATE_UPSTREAMS.
     refuse_private_upstreams: bool = False
+    # The forward proxy's names resolved by the DNS server on this UDP port
+    # of 127.0.0.1 (tests/e2e/dnsserver.py) instead of the machine's.
+    dns_port: int | None = None
     # Moves the control plane's calendar clock (budget periods), so that a
     # test crosses a period's start without waiting for it.
     clock_offset_ms: int = 0
@@ -400,6 +403,8 @@ class Stack:
         )
         if self.istio:
             rendered = istio.istio_envoy(rendered)
+        if self.dns_port:
+            rendered = with_dns_server(rendered, self.dns_port)
         if self.native:
             rendered = native_envoy(rendered, self.control_plane_via_port or self.control_plane_port)
         path = self.work_dir / f"{name}.yaml"
@@ -612,6 +617,32 @@ COMPOSE_VALUES = {
     "PRIVATE_UPSTREAM_RULES": "",
     "NODE_ID": "tollgate-gateway",
 }
+
+
+def with_dns_server(rendered: str, port: int) -> str:
+    """Every DNS cache of the rendered config (they must be alike) resolving
+    through c-ares at 127.0.0.1:`port` only."""
+    import yaml
+
+    config = yaml.safe_load(rendered)
+    resolver = {"name": "envoy.network.dns_resolver.cares", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
+        "resolvers": [{"socket_address": {"address": "127.0.0.1", "port_value": port}}],
+        "dns_resolver_options": {"no_default_search_domain": True}}}
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "dns_cache_config" and isinstance(v, dict):
+                    v["typed_dns_resolver_config"] = resolver
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(config)
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 def render_compose(otlp_endpoint: str = "") -> str:

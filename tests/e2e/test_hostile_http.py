@@ -231,6 +231,44 @@ def test_pipelined_refusals_at_headers_and_in_a_row(hostile, key, request):
 
 # 5. SSRF at connect time
 
+def test_a_name_that_resolves_to_link_local_is_refused_at_connect_time(tmp_path_factory):
+    """A provider stored by name (the control plane cannot know where a name
+    will resolve) whose name resolves to 169.254.169.254 when Envoy connects
+    is refused with 502 `upstream_refused` and never connected to; through
+    the same DNS server a name that resolves to the mock is served."""
+    from .dnsserver import DnsServer
+
+    dns = DnsServer({"metadata-lookalike.example.com": "169.254.169.254", "good.example.com": "127.0.0.1"})
+    s = stackmod.Stack(work_dir=tmp_path_factory.mktemp("dns"), dns_port=dns.port)
+    try:
+        with s.running():
+            account = s.must("POST", "/admin/accounts", {"name": "dns"})["id"]
+            mock_port = int(s.mock.rsplit(":", 1)[1])
+            for name in ("metadata-lookalike", "good"):
+                s.must("POST", "/admin/providers", {"id": f"p-{name}", "base_url": f"http://{name}.example.com:{mock_port}/v1",
+                                                    "api_key": "sk-x"})
+                s.must("POST", "/admin/models", {"id": f"m-{name}", "deployments": [{"provider": f"p-{name}", "upstream_model": "mock-x"}]})
+            key = s.must("POST", "/admin/keys", {"account_id": account, "name": "dns"})["key"]
+            stackmod.http("DELETE", f"{s.mock}/_mock/ledger")
+
+            def chat(model: str) -> bytes:
+                body = json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]}).encode()
+                out, _, _ = exchange(s.gateway_port, req("POST", "/v1/chat/completions", key, body, extra=b"Connection: close\r\n"))
+                return out
+
+            stackmod.wait_until(lambda: responses(chat("m-good"))[0][0] == 200, timeout=10, what="the good name served")
+            assert "good.example.com" in dns.asked
+            err = one_openai_error(chat("m-metadata-lookalike"), 502)
+            assert err["code"] == "upstream_refused", err
+            assert "metadata-lookalike.example.com" in dns.asked
+            _, _, ledger = stackmod.http("GET", f"{s.mock}/_mock/ledger")
+            assert all(e["model"] == "mock-x" for e in ledger["entries"])
+            hosts = {e["headers"].get("host") for e in ledger["entries"]}
+            assert not any(h and h.startswith("metadata-lookalike") for h in hosts), hosts
+    finally:
+        dns.close()
+
+
 def test_refused_upstream_address_is_not_connected(tmp_path_factory):
     """With private upstreams refused in Envoy, the mock on 127.0.0.1 (a
     provider the control plane was allowed to store) is never connected to."""
