@@ -653,6 +653,15 @@ def render_compose(otlp_endpoint: str = "") -> str:
     return header + render_envoy(ROOT / "envoy" / "envoy.template.yaml", values)
 
 
+# What `up` says of the build it runs.
+FILTER_BUILDS = {
+    False: "proxy-wasm (.wasm in V8): the default, the build Istio and Envoy Gateway load, with failover"
+           " clusters and metrics; ./tollgate up --native for the dynamic module",
+    True: "native (an Envoy dynamic module, filter-native): no failover clusters or filter metrics yet"
+          " (docs/pipeline.md)",
+}
+
+
 def main() -> int:
     """`python3 tools/stack.py up`: the demo, until Ctrl-C."""
     work = ROOT / ".tollgate" / "demo"
@@ -672,6 +681,7 @@ def main() -> int:
         print(
             f"""
 Tollgate is up.
+  filter         {FILTER_BUILDS[stack.native]}
   gateway        {stack.gateway}
   control plane  {stack.control_plane}   (admin token: {work / 'admin_token'})
   envoy admin    {stack.envoy_admin}
