@@ -31,14 +31,30 @@ pub struct KeyPatch {
     enabled: Option<bool>,
 }
 
-async fn write(
+/// Reads the pool, lets `change` make its one change, and writes it only if
+/// the pool is still what was read (else reads again): concurrent changes
+/// of one pool all stay, none is written over.
+async fn change_pool(
     state: &AppState,
-    mut row: Row,
-    pool: &[StoredCredential],
+    id: &str,
+    change: impl Fn(&mut Vec<StoredCredential>) -> ApiResult<()>,
 ) -> ApiResult<Json<Provider>> {
-    row.set_pool(pool)?;
-    db::providers::update(&state.db, &row).await?;
-    super::providers::written(state, &row.id).await
+    for n in 0..db::providers::POOL_WRITE_TRIES {
+        if n > 0 {
+            db::providers::retry_pause(n).await;
+        }
+        let mut row = load::<Row>(&state.db, id).await?;
+        let was = row.credentials.clone();
+        let mut pool = row.pool()?;
+        change(&mut pool)?;
+        row.set_pool(&pool)?;
+        if db::providers::set_pool_if(&state.db, id, &row.credentials, &was).await? {
+            return super::providers::written(state, id).await;
+        }
+    }
+    Err(ApiError::Conflict(format!(
+        "Provider {id:?}'s key pool kept changing while this change was written; try again."
+    )))
 }
 
 /// `POST /admin/providers/{id}/api_keys`: one more credential.
@@ -49,24 +65,26 @@ pub async fn add(
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Provider>)> {
     let new: NewKey = parse_json(&body)?;
-    let row = load::<Row>(&state.db, &id).await?;
-    let mut pool = row.pool()?;
-    if pool.len() >= MAX_KEYS {
-        return Err(ApiError::Conflict(format!(
-            "Provider {id:?} holds {MAX_KEYS} credentials already; remove one first."
-        )));
-    }
     let credential = new_credential(&state, &new.api_key, "api_key")?;
-    for c in &pool {
-        if state.sealer.open(&c.secret_enc).ok().as_deref() == Some(new.api_key.as_str()) {
+    let shown = change_pool(&state, &id, |pool| {
+        if pool.len() >= MAX_KEYS {
             return Err(ApiError::Conflict(format!(
-                "Provider {id:?} holds this credential already (as {}).",
-                c.id
+                "Provider {id:?} holds {MAX_KEYS} credentials already; remove one first."
             )));
         }
-    }
-    pool.push(credential);
-    Ok((StatusCode::CREATED, write(&state, row, &pool).await?))
+        for c in pool.iter() {
+            if state.sealer.open(&c.secret_enc).ok().as_deref() == Some(new.api_key.as_str()) {
+                return Err(ApiError::Conflict(format!(
+                    "Provider {id:?} holds this credential already (as {}).",
+                    c.id
+                )));
+            }
+        }
+        pool.push(credential.clone());
+        Ok(())
+    })
+    .await?;
+    Ok((StatusCode::CREATED, shown))
 }
 
 /// The credential `key` of the pool, or a 404 naming it.
@@ -90,10 +108,7 @@ pub async fn patch(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Provider>> {
     let change: KeyPatch = parse_json(&body)?;
-    let row = load::<Row>(&state.db, &id).await?;
-    let mut pool = row.pool()?;
-    let stored = find(&mut pool, &id, &key)?;
-    match (change.api_key, change.enabled) {
+    let fresh = match (change.api_key, change.enabled) {
         (None, None) => {
             return Err(ApiError::invalid(
                 "give `api_key` (a new secret) or `enabled: true`",
@@ -106,18 +121,22 @@ pub async fn patch(
                 Some("enabled"),
             ))
         }
-        (secret, _) => {
-            if let Some(secret) = secret {
-                let fresh = new_credential(&state, &secret, "api_key")?;
-                stored.secret_enc = fresh.secret_enc;
-                stored.hint = fresh.hint;
-            }
-            stored.disabled_at_ms = None;
-            stored.disabled_reason = None;
-            stored.generation = stored.generation.wrapping_add(1);
+        (secret, _) => secret
+            .map(|s| new_credential(&state, &s, "api_key"))
+            .transpose()?,
+    };
+    change_pool(&state, &id, |pool| {
+        let stored = find(pool, &id, &key)?;
+        if let Some(fresh) = &fresh {
+            stored.secret_enc = fresh.secret_enc.clone();
+            stored.hint = fresh.hint.clone();
         }
-    }
-    write(&state, row, &pool).await
+        stored.disabled_at_ms = None;
+        stored.disabled_reason = None;
+        stored.generation = stored.generation.wrapping_add(1);
+        Ok(())
+    })
+    .await
 }
 
 /// `DELETE /admin/providers/{id}/api_keys/{key}`.
@@ -126,9 +145,10 @@ pub async fn remove(
     State(state): State<AppState>,
     Path((id, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Provider>> {
-    let row = load::<Row>(&state.db, &id).await?;
-    let mut pool = row.pool()?;
-    find(&mut pool, &id, &key)?;
-    pool.retain(|c| c.id != key);
-    write(&state, row, &pool).await
+    change_pool(&state, &id, |pool| {
+        find(pool, &id, &key)?;
+        pool.retain(|c| c.id != key);
+        Ok(())
+    })
+    .await
 }

@@ -208,6 +208,7 @@ impl Creatable for Row {
             api_key_enc: String::new(),
             created_at_ms: now_ms(),
             credentials: "[]".to_string(),
+            pool_replaced: false,
         };
         row.set_pool(&pool_of(state, api_key, new.api_keys)?.unwrap_or_default())?;
         Ok(row)

@@ -22,6 +22,11 @@ pub struct Row {
     pub created_at_ms: i64,
     /// The key pool: a JSON list of [`StoredCredential`].
     pub credentials: String,
+    /// Set by `set_pool`: `update` writes the pool only then, so that a
+    /// PATCH of the name or URL never writes back a pool read before a
+    /// disable or another admin's change landed.
+    #[sqlx(skip)]
+    pub pool_replaced: bool,
 }
 
 /// One credential of a provider's key pool, as stored.
@@ -54,6 +59,7 @@ impl Row {
 
     pub fn set_pool(&mut self, pool: &[StoredCredential]) -> ApiResult<()> {
         self.credentials = serde_json::to_string(pool).map_err(|e| ApiError::Internal(e.into()))?;
+        self.pool_replaced = true;
         Ok(())
     }
 }
@@ -87,20 +93,49 @@ pub async fn insert(db: &Db, row: &Row) -> ApiResult<()> {
     Ok(())
 }
 
-/// Writes what a PATCH may change.
+/// Writes what a PATCH may change; the pool only when it was replaced
+/// (a PATCH's `api_keys` replaces it whole: the last one wins). Changes of
+/// one credential go through `set_pool_if`.
 pub async fn update(db: &Db, row: &Row) -> ApiResult<()> {
     sqlx::query(
-        "UPDATE providers SET name = $1, kind = $2, base_url = $3, api_key_enc = $4, credentials = $5 WHERE id = $6",
+        "UPDATE providers SET name = $1, kind = $2, base_url = $3, api_key_enc = $4, \
+         credentials = CASE WHEN $5 THEN $6 ELSE credentials END WHERE id = $7",
     )
     .bind(&row.name)
     .bind(&row.kind)
     .bind(&row.base_url)
     .bind(&row.api_key_enc)
+    .bind(row.pool_replaced)
     .bind(&row.credentials)
     .bind(&row.id)
     .execute(&db.pool)
     .await?;
     Ok(())
+}
+
+/// How often a change of one pool is made again when the pool changed
+/// between its read and its write (another admin, a reported disable),
+/// with `retry_pause` between: 16 writers at once all land (tested).
+pub const POOL_WRITE_TRIES: u64 = 20;
+
+/// A short pause before try `n` again, longer each time, so that writers
+/// that met do not meet again at once.
+pub async fn retry_pause(n: u64) {
+    tokio::time::sleep(std::time::Duration::from_millis(1 + n * 2)).await;
+}
+
+/// Writes a provider's key pool only if it is still `was` (what the caller
+/// read): false when someone (an admin) changed it meanwhile, so that a
+/// write made from an older read never undoes theirs.
+pub async fn set_pool_if(db: &Db, id: &str, pool: &str, was: &str) -> ApiResult<bool> {
+    let done =
+        sqlx::query("UPDATE providers SET credentials = $1 WHERE id = $2 AND credentials = $3")
+            .bind(pool)
+            .bind(id)
+            .bind(was)
+            .execute(&db.pool)
+            .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn delete(db: &Db, id: &str) -> ApiResult<()> {

@@ -73,26 +73,43 @@ pub async fn disable_reported(state: &AppState, report: &[CredentialHealth]) -> 
         .iter()
         .filter(|c| c.state == CredentialState::Disabled)
     {
+        changed |= disable_one(state, c).await?;
+    }
+    if changed {
+        state.publish().await;
+    }
+    Ok(())
+}
+
+/// Marks one reported credential disabled, read and written as one
+/// compare-and-set of the pool: an admin's change made meanwhile is read
+/// again, never overwritten. True when it was written.
+async fn disable_one(state: &AppState, c: &CredentialHealth) -> ApiResult<bool> {
+    for n in 0..db::providers::POOL_WRITE_TRIES {
+        if n > 0 {
+            db::providers::retry_pause(n).await;
+        }
         let Ok(mut row) = load::<db::providers::Row>(&state.db, &c.provider).await else {
-            continue;
+            return Ok(false);
         };
+        let was = row.credentials.clone();
         let mut pool = row.pool()?;
         let Some(stored) = pool
             .iter_mut()
             .find(|s| s.id == c.credential && s.generation == c.generation)
             .filter(|s| s.disabled_at_ms.is_none())
         else {
-            continue;
+            return Ok(false);
         };
         stored.disabled_at_ms = Some(now_ms());
         stored.disabled_reason = Some(format!("the upstream answered {}", c.status));
-        tracing::warn!(provider = %c.provider, credential = %c.credential, status = c.status, "provider credential disabled");
         row.set_pool(&pool)?;
-        db::providers::update(&state.db, &row).await?;
-        changed = true;
+        if db::providers::set_pool_if(&state.db, &row.id, &row.credentials, &was).await? {
+            tracing::warn!(provider = %c.provider, credential = %c.credential, status = c.status, "provider credential disabled");
+            return Ok(true);
+        }
     }
-    if changed {
-        state.publish().await;
-    }
-    Ok(())
+    // Still changing under us: the filter reports it again with its next
+    // health report (its mark stays until the credential's generation moves).
+    Ok(false)
 }
