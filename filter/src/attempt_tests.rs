@@ -237,6 +237,31 @@ fn pooled() -> Compiled {
     Compiled::from_json(json.to_string().as_bytes()).expect("compiles")
 }
 
+/// The attempt is sent with `credential`, its `authorization` and the
+/// `PREPARED` header that lists the credentials tried.
+fn assert_sent(
+    s: &Compiled,
+    a: &Attempt<'_>,
+    credential: &str,
+    authorization: &[u8],
+    prepared: &[u8],
+) {
+    let AttemptDecision::Send {
+        headers,
+        credential: sent,
+        ..
+    } = on_attempt(Some(s), a)
+    else {
+        panic!("refused");
+    };
+    assert_eq!(sent, credential);
+    assert_eq!(
+        header(&headers, "authorization"),
+        Some(&Some(authorization.to_vec()))
+    );
+    assert_eq!(header(&headers, PREPARED), Some(&Some(prepared.to_vec())));
+}
+
 #[test]
 fn a_retry_on_the_same_deployment_sends_another_credential_of_its_pool_and_never_one_tried() {
     let s = pooled();
@@ -244,23 +269,7 @@ fn a_retry_on_the_same_deployment_sends_another_credential_of_its_pool_and_never
     let mut a = attempt(b"0:chat_completions:k1", 0, "127.0.0.1:9001");
     a.attempt = 2;
     a.store = &store;
-    let AttemptDecision::Send {
-        headers,
-        credential,
-        ..
-    } = on_attempt(Some(&s), &a)
-    else {
-        panic!("refused");
-    };
-    assert_eq!(credential, "k2");
-    assert_eq!(
-        header(&headers, "authorization"),
-        Some(&Some(b"Bearer sk-2".to_vec()))
-    );
-    assert_eq!(
-        header(&headers, PREPARED),
-        Some(&Some(b"0:chat_completions:k1,k2".to_vec()))
-    );
+    assert_sent(&s, &a, "k2", b"Bearer sk-2", b"0:chat_completions:k1,k2");
     // Both tried: this attempt is refused (Envoy goes on to the next level).
     let mut a = attempt(b"0:chat_completions:k1,k2", 0, "127.0.0.1:9001");
     a.attempt = 3;
@@ -284,21 +293,5 @@ fn a_retry_on_the_same_deployment_sends_another_credential_of_its_pool_and_never
 fn the_next_deployment_starts_its_own_list_of_tried_credentials() {
     let s = pooled();
     let a = attempt(b"0:chat_completions:k1,k2", 1, "127.0.0.1:9002");
-    let AttemptDecision::Send {
-        headers,
-        credential,
-        ..
-    } = on_attempt(Some(&s), &a)
-    else {
-        panic!("refused");
-    };
-    assert_eq!(credential, "j1");
-    assert_eq!(
-        header(&headers, "authorization"),
-        Some(&Some(b"Bearer sk-j".to_vec()))
-    );
-    assert_eq!(
-        header(&headers, PREPARED),
-        Some(&Some(b"1:chat_completions:j1".to_vec()))
-    );
+    assert_sent(&s, &a, "j1", b"Bearer sk-j", b"1:chat_completions:j1");
 }

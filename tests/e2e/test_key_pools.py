@@ -80,17 +80,21 @@ def pools(stack):
     """Every pool the tests use, created at once so that one wait covers
     their clusters."""
     keys = {name: secrets(3) for name in ("rotate", "bench", "disable", "all_bad")}
-    mocks = {
-        "rotate": KeyedMock(stack, "rotate", {}),
-        "bench": KeyedMock(stack, "bench", {keys["bench"][1]: "x-mock-status=429"}),
-        "disable": KeyedMock(stack, "disable", {keys["disable"][1]: "x-mock-status=401"}),
-        "all_bad": KeyedMock(stack, "all_bad", {k: "x-mock-status=401" for k in keys["all_bad"]}),
-    }
-    made = {name: pooled_model(stack, mocks[name], keys[name]) for name in mocks}
-    wait_routed(stack, [mid for _, mid, _ in made.values()])
-    yield {"keys": keys, "mocks": mocks, "made": made}
-    for m in mocks.values():
-        m.stop()
+    rules = {"rotate": {}, "bench": {keys["bench"][1]: "x-mock-status=429"},
+             "disable": {keys["disable"][1]: "x-mock-status=401"},
+             "all_bad": {k: "x-mock-status=401" for k in keys["all_bad"]}}
+    mocks: dict = {}
+    try:
+        # Stopped however the set-up or the tests end (a failed set-up left
+        # the mocks running before).
+        for name, rule in rules.items():
+            mocks[name] = KeyedMock(stack, name, rule)
+        made = {name: pooled_model(stack, mocks[name], keys[name]) for name in mocks}
+        wait_routed(stack, [mid for _, mid, _ in made.values()])
+        yield {"keys": keys, "mocks": mocks, "made": made}
+    finally:
+        for m in mocks.values():
+            m.stop()
 
 
 def test_a_pool_is_shown_by_id_hint_and_state_and_never_by_its_secrets(stack, pools):

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::key_pool::{new_credential, MAX_KEYS};
 use super::providers::Provider;
 use crate::auth::Admin;
-use crate::db::providers::{Row, StoredCredential};
-use crate::db::{self, load};
+use crate::db;
+use crate::db::providers::{PoolChange, StoredCredential};
 use crate::error::{parse_json, ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -31,30 +31,19 @@ pub struct KeyPatch {
     enabled: Option<bool>,
 }
 
-/// Reads the pool, lets `change` make its one change, and writes it only if
-/// the pool is still what was read (else reads again): concurrent changes
-/// of one pool all stay, none is written over.
+/// One change of the pool (`db::providers::change_pool`), then the
+/// provider as stored.
 async fn change_pool(
     state: &AppState,
     id: &str,
     change: impl Fn(&mut Vec<StoredCredential>) -> ApiResult<()>,
 ) -> ApiResult<Json<Provider>> {
-    for n in 0..db::providers::POOL_WRITE_TRIES {
-        if n > 0 {
-            db::providers::retry_pause(n).await;
-        }
-        let mut row = load::<Row>(&state.db, id).await?;
-        let was = row.credentials.clone();
-        let mut pool = row.pool()?;
-        change(&mut pool)?;
-        row.set_pool(&pool)?;
-        if db::providers::set_pool_if(&state.db, id, &row.credentials, &was).await? {
-            return super::providers::written(state, id).await;
-        }
+    match db::providers::change_pool(&state.db, id, |pool| change(pool).map(|()| true)).await? {
+        PoolChange::KeptChanging => Err(ApiError::Conflict(format!(
+            "Provider {id:?}'s key pool kept changing while this change was written; try again."
+        ))),
+        PoolChange::Written | PoolChange::Unchanged => super::providers::written(state, id).await,
     }
-    Err(ApiError::Conflict(format!(
-        "Provider {id:?}'s key pool kept changing while this change was written; try again."
-    )))
 }
 
 /// `POST /admin/providers/{id}/api_keys`: one more credential.

@@ -95,7 +95,7 @@ pub async fn insert(db: &Db, row: &Row) -> ApiResult<()> {
 
 /// Writes what a PATCH may change; the pool only when it was replaced
 /// (a PATCH's `api_keys` replaces it whole: the last one wins). Changes of
-/// one credential go through `set_pool_if`.
+/// one credential go through `change_pool`.
 pub async fn update(db: &Db, row: &Row) -> ApiResult<()> {
     sqlx::query(
         "UPDATE providers SET name = $1, kind = $2, base_url = $3, api_key_enc = $4, \
@@ -115,27 +115,51 @@ pub async fn update(db: &Db, row: &Row) -> ApiResult<()> {
 
 /// How often a change of one pool is made again when the pool changed
 /// between its read and its write (another admin, a reported disable),
-/// with `retry_pause` between: 16 writers at once all land (tested).
-pub const POOL_WRITE_TRIES: u64 = 20;
+/// with a pause between that grows: 16 writers at once all land (tested).
+const POOL_WRITE_TRIES: u64 = 20;
 
-/// A short pause before try `n` again, longer each time, so that writers
-/// that met do not meet again at once.
-pub async fn retry_pause(n: u64) {
-    tokio::time::sleep(std::time::Duration::from_millis(1 + n * 2)).await;
+/// What `change_pool` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PoolChange {
+    Written,
+    /// The change had nothing to do.
+    Unchanged,
+    /// The pool changed under every try.
+    KeptChanging,
 }
 
-/// Writes a provider's key pool only if it is still `was` (what the caller
-/// read): false when someone (an admin) changed it meanwhile, so that a
-/// write made from an older read never undoes theirs.
-pub async fn set_pool_if(db: &Db, id: &str, pool: &str, was: &str) -> ApiResult<bool> {
-    let done =
-        sqlx::query("UPDATE providers SET credentials = $1 WHERE id = $2 AND credentials = $3")
-            .bind(pool)
-            .bind(id)
-            .bind(was)
-            .execute(&db.pool)
-            .await?;
-    Ok(done.rows_affected() == 1)
+/// Reads provider `id`'s pool, lets `change` change it (false: nothing to
+/// do) and writes it only if the stored pool is still what was read, else
+/// reads again: concurrent changes of one pool all stay, none is written
+/// over.
+pub async fn change_pool(
+    db: &Db,
+    id: &str,
+    change: impl Fn(&mut Vec<StoredCredential>) -> ApiResult<bool>,
+) -> ApiResult<PoolChange> {
+    for n in 0..POOL_WRITE_TRIES {
+        if n > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1 + n * 2)).await;
+        }
+        let mut row = super::load::<Row>(db, id).await?;
+        let was = row.credentials.clone();
+        let mut pool = row.pool()?;
+        if !change(&mut pool)? {
+            return Ok(PoolChange::Unchanged);
+        }
+        row.set_pool(&pool)?;
+        let done =
+            sqlx::query("UPDATE providers SET credentials = $1 WHERE id = $2 AND credentials = $3")
+                .bind(&row.credentials)
+                .bind(id)
+                .bind(&was)
+                .execute(&db.pool)
+                .await?;
+        if done.rows_affected() == 1 {
+            return Ok(PoolChange::Written);
+        }
+    }
+    Ok(PoolChange::KeptChanging)
 }
 
 pub async fn delete(db: &Db, id: &str) -> ApiResult<()> {

@@ -9,7 +9,8 @@ use tollgate_contract::health::{CredentialHealth, CredentialState, HealthReport,
 
 use crate::auth::Filter;
 use crate::clock::now_ms;
-use crate::db::{self, load};
+use crate::db;
+use crate::db::providers::PoolChange;
 use crate::error::{parse_json, ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -85,15 +86,8 @@ pub async fn disable_reported(state: &AppState, report: &[CredentialHealth]) -> 
 /// compare-and-set of the pool: an admin's change made meanwhile is read
 /// again, never overwritten. True when it was written.
 async fn disable_one(state: &AppState, c: &CredentialHealth) -> ApiResult<bool> {
-    for n in 0..db::providers::POOL_WRITE_TRIES {
-        if n > 0 {
-            db::providers::retry_pause(n).await;
-        }
-        let Ok(mut row) = load::<db::providers::Row>(&state.db, &c.provider).await else {
-            return Ok(false);
-        };
-        let was = row.credentials.clone();
-        let mut pool = row.pool()?;
+    let now = now_ms();
+    let disable = |pool: &mut Vec<db::providers::StoredCredential>| {
         let Some(stored) = pool
             .iter_mut()
             .find(|s| s.id == c.credential && s.generation == c.generation)
@@ -101,15 +95,20 @@ async fn disable_one(state: &AppState, c: &CredentialHealth) -> ApiResult<bool> 
         else {
             return Ok(false);
         };
-        stored.disabled_at_ms = Some(now_ms());
+        stored.disabled_at_ms = Some(now);
         stored.disabled_reason = Some(format!("the upstream answered {}", c.status));
-        row.set_pool(&pool)?;
-        if db::providers::set_pool_if(&state.db, &row.id, &row.credentials, &was).await? {
+        Ok(true)
+    };
+    match db::providers::change_pool(&state.db, &c.provider, disable).await {
+        Ok(PoolChange::Written) => {
             tracing::warn!(provider = %c.provider, credential = %c.credential, status = c.status, "provider credential disabled");
-            return Ok(true);
+            Ok(true)
         }
+        // Still changing under us: the filter reports it again with its
+        // next health report (its mark stays until the generation moves).
+        Ok(PoolChange::Unchanged | PoolChange::KeptChanging) | Err(ApiError::NotFound(_)) => {
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
-    // Still changing under us: the filter reports it again with its next
-    // health report (its mark stays until the credential's generation moves).
-    Ok(false)
 }

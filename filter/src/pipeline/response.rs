@@ -165,25 +165,24 @@ impl Request {
         end_of_stream: bool,
         now_ms: impl FnOnce() -> u64,
     ) -> Option<Vec<u8>> {
-        let chunk = chunk.to_vec();
         let Some(translator) = self.translator.as_mut() else {
             let meter = self.meter.as_mut()?;
-            let replacement = meter.on_chunk(&chunk, end_of_stream, now_ms)?;
+            let replacement = meter.on_chunk(chunk, end_of_stream, now_ms)?;
             return (replacement != chunk).then_some(replacement);
         };
         match self.meter.as_mut() {
             // The meter reads the OpenAI side: what the client gets from an
             // Anthropic provider, what the provider sent to an Anthropic client.
             Some(meter) if translator.reads_translated() => {
-                let out = translator.push(&chunk, end_of_stream);
+                let out = translator.push(chunk, end_of_stream);
                 let replacement = meter.on_chunk(&out, end_of_stream, now_ms);
                 Some(replacement.unwrap_or(out))
             }
             Some(meter) => {
-                meter.on_chunk(&chunk, end_of_stream, now_ms);
-                Some(translator.push(&chunk, end_of_stream))
+                meter.on_chunk(chunk, end_of_stream, now_ms);
+                Some(translator.push(chunk, end_of_stream))
             }
-            None => Some(translator.push(&chunk, end_of_stream)),
+            None => Some(translator.push(chunk, end_of_stream)),
         }
     }
 
