@@ -401,12 +401,14 @@ class Stack:
                 **tracing.values(self.otlp_endpoint or ""),
             },
         )
+        # native_envoy edits the template's text, so it goes first; the
+        # others parse and dump the YAML (which changes its layout).
+        if self.native:
+            rendered = native_envoy(rendered, self.control_plane_via_port or self.control_plane_port)
         if self.istio:
             rendered = istio.istio_envoy(rendered)
         if self.dns_port:
             rendered = with_dns_server(rendered, self.dns_port)
-        if self.native:
-            rendered = native_envoy(rendered, self.control_plane_via_port or self.control_plane_port)
         path = self.work_dir / f"{name}.yaml"
         path.write_text(rendered)
         return path
