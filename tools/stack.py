@@ -338,6 +338,20 @@ class Stack:
         return f"http://127.0.0.1:{self.mock_port}"
 
     @property
+    def stats_prefix(self) -> str:
+        """Where the filter's own stats are in Envoy's: proxy-wasm's under
+        `wasmcustom.`, a dynamic module's under `dynamicmodulescustom.`."""
+        return "dynamicmodulescustom" if self.native else "wasmcustom"
+
+    def envoy_prometheus(self) -> str:
+        """Envoy's `/stats/prometheus`, the native build's series under the
+        wasm build's names (`envoy_dynamicmodulescustom_tollgate_x` is
+        `tollgate_x`): what the relabel rule in docs/metrics.md does."""
+        body = http("GET", f"{self.envoy_admin}/stats/prometheus", timeout=5)[2]
+        text = body.decode() if isinstance(body, bytes) else body
+        return re.sub(r"^envoy_dynamicmodulescustom_(?=tollgate_)", "", text, flags=re.M)
+
+    @property
     def access_log(self) -> Path:
         return self.work_dir / "access.log"
 
@@ -659,7 +673,7 @@ def render_compose(otlp_endpoint: str = "") -> str:
 FILTER_BUILDS = {
     False: "proxy-wasm (.wasm in V8): the default, the build Istio and Envoy Gateway load, with failover"
            " clusters and metrics; ./tollgate up --native for the dynamic module",
-    True: "native (an Envoy dynamic module, filter-native): no failover clusters or filter metrics yet"
+    True: "native (an Envoy dynamic module, filter-native): no failover clusters yet"
           " (docs/pipeline.md)",
 }
 

@@ -130,6 +130,9 @@ pub const LOG_ERROR: LogLevel = 4;
 /// `envoy_dynamic_module_type_attribute_id`: `response.code`.
 pub const ATTRIBUTE_RESPONSE_CODE: u32 = 15;
 
+/// `envoy_dynamic_module_type_metrics_result`: Success.
+pub const METRICS_SUCCESS: u32 = 0;
+
 /// `..._request_headers_status` / `..._response_headers_status`.
 pub const HEADERS_CONTINUE: u32 = 0;
 pub const HEADERS_STOP_ITERATION: u32 = 1;
@@ -159,6 +162,12 @@ pub const CALLBACKS: &[&str] = &[
     "envoy_dynamic_module_callback_http_set_filter_state_bytes",
     "envoy_dynamic_module_callback_http_filter_get_attribute_int",
     "envoy_dynamic_module_callback_http_clear_route_cache",
+    "envoy_dynamic_module_callback_http_filter_config_define_counter",
+    "envoy_dynamic_module_callback_http_filter_config_define_gauge",
+    "envoy_dynamic_module_callback_http_filter_config_define_histogram",
+    "envoy_dynamic_module_callback_http_filter_increment_counter",
+    "envoy_dynamic_module_callback_http_filter_set_gauge",
+    "envoy_dynamic_module_callback_http_filter_record_histogram_value",
 ];
 
 extern "C" {
@@ -230,4 +239,50 @@ extern "C" {
     ) -> bool;
     /// The route is chosen again (the filter's headers pick the cluster).
     pub fn envoy_dynamic_module_callback_http_clear_route_cache(filter: FilterEnvoyPtr);
+
+    // Metrics: defined on the configuration while Envoy creates it (stat
+    // creation is frozen afterwards), with label names; written per stream
+    // with label values, as many as the definition named.
+    pub fn envoy_dynamic_module_callback_http_filter_config_define_counter(
+        config: ConfigEnvoyPtr,
+        name: ModuleBuffer,
+        label_names: *const ModuleBuffer,
+        label_names_length: usize,
+        counter_id: *mut usize,
+    ) -> u32;
+    pub fn envoy_dynamic_module_callback_http_filter_config_define_gauge(
+        config: ConfigEnvoyPtr,
+        name: ModuleBuffer,
+        label_names: *const ModuleBuffer,
+        label_names_length: usize,
+        gauge_id: *mut usize,
+    ) -> u32;
+    pub fn envoy_dynamic_module_callback_http_filter_config_define_histogram(
+        config: ConfigEnvoyPtr,
+        name: ModuleBuffer,
+        label_names: *const ModuleBuffer,
+        label_names_length: usize,
+        histogram_id: *mut usize,
+    ) -> u32;
+    pub fn envoy_dynamic_module_callback_http_filter_increment_counter(
+        filter: FilterEnvoyPtr,
+        id: usize,
+        label_values: *const ModuleBuffer,
+        label_values_length: usize,
+        value: u64,
+    ) -> u32;
+    pub fn envoy_dynamic_module_callback_http_filter_set_gauge(
+        filter: FilterEnvoyPtr,
+        id: usize,
+        label_values: *const ModuleBuffer,
+        label_values_length: usize,
+        value: u64,
+    ) -> u32;
+    pub fn envoy_dynamic_module_callback_http_filter_record_histogram_value(
+        filter: FilterEnvoyPtr,
+        id: usize,
+        label_values: *const ModuleBuffer,
+        label_values_length: usize,
+        value: u64,
+    ) -> u32;
 }

@@ -8,6 +8,7 @@ use std::ffi::{c_char, c_void};
 use crate::abi::{self, ConfigEnvoyPtr, EnvoyBuffer, EnvoyHttpHeader, FilterEnvoyPtr};
 use crate::envoy::{EnvoyLog, Stream};
 use crate::filter::{guard, Http};
+use crate::metrics::Ids;
 use crate::state;
 
 type Module = *const c_void;
@@ -31,7 +32,7 @@ pub extern "C" fn envoy_dynamic_module_on_program_init() -> *const c_char {
 /// Envoy passes its buffers valid for the call.
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
-    _config_envoy: ConfigEnvoyPtr,
+    config_envoy: ConfigEnvoyPtr,
     _name: EnvoyBuffer,
     config: EnvoyBuffer,
 ) -> Module {
@@ -49,8 +50,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
                 abi::ENVOY_VERSION,
                 abi::ABI_VERSION
             );
-            // Any non-null pointer: the configuration lives in `state`.
-            std::ptr::NonNull::<u8>::dangling().as_ptr().cast()
+            // The configuration lives in `state`; this one's stats here.
+            Box::into_raw(Box::new(Ids::define(config_envoy))) as Module
         }
         Ok(Err(e)) => {
             log::error!("tollgate: {e}");
@@ -60,15 +61,23 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
     }
 }
 
+/// # Safety
+/// `config` is a pointer `envoy_dynamic_module_on_http_filter_config_new`
+/// returned; Envoy destroys it after every filter it made.
 #[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(_config: Module) {}
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(config: Module) {
+    if !config.is_null() {
+        drop(Box::from_raw(config as *mut Ids));
+    }
+}
 
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_new(
-    _config: Module,
+    config: Module,
     _filter_envoy: FilterEnvoyPtr,
 ) -> Module {
-    Box::into_raw(Box::<Http>::default()) as Module
+    let ids = std::ptr::NonNull::new(config as *mut Ids);
+    Box::into_raw(Box::new(Http::new(ids))) as Module
 }
 
 /// # Safety

@@ -11,6 +11,7 @@ use tollgate_filter::reply::Reply;
 
 use crate::abi;
 use crate::envoy::Stream;
+use crate::metrics::{self, Ids};
 use crate::state::{self, now_ms, Shared};
 
 /// The filter-state key of the usage record, for the access log
@@ -23,6 +24,9 @@ pub struct Http {
     request: Request,
     /// A local reply was sent: nothing more to do for this stream.
     answered: bool,
+    /// The stats of the configuration that made this filter (Envoy keeps
+    /// a configuration alive while its filters live).
+    ids: Option<std::ptr::NonNull<Ids>>,
 }
 
 /// Runs a hook; a panic does not unwind into Envoy: it is counted, logged,
@@ -68,8 +72,16 @@ impl Http {
         }
     }
 
-    fn reply(&mut self, stream: Stream, reply: &Reply) {
+    fn reply(&mut self, stream: Stream, shared: &Shared, reply: &Reply) {
         self.answered = true;
+        if reply.code.is_some() {
+            let updates = {
+                let mut worker = shared.worker();
+                worker.count_reply(reply);
+                Http::updates(&mut worker)
+            };
+            self.write_metrics(stream, &updates);
+        }
         send(stream, &self.request, reply);
     }
 
@@ -84,15 +96,16 @@ impl Http {
                 end,
                 now_ms(),
             );
-            worker.metric_updates.clear();
-            out
+            (out, Http::updates(&mut worker))
         };
+        let (outcome, updates) = outcome;
+        self.write_metrics(stream, &updates);
         Http::apply_headers(stream, abi::REQUEST_HEADER, &outcome);
         match outcome.then {
             Then::Continue => abi::HEADERS_CONTINUE,
             Then::Pause => abi::HEADERS_STOP_ITERATION,
             Then::Reply(reply) => {
-                self.reply(stream, &reply);
+                self.reply(stream, shared, &reply);
                 abi::HEADERS_STOP_ITERATION
             }
         }
@@ -128,9 +141,10 @@ impl Http {
                 read,
                 now_ms,
             );
-            worker.metric_updates.clear();
-            out
+            (out, Http::updates(&mut worker))
         };
+        let (outcome, updates) = outcome;
+        self.write_metrics(stream, &updates);
         Http::apply_headers(stream, abi::REQUEST_HEADER, &outcome);
         let written = match &outcome.body {
             BodyChange::Keep => true,
@@ -144,14 +158,14 @@ impl Http {
         if !written {
             log::error!("tollgate native: cannot write the request body");
             let reply = self.request.body_not_written(&shared.store, now_ms());
-            self.reply(stream, &reply);
+            self.reply(stream, shared, &reply);
             return abi::BODY_STOP_NO_BUFFER;
         }
         match outcome.then {
             Then::Continue => abi::BODY_CONTINUE,
             Then::Pause => abi::BODY_STOP_AND_BUFFER,
             Then::Reply(reply) => {
-                self.reply(stream, &reply);
+                self.reply(stream, shared, &reply);
                 abi::BODY_STOP_NO_BUFFER
             }
         }
@@ -165,7 +179,7 @@ impl Http {
         match outcome.then {
             Then::Continue | Then::Pause => abi::HEADERS_CONTINUE,
             Then::Reply(reply) => {
-                self.reply(stream, &reply);
+                self.reply(stream, shared, &reply);
                 abi::HEADERS_STOP_ITERATION
             }
         }
@@ -190,9 +204,23 @@ impl Http {
     }
 
     pub fn complete(&mut self, stream: Stream, shared: &Shared) {
-        let mut worker = shared.worker();
+        let updates = {
+            let mut worker = shared.worker();
+            self.end(&mut worker, stream, shared);
+            metrics::PENDING.take_counts(&mut worker);
+            Http::updates(&mut worker)
+        };
+        self.write_metrics(stream, &updates);
+    }
+
+    fn end(
+        &mut self,
+        worker: &mut tollgate_filter::pipeline::Worker,
+        stream: Stream,
+        shared: &Shared,
+    ) {
         self.request.on_end(
-            &mut worker,
+            worker,
             &shared.store,
             now_ms(),
             || stream.response_code(),
@@ -200,11 +228,32 @@ impl Http {
                 let _ = stream.set_filter_state(USAGE_FILTER_STATE, json);
             },
         );
-        worker.metric_updates.clear();
+    }
+
+    /// The metric updates the pipeline left in the worker, bounded in
+    /// cardinality (taken while the worker is locked, written after).
+    fn updates(worker: &mut tollgate_filter::pipeline::Worker) -> Vec<metrics::Update> {
+        let mut updates = std::mem::take(&mut worker.metric_updates);
+        metrics::bound(&mut updates, &mut worker.metric_ids);
+        updates
+    }
+
+    fn write_metrics(&self, stream: Stream, updates: &[metrics::Update]) {
+        if let Some(ids) = self.ids {
+            // SAFETY: the configuration outlives its filters (see `ids`).
+            metrics::write(stream.0, unsafe { ids.as_ref() }, updates);
+        }
     }
 }
 
 impl Http {
+    pub fn new(ids: Option<std::ptr::NonNull<Ids>>) -> Http {
+        Http {
+            ids,
+            ..Http::default()
+        }
+    }
+
     /// No reply may be sent on this stream any more.
     pub fn mark_answered(&mut self) {
         self.answered = true;

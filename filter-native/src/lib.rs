@@ -10,6 +10,7 @@ mod envoy;
 mod exports;
 mod filter;
 pub mod http;
+mod metrics;
 mod state;
 pub mod store;
 

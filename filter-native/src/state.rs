@@ -6,7 +6,7 @@
 //! one snapshot for every Envoy worker instead of one per worker VM, and
 //! blocking calls on threads of its own instead of Envoy's HTTP callouts.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +16,7 @@ use tollgate_filter::config::{PluginConfig, Role};
 use tollgate_filter::pipeline::Worker;
 
 use crate::http;
+use crate::metrics;
 use crate::store::MemStore;
 
 /// Hooks that panicked (each answered 500 when it still could).
@@ -138,10 +139,22 @@ fn poll_loop(shared: &'static Shared, address: &str) {
                 version,
                 keys,
                 models,
-            } => log::info!(
-                "tollgate: config version {version} applied ({keys} keys, {models} models)"
-            ),
-            Polled::Unchanged => {}
+            } => {
+                metrics::PENDING
+                    .config_version
+                    .store(version, Ordering::Relaxed);
+                metrics::PENDING
+                    .polled_at
+                    .store(now_ms() / 1000, Ordering::Relaxed);
+                log::info!(
+                    "tollgate: config version {version} applied ({keys} keys, {models} models)"
+                )
+            }
+            Polled::Unchanged => {
+                metrics::PENDING
+                    .polled_at
+                    .store(now_ms() / 1000, Ordering::Relaxed);
+            }
             Polled::Failed(reason) => {
                 log::warn!("tollgate: config poll failed, serving the last snapshot: {reason}")
             }
@@ -166,7 +179,7 @@ fn tick_loop(shared: &'static Shared, address: &str) {
             };
             let (status, _) = send(shared, address, &call);
             let mut worker = shared.worker();
-            worker.usage_answered(status, now_ms());
+            metrics::PENDING.shipped(worker.usage_answered(status, now_ms()));
             if status != Some(200) {
                 break;
             }
@@ -188,7 +201,7 @@ fn tick_loop(shared: &'static Shared, address: &str) {
             let _ = send(shared, address, &call);
         }
         let mut worker = shared.worker();
-        let _ = worker.take_counts();
+        metrics::PENDING.take_counts(&mut worker);
         worker.drop_retired();
     }
 }

@@ -87,14 +87,10 @@ impl Http {
     }
 
     fn send(&self, reply: &Reply, side: Side) -> Action {
-        if let Some(code) = reply.code {
+        if reply.code.is_some() {
             let mut worker = self.worker.borrow_mut();
-            if worker.config.as_ref().is_some_and(|c| c.metrics) {
-                worker
-                    .metric_updates
-                    .push(crate::metrics::for_reply(code.code()));
-                crate::host_metrics::write(&mut worker);
-            }
+            worker.count_reply(reply);
+            crate::host_metrics::write(&mut worker);
         }
         let (headers, body) = self.request.answer(reply);
         let status = u32::from(reply.status);

@@ -166,6 +166,70 @@ pub fn for_reply(code: &str) -> Update {
     counter(format!("tollgate_replies.code.{}", label(code)), 1)
 }
 
+/// A family of series: one metric name, its kind, and the labels its stat
+/// names carry, in the order they carry them. A host that defines its
+/// stats with labels up front (the native module) defines these.
+#[derive(Debug)]
+pub struct Family {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub labels: &'static [&'static str],
+}
+
+const fn family(name: &'static str, kind: Kind, labels: &'static [&'static str]) -> Family {
+    Family { name, kind, labels }
+}
+
+const ON: &[&str] = &["model", "provider"];
+
+/// Every family `for_record`, `for_key` and `for_reply` write.
+pub const FAMILIES: &[Family] = &[
+    family(
+        "tollgate_requests",
+        Kind::Counter,
+        &["model", "provider", "operation", "status_class"],
+    ),
+    family("tollgate_request_duration_ms", Kind::Histogram, ON),
+    family(
+        "tollgate_upstream_errors",
+        Kind::Counter,
+        &["model", "status"],
+    ),
+    family(
+        "tollgate_tokens",
+        Kind::Counter,
+        &["model", "provider", "type"],
+    ),
+    family("tollgate_tokens_estimated", Kind::Counter, &["model"]),
+    family("tollgate_ttft_ms", Kind::Histogram, ON),
+    family("tollgate_time_per_output_token_us", Kind::Histogram, ON),
+    family("tollgate_failover_retries", Kind::Counter, &["model"]),
+    family("tollgate_replies", Kind::Counter, &["code"]),
+    family(
+        "tollgate_key_requests",
+        Kind::Counter,
+        &["key", "status_class"],
+    ),
+    family("tollgate_key_tokens", Kind::Counter, &["key", "type"]),
+    family("tollgate_key_cost_nanos", Kind::Counter, &["key"]),
+];
+
+/// A stat name split back into its family (by index in `FAMILIES`) and its
+/// label values, when its label names are the family's, in its order.
+pub fn family_of(name: &str) -> Option<(usize, Vec<&str>)> {
+    let mut parts = name.split('.');
+    let base = parts.next()?;
+    let (index, family) = FAMILIES.iter().enumerate().find(|(_, f)| f.name == base)?;
+    let mut values = Vec::with_capacity(family.labels.len());
+    for label in family.labels {
+        if parts.next()? != *label {
+            return None;
+        }
+        values.push(parts.next()?);
+    }
+    parts.next().is_none().then_some((index, values))
+}
+
 /// `name` with each label value past the cardinality bound as `other`.
 pub fn bounded(name: &str) -> String {
     name.split('.')

@@ -158,3 +158,42 @@ fn per_key_series_count_requests_tokens_and_cost_under_the_keys_label() {
         vec!["tollgate_key_requests.key.key_with_dots.status_class.4xx"]
     );
 }
+
+#[test]
+fn every_series_written_belongs_to_a_family_with_its_labels_and_kind() {
+    let mut r = record();
+    r.status = 503;
+    r.estimated = true;
+    let mut all = for_record(&r, "chat_completions", 3);
+    all.extend(for_key(&r));
+    all.push(for_reply("rate_limited"));
+    let mut seen = std::collections::BTreeSet::new();
+    for u in &all {
+        let (index, values) = family_of(&u.name).unwrap_or_else(|| panic!("{}", u.name));
+        assert_eq!(FAMILIES[index].kind, u.kind, "{}", u.name);
+        assert_eq!(values.len(), FAMILIES[index].labels.len());
+        seen.insert(FAMILIES[index].name);
+    }
+    assert_eq!(
+        seen.len(),
+        FAMILIES.len(),
+        "a family nothing writes: {seen:?}"
+    );
+    let (_, values) = family_of("tollgate_tokens.model.m.provider.p.type.input").unwrap();
+    assert_eq!(values, ["m", "p", "input"]);
+}
+
+#[test]
+fn a_name_whose_labels_are_not_its_familys_has_no_family() {
+    assert_eq!(family_of("tollgate_tokens.model.m.type.input"), None);
+    assert_eq!(
+        family_of("tollgate_tokens.model.m.provider.p.type.input.x.y"),
+        None
+    );
+    assert_eq!(family_of("tollgate_tokens.model.m.provider.p.type"), None);
+    assert_eq!(family_of("tollgate_unknown.model.m"), None);
+    assert_eq!(
+        family_of(&bounded("tollgate_replies.code.x")),
+        Some((8, vec!["other"]))
+    );
+}

@@ -123,6 +123,17 @@ impl Worker {
         }
     }
 
+    /// A reply the gateway made itself (a refusal, its own 502) is counted
+    /// by its error code, when metrics are on.
+    pub fn count_reply(&mut self, reply: &crate::reply::Reply) {
+        if let Some(code) = reply.code {
+            if self.config.as_ref().is_some_and(|c| c.metrics) {
+                self.metric_updates
+                    .push(crate::metrics::for_reply(code.code()));
+            }
+        }
+    }
+
     pub fn take_counts(&mut self) -> Counts {
         std::mem::take(&mut self.counts)
     }

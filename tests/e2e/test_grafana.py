@@ -117,7 +117,7 @@ def test_every_metric_the_grafana_board_draws_is_scraped_after_traffic(stack, ke
     assert chat(stack, "tg-not-a-key", "demo-chat") == 401
 
     def both():
-        envoy = scrape(f"{stack.envoy_admin}/stats/prometheus")
+        envoy = stack.envoy_prometheus()
         control_plane = scrape(f"{stack.control_plane}/metrics")
         # Histograms reach the admin output at Envoy's stats flush (5 s); a
         # labelled family has samples once the first record was shipped.

@@ -63,7 +63,7 @@ def test_the_control_plane_metrics_move_with_traffic(stack, account, key):
 
 def envoy_prometheus(stack) -> dict[str, float]:
     """Envoy's /stats/prometheus as {series with labels: value}."""
-    text = stackmod.http("GET", f"{stack.envoy_admin}/stats/prometheus", timeout=5)[2].decode()
+    text = stack.envoy_prometheus()
     out = {}
     for line in text.splitlines():
         m = re.match(r"^([a-z_]+\{[^}]*\}) ([0-9.e+-]+)$", line)

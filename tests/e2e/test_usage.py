@@ -89,7 +89,7 @@ def _access_log_entry(stack, request_id: str) -> dict:
 
 
 def _counter(stack, name: str) -> int:
-    status, _, body = stackmod.http("GET", f"{stack.envoy_admin}/stats?filter=^wasmcustom.{name}$&format=json")
+    status, _, body = stackmod.http("GET", f"{stack.envoy_admin}/stats?filter=^{stack.stats_prefix}.{name}$&format=json")
     assert status == 200
     [stat] = body["stats"]
     return int(stat["value"])
