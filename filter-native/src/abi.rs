@@ -56,6 +56,9 @@ pub fn missing_callbacks() -> Vec<&'static str> {
 }
 
 pub type FilterEnvoyPtr = *mut c_void;
+/// `envoy_dynamic_module_type_http_filter_scheduler_module_ptr`: made by
+/// Envoy, deleted by the module.
+pub type SchedulerPtr = *mut c_void;
 pub type ConfigEnvoyPtr = *mut c_void;
 
 /// Bytes owned by Envoy (valid until the end of the hook).
@@ -162,6 +165,9 @@ pub const CALLBACKS: &[&str] = &[
     "envoy_dynamic_module_callback_http_set_filter_state_bytes",
     "envoy_dynamic_module_callback_http_filter_get_attribute_int",
     "envoy_dynamic_module_callback_http_clear_route_cache",
+    "envoy_dynamic_module_callback_http_filter_scheduler_new",
+    "envoy_dynamic_module_callback_http_filter_scheduler_commit",
+    "envoy_dynamic_module_callback_http_filter_scheduler_delete",
     "envoy_dynamic_module_callback_http_filter_config_define_counter",
     "envoy_dynamic_module_callback_http_filter_config_define_gauge",
     "envoy_dynamic_module_callback_http_filter_config_define_histogram",
@@ -239,6 +245,18 @@ extern "C" {
     ) -> bool;
     /// The route is chosen again (the filter's headers pick the cluster).
     pub fn envoy_dynamic_module_callback_http_clear_route_cache(filter: FilterEnvoyPtr);
+
+    /// A scheduler for `filter`: each commit calls
+    /// `envoy_dynamic_module_on_http_filter_scheduled` on the filter's worker,
+    /// on a later turn of its event loop (not when the filter is gone).
+    pub fn envoy_dynamic_module_callback_http_filter_scheduler_new(
+        filter: FilterEnvoyPtr,
+    ) -> SchedulerPtr;
+    pub fn envoy_dynamic_module_callback_http_filter_scheduler_commit(
+        scheduler: SchedulerPtr,
+        event_id: u64,
+    );
+    pub fn envoy_dynamic_module_callback_http_filter_scheduler_delete(scheduler: SchedulerPtr);
 
     // Metrics: defined on the configuration while Envoy creates it (stat
     // creation is frozen afterwards), with label names; written per stream

@@ -244,12 +244,16 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_reset(
 ) {
 }
 
+/// # Safety
+/// As for `http`.
 #[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
-    _envoy: FilterEnvoyPtr,
-    _filter: Module,
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
+    envoy: FilterEnvoyPtr,
+    filter: Module,
     _event_id: u64,
 ) {
+    let s = Stream(envoy);
+    guard(s, http(filter), (), |h| h.scheduled(s));
 }
 
 #[no_mangle]

@@ -10,6 +10,7 @@ use tollgate_filter::pipeline::{BodyChange, Outcome, Request, Then};
 use tollgate_filter::reply::Reply;
 
 use crate::abi;
+use crate::deferred::Deferred;
 use crate::envoy::Stream;
 use crate::metrics::{self, Ids};
 use crate::state::{self, now_ms, Shared};
@@ -27,6 +28,8 @@ pub struct Http {
     /// The stats of the configuration that made this filter (Envoy keeps
     /// a configuration alive while its filters live).
     ids: Option<std::ptr::NonNull<Ids>>,
+    /// A request-side reply waiting for the next turn of the event loop.
+    deferred: Deferred,
 }
 
 /// Runs a hook; a panic does not unwind into Envoy: it is counted, logged,
@@ -72,8 +75,24 @@ impl Http {
         }
     }
 
-    fn reply(&mut self, stream: Stream, shared: &Shared, reply: &Reply) {
+    /// Answers the request on the next turn of the event loop (or now,
+    /// when Envoy gives no scheduler): see `deferred.rs`.
+    fn reply_later(&mut self, stream: Stream, shared: &Shared, reply: Reply) {
+        self.count(stream, shared, &reply);
         self.answered = true;
+        if let Err(reply) = self.deferred.defer(stream.0, reply) {
+            send(stream, &self.request, &reply);
+        }
+    }
+
+    /// The stream's scheduled turn: the deferred reply goes out.
+    pub fn scheduled(&mut self, stream: Stream) {
+        if let Some(reply) = self.deferred.take() {
+            send(stream, &self.request, &reply);
+        }
+    }
+
+    fn count(&mut self, stream: Stream, shared: &Shared, reply: &Reply) {
         if reply.code.is_some() {
             let updates = {
                 let mut worker = shared.worker();
@@ -82,6 +101,11 @@ impl Http {
             };
             self.write_metrics(stream, &updates);
         }
+    }
+
+    fn reply(&mut self, stream: Stream, shared: &Shared, reply: &Reply) {
+        self.count(stream, shared, reply);
+        self.answered = true;
         send(stream, &self.request, reply);
     }
 
@@ -105,7 +129,7 @@ impl Http {
             Then::Continue => abi::HEADERS_CONTINUE,
             Then::Pause => abi::HEADERS_STOP_ITERATION,
             Then::Reply(reply) => {
-                self.reply(stream, shared, &reply);
+                self.reply_later(stream, shared, reply);
                 abi::HEADERS_STOP_ITERATION
             }
         }
@@ -158,14 +182,14 @@ impl Http {
         if !written {
             log::error!("tollgate native: cannot write the request body");
             let reply = self.request.body_not_written(&shared.store, now_ms());
-            self.reply(stream, shared, &reply);
+            self.reply_later(stream, shared, reply);
             return abi::BODY_STOP_NO_BUFFER;
         }
         match outcome.then {
             Then::Continue => abi::BODY_CONTINUE,
             Then::Pause => abi::BODY_STOP_AND_BUFFER,
             Then::Reply(reply) => {
-                self.reply(stream, shared, &reply);
+                self.reply_later(stream, shared, reply);
                 abi::BODY_STOP_NO_BUFFER
             }
         }

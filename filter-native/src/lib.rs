@@ -6,6 +6,7 @@
 //! the process-wide worker and the control-plane threads.
 
 pub mod abi;
+mod deferred;
 mod envoy;
 mod exports;
 mod filter;
