@@ -168,12 +168,17 @@ pub const CALLBACKS: &[&str] = &[
     "envoy_dynamic_module_callback_http_filter_scheduler_new",
     "envoy_dynamic_module_callback_http_filter_scheduler_commit",
     "envoy_dynamic_module_callback_http_filter_scheduler_delete",
+    "envoy_dynamic_module_callback_http_filter_config_scheduler_new",
+    "envoy_dynamic_module_callback_http_filter_config_scheduler_commit",
+    "envoy_dynamic_module_callback_http_filter_config_scheduler_delete",
     "envoy_dynamic_module_callback_http_filter_config_define_counter",
     "envoy_dynamic_module_callback_http_filter_config_define_gauge",
     "envoy_dynamic_module_callback_http_filter_config_define_histogram",
     "envoy_dynamic_module_callback_http_filter_increment_counter",
     "envoy_dynamic_module_callback_http_filter_set_gauge",
     "envoy_dynamic_module_callback_http_filter_record_histogram_value",
+    "envoy_dynamic_module_callback_http_filter_config_increment_counter",
+    "envoy_dynamic_module_callback_http_filter_config_set_gauge",
 ];
 
 extern "C" {
@@ -257,6 +262,19 @@ extern "C" {
         event_id: u64,
     );
     pub fn envoy_dynamic_module_callback_http_filter_scheduler_delete(scheduler: SchedulerPtr);
+    /// The same for a configuration: a commit, from any thread, calls
+    /// `envoy_dynamic_module_on_http_filter_config_scheduled` on Envoy's
+    /// main thread.
+    pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_new(
+        config: ConfigEnvoyPtr,
+    ) -> SchedulerPtr;
+    pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_commit(
+        scheduler: SchedulerPtr,
+        event_id: u64,
+    );
+    pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_delete(
+        scheduler: SchedulerPtr,
+    );
 
     // Metrics: defined on the configuration while Envoy creates it (stat
     // creation is frozen afterwards), with label names; written per stream
@@ -298,6 +316,30 @@ extern "C" {
     ) -> u32;
     pub fn envoy_dynamic_module_callback_http_filter_record_histogram_value(
         filter: FilterEnvoyPtr,
+        id: usize,
+        label_values: *const ModuleBuffer,
+        label_values_length: usize,
+        value: u64,
+    ) -> u32;
+
+    // Writes through the configuration, on Envoy's main thread (from the
+    // module's own thread they fault). Not in the abi.h of the pinned commit: added by
+    // envoyproxy/envoy#45499 ("allow emitting metrics from the config
+    // context"), exported by the 1.40.0 binary (`tests/abi_symbols.rs`), and
+    // declared as that PR describes them: the filter-level writers with the
+    // configuration's pointer in place of the stream's. The binary's code
+    // agrees: each takes the configuration in its first argument where the
+    // filter-level one loads it from the stream's, and checks the id and the
+    // label count in the same registers.
+    pub fn envoy_dynamic_module_callback_http_filter_config_increment_counter(
+        config: ConfigEnvoyPtr,
+        id: usize,
+        label_values: *const ModuleBuffer,
+        label_values_length: usize,
+        value: u64,
+    ) -> u32;
+    pub fn envoy_dynamic_module_callback_http_filter_config_set_gauge(
+        config: ConfigEnvoyPtr,
         id: usize,
         label_values: *const ModuleBuffer,
         label_values_length: usize,

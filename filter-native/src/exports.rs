@@ -8,7 +8,7 @@ use std::ffi::{c_char, c_void};
 use crate::abi::{self, ConfigEnvoyPtr, EnvoyBuffer, EnvoyHttpHeader, FilterEnvoyPtr};
 use crate::envoy::{EnvoyLog, Stream};
 use crate::filter::{guard, Http};
-use crate::metrics::Ids;
+use crate::metrics::{self, Ids};
 use crate::state;
 
 type Module = *const c_void;
@@ -50,8 +50,11 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
                 abi::ENVOY_VERSION,
                 abi::ABI_VERSION
             );
-            // The configuration lives in `state`; this one's stats here.
-            Box::into_raw(Box::new(Ids::define(config_envoy))) as Module
+            // The configuration lives in `state`; this one's stats here,
+            // and the module's thread writes its counters through it.
+            let ids = std::sync::Arc::new(Ids::define(config_envoy));
+            metrics::adopt(config_envoy, &ids);
+            std::sync::Arc::into_raw(ids) as Module
         }
         Ok(Err(e)) => {
             log::error!("tollgate: {e}");
@@ -67,7 +70,8 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(config: Module) {
     if !config.is_null() {
-        drop(Box::from_raw(config as *mut Ids));
+        let ids = std::sync::Arc::from_raw(config as *const Ids);
+        metrics::release(&ids);
     }
 }
 
@@ -268,4 +272,22 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_below_write_buf
     _envoy: FilterEnvoyPtr,
     _filter: Module,
 ) {
+}
+
+/// The main thread's turn the module's thread asked for: the metrics flush.
+///
+/// # Safety
+/// `config` is a pointer `envoy_dynamic_module_on_http_filter_config_new`
+/// returned, live during this hook.
+#[no_mangle]
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
+    config_envoy: ConfigEnvoyPtr,
+    config: Module,
+    _event_id: u64,
+) {
+    if config.is_null() {
+        return;
+    }
+    let ids = &*(config as *const Ids);
+    let _ = std::panic::catch_unwind(|| metrics::flush(config_envoy, ids));
 }

@@ -231,7 +231,6 @@ impl Http {
         let updates = {
             let mut worker = shared.worker();
             self.end(&mut worker, stream, shared);
-            metrics::PENDING.take_counts(&mut worker);
             Http::updates(&mut worker)
         };
         self.write_metrics(stream, &updates);
@@ -254,18 +253,21 @@ impl Http {
         );
     }
 
-    /// The metric updates the pipeline left in the worker, bounded in
-    /// cardinality (taken while the worker is locked, written after).
+    /// The metric updates the pipeline left in the worker (taken while it
+    /// is locked): the counters go to the batch the module's thread writes,
+    /// the histograms are returned for `write_metrics`.
     fn updates(worker: &mut tollgate_filter::pipeline::Worker) -> Vec<metrics::Update> {
-        let mut updates = std::mem::take(&mut worker.metric_updates);
-        metrics::bound(&mut updates, &mut worker.metric_ids);
-        updates
+        let updates = std::mem::take(&mut worker.metric_updates);
+        if updates.is_empty() {
+            return updates;
+        }
+        metrics::take(updates, &mut worker.metric_ids)
     }
 
-    fn write_metrics(&self, stream: Stream, updates: &[metrics::Update]) {
-        if let Some(ids) = self.ids {
+    fn write_metrics(&self, stream: Stream, histograms: &[metrics::Update]) {
+        if let (Some(ids), false) = (self.ids, histograms.is_empty()) {
             // SAFETY: the configuration outlives its filters (see `ids`).
-            metrics::write(stream.0, unsafe { ids.as_ref() }, updates);
+            metrics::record(stream.0, unsafe { ids.as_ref() }, histograms);
         }
     }
 }

@@ -4,15 +4,21 @@
 //! into stat names for the bootstrap's `stats_tags` to take out again, the
 //! module defines each family once with its label names, when Envoy creates
 //! the filter configuration (stat creation is frozen afterwards), and Envoy
-//! keeps the values as tags. A stat is written through a stream, so what the
-//! module's own threads count (records shipped, the config version) waits in
-//! `PENDING` for the next stream's end.
+//! keeps the values as tags.
+//!
+//! Histograms are recorded through the stream that measured them. Counters
+//! are added up here (`Batch`) and written once a tick by the module's own
+//! thread through the configuration (`flush`): a labelled write costs Envoy
+//! a stat lookup by name, so one per series per tick instead of five or more
+//! per request.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use tollgate_filter::metrics::Update;
 use tollgate_filter::metrics::{self, Kind, FAMILIES, MAX_SERIES};
-use tollgate_filter::pipeline::Worker;
+use tollgate_filter::pipeline::Counts;
 
 use crate::abi::{self, ConfigEnvoyPtr, FilterEnvoyPtr, ModuleBuffer};
 
@@ -92,47 +98,102 @@ impl Ids {
     }
 }
 
-/// What the module's threads counted since a stream last wrote it.
-pub struct Pending {
-    records: AtomicU64,
-    estimated: AtomicU64,
-    shipped: AtomicU64,
-    dropped: AtomicU64,
-    /// The latest applied config version, and Unix seconds of the latest
-    /// answered poll (0: none yet).
-    pub config_version: AtomicU64,
-    pub polled_at: AtomicU64,
+/// The configuration whose stats are flushed, and the scheduler of Envoy's
+/// main thread made for it (Envoy's stats may be written from Envoy's own
+/// threads only: a write from the module's thread faults in the stats
+/// store's thread-local cache).
+struct Target {
+    ids: usize,
+    scheduler: usize,
 }
 
-pub static PENDING: Pending = Pending {
-    records: AtomicU64::new(0),
-    estimated: AtomicU64::new(0),
-    shipped: AtomicU64::new(0),
-    dropped: AtomicU64::new(0),
-    config_version: AtomicU64::new(0),
-    polled_at: AtomicU64::new(0),
-};
+static TARGET: Mutex<Option<Target>> = Mutex::new(None);
 
-impl Pending {
-    /// The worker's counts (records made, estimated, dropped) are pending.
-    pub fn take_counts(&self, worker: &mut Worker) {
-        let counts = worker.take_counts();
-        self.records.fetch_add(counts.records, Ordering::Relaxed);
-        self.estimated
-            .fetch_add(counts.estimated, Ordering::Relaxed);
-        self.dropped.fetch_add(counts.dropped, Ordering::Relaxed);
-    }
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
-    pub fn shipped(&self, n: u64) {
-        self.shipped.fetch_add(n, Ordering::Relaxed);
+/// The stats of `config` (just defined, `ids`) are the ones flushed.
+pub fn adopt(config: ConfigEnvoyPtr, ids: &Arc<Ids>) {
+    // SAFETY: `config` is Envoy's for the configuration hook this runs in.
+    let scheduler =
+        unsafe { abi::envoy_dynamic_module_callback_http_filter_config_scheduler_new(config) };
+    let old = lock(&TARGET).replace(Target {
+        ids: Arc::as_ptr(ids) as usize,
+        scheduler: scheduler as usize,
+    });
+    if let Some(old) = old {
+        delete(old.scheduler);
     }
 }
 
-/// The updates with every label value past the cardinality bound as
-/// `other`; `seen` holds the series written so far (the worker's, shared by
-/// the process in this host).
-pub fn bound(updates: &mut [Update], seen: &mut std::collections::HashMap<String, u32>) {
-    for update in updates {
+fn delete(scheduler: usize) {
+    if scheduler != 0 {
+        // SAFETY: made by Envoy for a configuration, deleted once.
+        unsafe {
+            abi::envoy_dynamic_module_callback_http_filter_config_scheduler_delete(
+                scheduler as abi::SchedulerPtr,
+            )
+        }
+    }
+}
+
+/// The configuration of `ids` is going (on the main thread): no flush is
+/// asked of it any more.
+pub fn release(ids: &Ids) {
+    let mut target = lock(&TARGET);
+    if target
+        .as_ref()
+        .is_some_and(|t| t.ids == ids as *const Ids as usize)
+    {
+        if let Some(old) = target.take() {
+            delete(old.scheduler);
+        }
+    }
+}
+
+/// From the module's thread, once a tick: the worker's record counts are
+/// pending, and Envoy's main thread is asked to flush
+/// (`envoy_dynamic_module_on_http_filter_config_scheduled`).
+pub fn flush_soon(counts: Counts) {
+    PENDING[0].fetch_add(counts.records, Ordering::Relaxed);
+    PENDING[1].fetch_add(counts.estimated, Ordering::Relaxed);
+    PENDING[2].fetch_add(counts.dropped, Ordering::Relaxed);
+    if let Some(t) = lock(&TARGET).as_ref().filter(|t| t.scheduler != 0) {
+        // SAFETY: the scheduler is live while TARGET holds it (`release`
+        // takes it out under the same lock before deleting it).
+        unsafe {
+            abi::envoy_dynamic_module_callback_http_filter_config_scheduler_commit(
+                t.scheduler as abi::SchedulerPtr,
+                0,
+            )
+        }
+    }
+}
+
+/// Records, estimated, dropped and shipped since the last flush.
+static PENDING: [AtomicU64; 4] = [
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+];
+
+/// Counter deltas waiting for the next flush, by series name.
+static BATCH: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
+/// The latest applied config version and Unix seconds of the latest
+/// answered poll (0: none).
+pub fn shipped(n: u64) {
+    PENDING[3].fetch_add(n, Ordering::Relaxed);
+}
+pub static CONFIG_VERSION: AtomicU64 = AtomicU64::new(0);
+pub static POLLED_AT: AtomicU64 = AtomicU64::new(0);
+
+/// A stream's updates, bounded in cardinality (`seen` holds the series so
+/// far): the counters join the batch, the histograms are returned for the
+/// stream to record.
+pub fn take(mut updates: Vec<Update>, seen: &mut HashMap<String, u32>) -> Vec<Update> {
+    for update in &mut updates {
         if seen.contains_key(&update.name) {
             continue;
         }
@@ -142,46 +203,71 @@ pub fn bound(updates: &mut [Update], seen: &mut std::collections::HashMap<String
             seen.insert(update.name.clone(), 0);
         }
     }
+    let (counters, histograms): (Vec<Update>, Vec<Update>) =
+        updates.into_iter().partition(|u| u.kind == Kind::Counter);
+    if !counters.is_empty() {
+        let mut batch = lock(&BATCH);
+        let batch = batch.get_or_insert_with(HashMap::new);
+        for c in counters {
+            *batch.entry(c.name).or_insert(0) += c.value;
+        }
+    }
+    histograms
 }
 
-fn write_one(filter: FilterEnvoyPtr, kind: Kind, id: usize, values: &[&str], value: u64) {
-    let values: Vec<ModuleBuffer> = values
+fn labelled(values: &[&str]) -> Vec<ModuleBuffer> {
+    values
         .iter()
         .map(|v| ModuleBuffer::of(v.as_bytes()))
-        .collect();
-    // SAFETY: the filter pointer is Envoy's for the hook this runs in; the
-    // id is one its configuration defined with as many labels.
-    let result = unsafe {
-        match kind {
-            Kind::Counter => abi::envoy_dynamic_module_callback_http_filter_increment_counter(
-                filter,
-                id,
-                values.as_ptr(),
-                values.len(),
-                value,
-            ),
-            Kind::Histogram => {
+        .collect()
+}
+
+/// Records a stream's histograms through that stream.
+pub fn record(filter: FilterEnvoyPtr, ids: &Ids, histograms: &[Update]) {
+    for update in histograms {
+        let Some((index, values)) = metrics::family_of(&update.name) else {
+            continue;
+        };
+        if let Some(Some(id)) = ids.families.get(index) {
+            let values = labelled(&values);
+            // SAFETY: the filter pointer is Envoy's for the hook this runs
+            // in; the id is one its configuration defined with as many labels.
+            unsafe {
                 abi::envoy_dynamic_module_callback_http_filter_record_histogram_value(
                     filter,
-                    id,
+                    *id,
                     values.as_ptr(),
                     values.len(),
-                    value,
-                )
+                    update.value,
+                );
             }
         }
-    };
-    if result != abi::METRICS_SUCCESS {
-        log::debug!("tollgate native: a metric write failed (result {result})");
     }
 }
 
-fn set_gauge(filter: FilterEnvoyPtr, id: Option<usize>, value: u64) {
-    if let Some(id) = id {
-        // SAFETY: as for `write_one`; the gauge has no labels.
+fn add(config: ConfigEnvoyPtr, id: Option<usize>, values: &[&str], n: u64) {
+    if let (Some(id), true) = (id, n > 0) {
+        let values = labelled(values);
+        // SAFETY: `config` is Envoy's for the main-thread hook this runs
+        // in; the id is one it defined with as many labels.
         unsafe {
-            abi::envoy_dynamic_module_callback_http_filter_set_gauge(
-                filter,
+            abi::envoy_dynamic_module_callback_http_filter_config_increment_counter(
+                config,
+                id,
+                values.as_ptr(),
+                values.len(),
+                n,
+            );
+        }
+    }
+}
+
+fn set(config: ConfigEnvoyPtr, id: Option<usize>, value: u64) {
+    if let (Some(id), true) = (id, value > 0) {
+        // SAFETY: as for `add`; the gauge has no labels.
+        unsafe {
+            abi::envoy_dynamic_module_callback_http_filter_config_set_gauge(
+                config,
                 id,
                 std::ptr::null(),
                 0,
@@ -191,34 +277,35 @@ fn set_gauge(filter: FilterEnvoyPtr, id: Option<usize>, value: u64) {
     }
 }
 
-fn add(filter: FilterEnvoyPtr, id: Option<usize>, pending: &AtomicU64) {
-    let n = pending.swap(0, Ordering::Relaxed);
-    if let (Some(id), true) = (id, n > 0) {
-        write_one(filter, Kind::Counter, id, &[], n);
-    }
-}
-
-/// Writes a stream's updates and what is pending, through that stream.
-pub fn write(filter: FilterEnvoyPtr, ids: &Ids, updates: &[Update]) {
-    for update in updates {
-        let Some((index, values)) = metrics::family_of(&update.name) else {
-            log::debug!("tollgate native: {} is in no metric family", update.name);
-            continue;
-        };
-        if let Some(Some(id)) = ids.families.get(index) {
-            write_one(filter, update.kind, *id, &values, update.value);
+/// Writes what was counted since the last flush: the batch and what is
+/// pending, on Envoy's main thread, through `config` (the configuration
+/// whose stats `ids` are).
+pub fn flush(config: ConfigEnvoyPtr, ids: &Ids) {
+    let batch = lock(&BATCH).take().unwrap_or_default();
+    for (name, n) in &batch {
+        if let Some((index, values)) = metrics::family_of(name) {
+            add(
+                config,
+                ids.families.get(index).copied().flatten(),
+                &values,
+                *n,
+            );
         }
     }
-    add(filter, ids.records, &PENDING.records);
-    add(filter, ids.estimated, &PENDING.estimated);
-    add(filter, ids.shipped, &PENDING.shipped);
-    add(filter, ids.dropped, &PENDING.dropped);
-    let version = PENDING.config_version.load(Ordering::Relaxed);
-    if version > 0 {
-        set_gauge(filter, ids.config_version, version);
-    }
-    let polled = PENDING.polled_at.load(Ordering::Relaxed);
-    if polled > 0 {
-        set_gauge(filter, ids.polled_at, polled);
-    }
+    let [records, estimated, dropped, shipped] = &PENDING;
+    add(config, ids.records, &[], records.swap(0, Ordering::Relaxed));
+    add(
+        config,
+        ids.estimated,
+        &[],
+        estimated.swap(0, Ordering::Relaxed),
+    );
+    add(config, ids.dropped, &[], dropped.swap(0, Ordering::Relaxed));
+    add(config, ids.shipped, &[], shipped.swap(0, Ordering::Relaxed));
+    set(
+        config,
+        ids.config_version,
+        CONFIG_VERSION.load(Ordering::Relaxed),
+    );
+    set(config, ids.polled_at, POLLED_AT.load(Ordering::Relaxed));
 }

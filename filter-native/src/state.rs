@@ -134,30 +134,29 @@ fn poll_loop(shared: &'static Shared, address: &str) {
         };
         let (status, body) = send(shared, address, &call);
         let polled = shared.worker().poll_answered(now_ms(), status, &body);
+        let answered = !matches!(polled, Polled::Failed(_));
         match polled {
             Polled::Applied {
                 version,
                 keys,
                 models,
             } => {
-                metrics::PENDING
-                    .config_version
-                    .store(version, Ordering::Relaxed);
-                metrics::PENDING
-                    .polled_at
-                    .store(now_ms() / 1000, Ordering::Relaxed);
+                metrics::CONFIG_VERSION.store(version, Ordering::Relaxed);
+                metrics::POLLED_AT.store(now_ms() / 1000, Ordering::Relaxed);
                 log::info!(
                     "tollgate: config version {version} applied ({keys} keys, {models} models)"
                 )
             }
             Polled::Unchanged => {
-                metrics::PENDING
-                    .polled_at
-                    .store(now_ms() / 1000, Ordering::Relaxed);
+                metrics::POLLED_AT.store(now_ms() / 1000, Ordering::Relaxed);
             }
             Polled::Failed(reason) => {
                 log::warn!("tollgate: config poll failed, serving the last snapshot: {reason}")
             }
+        }
+        if answered {
+            // The gauges move now, as the wasm build's do at the poll.
+            metrics::flush_soon(Default::default());
         }
     }
 }
@@ -179,7 +178,7 @@ fn tick_loop(shared: &'static Shared, address: &str) {
             };
             let (status, _) = send(shared, address, &call);
             let mut worker = shared.worker();
-            metrics::PENDING.shipped(worker.usage_answered(status, now_ms()));
+            metrics::shipped(worker.usage_answered(status, now_ms()));
             if status != Some(200) {
                 break;
             }
@@ -200,8 +199,11 @@ fn tick_loop(shared: &'static Shared, address: &str) {
         if let Some(call) = health {
             let _ = send(shared, address, &call);
         }
-        let mut worker = shared.worker();
-        metrics::PENDING.take_counts(&mut worker);
-        worker.drop_retired();
+        let counts = {
+            let mut worker = shared.worker();
+            worker.drop_retired();
+            worker.take_counts()
+        };
+        metrics::flush_soon(counts);
     }
 }
