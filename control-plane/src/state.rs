@@ -18,7 +18,6 @@ use crate::metrics::Metrics;
 use crate::secrets::{load_or_create, token, Sealer};
 use crate::settings::Settings;
 use crate::snapshot;
-use crate::ui::session::Sessions;
 
 pub struct State {
     pub db: Db,
@@ -38,8 +37,6 @@ pub struct State {
     pub clock: Clock,
     /// When this process last published a new config version (unix ms).
     pub config_changed_ms: AtomicI64,
-    /// The dashboard's sessions (in memory).
-    pub sessions: Sessions,
     /// The deployments' health as the gateways report it.
     pub deployment_health: crate::deployment_health::Book,
     /// The provider credentials the gateways report benched.
@@ -130,7 +127,6 @@ impl State {
             metrics: Metrics::new(),
             clock: Clock::new(settings_offset),
             config_changed_ms: AtomicI64::new(0),
-            sessions: Sessions::default(),
             deployment_health: Default::default(),
             credential_health: Default::default(),
         });

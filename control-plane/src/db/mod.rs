@@ -13,6 +13,7 @@ pub mod providers;
 pub mod rollup;
 mod rollup_sql;
 pub mod rollup_writer;
+pub mod sessions;
 pub mod usage;
 pub mod usage_filter;
 pub mod usage_report;

@@ -1,7 +1,7 @@
 //! `/ui/api/session`: sign in with the admin token (an operator) or an API
 //! key (a key holder), read the session, sign out.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -26,10 +26,7 @@ struct SignIn {
 }
 
 fn shown(s: &Session, state: &AppState) -> Value {
-    let left = s
-        .expires
-        .saturating_duration_since(Instant::now())
-        .as_secs();
+    let left = (s.expires_at_ms - now_ms()).max(0) / 1000;
     let mut v = json!({
         "object": "session",
         "kind": match s.who { Who::Operator => "operator", Who::KeyHolder { .. } => "key_holder" },
@@ -85,7 +82,7 @@ pub async fn sign_in(
     let SignIn { token } = parse_json(&body)?;
     let who = who_is(&state, token.trim()).await?;
     let ttl = state.settings.ui_session_ttl;
-    let (id, s) = state.sessions.open(who, ttl);
+    let (id, s) = session::open(&state.db, who, ttl).await?;
     let secure = session::over_tls(&headers, state.settings.ui_secure_cookie);
     let cookie = session::set_cookie(&id, ttl, secure);
     Ok((
@@ -100,19 +97,21 @@ pub async fn sign_in(
 /// reload; a cross-site page cannot read this answer), or `kind: null`
 /// when signed out (a 200, so that the sign-in page loads without an error
 /// in the browser's console).
-pub async fn current(State(state): State<AppState>, parts: Parts) -> Json<Value> {
-    Json(match session::of_request(&parts, &state.sessions) {
+pub async fn current(State(state): State<AppState>, parts: Parts) -> ApiResult<Json<Value>> {
+    Ok(Json(match session::of_request(&parts, &state.db).await? {
         Some(s) => shown(&s, &state),
         None => json!({"object": "session", "kind": null}),
-    })
+    }))
 }
 
 /// Signs out: the session is gone from the store and the cookie cleared.
 pub async fn sign_out(State(state): State<AppState>, parts: Parts) -> ApiResult<Response> {
     let id = session::cookie_id(&parts).ok_or(ApiError::Unauthorized)?;
-    let s = state.sessions.get(&id).ok_or(ApiError::Unauthorized)?;
+    let s = session::get(&state.db, &id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
     session::check_csrf(&parts, &s)?;
-    state.sessions.close(&id);
+    session::close(&state.db, &id).await?;
     let secure = session::over_tls(&parts.headers, state.settings.ui_secure_cookie);
     let cookie = session::set_cookie("", Duration::ZERO, secure);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
