@@ -42,7 +42,7 @@ impl FromRequestParts<AppState> for Admin {
             .await?
             .ok_or(ApiError::Unauthorized)?;
         match s.who {
-            Who::Operator => {
+            Who::Operator(_) => {
                 session::check_csrf(parts, &s)?;
                 Ok(Admin)
             }

@@ -8,6 +8,7 @@ mod groups;
 mod key_pool;
 mod keys;
 mod models;
+mod operators;
 mod provider_keys;
 mod providers;
 mod resource;
@@ -53,6 +54,14 @@ pub fn routes() -> Router<AppState> {
                 .delete(groups::delete),
         )
         .route("/admin/keys", post(keys::create).get(keys::list))
+        .route(
+            "/admin/operators",
+            post(operators::create).get(operators::list),
+        )
+        .route(
+            "/admin/operators/{id}",
+            axum::routing::delete(operators::delete),
+        )
         .route(
             "/admin/keys/{id}",
             get(resource::get::<KeyRow>)

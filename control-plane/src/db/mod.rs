@@ -9,6 +9,7 @@ pub mod groups;
 pub mod keys;
 pub mod model_list;
 pub mod models;
+pub mod operators;
 pub mod providers;
 pub mod rollup;
 mod rollup_sql;

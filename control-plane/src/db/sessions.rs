@@ -16,6 +16,10 @@ pub struct Row {
     pub kind: String,
     pub key_id: Option<String>,
     pub account_id: Option<String>,
+    /// A named operator's id (`ui_operators`); none for the admin token.
+    pub operator_id: Option<String>,
+    /// Its name, read with the session (not stored here).
+    pub operator_name: Option<String>,
     pub expires_at_ms: i64,
 }
 
@@ -28,13 +32,14 @@ pub async fn insert(db: &Db, token_hash: &str, row: &Row, now_ms: i64) -> ApiRes
         .execute(&mut *tx)
         .await?;
     sqlx::query(
-        "INSERT INTO ui_sessions (token_hash, kind, key_id, account_id, created_at_ms, \
-         expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO ui_sessions (token_hash, kind, key_id, account_id, operator_id, \
+         created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(token_hash)
     .bind(&row.kind)
     .bind(&row.key_id)
     .bind(&row.account_id)
+    .bind(&row.operator_id)
     .bind(now_ms)
     .bind(row.expires_at_ms)
     .execute(&mut *tx)
@@ -50,11 +55,14 @@ pub async fn insert(db: &Db, token_hash: &str, row: &Row, now_ms: i64) -> ApiRes
     Ok(())
 }
 
-/// The session of this token hash if it has not ended by `now_ms`.
+/// The session of this token hash if it has not ended by `now_ms` (a named
+/// operator's only while the operator exists).
 pub async fn live(db: &Db, token_hash: &str, now_ms: i64) -> ApiResult<Option<Row>> {
     Ok(sqlx::query_as::<_, Row>(
-        "SELECT kind, key_id, account_id, expires_at_ms FROM ui_sessions \
-         WHERE token_hash = $1 AND expires_at_ms > $2",
+        "SELECT s.kind, s.key_id, s.account_id, s.operator_id, o.name AS operator_name, \
+         s.expires_at_ms FROM ui_sessions s LEFT JOIN ui_operators o ON o.id = s.operator_id \
+         WHERE s.token_hash = $1 AND s.expires_at_ms > $2 \
+         AND (s.operator_id IS NULL OR o.id IS NOT NULL)",
     )
     .bind(token_hash)
     .bind(now_ms)

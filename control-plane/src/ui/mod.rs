@@ -6,6 +6,7 @@
 
 pub mod api;
 mod assets;
+pub mod password;
 pub mod session;
 
 use axum::extract::{Path, Request};

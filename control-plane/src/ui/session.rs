@@ -21,8 +21,19 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Who {
-    Operator,
-    KeyHolder { key_id: String, account_id: String },
+    /// An operator: with the admin token (`None`) or a named account.
+    Operator(Option<Named>),
+    KeyHolder {
+        key_id: String,
+        account_id: String,
+    },
+}
+
+/// A named operator (`ui_operators`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone)]
@@ -44,24 +55,35 @@ fn csrf_of(id: &str) -> String {
 }
 
 fn row_of(who: &Who, expires_at_ms: i64) -> db::sessions::Row {
-    let (kind, key_id, account_id) = match who {
-        Who::Operator => ("operator", None, None),
-        Who::KeyHolder { key_id, account_id } => {
-            ("key_holder", Some(key_id.clone()), Some(account_id.clone()))
-        }
+    let (kind, key_id, account_id, operator) = match who {
+        Who::Operator(named) => ("operator", None, None, named.clone()),
+        Who::KeyHolder { key_id, account_id } => (
+            "key_holder",
+            Some(key_id.clone()),
+            Some(account_id.clone()),
+            None,
+        ),
     };
+    let (operator_id, operator_name) = operator.map(|n| (n.id, n.name)).unzip();
     db::sessions::Row {
         kind: kind.to_string(),
         key_id,
         account_id,
+        operator_id,
+        operator_name,
         expires_at_ms,
     }
 }
 
 fn who_of(row: db::sessions::Row) -> Option<Who> {
+    let named = match (row.operator_id, row.operator_name) {
+        (Some(id), Some(name)) => Some(Named { id, name }),
+        (None, None) => None,
+        _ => return None,
+    };
     match (row.kind.as_str(), row.key_id, row.account_id) {
-        ("operator", None, None) => Some(Who::Operator),
-        ("key_holder", Some(key_id), Some(account_id)) => {
+        ("operator", None, None) => Some(Who::Operator(named)),
+        ("key_holder", Some(key_id), Some(account_id)) if named.is_none() => {
             Some(Who::KeyHolder { key_id, account_id })
         }
         _ => None,
@@ -197,13 +219,19 @@ mod tests {
             key_id: "key_1".into(),
             account_id: "acct_1".into(),
         };
-        for who in [Who::Operator, holder] {
+        let named = Who::Operator(Some(Named {
+            id: "op_1".into(),
+            name: "ada".into(),
+        }));
+        for who in [Who::Operator(None), named, holder] {
             assert_eq!(who_of(row_of(&who, 5)), Some(who));
         }
         let odd = db::sessions::Row {
             kind: "operator".into(),
             key_id: Some("key_1".into()),
             account_id: None,
+            operator_id: None,
+            operator_name: None,
             expires_at_ms: 5,
         };
         assert_eq!(who_of(odd), None);
