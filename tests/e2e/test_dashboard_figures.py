@@ -126,3 +126,61 @@ def test_keys_are_found_by_their_account_name_a_page_at_a_time(stack, ui):
     search.fill(f"no such key {tag()}")
     stackmod.wait_until(lambda: rows.locator("td:nth-child(2) code").count() == 0, what="no key")
     assert ui.errors == [], ui.errors
+
+
+def test_the_usage_explorer_filters_by_account_model_and_time_range_a_page_at_a_time(stack, ui):
+    account = new_account(stack, f"explorer-{tag()}")
+    key = stack.must("POST", "/admin/keys", {"name": "explorer", "account_id": account["id"]})
+    other = stack.must("POST", "/admin/keys", {"name": "elsewhere", "account_id": new_account(stack, f"else-{tag()}")["id"]})
+    now_ms = int(time.time() * 1000)
+    old_ms = now_ms - 3 * 86_400_000
+    # The account: 52 recent records of demo-chat, 3 of another model, 4
+    # three days old; another account's record besides.
+    for i in range(52):
+        ingest(stack, key, now_ms - 60_000 - i * 1000)
+    odd_model = f"explorer-model-{tag()}"
+    for i in range(3):
+        ingest(stack, key, now_ms - 30_000 - i * 1000, model=odd_model)
+    for i in range(4):
+        ingest(stack, key, old_ms + i * 1000)
+    ingest(stack, other, now_ms - 60_000)
+
+    def minute(ms: int) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M", time.gmtime(ms / 1000))
+
+    ui.sign_in(stack.admin_token)
+    ui.open("usage")
+    rows = ui.page.locator("main tbody tr")
+    pager = ui.page.get_by_role("navigation", name="Pages of usage")
+
+    def apply(**fields) -> None:
+        for label, value in (("Account id", fields.get("account", "")), ("Model", fields.get("model", "")),
+                             ("From (UTC)", fields.get("since", "")), ("To (UTC)", fields.get("until", ""))):
+            ui.page.get_by_label(label).fill(value)
+        ui.page.get_by_role("button", name="Apply").click()
+
+    def accounts_shown() -> set[str]:
+        return set(rows.locator("td:nth-child(3)").all_inner_texts())
+
+    apply(account=account["id"])
+    pager.get_by_text("Page 1").wait_for()
+    stackmod.wait_until(lambda: rows.count() == 50, what="a page of 50")
+    assert accounts_shown() == {account["id"]}
+    pager.get_by_role("button", name="Next").click()
+    pager.get_by_text("Page 2").wait_for()
+    stackmod.wait_until(lambda: rows.count() == 9, what="the 9 left")
+    assert pager.get_by_role("button", name="Next").is_disabled()
+    apply(account=account["id"], model=odd_model)
+    stackmod.wait_until(lambda: rows.count() == 3 and pager.get_by_text("Page 1").count() == 1, what="the other model's 3")
+    assert set(rows.locator("td:nth-child(4)").all_inner_texts()) == {odd_model}
+    apply(account=account["id"], since=minute(now_ms - 2 * 3_600_000))
+    pager.get_by_role("button", name="Next").click()
+    pager.get_by_text("Page 2").wait_for()
+    stackmod.wait_until(lambda: rows.count() == 5, what="55 recent records: 5 on page 2")
+    apply(account=account["id"], until=minute(now_ms - 2 * 86_400_000))
+    stackmod.wait_until(lambda: rows.count() == 4, what="the 4 old records")
+    assert accounts_shown() == {account["id"]}
+    apply(account=account["id"], model=f"no-such-{tag()}")
+    ui.wait_text("No records match.")
+    ui.screenshot("usage-filtered")
+    assert ui.errors == [], ui.errors
