@@ -102,3 +102,22 @@ def test_operator_accounts_refuse_bad_inputs(stack):
     listed = stack.must("GET", "/admin/operators")["data"]
     assert all("password" not in str(o) and "argon2" not in str(o) for o in listed)
     stack.must("DELETE", f"/admin/operators/{made['id']}")
+
+
+def test_five_wrong_passwords_lock_the_name_for_five_minutes(stack):
+    name, other, password = f"ops-{tag()}", f"ops-{tag()}", f"tr0ub4dor {tag()}"
+    stack.secrets.add(password)
+    made = [stack.must("POST", "/admin/operators", {"name": n, "password": password}) for n in (name, other)]
+    for i in range(5):
+        status, _, answer = sign_in(stack, {"name": name, "password": f"guess {i} {tag()}"})
+        assert status == 401 and answer["error"]["code"] == "invalid_api_key", i
+    # Now even the right password is refused, in the OpenAI shape with Retry-After.
+    status, headers, answer = sign_in(stack, {"name": name, "password": password})
+    assert status == 429 and answer["error"]["code"] == "rate_limit_exceeded", answer
+    assert answer["error"]["type"] == "rate_limit_error" and "try again" in answer["error"]["message"]
+    assert 1 <= int(headers["retry-after"]) <= 300
+    # Another name, the admin token and API keys are not held back.
+    assert sign_in(stack, {"name": other, "password": password})[0] == 201
+    assert sign_in(stack, {"token": stack.admin_token})[0] == 201
+    for m in made:
+        stack.must("DELETE", f"/admin/operators/{m['id']}")

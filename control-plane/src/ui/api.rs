@@ -72,17 +72,25 @@ async fn who_is(state: &AppState, token: &str) -> ApiResult<Who> {
 }
 
 /// A named operator, by name and password (a wrong password and an unknown
-/// name are the same 401, after the same work).
+/// name are the same 401, after the same work; too many of them for one
+/// name of late, a 429: `throttle`).
 async fn operator_is(state: &AppState, name: &str, password: String) -> ApiResult<Who> {
+    state.sign_ins.check(name, now_ms())?;
     let row = db::operators::by_name(&state.db, name).await?;
     let phc = row.as_ref().map(|r| r.password_hash.clone());
     let right = password::matches(password, phc).await;
     match row {
-        Some(r) if right => Ok(Who::Operator(Some(Named {
-            id: r.id,
-            name: r.name,
-        }))),
-        _ => Err(ApiError::Unauthorized),
+        Some(r) if right => {
+            state.sign_ins.cleared(name);
+            Ok(Who::Operator(Some(Named {
+                id: r.id,
+                name: r.name,
+            })))
+        }
+        _ => {
+            state.sign_ins.failed(name, now_ms());
+            Err(ApiError::Unauthorized)
+        }
     }
 }
 
