@@ -50,6 +50,7 @@ pub const PATHS: &[(&str, &[&str])] = &[
     ("/admin/usage", &["get"]),
     ("/admin/usage/summary", &["get"]),
     ("/admin/usage/streams", &["get"]),
+    ("/admin/usage/export.csv", &["get"]),
     ("/admin/openapi.json", &["get"]),
 ];
 

@@ -15,6 +15,7 @@ mod resource;
 mod summary;
 mod upstream_url;
 mod usage;
+mod usage_export;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -88,6 +89,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/openapi.json", get(crate::openapi::get))
         .route("/admin/usage", get(usage::list))
         .route("/admin/usage/summary", get(usage::summary))
+        .route("/admin/usage/export.csv", get(usage_export::export))
         .route("/admin/usage/streams", get(usage::streams))
         .route(
             "/admin/models",
