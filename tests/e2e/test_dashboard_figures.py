@@ -1,8 +1,9 @@
 """The dashboard's figures in real Chromium: the overview's latency and time
 to first token are those of the whole range (the usage summary's total and
 `/admin/usage/streams`), not of the latest records, checked against the
-true percentiles of every record of the range, and the Keys page finds
-keys by their account's name, a page of 20 at a time."""
+true percentiles of every record of the range; the Keys page finds keys
+by their account's name or id, a page of 20 at a time; the usage explorer
+filters by account, model and time range, a page of 50 at a time."""
 
 from __future__ import annotations
 
