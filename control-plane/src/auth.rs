@@ -38,9 +38,11 @@ impl FromRequestParts<AppState> for Admin {
                 Err(ApiError::Unauthorized)
             };
         }
-        let s = session::of_request(parts, &state.sessions).ok_or(ApiError::Unauthorized)?;
+        let s = session::of_request(parts, &state.db)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
         match s.who {
-            Who::Operator => {
+            Who::Operator(_) => {
                 session::check_csrf(parts, &s)?;
                 Ok(Admin)
             }
@@ -108,7 +110,9 @@ impl FromRequestParts<AppState> for Caller {
 /// A key holder's dashboard session, while its key is still live (a revoked
 /// or expired key ends the session at once, whatever its TTL).
 async fn from_session(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
-    let s = session::of_request(parts, &state.sessions).ok_or(ApiError::Unauthorized)?;
+    let s = session::of_request(parts, &state.db)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
     session::check_csrf(parts, &s)?;
     let Who::KeyHolder { key_id, account_id } = s.who else {
         return Err(ApiError::Unauthorized);
@@ -118,7 +122,7 @@ async fn from_session(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
         .ok()
         .is_some_and(|row| crate::ui::api::key_is_live(&row));
     if !live {
-        state.sessions.close_key(&key_id);
+        session::close_key(&state.db, &key_id).await?;
         return Err(ApiError::Unauthorized);
     }
     Ok(Caller { key_id, account_id })

@@ -28,6 +28,10 @@ pub enum ApiError {
     /// 409: the change conflicts with what is stored.
     #[error("{0}")]
     Conflict(String),
+    /// 429: too many wrong passwords for an operator's name of late
+    /// (`ui::throttle`); `Retry-After` says when the name may try again.
+    #[error("Too many wrong passwords for this operator; try again in {retry_after_s} s.")]
+    TooManySignIns { retry_after_s: u64 },
     /// 503: the limits backend (Redis) is away.
     #[error("{0}")]
     LimitsUnavailable(String),
@@ -58,6 +62,7 @@ impl ApiError {
             ApiError::NotFound(_) => Shape::Contract(ErrorCode::NotFound),
             ApiError::ModelNotFound(_) => Shape::Contract(ErrorCode::ModelNotFound),
             ApiError::Internal(_) => Shape::Contract(ErrorCode::Internal),
+            ApiError::TooManySignIns { .. } => Shape::Contract(ErrorCode::RateLimitExceeded),
             // `tollgate_contract::error::ErrorCode` has no 409 and no 503 of
             // the control plane's own (the filter never answers them).
             ApiError::Conflict(_) => Shape::Own {
@@ -165,6 +170,12 @@ impl IntoResponse for ApiError {
             shape.body(&message, param),
         )
             .into_response();
+        if let ApiError::TooManySignIns { retry_after_s } = &self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(*retry_after_s),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -259,6 +270,13 @@ mod tests {
                 409,
                 "invalid_request_error",
                 "conflict",
+                None,
+            ),
+            (
+                ApiError::TooManySignIns { retry_after_s: 7 },
+                429,
+                "rate_limit_error",
+                "rate_limit_exceeded",
                 None,
             ),
             (

@@ -39,6 +39,8 @@ pub const PATHS: &[(&str, &[&str])] = &[
     ("/admin/keys/{id}", &["get", "patch", "delete"]),
     ("/admin/keys/{id}/rotate", &["post"]),
     ("/admin/keys/{id}/reset-spend", &["post"]),
+    ("/admin/operators", &["get", "post"]),
+    ("/admin/operators/{id}", &["delete"]),
     ("/admin/providers", &["get", "post"]),
     ("/admin/providers/{id}", &["get", "patch", "delete"]),
     ("/admin/providers/{id}/api_keys", &["post"]),
@@ -48,6 +50,7 @@ pub const PATHS: &[(&str, &[&str])] = &[
     ("/admin/usage", &["get"]),
     ("/admin/usage/summary", &["get"]),
     ("/admin/usage/streams", &["get"]),
+    ("/admin/usage/export.csv", &["get"]),
     ("/admin/openapi.json", &["get"]),
 ];
 
@@ -65,6 +68,7 @@ pub fn document() -> Value {
             "keys" => "Key",
             "providers" => "Provider",
             "models" => "Model",
+            "operators" => "Operator",
             _ => "",
         };
         // A provider's key pool: its changes answer the provider.
@@ -113,6 +117,9 @@ pub fn document() -> Value {
                     "rpm": {"type": ["integer", "null"]}, "tpm": {"type": ["integer", "null"]},
                     "max_concurrent": {"type": ["integer", "null"]},
                     "group_id": {"type": ["string", "null"], "description": "the model group: its models and default limits apply to the account's keys"}}},
+                "Operator": {"type": "object", "additionalProperties": false, "required": ["name", "password"], "properties": {
+                    "name": {"type": "string", "pattern": "^[A-Za-z0-9._@-]{1,64}$"},
+                    "password": {"type": "string", "minLength": 12, "maxLength": 256, "writeOnly": true, "description": "kept as its Argon2id hash; never answered"}}},
                 "Group": {"type": "object", "additionalProperties": false, "properties": {
                     "name": {"type": "string", "maxLength": 200},
                     "models": {"type": "array", "items": {"type": "string"}, "description": "the models the group's accounts may use; a key's own list narrows it"},

@@ -18,7 +18,6 @@ use crate::metrics::Metrics;
 use crate::secrets::{load_or_create, token, Sealer};
 use crate::settings::Settings;
 use crate::snapshot;
-use crate::ui::session::Sessions;
 
 pub struct State {
     pub db: Db,
@@ -38,8 +37,8 @@ pub struct State {
     pub clock: Clock,
     /// When this process last published a new config version (unix ms).
     pub config_changed_ms: AtomicI64,
-    /// The dashboard's sessions (in memory).
-    pub sessions: Sessions,
+    /// Wrong operator passwords per name, for the sign-in's lockout.
+    pub sign_ins: crate::ui::throttle::Throttle,
     /// The deployments' health as the gateways report it.
     pub deployment_health: crate::deployment_health::Book,
     /// The provider credentials the gateways report benched.
@@ -130,7 +129,7 @@ impl State {
             metrics: Metrics::new(),
             clock: Clock::new(settings_offset),
             config_changed_ms: AtomicI64::new(0),
-            sessions: Sessions::default(),
+            sign_ins: Default::default(),
             deployment_health: Default::default(),
             credential_health: Default::default(),
         });

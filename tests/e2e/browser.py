@@ -14,7 +14,7 @@ from .helpers import stackmod
 CHROMIUM = os.environ.get("TOLLGATE_CHROMIUM", "/usr/bin/chromium")
 ARTEFACTS = Path(os.environ.get("TOLLGATE_E2E_ARTEFACTS") or Path(__file__).resolve().parents[2] / "tmp" / "artefacts")
 
-OPERATOR_PAGES = ["overview", "keys", "accounts", "catalog", "usage", "status"]
+OPERATOR_PAGES = ["overview", "keys", "accounts", "catalog", "usage", "status", "operators"]
 KEY_HOLDER_PAGES = ["me", "quickstart", "status"]
 
 

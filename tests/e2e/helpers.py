@@ -110,6 +110,21 @@ def until_every_worker(stack, key: str, want: int, path="/v1/chat/completions", 
     raise AssertionError(f"not every worker answered {want} within {timeout} s")
 
 
+def ingest(stack, key: dict, at_ms: int, **fields) -> str:
+    """One usage record of `key` (as `/admin/keys` answered it) at `at_ms`,
+    posted to the control plane as the filter would (with its secret): a
+    record at a time or with a latency a test chose. Its request id."""
+    request_id = f"ingest-{tag()}"
+    record = {"request_id": request_id, "key_id": key["id"], "account_id": key["account_id"],
+              "model": "demo-chat", "upstream_model": "mock-demo-chat", "provider": "mock", "status": 200,
+              "input_tokens": 10, "output_tokens": 5, "estimated": False, "stream": False, "latency_ms": 10,
+              "ttft_ms": None, "cost_nanos": 0, "created_at_ms": at_ms, **fields}
+    status, _, answer = stackmod.http("POST", f"{stack.control_plane}/internal/usage", {"records": [record]},
+                                      headers={"x-tollgate-filter-secret": stack.filter_secret})
+    assert status == 200, answer
+    return request_id
+
+
 def records_of(stack, ids: set[str]) -> list[dict]:
     """The usage records (every page of `/admin/usage`) of the request ids."""
     got, after = [], None

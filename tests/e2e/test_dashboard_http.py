@@ -13,7 +13,7 @@ import time
 import pytest
 
 from .browser import session_http
-from .helpers import chat_body, new_account, new_key, raw, stackmod, tag
+from .helpers import chat_body, ingest, new_account, new_key, raw, stackmod, tag, wait_for_key
 
 
 def sign_in(stack, token: str, base: str | None = None):
@@ -200,6 +200,46 @@ def test_v1_me_and_the_billing_routes_through_envoy_with_the_key(stack):
             assert status == 401 and json.loads(body)["error"]["code"] == "invalid_api_key", path
     status, _, body = raw(stack, "POST", "/v1/me", auth, b"{}")
     assert status == 405
+
+
+def test_the_billing_usage_counts_the_records_of_the_days_asked(stack):
+    """Records on two UTC days, three days apart: each date range counts the
+    cost of its own days' records (the end date exclusive)."""
+    account = new_account(stack, f"dates-{tag()}", balance_usd=5)
+    key = stack.must("POST", "/admin/keys", {"name": "dates", "account_id": account["id"]})
+    auth = [("authorization", f"Bearer {key['key']}")]
+    day_ms = 86_400_000
+    now_ms = int(time.time() * 1000)
+    # $0.25 at noon UTC three days ago, $0.10 now.
+    old_ms = (now_ms // day_ms - 3) * day_ms + day_ms // 2
+    ingest(stack, key, old_ms, cost_nanos=250_000_000)
+    ingest(stack, key, now_ms, cost_nanos=100_000_000)
+    stackmod.wait_until(lambda: len(stack.must("GET", f"/admin/usage?key_id={key['id']}")["data"]) == 2,
+                        what="the two records")
+    wait_for_key(stack, key["key"])
+
+    def date(ms: int) -> str:
+        return time.strftime("%Y-%m-%d", time.gmtime(ms / 1000))
+
+    old, today = date(old_ms), date(now_ms)
+    after_old, tomorrow = date(old_ms + day_ms), date(now_ms + day_ms)
+    for query, cents in (("", 35), (f"start_date={old}&end_date={after_old}", 25),
+                         (f"start_date={after_old}&end_date={tomorrow}", 10), (f"start_date={old}&end_date={tomorrow}", 35),
+                         (f"start_date={today}", 10), (f"end_date={today}", 25), (f"end_date={old}", 0),
+                         (f"start_date={after_old}&end_date={today}", 0)):
+        status, _, body = raw(stack, "GET", f"/v1/dashboard/billing/usage?{query}", auth)
+        assert status == 200 and json.loads(body)["total_usage"] == pytest.approx(cents), (query, body)
+    # The account's money binds (no key budget): $5 in all, $4.65 left.
+    status, _, body = raw(stack, "GET", "/v1/dashboard/billing/subscription", auth)
+    assert status == 200 and json.loads(body)["hard_limit_usd"] == pytest.approx(5), body
+    for query, param in (("start_date=yesterday", "start_date"), ("end_date=2026-13-01", "end_date"),
+                         (f"start_date={today}&end_date={old}", "end_date"), ("start_date=2026-1-05", "start_date"),
+                         ("since=2026-01-01", None)):
+        status, _, body = raw(stack, "GET", f"/v1/dashboard/billing/usage?{query}", auth)
+        error = json.loads(body)["error"]
+        assert status == 400 and error["type"] == "invalid_request_error", (query, body)
+        if param:
+            assert error["param"] == param and param in error["message"], (query, body)
 
 
 @pytest.fixture(scope="module")

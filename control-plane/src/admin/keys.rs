@@ -316,7 +316,7 @@ pub async fn revoke(
     if !db::keys::revoke(&state.db, &id, now_ms()).await? {
         return Err(ApiError::NotFound(format!("No key {id:?}.")));
     }
-    state.sessions.close_key(&id);
+    crate::ui::session::close_key(&state.db, &id).await?;
     written::<Row>(&state, &id).await
 }
 
@@ -354,7 +354,7 @@ pub async fn rotate(
         &tollgate_contract::key::display_prefix(&secret),
     )
     .await?;
-    state.sessions.close_key(&id);
+    crate::ui::session::close_key(&state.db, &id).await?;
     with_secret(&state, &id, secret).await
 }
 

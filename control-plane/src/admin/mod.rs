@@ -8,12 +8,14 @@ mod groups;
 mod key_pool;
 mod keys;
 mod models;
+mod operators;
 mod provider_keys;
 mod providers;
 mod resource;
 mod summary;
 mod upstream_url;
 mod usage;
+mod usage_export;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -54,6 +56,14 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/keys", post(keys::create).get(keys::list))
         .route(
+            "/admin/operators",
+            post(operators::create).get(operators::list),
+        )
+        .route(
+            "/admin/operators/{id}",
+            axum::routing::delete(operators::delete),
+        )
+        .route(
             "/admin/keys/{id}",
             get(resource::get::<KeyRow>)
                 .patch(resource::patch::<KeyRow>)
@@ -79,6 +89,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/openapi.json", get(crate::openapi::get))
         .route("/admin/usage", get(usage::list))
         .route("/admin/usage/summary", get(usage::summary))
+        .route("/admin/usage/export.csv", get(usage_export::export))
         .route("/admin/usage/streams", get(usage::streams))
         .route(
             "/admin/models",

@@ -25,16 +25,16 @@ pub struct UsageFilter {
     since: Option<i64>,
     /// Unix seconds, exclusive.
     until: Option<i64>,
-    limit: Option<String>,
-    after: Option<String>,
-    group_by: Option<String>,
+    pub(super) limit: Option<String>,
+    pub(super) after: Option<String>,
+    pub(super) group_by: Option<String>,
     /// `ok` (< 400), `error` (>= 400) or one status code.
     status: Option<String>,
 }
 
 impl UsageFilter {
     /// The filter as the queries take it; unix seconds become milliseconds.
-    fn parsed(&self) -> ApiResult<Filter> {
+    pub(super) fn parsed(&self) -> ApiResult<Filter> {
         let ms = |s: Option<i64>, name: &str| {
             s.map(|s| {
                 s.checked_mul(1000).ok_or_else(|| {

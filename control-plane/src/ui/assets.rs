@@ -29,6 +29,7 @@ static FILES: &[(&str, &str, &[u8])] = assets! {
     "js/catalog.js" => "text/javascript; charset=utf-8",
     "js/me.js" => "text/javascript; charset=utf-8",
     "js/quickstart.js" => "text/javascript; charset=utf-8",
+    "js/operators.js" => "text/javascript; charset=utf-8",
     "vendor/uPlot.iife.min.js" => "text/javascript; charset=utf-8",
     "vendor/uPlot.min.css" => "text/css; charset=utf-8",
 };

@@ -6,7 +6,9 @@
 
 pub mod api;
 mod assets;
+pub mod password;
 pub mod session;
+pub mod throttle;
 
 use axum::extract::{Path, Request};
 use axum::http::{header, HeaderValue};

@@ -1,98 +1,131 @@
-//! Dashboard sessions: kept in this process's memory (a restart signs
-//! everyone out; several control planes behind one address need sticky
-//! sessions), each with its own CSRF token. The cookie carries only a random
-//! session id; the store keeps the SHA-256 of it, so that a memory dump does
-//! not give out live sessions.
+//! Dashboard sessions, stored in the database (`db::sessions`): a restart
+//! signs no one out, and control planes on one PostgreSQL share them. The
+//! cookie carries a random session token; the database keeps only its
+//! SHA-256, so that a copy of the database gives out no live session. Each
+//! session's CSRF token is derived from its token (another SHA-256 of it,
+//! with a label), so it is not stored either and a stored hash does not
+//! give it.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 
-use crate::error::ApiError;
+use crate::clock::now_ms;
+use crate::db::{self, Db};
+use crate::error::{ApiError, ApiResult};
 use crate::secrets::{same, token};
 
 pub const COOKIE: &str = "tollgate_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
-/// Sessions kept at most; the oldest goes when a new one would exceed it.
-const MAX_SESSIONS: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Who {
-    Operator,
-    KeyHolder { key_id: String, account_id: String },
+    /// An operator: with the admin token (`None`) or a named account.
+    Operator(Option<Named>),
+    KeyHolder {
+        key_id: String,
+        account_id: String,
+    },
+}
+
+/// A named operator (`ui_operators`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone)]
 pub struct Session {
     pub who: Who,
     pub csrf: String,
-    pub expires: Instant,
+    /// When it ends (unix ms).
+    pub expires_at_ms: i64,
 }
 
-#[derive(Default)]
-pub struct Sessions {
-    by_hash: Mutex<HashMap<String, Session>>,
-}
-
+/// What the database keys a session by.
 fn hash(id: &str) -> String {
-    tollgate_contract::key::hash(id)
+    tollgate_contract::sha256::hex_digest(id.as_bytes())
 }
 
-impl Sessions {
-    /// A new session: (its id for the cookie, the session).
-    pub fn open(&self, who: Who, ttl: Duration) -> (String, Session) {
-        let id = token();
-        let session = Session {
-            who,
-            csrf: token(),
-            expires: Instant::now() + ttl,
-        };
-        if let Ok(mut map) = self.by_hash.lock() {
-            let now = Instant::now();
-            map.retain(|_, s| s.expires > now);
-            if map.len() >= MAX_SESSIONS {
-                if let Some(oldest) = map
-                    .iter()
-                    .min_by_key(|(_, s)| s.expires)
-                    .map(|(k, _)| k.clone())
-                {
-                    map.remove(&oldest);
-                }
-            }
-            map.insert(hash(&id), session.clone());
-        }
-        (id, session)
-    }
+/// The session's CSRF token, from its token.
+fn csrf_of(id: &str) -> String {
+    tollgate_contract::sha256::hex_digest(format!("tollgate-ui-csrf\0{id}").as_bytes())
+}
 
-    /// The live session of this id, if any (an expired one is dropped).
-    pub fn get(&self, id: &str) -> Option<Session> {
-        let mut map = self.by_hash.lock().ok()?;
-        let h = hash(id);
-        match map.get(&h) {
-            Some(s) if s.expires > Instant::now() => Some(s.clone()),
-            Some(_) => {
-                map.remove(&h);
-                None
-            }
-            None => None,
-        }
+fn row_of(who: &Who, expires_at_ms: i64) -> db::sessions::Row {
+    let (kind, key_id, account_id, operator) = match who {
+        Who::Operator(named) => ("operator", None, None, named.clone()),
+        Who::KeyHolder { key_id, account_id } => (
+            "key_holder",
+            Some(key_id.clone()),
+            Some(account_id.clone()),
+            None,
+        ),
+    };
+    let (operator_id, operator_name) = operator.map(|n| (n.id, n.name)).unzip();
+    db::sessions::Row {
+        kind: kind.to_string(),
+        key_id,
+        account_id,
+        operator_id,
+        operator_name,
+        expires_at_ms,
     }
+}
 
-    pub fn close(&self, id: &str) {
-        if let Ok(mut map) = self.by_hash.lock() {
-            map.remove(&hash(id));
+fn who_of(row: db::sessions::Row) -> Option<Who> {
+    let named = match (row.operator_id, row.operator_name) {
+        (Some(id), Some(name)) => Some(Named { id, name }),
+        (None, None) => None,
+        _ => return None,
+    };
+    match (row.kind.as_str(), row.key_id, row.account_id) {
+        ("operator", None, None) => Some(Who::Operator(named)),
+        ("key_holder", Some(key_id), Some(account_id)) if named.is_none() => {
+            Some(Who::KeyHolder { key_id, account_id })
         }
+        _ => None,
     }
+}
 
-    /// Ends every session of a key (after it was revoked or rotated).
-    pub fn close_key(&self, key_id: &str) {
-        if let Ok(mut map) = self.by_hash.lock() {
-            map.retain(|_, s| !matches!(&s.who, Who::KeyHolder { key_id: k, .. } if k == key_id));
-        }
-    }
+/// A new session: (its token for the cookie, the session).
+pub async fn open(db: &Db, who: Who, ttl: Duration) -> ApiResult<(String, Session)> {
+    let id = token();
+    let now = now_ms();
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    let expires_at_ms = now.saturating_add(ttl_ms);
+    db::sessions::insert(db, &hash(&id), &row_of(&who, expires_at_ms), now).await?;
+    let session = Session {
+        who,
+        csrf: csrf_of(&id),
+        expires_at_ms,
+    };
+    Ok((id, session))
+}
+
+/// The live session of this token, if any (not ended, not signed out).
+pub async fn get(db: &Db, id: &str) -> ApiResult<Option<Session>> {
+    let Some(row) = db::sessions::live(db, &hash(id), now_ms()).await? else {
+        return Ok(None);
+    };
+    let expires_at_ms = row.expires_at_ms;
+    Ok(who_of(row).map(|who| Session {
+        who,
+        csrf: csrf_of(id),
+        expires_at_ms,
+    }))
+}
+
+/// Signs a session out; whether it was there.
+pub async fn close(db: &Db, id: &str) -> ApiResult<bool> {
+    db::sessions::delete(db, &hash(id)).await
+}
+
+/// Ends every session of a key (after it was revoked or rotated).
+pub async fn close_key(db: &Db, key_id: &str) -> ApiResult<()> {
+    db::sessions::delete_of_key(db, key_id).await
 }
 
 /// The session id in the request's cookie, if any.
@@ -110,8 +143,11 @@ pub fn cookie_id(parts: &Parts) -> Option<String> {
 }
 
 /// The request's live session, if it has one.
-pub fn of_request(parts: &Parts, sessions: &Sessions) -> Option<Session> {
-    sessions.get(&cookie_id(parts)?)
+pub async fn of_request(parts: &Parts, db: &Db) -> ApiResult<Option<Session>> {
+    match cookie_id(parts) {
+        Some(id) => get(db, &id).await,
+        None => Ok(None),
+    }
 }
 
 /// Reading is free; every other method must carry the session's CSRF token.
@@ -168,23 +204,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sessions_expire_and_close() {
-        let s = Sessions::default();
-        let (id, _) = s.open(Who::Operator, Duration::from_secs(60));
-        assert_eq!(s.get(&id).map(|x| x.who), Some(Who::Operator));
-        assert!(s.get("other").is_none());
-        s.close(&id);
-        assert!(s.get(&id).is_none());
-        let (short, _) = s.open(Who::Operator, Duration::from_millis(1));
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(s.get(&short).is_none());
-        let who = Who::KeyHolder {
-            key_id: "k".into(),
-            account_id: "a".into(),
+    fn the_csrf_token_is_the_sessions_own_and_not_its_stored_hash() {
+        let (a, b) = (token(), token());
+        assert_eq!(csrf_of(&a), csrf_of(&a));
+        assert_ne!(csrf_of(&a), csrf_of(&b));
+        assert_ne!(csrf_of(&a), hash(&a));
+        assert_ne!(hash(&a), a);
+        assert_eq!(hash(&a).len(), 64);
+    }
+
+    #[test]
+    fn a_stored_row_gives_back_who_signed_in() {
+        let holder = Who::KeyHolder {
+            key_id: "key_1".into(),
+            account_id: "acct_1".into(),
         };
-        let (kid, _) = s.open(who, Duration::from_secs(60));
-        s.close_key("k");
-        assert!(s.get(&kid).is_none());
+        let named = Who::Operator(Some(Named {
+            id: "op_1".into(),
+            name: "ada".into(),
+        }));
+        for who in [Who::Operator(None), named, holder] {
+            assert_eq!(who_of(row_of(&who, 5)), Some(who));
+        }
+        let odd = db::sessions::Row {
+            kind: "operator".into(),
+            key_id: Some("key_1".into()),
+            account_id: None,
+            operator_id: None,
+            operator_name: None,
+            expires_at_ms: 5,
+        };
+        assert_eq!(who_of(odd), None);
     }
 
     #[test]

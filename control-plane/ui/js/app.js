@@ -6,12 +6,13 @@ import { h, clear, toast } from "./dom.js";
 
 const OPERATOR = [
   ["overview", "Overview"], ["keys", "Keys"], ["accounts", "Accounts"],
-  ["catalog", "Providers & models"], ["usage", "Usage"], ["status", "Status"],
+  ["catalog", "Providers & models"], ["usage", "Usage"], ["status", "Status"], ["operators", "Operators"],
 ];
 const KEY_HOLDER = [["me", "My account"], ["quickstart", "Quick start"], ["status", "Status"]];
 const MODULES = {
   overview: "./overview.js", keys: "./keys.js", accounts: "./accounts.js", catalog: "./catalog.js",
   usage: "./usage.js", status: "./status.js", me: "./me.js", quickstart: "./quickstart.js",
+  operators: "./operators.js",
 };
 
 let session = null;
@@ -32,7 +33,7 @@ function renderNav(current) {
   clear(nav, h("ul", {}, pages().map(([id, label]) =>
     h("li", {}, h("a", { href: `#/${id}`, "aria-current": id === current ? "page" : null }, label)))));
   clear(document.getElementById("who"),
-    session.kind === "operator" ? "Operator" : `Key ${session.key_id}`, " ",
+    session.kind !== "operator" ? `Key ${session.key_id}` : session.operator ? `Operator ${session.operator.name}` : "Operator", " ",
     h("button", { type: "button", class: "link", onclick: signOut }, "Sign out"));
 }
 

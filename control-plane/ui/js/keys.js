@@ -89,9 +89,14 @@ export async function render(root) {
       }, { "aria-label": `Revoke ${k.id}`, class: "danger" })) },
   ];
 
+  // The latest load wins: an earlier search's answer arriving after a later
+  // one's is dropped, not drawn over it.
+  let loads = 0;
   async function load() {
+    const seq = ++loads;
     const search = searchBox.value.trim();
     const data = await get(`/admin/keys${qs({ limit: PAGE, after: cursors[page], search })}`);
+    if (seq !== loads) return;
     if (data.has_more) cursors[page + 1] = data.data[data.data.length - 1].id;
     clear(listBox, table(columns, data.data, search ? "No key matches." : "No keys yet."),
       h("nav", { class: "pager", "aria-label": "Pages of keys" },
