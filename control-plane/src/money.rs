@@ -1,30 +1,49 @@
 //! Money: integer nano-dollars inside, USD as a JSON number only at the API
 //! edge.
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{field_error, ApiError, ApiResult};
 
 const NANOS_PER_USD: f64 = 1e9;
 /// The largest amount one field takes: $1e6.
-const MAX_USD: f64 = 1e6;
+pub const MAX_USD: f64 = 1e6;
 /// The largest balance or spend stored: $1e9 in nanos (1e18), with a 9x
 /// headroom below `i64::MAX` so that no sum of two stored values overflows.
 pub const MAX_BALANCE_NANOS: i64 = 1_000_000_000_000_000_000;
 
-/// USD as given in JSON to integer nano-dollars; refuses negative, NaN and
-/// anything over $1e6.
-pub fn usd_to_nanos(usd: f64, param: &str) -> ApiResult<i64> {
-    if !usd.is_finite() || !(0.0..=MAX_USD).contains(&usd) {
-        return Err(ApiError::invalid(
-            format!("`{param}` must be a number of dollars from 0 to 1e6"),
-            Some(param),
-        ));
+/// An amount of USD as a request gives it: a JSON number from 0 to $1e6,
+/// kept as integer nano-dollars. A body field of this type is checked once,
+/// when the body is parsed, and a refused value is a 400 naming the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usd(i64);
+
+impl Usd {
+    const RANGE: &'static str = "must be a number of dollars from 0 to 1e6";
+
+    /// Refuses negative, NaN and anything over $1e6.
+    pub fn parse(usd: f64) -> Result<Usd, &'static str> {
+        if !usd.is_finite() || !(0.0..=MAX_USD).contains(&usd) {
+            return Err(Usd::RANGE);
+        }
+        Ok(Usd((usd * NANOS_PER_USD).round() as i64))
     }
-    Ok((usd * NANOS_PER_USD).round() as i64)
+
+    pub fn nanos(self) -> i64 {
+        self.0
+    }
 }
 
-/// An optional amount (`null` for none or unlimited).
-pub fn optional_usd_to_nanos(usd: Option<f64>, param: &str) -> ApiResult<Option<i64>> {
-    usd.map(|v| usd_to_nanos(v, param)).transpose()
+impl<'de> serde::Deserialize<'de> for Usd {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Usd, D::Error> {
+        Usd::parse(f64::deserialize(d)?).map_err(field_error)
+    }
+}
+
+/// USD as given in JSON to integer nano-dollars ([`Usd::parse`], with the
+/// 400 naming `param`).
+pub fn usd_to_nanos(usd: f64, param: &str) -> ApiResult<i64> {
+    Usd::parse(usd)
+        .map(Usd::nanos)
+        .map_err(|complaint| ApiError::invalid(format!("`{param}` {complaint}"), Some(param)))
 }
 
 pub fn nanos_to_usd(nanos: i64) -> f64 {

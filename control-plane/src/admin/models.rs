@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::money::usd_to_nanos;
 use crate::patch::{double_option, set};
 use crate::state::AppState;
-use crate::validate::{check_slug, check_text, name};
+use crate::validate::{check_slug, check_text, Name, Slug};
 use tollgate_contract::snapshot::{Strategy, DEFAULT_ATTEMPTS, MAX_ATTEMPTS};
 
 #[derive(Debug, Serialize)]
@@ -56,17 +56,20 @@ impl TryFrom<Row> for Model {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewModel {
-    id: String,
-    name: Option<String>,
+    #[schema(value_type = String)]
+    id: Slug,
+    name: Option<Name>,
     #[serde(default)]
     description: String,
     #[serde(default = "chat")]
     category: String,
     context_window: Option<u32>,
+    #[schema(value_type = Option<Object>)]
     pricing: Option<Pricing>,
+    #[schema(value_type = Vec<Object>)]
     deployments: Vec<Deployment>,
     max_attempts: Option<u32>,
     strategy: Option<String>,
@@ -76,15 +79,17 @@ fn chat() -> String {
     "chat".to_string()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelPatch {
-    name: Option<String>,
+    name: Option<Name>,
     description: Option<String>,
     category: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     context_window: Option<Option<u32>>,
+    #[schema(value_type = Option<Object>)]
     pricing: Option<Pricing>,
+    #[schema(value_type = Option<Vec<Object>>)]
     deployments: Option<Vec<Deployment>>,
     max_attempts: Option<u32>,
     strategy: Option<String>,
@@ -191,7 +196,7 @@ impl Resource for Row {
     }
 
     async fn apply(&mut self, p: ModelPatch, state: &AppState) -> ApiResult<()> {
-        set(&mut self.name, p.name, |v| name(v, "name"))?;
+        set(&mut self.name, p.name, |v| Ok(v.into_string()))?;
         set(&mut self.description, p.description, description)?;
         set(&mut self.category, p.category, check_category)?;
         set(&mut self.context_window, p.context_window, |v| {
@@ -217,8 +222,8 @@ impl Creatable for Row {
     type New = NewModel;
 
     async fn create(new: NewModel, state: &AppState) -> ApiResult<Row> {
-        check_slug(&new.id, "id")?;
-        let name = name(new.name.unwrap_or_else(|| new.id.clone()), "name")?;
+        let id = new.id.into_string();
+        let name = new.name.map_or_else(|| id.clone(), Name::into_string);
         let description = description(new.description)?;
         let category = check_category(new.category)?;
         let deployments_json = check_deployments(state, &new.deployments).await?;
@@ -226,7 +231,7 @@ impl Creatable for Row {
         let max_attempts = max_attempts(new.max_attempts.unwrap_or(DEFAULT_ATTEMPTS))?;
         let strategy = strategy(new.strategy.unwrap_or_else(|| "weighted".to_string()))?;
         Ok(Row {
-            id: new.id,
+            id,
             name,
             description,
             category,

@@ -21,7 +21,7 @@ use crate::ids::new_id;
 use crate::pages::{List, PageQuery};
 use crate::patch::set;
 use crate::state::AppState;
-use crate::validate::{check_slug, name};
+use crate::validate::{Name, Slug};
 
 #[derive(Debug, Serialize)]
 pub struct Provider {
@@ -91,11 +91,12 @@ pub async fn patch(
     Ok(Json(shown.add_benches(&state)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProvider {
-    id: Option<String>,
-    name: Option<String>,
+    #[schema(value_type = Option<String>)]
+    id: Option<Slug>,
+    name: Option<Name>,
     #[serde(default = "default_kind")]
     kind: String,
     base_url: String,
@@ -109,10 +110,10 @@ fn default_kind() -> String {
     "openai".to_string()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderPatch {
-    name: Option<String>,
+    name: Option<Name>,
     kind: Option<String>,
     base_url: Option<String>,
     /// Replaces the pool with this one credential.
@@ -174,7 +175,7 @@ impl Resource for Row {
     }
 
     async fn apply(&mut self, p: ProviderPatch, state: &AppState) -> ApiResult<()> {
-        set(&mut self.name, p.name, |v| name(v, "name"))?;
+        set(&mut self.name, p.name, |v| Ok(v.into_string()))?;
         set(&mut self.kind, p.kind, check_kind)?;
         set(&mut self.base_url, p.base_url, |v| base_url(state, &v))?;
         if let Some(pool) = pool_of(state, p.api_key, p.api_keys)? {
@@ -192,16 +193,10 @@ impl Creatable for Row {
     type New = NewProvider;
 
     async fn create(new: NewProvider, state: &AppState) -> ApiResult<Row> {
-        let id = match new.id {
-            Some(id) => {
-                check_slug(&id, "id")?;
-                id
-            }
-            None => new_id("prov"),
-        };
+        let id = new.id.map_or_else(|| new_id("prov"), Slug::into_string);
         let api_key = (!new.api_key.is_empty()).then_some(new.api_key);
         let mut row = Row {
-            name: name(new.name.unwrap_or_else(|| id.clone()), "name")?,
+            name: new.name.map_or_else(|| id.clone(), Name::into_string),
             id,
             kind: check_kind(new.kind)?,
             base_url: base_url(state, &new.base_url)?,
