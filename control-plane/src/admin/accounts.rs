@@ -154,8 +154,12 @@ impl Creatable for Row {
     }
 }
 
+super::resource::shared_handlers!(many: Row, "accounts", "/admin/accounts", NewAccount, Account);
+super::resource::shared_handlers!(one: Row, "accounts", "/admin/accounts/{id}", AccountPatch, Account);
+
 /// Adds to the balance (`db::accounts::credit`: one statement, bounded). An
 /// account without a balance (unlimited) stays unlimited.
+#[utoipa::path(post, path = "/admin/accounts/{id}/credit", tag = "accounts", params(("id" = String, Path)), request_body = Credit, responses((status = 200, description = "As stored", body = Account), crate::openapi::Errors))]
 pub async fn credit(
     _: Admin,
     State(state): State<AppState>,
@@ -176,6 +180,7 @@ pub async fn credit(
 
 /// Only an account without live keys can go (its revoked keys go with it);
 /// its usage records keep its id.
+#[utoipa::path(delete, path = "/admin/accounts/{id}", tag = "accounts", params(("id" = String, Path)), responses((status = 204, description = "Deleted"), crate::openapi::Errors))]
 pub async fn delete(
     _: Admin,
     State(state): State<AppState>,

@@ -120,9 +120,13 @@ impl Creatable for Row {
     }
 }
 
+super::resource::shared_handlers!(many: Row, "groups", "/admin/groups", NewGroup, Group);
+super::resource::shared_handlers!(one: Row, "groups", "/admin/groups/{id}", GroupPatch, Group);
+
 /// Only a group no account is in can go (409 saying how many are): move
 /// its accounts out first (`PATCH /admin/accounts/{id}` with
 /// `"group_id": null` or another group).
+#[utoipa::path(delete, path = "/admin/groups/{id}", tag = "groups", params(("id" = String, Path)), responses((status = 204, description = "Deleted"), crate::openapi::Errors))]
 pub async fn delete(
     _: Admin,
     State(state): State<AppState>,

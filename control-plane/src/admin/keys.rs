@@ -179,6 +179,7 @@ fn check_expiry(expires_at: Option<i64>) -> ApiResult<()> {
     }
 }
 
+#[utoipa::path(post, path = "/admin/keys", tag = "keys", request_body = NewKey, responses((status = 201, description = "Created, with its secret (shown once)", body = ApiKey), crate::openapi::Errors))]
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -227,8 +228,9 @@ pub async fn create(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct KeyListQuery {
     account_id: Option<String>,
     /// Keys whose name, id, prefix or account id contains this, in any case.
@@ -237,6 +239,7 @@ pub struct KeyListQuery {
     after: Option<String>,
 }
 
+#[utoipa::path(get, path = "/admin/keys", tag = "keys", params(KeyListQuery), responses((status = 200, description = "A page, in id order", body = [ApiKey]), crate::openapi::Errors))]
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,
@@ -308,7 +311,10 @@ impl Resource for Row {
     }
 }
 
+super::resource::shared_handlers!(one: Row, "keys", "/admin/keys/{id}", KeyPatch, ApiKey);
+
 /// Revokes at once; revoking twice is not an error.
+#[utoipa::path(delete, path = "/admin/keys/{id}", tag = "keys", params(("id" = String, Path)), responses((status = 200, description = "Revoked; the record stays", body = ApiKey), crate::openapi::Errors))]
 pub async fn revoke(
     _: Admin,
     State(state): State<AppState>,
@@ -323,6 +329,7 @@ pub async fn revoke(
 
 /// `POST /admin/keys/{id}/reset-spend`: the key's spend starts again from 0
 /// now (its lifetime spend stays); the filters get it with the snapshot.
+#[utoipa::path(post, path = "/admin/keys/{id}/reset-spend", tag = "keys", params(("id" = String, Path)), responses((status = 200, description = "As stored", body = ApiKey), crate::openapi::Errors))]
 pub async fn reset_spend(
     _: Admin,
     State(state): State<AppState>,
@@ -336,6 +343,7 @@ pub async fn reset_spend(
 
 /// A new secret for the same key (same id, limits and spend); the old secret
 /// stops working as soon as the filters have the new snapshot.
+#[utoipa::path(post, path = "/admin/keys/{id}/rotate", tag = "keys", params(("id" = String, Path)), responses((status = 200, description = "With its new secret (shown once)", body = ApiKey), crate::openapi::Errors))]
 pub async fn rotate(
     _: Admin,
     State(state): State<AppState>,

@@ -19,7 +19,7 @@ use crate::state::AppState;
 use crate::validate::{check_slug, check_text, Name, Slug};
 use tollgate_contract::snapshot::{Strategy, DEFAULT_ATTEMPTS, MAX_ATTEMPTS};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Model {
     pub id: String,
     pub object: &'static str,
@@ -27,7 +27,9 @@ pub struct Model {
     pub description: String,
     pub category: String,
     pub context_window: Option<i64>,
+    #[schema(value_type = Object)]
     pub pricing: Pricing,
+    #[schema(value_type = Vec<Object>)]
     pub deployments: Vec<Deployment>,
     /// The most deployments one request tries (1: no failover).
     pub max_attempts: i64,
@@ -59,7 +61,6 @@ impl TryFrom<Row> for Model {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewModel {
-    #[schema(value_type = String)]
     id: Slug,
     name: Option<Name>,
     #[serde(default)]
@@ -251,6 +252,10 @@ impl Creatable for Row {
     }
 }
 
+super::resource::shared_handlers!(many: Row, "models", "/admin/models", NewModel, Model);
+super::resource::shared_handlers!(one: Row, "models", "/admin/models/{*id}", ModelPatch, Model);
+
+#[utoipa::path(delete, path = "/admin/models/{*id}", tag = "models", params(("id" = String, Path)), responses((status = 204, description = "Deleted"), crate::openapi::Errors))]
 pub async fn delete(
     _: Admin,
     State(state): State<AppState>,

@@ -23,7 +23,7 @@ use crate::patch::set;
 use crate::state::AppState;
 use crate::validate::{Name, Slug};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Provider {
     id: String,
     object: &'static str,
@@ -31,6 +31,8 @@ pub struct Provider {
     kind: String,
     base_url: String,
     has_api_key: bool,
+    /// Each credential as id, hint and state (never the secret).
+    #[schema(value_type = Vec<Object>)]
     api_keys: Vec<KeyShown>,
     created_at: i64,
 }
@@ -49,6 +51,7 @@ pub async fn written(state: &AppState, id: &str) -> ApiResult<Json<Provider>> {
     Ok(Json(shown.add_benches(state)))
 }
 
+#[utoipa::path(get, path = "/admin/providers/{id}", tag = "providers", params(("id" = String, Path)), responses((status = 200, description = "OK", body = Provider), crate::openapi::Errors))]
 pub async fn get(
     admin: Admin,
     State(state): State<AppState>,
@@ -58,6 +61,7 @@ pub async fn get(
     Ok(Json(shown.add_benches(&state)))
 }
 
+#[utoipa::path(get, path = "/admin/providers", tag = "providers", params(crate::pages::PageQuery), responses((status = 200, description = "A page, in id order", body = [Provider]), crate::openapi::Errors))]
 pub async fn list(
     admin: Admin,
     State(state): State<AppState>,
@@ -72,6 +76,7 @@ pub async fn list(
     Ok(Json(list))
 }
 
+#[utoipa::path(post, path = "/admin/providers", tag = "providers", request_body = NewProvider, responses((status = 201, description = "Created", body = Provider), crate::openapi::Errors))]
 pub async fn create(
     admin: Admin,
     State(state): State<AppState>,
@@ -81,6 +86,7 @@ pub async fn create(
     Ok((status, Json(shown.add_benches(&state))))
 }
 
+#[utoipa::path(patch, path = "/admin/providers/{id}", tag = "providers", params(("id" = String, Path)), request_body = ProviderPatch, responses((status = 200, description = "As stored", body = Provider), crate::openapi::Errors))]
 pub async fn patch(
     admin: Admin,
     State(state): State<AppState>,
@@ -94,15 +100,17 @@ pub async fn patch(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProvider {
-    #[schema(value_type = Option<String>)]
     id: Option<Slug>,
     name: Option<Name>,
     #[serde(default = "default_kind")]
     kind: String,
     base_url: String,
+    /// One credential (a pool of one).
     #[serde(default)]
+    #[schema(write_only)]
     api_key: String,
-    /// A key pool (instead of `api_key`).
+    /// A key pool (instead of `api_key`): requests rotate over it.
+    #[schema(write_only, max_items = 16)]
     api_keys: Option<Vec<String>>,
 }
 
@@ -117,8 +125,10 @@ pub struct ProviderPatch {
     kind: Option<String>,
     base_url: Option<String>,
     /// Replaces the pool with this one credential.
+    #[schema(write_only)]
     api_key: Option<String>,
     /// Replaces the pool.
+    #[schema(write_only)]
     api_keys: Option<Vec<String>>,
 }
 
@@ -216,6 +226,7 @@ impl Creatable for Row {
 }
 
 /// Refused while a model still deploys on it.
+#[utoipa::path(delete, path = "/admin/providers/{id}", tag = "providers", params(("id" = String, Path)), responses((status = 204, description = "Deleted"), crate::openapi::Errors))]
 pub async fn delete(
     _: Admin,
     State(state): State<AppState>,
