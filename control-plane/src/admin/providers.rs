@@ -11,7 +11,7 @@ use axum::Json;
 
 use super::key_pool::{self, KeyShown};
 use super::resource::{self, Creatable, Resource};
-use super::upstream_url::check_base_url;
+use super::upstream_url::BaseUrl;
 use crate::auth::Admin;
 use crate::clock::now_ms;
 use crate::db::providers::{Row, StoredCredential, KINDS};
@@ -29,6 +29,7 @@ pub struct Provider {
     object: &'static str,
     name: String,
     kind: String,
+    #[schema(format = "uri")]
     base_url: String,
     has_api_key: bool,
     /// Each credential as id, hint and state (never the secret).
@@ -104,6 +105,7 @@ pub struct NewProvider {
     name: Option<Name>,
     #[serde(default = "default_kind")]
     kind: String,
+    #[schema(format = "uri")]
     base_url: String,
     /// One credential (a pool of one).
     #[serde(default)]
@@ -123,6 +125,7 @@ fn default_kind() -> String {
 pub struct ProviderPatch {
     name: Option<Name>,
     kind: Option<String>,
+    #[schema(format = "uri")]
     base_url: Option<String>,
     /// Replaces the pool with this one credential.
     #[schema(write_only)]
@@ -163,7 +166,7 @@ fn pool_of(
 }
 
 fn base_url(state: &AppState, url: &str) -> ApiResult<String> {
-    check_base_url(url, state.settings.allow_private_upstreams)
+    BaseUrl::parse(url, state.settings.allow_private_upstreams).map(BaseUrl::into_string)
 }
 
 impl Resource for Row {
