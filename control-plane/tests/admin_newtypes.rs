@@ -192,13 +192,7 @@ async fn each_newtype_refuses_its_bad_values_naming_the_field() {
     for backend in backends() {
         let app = spawn_app(backend).await;
         let (key, _, account) = app.key().await;
-        app.admin_ok(
-            "POST",
-            "/admin/providers",
-            Some(&json!({"id": "p1", "base_url": "https://example.com/v1"})),
-            201,
-        )
-        .await;
+        app.provider("p1").await;
         let cases = cases(&account, &key);
         assert!(cases.len() > 60, "{}", cases.len());
         for (what, method, uri, body, param, message) in &cases {
@@ -266,28 +260,19 @@ async fn each_newtype_takes_its_edge_values() {
     assert_eq!(acct["balance_usd"], json!(1e6), "{acct}");
     assert_eq!(acct["group_id"], grp["id"], "{acct}");
     // `null` clears an optional newtype field in a PATCH.
-    let uri = format!(
-        "/admin/accounts/{}",
-        acct["id"].as_str().unwrap_or_default()
-    );
+    let id = acct["id"].as_str().unwrap_or_default();
+    let cleared = json!({"balance_usd": null, "group_id": null});
     let patched = app
         .admin_ok(
             "PATCH",
-            &uri,
-            Some(&json!({"balance_usd": null, "group_id": null})),
+            &format!("/admin/accounts/{id}"),
+            Some(&cleared),
             200,
         )
         .await;
     assert_eq!(patched["balance_usd"], Value::Null, "{patched}");
     assert_eq!(patched["group_id"], Value::Null, "{patched}");
     let slug = format!("a{}", "-_.:/@".repeat(21));
-    let provider = app
-        .admin_ok(
-            "POST",
-            "/admin/providers",
-            Some(&json!({"id": slug, "base_url": "https://example.com/v1"})),
-            201,
-        )
-        .await;
+    let provider = app.provider(&slug).await;
     assert_eq!(provider["id"], json!(slug));
 }

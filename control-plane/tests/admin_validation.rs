@@ -54,13 +54,7 @@ async fn a_bad_field_is_refused_with_a_400_that_names_it() {
     for backend in backends() {
         let app = spawn_app(backend).await;
         let (key, _, account) = app.key().await;
-        app.admin_ok(
-            "POST",
-            "/admin/providers",
-            Some(&json!({"id": "p1", "base_url": "https://example.com/v1"})),
-            201,
-        )
-        .await;
+        app.provider("p1").await;
         app.admin_ok(
             "POST",
             "/admin/models",

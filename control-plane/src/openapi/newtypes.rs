@@ -8,25 +8,25 @@ use utoipa::{PartialSchema, ToSchema};
 use crate::money::{Usd, MAX_USD};
 use crate::validate::{Limit, Name, Slug, MAX_LIMIT};
 
+/// A number from 0 to `max`.
+fn from_zero(kind: Type, max: f64, description: &str) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .minimum(Some(0.0))
+        .maximum(Some(max))
+        .description(Some(description))
+        .into()
+}
+
 impl PartialSchema for Usd {
     fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::Number)
-            .minimum(Some(0.0))
-            .maximum(Some(MAX_USD))
-            .description(Some("US dollars"))
-            .into()
+        from_zero(Type::Number, MAX_USD, "US dollars")
     }
 }
 
 impl PartialSchema for Limit {
     fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .minimum(Some(0.0))
-            .maximum(Some(f64::from(MAX_LIMIT)))
-            .description(Some("0 pauses"))
-            .into()
+        from_zero(Type::Integer, f64::from(MAX_LIMIT), "0 pauses")
     }
 }
 

@@ -252,6 +252,13 @@ impl TestApp {
         account["id"].as_str().expect("account id").to_string()
     }
 
+    /// A new provider `id` at a public URL, with no credential; its answer.
+    pub async fn provider(&self, id: &str) -> Value {
+        let body = json!({"id": id, "base_url": "https://example.com/v1"});
+        self.admin_ok("POST", "/admin/providers", Some(&body), 201)
+            .await
+    }
+
     /// A new key on a new account: `(key id, secret, account id)`.
     pub async fn key(&self) -> (String, String, String) {
         let account = self.account("key owner").await;
