@@ -92,6 +92,16 @@ impl Limit {
     }
 }
 
+/// The three limits (`rpm`, `tpm`, `max_concurrent`) of a PATCH: each left
+/// as stored when absent, cleared by `null`, else set.
+pub fn patch_limits(stored: [&mut Option<i64>; 3], given: [Option<Option<Limit>>; 3]) {
+    for (field, value) in stored.into_iter().zip(given) {
+        if let Some(v) = value {
+            *field = v.map(Limit::get);
+        }
+    }
+}
+
 /// An optional limit as the database stores it.
 pub fn stored(limit: Option<Limit>) -> Option<i64> {
     limit.map(Limit::get)

@@ -5,7 +5,7 @@
 
 mod helpers;
 
-use helpers::{backends, spawn_app};
+use helpers::{backends, spawn_app, spawn_with_key_and_provider};
 use serde_json::{json, Value};
 
 const DOLLARS: &str = "must be a number of dollars from 0 to 1e6";
@@ -190,9 +190,7 @@ fn cases(account: &str, key: &str) -> Vec<Case> {
 #[tokio::test]
 async fn each_newtype_refuses_its_bad_values_naming_the_field() {
     for backend in backends() {
-        let app = spawn_app(backend).await;
-        let (key, _, account) = app.key().await;
-        app.provider("p1").await;
+        let (app, key, account) = spawn_with_key_and_provider(backend).await;
         let cases = cases(&account, &key);
         assert!(cases.len() > 60, "{}", cases.len());
         for (what, method, uri, body, param, message) in &cases {

@@ -17,7 +17,7 @@ use crate::ids::{new_id, Group, Id};
 use crate::money::{nanos_to_usd, Usd, MAX_BALANCE_NANOS};
 use crate::patch::{double_option, set};
 use crate::state::AppState;
-use crate::validate::{stored, Limit, Name};
+use crate::validate::{patch_limits, stored, Limit, Name};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Account {
@@ -118,11 +118,9 @@ impl Resource for Row {
         set(&mut self.balance_nanos, p.balance_usd, |v| {
             Ok(v.map(Usd::nanos))
         })?;
-        set(&mut self.rpm, p.rpm, |v| Ok(stored(v)))?;
-        set(&mut self.tpm, p.tpm, |v| Ok(stored(v)))?;
-        set(&mut self.max_concurrent, p.max_concurrent, |v| {
-            Ok(stored(v))
-        })
+        let limits = [&mut self.rpm, &mut self.tpm, &mut self.max_concurrent];
+        patch_limits(limits, [p.rpm, p.tpm, p.max_concurrent]);
+        Ok(())
     }
 
     async fn update(&self, db: &Db) -> ApiResult<()> {

@@ -18,7 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::new_id;
 use crate::patch::{double_option, set};
 use crate::state::AppState;
-use crate::validate::{stored, Limit, Name};
+use crate::validate::{patch_limits, stored, Limit, Name};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Group {
@@ -87,11 +87,9 @@ impl Resource for Row {
         if let Some(models) = p.models {
             self.models_json = models_column(state, models).await?;
         }
-        set(&mut self.rpm, p.rpm, |v| Ok(stored(v)))?;
-        set(&mut self.tpm, p.tpm, |v| Ok(stored(v)))?;
-        set(&mut self.max_concurrent, p.max_concurrent, |v| {
-            Ok(stored(v))
-        })
+        let limits = [&mut self.rpm, &mut self.tpm, &mut self.max_concurrent];
+        patch_limits(limits, [p.rpm, p.tpm, p.max_concurrent]);
+        Ok(())
     }
 
     async fn update(&self, db: &Db) -> ApiResult<()> {

@@ -21,7 +21,7 @@ use crate::pages::{List, PageQuery};
 use crate::patch::{double_option, set};
 use crate::period::Period;
 use crate::state::AppState;
-use crate::validate::{check_slug, stored, Limit, Name};
+use crate::validate::{check_slug, patch_limits, stored, Limit, Name};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiKey {
@@ -284,11 +284,8 @@ impl Resource for Row {
         if let Some(models) = p.models {
             self.models_json = check_models(state, &models).await?;
         }
-        set(&mut self.rpm, p.rpm, |v| Ok(stored(v)))?;
-        set(&mut self.tpm, p.tpm, |v| Ok(stored(v)))?;
-        set(&mut self.max_concurrent, p.max_concurrent, |v| {
-            Ok(stored(v))
-        })?;
+        let limits = [&mut self.rpm, &mut self.tpm, &mut self.max_concurrent];
+        patch_limits(limits, [p.rpm, p.tpm, p.max_concurrent]);
         set(&mut self.budget_nanos, p.budget_usd, |v| {
             Ok(v.map(Usd::nanos))
         })?;

@@ -89,6 +89,15 @@ pub struct TestApp {
     postgres: Option<(String, String)>,
 }
 
+/// An app with a key on an account and a provider `p1`, what the
+/// bad-input tests start from: `(app, key id, account id)`.
+pub async fn spawn_with_key_and_provider(backend: Backend) -> (TestApp, String, String) {
+    let app = spawn_app(backend).await;
+    let (key, _, account) = app.key().await;
+    app.provider("p1").await;
+    (app, key, account)
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     let data_dir = std::env::temp_dir().join(unique("tollgate-cp-test"));
     let (database_url, postgres) = match backend {
