@@ -1,7 +1,7 @@
 //! Money: integer nano-dollars inside, USD as a JSON number only at the API
 //! edge.
 
-use crate::error::{field_error, ApiError, ApiResult};
+use crate::error::field_error;
 
 const NANOS_PER_USD: f64 = 1e9;
 /// The largest amount one field takes: $1e6.
@@ -38,14 +38,6 @@ impl<'de> serde::Deserialize<'de> for Usd {
     }
 }
 
-/// USD as given in JSON to integer nano-dollars ([`Usd::parse`], with the
-/// 400 naming `param`).
-pub fn usd_to_nanos(usd: f64, param: &str) -> ApiResult<i64> {
-    Usd::parse(usd)
-        .map(Usd::nanos)
-        .map_err(|complaint| ApiError::invalid(format!("`{param}` {complaint}"), Some(param)))
-}
-
 pub fn nanos_to_usd(nanos: i64) -> f64 {
     nanos as f64 / NANOS_PER_USD
 }
@@ -56,13 +48,13 @@ mod tests {
 
     #[test]
     fn money_round_trips_and_refuses_nonsense() {
-        assert_eq!(usd_to_nanos(0.15, "x").unwrap(), 150_000_000);
+        assert_eq!(Usd::parse(0.15).map(Usd::nanos), Ok(150_000_000));
         assert_eq!(nanos_to_usd(150_000_000), 0.15);
         assert_eq!(nanos_to_usd(600_000_000), 0.6);
         for bad in [-0.01, f64::NAN, f64::INFINITY, 2e9, 1e9, 1_000_000.01] {
-            assert!(usd_to_nanos(bad, "x").is_err(), "{bad}");
+            assert!(Usd::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(usd_to_nanos(1e6, "x").unwrap(), 1_000_000_000_000_000);
+        assert_eq!(Usd::parse(1e6).map(Usd::nanos), Ok(1_000_000_000_000_000));
         // Two of the largest stored values still add up inside an i64.
         assert!(MAX_BALANCE_NANOS.checked_mul(2).is_some());
     }

@@ -78,6 +78,26 @@ fn cases(account: &str, key: &str) -> Vec<Case> {
         "budget_usd",
         our("budget_usd", DOLLARS),
     ));
+    // A nested Usd is named by its path.
+    for (field, prices) in [
+        (
+            "pricing.input_per_1m",
+            json!({"input_per_1m": -1, "output_per_1m": 0}),
+        ),
+        (
+            "pricing.output_per_1m",
+            json!({"input_per_1m": 0, "output_per_1m": 2e6}),
+        ),
+    ] {
+        out.push((
+            "a bad price",
+            "POST",
+            "/admin/models".to_string(),
+            json!({"id": "m1", "pricing": prices, "deployments": deploy}),
+            field,
+            our(field, DOLLARS),
+        ));
+    }
     // Limit: negative, over the maximum, over u32, and a fraction.
     for field in ["rpm", "tpm", "max_concurrent"] {
         for bad in [json!(-1), json!(1_000_000_001u64), json!(5_000_000_000u64)] {

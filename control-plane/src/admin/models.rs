@@ -13,7 +13,7 @@ use crate::db::models::{
 };
 use crate::db::{self, Db};
 use crate::error::{ApiError, ApiResult};
-use crate::money::usd_to_nanos;
+use crate::money::Usd;
 use crate::patch::{double_option, set};
 use crate::state::AppState;
 use crate::validate::{check_slug, check_text, Name, Slug};
@@ -68,8 +68,7 @@ pub struct NewModel {
     #[serde(default = "chat")]
     category: String,
     context_window: Option<u32>,
-    #[schema(value_type = Option<Object>)]
-    pricing: Option<Pricing>,
+    pricing: Option<Prices>,
     #[schema(value_type = Vec<Object>)]
     deployments: Vec<Deployment>,
     max_attempts: Option<u32>,
@@ -88,8 +87,7 @@ pub struct ModelPatch {
     category: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     context_window: Option<Option<u32>>,
-    #[schema(value_type = Option<Object>)]
-    pricing: Option<Pricing>,
+    pricing: Option<Prices>,
     #[schema(value_type = Option<Vec<Object>>)]
     deployments: Option<Vec<Deployment>>,
     max_attempts: Option<u32>,
@@ -177,15 +175,20 @@ fn description(v: String) -> ApiResult<String> {
     Ok(v)
 }
 
-fn price(p: Option<Pricing>) -> ApiResult<(i64, i64)> {
-    let p = p.unwrap_or(Pricing {
-        input_per_1m: 0.0,
-        output_per_1m: 0.0,
-    });
-    Ok((
-        usd_to_nanos(p.input_per_1m, "pricing.input_per_1m")?,
-        usd_to_nanos(p.output_per_1m, "pricing.output_per_1m")?,
-    ))
+/// Prices in USD per million tokens as a create or PATCH body gives them
+/// (`Usd` each: a bad one is a 400 naming `pricing.input_per_1m`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Prices {
+    input_per_1m: Usd,
+    output_per_1m: Usd,
+}
+
+/// The stored nanos of each price (none given: free).
+fn price(p: Option<Prices>) -> (i64, i64) {
+    p.map_or((0, 0), |p| {
+        (p.input_per_1m.nanos(), p.output_per_1m.nanos())
+    })
 }
 
 impl Resource for Row {
@@ -204,7 +207,7 @@ impl Resource for Row {
             Ok(v.map(i64::from))
         })?;
         if let Some(v) = p.pricing {
-            (self.input_nanos_per_1m, self.output_nanos_per_1m) = price(Some(v))?;
+            (self.input_nanos_per_1m, self.output_nanos_per_1m) = price(Some(v));
         }
         set(&mut self.max_attempts, p.max_attempts, max_attempts)?;
         set(&mut self.strategy, p.strategy, strategy)?;
@@ -228,7 +231,7 @@ impl Creatable for Row {
         let description = description(new.description)?;
         let category = check_category(new.category)?;
         let deployments_json = check_deployments(state, &new.deployments).await?;
-        let (input_nanos_per_1m, output_nanos_per_1m) = price(new.pricing)?;
+        let (input_nanos_per_1m, output_nanos_per_1m) = price(new.pricing);
         let max_attempts = max_attempts(new.max_attempts.unwrap_or(DEFAULT_ATTEMPTS))?;
         let strategy = strategy(new.strategy.unwrap_or_else(|| "weighted".to_string()))?;
         Ok(Row {
