@@ -102,6 +102,32 @@ pub fn patch_limits(stored: [&mut Option<i64>; 3], given: [Option<Option<Limit>>
     }
 }
 
+/// A time in unix seconds, from 1970 to the end of year 9999 (`expires_at`).
+/// As a body field it is checked when the body is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnixSeconds(i64);
+
+impl UnixSeconds {
+    pub const MAX: i64 = 253_402_300_799;
+
+    pub fn parse(value: i64) -> Result<UnixSeconds, &'static str> {
+        (0..=UnixSeconds::MAX)
+            .contains(&value)
+            .then_some(UnixSeconds(value))
+            .ok_or("must be unix seconds")
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for UnixSeconds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<UnixSeconds, D::Error> {
+        UnixSeconds::parse(i64::deserialize(d)?).map_err(field_error)
+    }
+}
+
 /// An optional limit as the database stores it.
 pub fn stored(limit: Option<Limit>) -> Option<i64> {
     limit.map(Limit::get)

@@ -157,6 +157,33 @@ fn cases(account: &str, key: &str) -> Vec<Case> {
             ));
         }
     }
+    // UnixSeconds: before 1970, after 9999, not an integer.
+    for bad in [json!(-1), json!(253_402_300_800i64)] {
+        out.push((
+            "an expiry that is not unix seconds",
+            "POST",
+            "/admin/keys".to_string(),
+            json!({"account_id": account, "expires_at": bad}),
+            "expires_at",
+            our("expires_at", "must be unix seconds"),
+        ));
+        out.push((
+            "an expiry that is not unix seconds, in a PATCH",
+            "PATCH",
+            key.clone(),
+            json!({"expires_at": bad}),
+            "expires_at",
+            our("expires_at", "must be unix seconds"),
+        ));
+    }
+    out.push((
+        "an expiry as a date",
+        "POST",
+        "/admin/keys".to_string(),
+        json!({"account_id": account, "expires_at": "2030-01-01"}),
+        "expires_at",
+        None,
+    ));
     // Slug: model and provider ids.
     for bad in ["", "-x", "a b", "<script>", &"a".repeat(129)] {
         out.push((

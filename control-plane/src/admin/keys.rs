@@ -21,7 +21,7 @@ use crate::pages::{List, PageQuery};
 use crate::patch::{double_option, set};
 use crate::period::Period;
 use crate::state::AppState;
-use crate::validate::{check_slug, patch_limits, stored, Limit, Name};
+use crate::validate::{check_slug, patch_limits, stored, Limit, Name, UnixSeconds};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiKey {
@@ -96,7 +96,7 @@ pub struct NewKey {
     max_concurrent: Option<Limit>,
     budget_usd: Option<Usd>,
     budget_period: Option<String>,
-    expires_at: Option<i64>,
+    expires_at: Option<UnixSeconds>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -116,7 +116,7 @@ pub struct KeyPatch {
     #[serde(default, deserialize_with = "double_option")]
     budget_period: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    expires_at: Option<Option<i64>>,
+    expires_at: Option<Option<UnixSeconds>>,
 }
 
 fn mint(prefix: &str) -> ApiResult<String> {
@@ -169,16 +169,6 @@ fn check_period(period: Option<String>, now_ms: i64) -> ApiResult<(Option<String
     }
 }
 
-fn check_expiry(expires_at: Option<i64>) -> ApiResult<()> {
-    match expires_at {
-        Some(t) if !(0..=253_402_300_799).contains(&t) => Err(ApiError::invalid(
-            "`expires_at` must be unix seconds",
-            Some("expires_at"),
-        )),
-        _ => Ok(()),
-    }
-}
-
 #[utoipa::path(post, path = "/admin/keys", tag = "keys", request_body = NewKey, responses((status = 201, description = "Created, with its secret (shown once)", body = ApiKey), crate::openapi::Errors))]
 pub async fn create(
     _: Admin,
@@ -187,8 +177,8 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<ApiKey>)> {
     let new: NewKey = parse_json(&body)?;
     let account_id = new.account_id.into_string();
-    check_expiry(new.expires_at)?;
-    if new.expires_at.is_some_and(|t| t <= now_ms() / 1000) {
+    let expires_at = new.expires_at.map(UnixSeconds::get);
+    if expires_at.is_some_and(|t| t <= now_ms() / 1000) {
         return Err(ApiError::invalid(
             "`expires_at` is in the past: the key would be born expired",
             Some("expires_at"),
@@ -217,7 +207,7 @@ pub async fn create(
         budget_period,
         spent_base_nanos: 0,
         period_start_ms,
-        expires_at: new.expires_at,
+        expires_at,
         revoked_at_ms: None,
         created_at_ms: now_ms(),
     };
@@ -298,8 +288,7 @@ impl Resource for Row {
             }
         }
         set(&mut self.expires_at, p.expires_at, |v| {
-            check_expiry(v)?;
-            Ok(v)
+            Ok(v.map(UnixSeconds::get))
         })
     }
 

@@ -6,7 +6,7 @@ use utoipa::openapi::{ObjectBuilder, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::money::{Usd, MAX_USD};
-use crate::validate::{Limit, Name, Slug, MAX_LIMIT};
+use crate::validate::{Limit, Name, Slug, UnixSeconds, MAX_LIMIT};
 
 /// A number from 0 to `max`.
 fn from_zero(kind: Type, max: f64, description: &str) -> RefOr<Schema> {
@@ -27,6 +27,12 @@ impl PartialSchema for Usd {
 impl PartialSchema for Limit {
     fn schema() -> RefOr<Schema> {
         from_zero(Type::Integer, f64::from(MAX_LIMIT), "0 pauses")
+    }
+}
+
+impl PartialSchema for UnixSeconds {
+    fn schema() -> RefOr<Schema> {
+        from_zero(Type::Integer, UnixSeconds::MAX as f64, "unix seconds")
     }
 }
 
@@ -55,3 +61,4 @@ impl ToSchema for Usd {}
 impl ToSchema for Limit {}
 impl ToSchema for Name {}
 impl ToSchema for Slug {}
+impl ToSchema for UnixSeconds {}
