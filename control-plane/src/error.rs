@@ -186,8 +186,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Marks a field check's complaint inside a serde error (see [`field_error`]).
+const FIELD_MARK: char = '\u{1}';
+
+/// The error a newtype's `Deserialize` gives for a value it refuses, such as
+/// "must be a number of dollars from 0 to 1e6": [`parse_json`] answers it as
+/// a 400 whose message starts with the field's path and whose `param` is it.
+pub fn field_error<E: serde::de::Error>(complaint: impl std::fmt::Display) -> E {
+    E::custom(format_args!("{FIELD_MARK}{complaint}"))
+}
+
 /// Parses a JSON body into `T`, refusing unknown and read-only fields with a
-/// 400 that names them (axum's own `Json` rejection is plain text).
+/// 400 that names them (axum's own `Json` rejection is plain text). A value a
+/// field's newtype refuses is a 400 naming the field by its path
+/// (`pricing.input_per_1m`).
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
     if body.is_empty() {
         return Err(ApiError::invalid(
@@ -195,13 +207,28 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
             None,
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        (Some(path), e.into_inner())
+    });
+    // Nothing but white space after the value (as `serde_json::from_slice`).
+    let parsed = parsed.and_then(|v| de.end().map(|()| v).map_err(|e| (None, e)));
+    parsed.map_err(|(path, e)| {
         let text = e.to_string();
+        if let (Some(path), Some(complaint)) = (&path, text.strip_prefix(FIELD_MARK)) {
+            let at = format!(" at line {} column {}", e.line(), e.column());
+            let complaint = complaint.strip_suffix(&at).unwrap_or(complaint);
+            return ApiError::invalid(format!("`{path}` {complaint}"), Some(path));
+        }
+        // The field serde names, else the one whose value it could not
+        // take (`{"name": 7}`).
         let param = text
             .split('`')
             .nth(1)
             .filter(|_| text.starts_with("unknown field") || text.starts_with("missing field"))
-            .map(str::to_string);
+            .map(str::to_string)
+            .or(path.filter(|p| !p.is_empty() && p != "."));
         ApiError::Invalid {
             message: format!("Invalid JSON body: {text}"),
             param,

@@ -26,7 +26,7 @@ mod internal;
 mod leases;
 mod metrics;
 mod money;
-pub mod openapi;
+mod openapi;
 mod pages;
 mod patch;
 mod period;
@@ -49,6 +49,12 @@ pub use crate::state::{AppState, State};
 /// the open routes.
 pub fn app(state: AppState) -> axum::Router {
     router::router(state)
+}
+
+/// The admin API's OpenAPI document, as `/admin/openapi.json` serves it:
+/// generated from the routes `admin::documented` registers.
+pub fn openapi_document() -> serde_json::Value {
+    admin::document()
 }
 
 /// Everything the router needs, built from the settings (see

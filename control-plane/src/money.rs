@@ -1,30 +1,41 @@
 //! Money: integer nano-dollars inside, USD as a JSON number only at the API
 //! edge.
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::field_error;
 
 const NANOS_PER_USD: f64 = 1e9;
 /// The largest amount one field takes: $1e6.
-const MAX_USD: f64 = 1e6;
+pub const MAX_USD: f64 = 1e6;
 /// The largest balance or spend stored: $1e9 in nanos (1e18), with a 9x
 /// headroom below `i64::MAX` so that no sum of two stored values overflows.
 pub const MAX_BALANCE_NANOS: i64 = 1_000_000_000_000_000_000;
 
-/// USD as given in JSON to integer nano-dollars; refuses negative, NaN and
-/// anything over $1e6.
-pub fn usd_to_nanos(usd: f64, param: &str) -> ApiResult<i64> {
-    if !usd.is_finite() || !(0.0..=MAX_USD).contains(&usd) {
-        return Err(ApiError::invalid(
-            format!("`{param}` must be a number of dollars from 0 to 1e6"),
-            Some(param),
-        ));
+/// An amount of USD as a request gives it: a JSON number from 0 to $1e6,
+/// kept as integer nano-dollars. A body field of this type is checked once,
+/// when the body is parsed, and a refused value is a 400 naming the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usd(i64);
+
+impl Usd {
+    const RANGE: &'static str = "must be a number of dollars from 0 to 1e6";
+
+    /// Refuses negative, NaN and anything over $1e6.
+    pub fn parse(usd: f64) -> Result<Usd, &'static str> {
+        if !usd.is_finite() || !(0.0..=MAX_USD).contains(&usd) {
+            return Err(Usd::RANGE);
+        }
+        Ok(Usd((usd * NANOS_PER_USD).round() as i64))
     }
-    Ok((usd * NANOS_PER_USD).round() as i64)
+
+    pub fn nanos(self) -> i64 {
+        self.0
+    }
 }
 
-/// An optional amount (`null` for none or unlimited).
-pub fn optional_usd_to_nanos(usd: Option<f64>, param: &str) -> ApiResult<Option<i64>> {
-    usd.map(|v| usd_to_nanos(v, param)).transpose()
+impl<'de> serde::Deserialize<'de> for Usd {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Usd, D::Error> {
+        Usd::parse(f64::deserialize(d)?).map_err(field_error)
+    }
 }
 
 pub fn nanos_to_usd(nanos: i64) -> f64 {
@@ -37,13 +48,13 @@ mod tests {
 
     #[test]
     fn money_round_trips_and_refuses_nonsense() {
-        assert_eq!(usd_to_nanos(0.15, "x").unwrap(), 150_000_000);
+        assert_eq!(Usd::parse(0.15).map(Usd::nanos), Ok(150_000_000));
         assert_eq!(nanos_to_usd(150_000_000), 0.15);
         assert_eq!(nanos_to_usd(600_000_000), 0.6);
         for bad in [-0.01, f64::NAN, f64::INFINITY, 2e9, 1e9, 1_000_000.01] {
-            assert!(usd_to_nanos(bad, "x").is_err(), "{bad}");
+            assert!(Usd::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(usd_to_nanos(1e6, "x").unwrap(), 1_000_000_000_000_000);
+        assert_eq!(Usd::parse(1e6).map(Usd::nanos), Ok(1_000_000_000_000_000));
         // Two of the largest stored values still add up inside an i64.
         assert!(MAX_BALANCE_NANOS.checked_mul(2).is_some());
     }

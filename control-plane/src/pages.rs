@@ -5,10 +5,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ApiError, ApiResult};
 
 /// `?limit=&after=` on every list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// The page size, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>)]
     pub limit: Option<String>,
+    /// The last id of the page before.
     pub after: Option<String>,
 }
 

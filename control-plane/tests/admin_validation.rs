@@ -3,7 +3,7 @@
 
 mod helpers;
 
-use helpers::{backends, spawn_app};
+use helpers::{backends, spawn_app, spawn_with_key_and_provider};
 use serde_json::{json, Value};
 
 struct Case {
@@ -52,15 +52,7 @@ fn query(
 #[tokio::test]
 async fn a_bad_field_is_refused_with_a_400_that_names_it() {
     for backend in backends() {
-        let app = spawn_app(backend).await;
-        let (key, _, account) = app.key().await;
-        app.admin_ok(
-            "POST",
-            "/admin/providers",
-            Some(&json!({"id": "p1", "base_url": "https://example.com/v1"})),
-            201,
-        )
-        .await;
+        let (app, key, account) = spawn_with_key_and_provider(backend).await;
         app.admin_ok(
             "POST",
             "/admin/models",

@@ -109,5 +109,5 @@ def test_the_openapi_document_describes_the_admin_api(stack):
     doc = stack.must("GET", "/admin/openapi.json")
     assert doc["openapi"].startswith("3.1")
     assert {"/admin/keys", "/admin/keys/{id}/rotate", "/admin/usage/summary"} <= set(doc["paths"])
-    assert doc["components"]["schemas"]["Provider"]["properties"]["api_key"]["writeOnly"] is True
+    assert doc["components"]["schemas"]["NewProvider"]["properties"]["api_key"]["writeOnly"] is True
     assert stackmod.http("GET", f"{stack.control_plane}/admin/openapi.json")[0] == 401

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::resource::{written, Creatable, Resource};
 use crate::auth::Admin;
@@ -12,13 +13,13 @@ use crate::clock::now_ms;
 use crate::db::accounts::Row;
 use crate::db::{self, load, Db};
 use crate::error::{parse_json, ApiError, ApiResult};
-use crate::ids::new_id;
-use crate::money::{nanos_to_usd, optional_usd_to_nanos, usd_to_nanos, MAX_BALANCE_NANOS};
+use crate::ids::{new_id, Group, Id};
+use crate::money::{nanos_to_usd, Usd, MAX_BALANCE_NANOS};
 use crate::patch::{double_option, set};
 use crate::state::AppState;
-use crate::validate::{check_limit, name};
+use crate::validate::{patch_limits, stored, Limit, Name};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Account {
     id: String,
     object: &'static str,
@@ -50,35 +51,40 @@ impl From<Row> for Account {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
-    name: String,
-    balance_usd: Option<f64>,
-    rpm: Option<u32>,
-    tpm: Option<u32>,
-    max_concurrent: Option<u32>,
-    group_id: Option<String>,
+    name: Name,
+    balance_usd: Option<Usd>,
+    rpm: Option<Limit>,
+    tpm: Option<Limit>,
+    max_concurrent: Option<Limit>,
+    /// The model group: its models and default limits apply to the
+    /// account's keys.
+    #[schema(value_type = Option<String>)]
+    group_id: Option<Id<Group>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
-    name: Option<String>,
+    name: Option<Name>,
     #[serde(default, deserialize_with = "double_option")]
-    balance_usd: Option<Option<f64>>,
+    balance_usd: Option<Option<Usd>>,
     #[serde(default, deserialize_with = "double_option")]
-    rpm: Option<Option<u32>>,
+    rpm: Option<Option<Limit>>,
     #[serde(default, deserialize_with = "double_option")]
-    tpm: Option<Option<u32>>,
+    tpm: Option<Option<Limit>>,
     #[serde(default, deserialize_with = "double_option")]
-    max_concurrent: Option<Option<u32>>,
+    max_concurrent: Option<Option<Limit>>,
     #[serde(default, deserialize_with = "double_option")]
-    group_id: Option<Option<String>>,
+    #[schema(value_type = Option<String>)]
+    group_id: Option<Option<Id<Group>>>,
 }
 
 /// A group id must name a group (else 400 naming `group_id`).
-async fn check_group(state: &AppState, group: Option<String>) -> ApiResult<Option<String>> {
+async fn check_group(state: &AppState, group: Option<Id<Group>>) -> ApiResult<Option<String>> {
+    let group = group.map(Id::into_string);
     if let Some(g) = &group {
         if !db::exists::<db::groups::Row>(&state.db, g).await? {
             return Err(ApiError::invalid(
@@ -90,10 +96,10 @@ async fn check_group(state: &AppState, group: Option<String>) -> ApiResult<Optio
     Ok(group)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Credit {
-    amount_usd: f64,
+pub struct Credit {
+    amount_usd: Usd,
 }
 
 impl Resource for Row {
@@ -108,15 +114,13 @@ impl Resource for Row {
         if let Some(group) = p.group_id {
             self.group_id = check_group(state, group).await?;
         }
-        set(&mut self.name, p.name, |v| name(v, "name"))?;
+        set(&mut self.name, p.name, |v| Ok(v.into_string()))?;
         set(&mut self.balance_nanos, p.balance_usd, |v| {
-            optional_usd_to_nanos(v, "balance_usd")
+            Ok(v.map(Usd::nanos))
         })?;
-        set(&mut self.rpm, p.rpm, |v| check_limit(v, "rpm"))?;
-        set(&mut self.tpm, p.tpm, |v| check_limit(v, "tpm"))?;
-        set(&mut self.max_concurrent, p.max_concurrent, |v| {
-            check_limit(v, "max_concurrent")
-        })
+        let limits = [&mut self.rpm, &mut self.tpm, &mut self.max_concurrent];
+        patch_limits(limits, [p.rpm, p.tpm, p.max_concurrent]);
+        Ok(())
     }
 
     async fn update(&self, db: &Db) -> ApiResult<()> {
@@ -132,12 +136,12 @@ impl Creatable for Row {
         Ok(Row {
             group_id,
             id: new_id("acct"),
-            name: name(new.name, "name")?,
-            balance_nanos: optional_usd_to_nanos(new.balance_usd, "balance_usd")?,
+            name: new.name.into_string(),
+            balance_nanos: new.balance_usd.map(Usd::nanos),
             spent_nanos: 0,
-            rpm: check_limit(new.rpm, "rpm")?,
-            tpm: check_limit(new.tpm, "tpm")?,
-            max_concurrent: check_limit(new.max_concurrent, "max_concurrent")?,
+            rpm: stored(new.rpm),
+            tpm: stored(new.tpm),
+            max_concurrent: stored(new.max_concurrent),
             created_at_ms: now_ms(),
         })
     }
@@ -148,8 +152,12 @@ impl Creatable for Row {
     }
 }
 
+super::resource::shared_handlers!(many: Row, "accounts", "/admin/accounts", NewAccount, Account);
+super::resource::shared_handlers!(one: Row, "accounts", "/admin/accounts/{id}", AccountPatch, Account);
+
 /// Adds to the balance (`db::accounts::credit`: one statement, bounded). An
 /// account without a balance (unlimited) stays unlimited.
+#[utoipa::path(post, path = "/admin/accounts/{id}/credit", tag = "accounts", params(("id" = String, Path)), request_body = Credit, responses((status = 200, description = "As stored", body = Account), crate::openapi::Errors))]
 pub async fn credit(
     _: Admin,
     State(state): State<AppState>,
@@ -157,7 +165,7 @@ pub async fn credit(
     body: Bytes,
 ) -> ApiResult<Json<Account>> {
     let c: Credit = parse_json(&body)?;
-    let amount = usd_to_nanos(c.amount_usd, "amount_usd")?;
+    let amount = c.amount_usd.nanos();
     if !db::accounts::credit(&state.db, &id, amount, MAX_BALANCE_NANOS).await? {
         load::<Row>(&state.db, &id).await?;
         return Err(ApiError::invalid(
@@ -170,6 +178,7 @@ pub async fn credit(
 
 /// Only an account without live keys can go (its revoked keys go with it);
 /// its usage records keep its id.
+#[utoipa::path(delete, path = "/admin/accounts/{id}", tag = "accounts", params(("id" = String, Path)), responses((status = 204, description = "Deleted"), crate::openapi::Errors))]
 pub async fn delete(
     _: Admin,
     State(state): State<AppState>,

@@ -6,6 +6,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::keys::check_models;
 use super::resource::{Creatable, Resource};
@@ -17,9 +18,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::new_id;
 use crate::patch::{double_option, set};
 use crate::state::AppState;
-use crate::validate::{check_limit, name};
+use crate::validate::{patch_limits, stored, Limit, Name};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Group {
     id: String,
     object: &'static str,
@@ -31,27 +32,29 @@ pub struct Group {
     created_at: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewGroup {
-    name: String,
+    name: Name,
+    /// The models the group's accounts may use; a key's own list narrows it.
     models: Vec<String>,
-    rpm: Option<u32>,
-    tpm: Option<u32>,
-    max_concurrent: Option<u32>,
+    rpm: Option<Limit>,
+    tpm: Option<Limit>,
+    /// Defaults for keys without a limit of their own.
+    max_concurrent: Option<Limit>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupPatch {
-    name: Option<String>,
+    name: Option<Name>,
     models: Option<Vec<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    rpm: Option<Option<u32>>,
+    rpm: Option<Option<Limit>>,
     #[serde(default, deserialize_with = "double_option")]
-    tpm: Option<Option<u32>>,
+    tpm: Option<Option<Limit>>,
     #[serde(default, deserialize_with = "double_option")]
-    max_concurrent: Option<Option<u32>>,
+    max_concurrent: Option<Option<Limit>>,
 }
 
 /// The `models` column: every model in the catalog (400 naming `models`
@@ -80,15 +83,13 @@ impl Resource for Row {
     }
 
     async fn apply(&mut self, p: GroupPatch, state: &AppState) -> ApiResult<()> {
-        set(&mut self.name, p.name, |v| name(v, "name"))?;
+        set(&mut self.name, p.name, |v| Ok(v.into_string()))?;
         if let Some(models) = p.models {
             self.models_json = models_column(state, models).await?;
         }
-        set(&mut self.rpm, p.rpm, |v| check_limit(v, "rpm"))?;
-        set(&mut self.tpm, p.tpm, |v| check_limit(v, "tpm"))?;
-        set(&mut self.max_concurrent, p.max_concurrent, |v| {
-            check_limit(v, "max_concurrent")
-        })
+        let limits = [&mut self.rpm, &mut self.tpm, &mut self.max_concurrent];
+        patch_limits(limits, [p.rpm, p.tpm, p.max_concurrent]);
+        Ok(())
     }
 
     async fn update(&self, db: &Db) -> ApiResult<()> {
@@ -102,11 +103,11 @@ impl Creatable for Row {
     async fn create(new: NewGroup, state: &AppState) -> ApiResult<Row> {
         Ok(Row {
             id: new_id("grp"),
-            name: name(new.name, "name")?,
+            name: new.name.into_string(),
             models_json: models_column(state, new.models).await?,
-            rpm: check_limit(new.rpm, "rpm")?,
-            tpm: check_limit(new.tpm, "tpm")?,
-            max_concurrent: check_limit(new.max_concurrent, "max_concurrent")?,
+            rpm: stored(new.rpm),
+            tpm: stored(new.tpm),
+            max_concurrent: stored(new.max_concurrent),
             created_at_ms: now_ms(),
         })
     }
@@ -117,9 +118,13 @@ impl Creatable for Row {
     }
 }
 
+super::resource::shared_handlers!(many: Row, "groups", "/admin/groups", NewGroup, Group);
+super::resource::shared_handlers!(one: Row, "groups", "/admin/groups/{id}", GroupPatch, Group);
+
 /// Only a group no account is in can go (409 saying how many are): move
 /// its accounts out first (`PATCH /admin/accounts/{id}` with
 /// `"group_id": null` or another group).
+#[utoipa::path(delete, path = "/admin/groups/{id}", tag = "groups", params(("id" = String, Path)), responses((status = 204, description = "Deleted"), crate::openapi::Errors))]
 pub async fn delete(
     _: Admin,
     State(state): State<AppState>,

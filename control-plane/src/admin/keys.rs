@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::resource::{written, Resource};
 use crate::auth::Admin;
@@ -14,15 +15,15 @@ use crate::clock::now_ms;
 use crate::db::keys::Row;
 use crate::db::{self, load, Db};
 use crate::error::{parse_json, ApiError, ApiResult, Q};
-use crate::ids::new_id;
-use crate::money::{nanos_to_usd, optional_usd_to_nanos};
+use crate::ids::{new_id, Account, Id};
+use crate::money::{nanos_to_usd, Usd};
 use crate::pages::{List, PageQuery};
 use crate::patch::{double_option, set};
 use crate::period::Period;
 use crate::state::AppState;
-use crate::validate::{check_limit, check_slug, name};
+use crate::validate::{check_slug, patch_limits, stored, Limit, Name, UnixSeconds};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ApiKey {
     id: String,
     object: &'static str,
@@ -82,39 +83,40 @@ impl TryFrom<Row> for ApiKey {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewKey {
+pub struct NewKey {
     #[serde(default)]
-    name: String,
-    account_id: String,
+    name: Name,
+    #[schema(value_type = String)]
+    account_id: Id<Account>,
     models: Option<Vec<String>>,
-    rpm: Option<u32>,
-    tpm: Option<u32>,
-    max_concurrent: Option<u32>,
-    budget_usd: Option<f64>,
+    rpm: Option<Limit>,
+    tpm: Option<Limit>,
+    max_concurrent: Option<Limit>,
+    budget_usd: Option<Usd>,
     budget_period: Option<String>,
-    expires_at: Option<i64>,
+    expires_at: Option<UnixSeconds>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyPatch {
-    name: Option<String>,
+    name: Option<Name>,
     #[serde(default, deserialize_with = "double_option")]
     models: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "double_option")]
-    rpm: Option<Option<u32>>,
+    rpm: Option<Option<Limit>>,
     #[serde(default, deserialize_with = "double_option")]
-    tpm: Option<Option<u32>>,
+    tpm: Option<Option<Limit>>,
     #[serde(default, deserialize_with = "double_option")]
-    max_concurrent: Option<Option<u32>>,
+    max_concurrent: Option<Option<Limit>>,
     #[serde(default, deserialize_with = "double_option")]
-    budget_usd: Option<Option<f64>>,
+    budget_usd: Option<Option<Usd>>,
     #[serde(default, deserialize_with = "double_option")]
     budget_period: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    expires_at: Option<Option<i64>>,
+    expires_at: Option<Option<UnixSeconds>>,
 }
 
 fn mint(prefix: &str) -> ApiResult<String> {
@@ -167,55 +169,45 @@ fn check_period(period: Option<String>, now_ms: i64) -> ApiResult<(Option<String
     }
 }
 
-fn check_expiry(expires_at: Option<i64>) -> ApiResult<()> {
-    match expires_at {
-        Some(t) if !(0..=253_402_300_799).contains(&t) => Err(ApiError::invalid(
-            "`expires_at` must be unix seconds",
-            Some("expires_at"),
-        )),
-        _ => Ok(()),
-    }
-}
-
+#[utoipa::path(post, path = "/admin/keys", tag = "keys", request_body = NewKey, responses((status = 201, description = "Created, with its secret (shown once)", body = ApiKey), crate::openapi::Errors))]
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ApiKey>)> {
     let new: NewKey = parse_json(&body)?;
-    let name = name(new.name, "name")?;
-    check_expiry(new.expires_at)?;
-    if new.expires_at.is_some_and(|t| t <= now_ms() / 1000) {
+    let account_id = new.account_id.into_string();
+    let expires_at = new.expires_at.map(UnixSeconds::get);
+    if expires_at.is_some_and(|t| t <= now_ms() / 1000) {
         return Err(ApiError::invalid(
             "`expires_at` is in the past: the key would be born expired",
             Some("expires_at"),
         ));
     }
-    if !db::exists::<db::accounts::Row>(&state.db, &new.account_id).await? {
+    if !db::exists::<db::accounts::Row>(&state.db, &account_id).await? {
         return Err(ApiError::invalid(
-            format!("No account {:?}.", new.account_id),
+            format!("No account {account_id:?}."),
             Some("account_id"),
         ));
     }
     let models = check_models(&state, &new.models).await?;
-    let budget = optional_usd_to_nanos(new.budget_usd, "budget_usd")?;
     let (budget_period, period_start_ms) = check_period(new.budget_period, state.clock.now_ms())?;
     let secret = mint(&state.settings.key_prefix)?;
     let row = Row {
         id: new_id("key"),
-        name,
-        account_id: new.account_id,
+        name: new.name.into_string(),
+        account_id,
         prefix: tollgate_contract::key::display_prefix(&secret),
         models_json: models,
-        rpm: check_limit(new.rpm, "rpm")?,
-        tpm: check_limit(new.tpm, "tpm")?,
-        max_concurrent: check_limit(new.max_concurrent, "max_concurrent")?,
-        budget_nanos: budget,
+        rpm: stored(new.rpm),
+        tpm: stored(new.tpm),
+        max_concurrent: stored(new.max_concurrent),
+        budget_nanos: new.budget_usd.map(Usd::nanos),
         spent_nanos: 0,
         budget_period,
         spent_base_nanos: 0,
         period_start_ms,
-        expires_at: new.expires_at,
+        expires_at,
         revoked_at_ms: None,
         created_at_ms: now_ms(),
     };
@@ -226,8 +218,9 @@ pub async fn create(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct KeyListQuery {
     account_id: Option<String>,
     /// Keys whose name, id, prefix or account id contains this, in any case.
@@ -236,6 +229,7 @@ pub struct KeyListQuery {
     after: Option<String>,
 }
 
+#[utoipa::path(get, path = "/admin/keys", tag = "keys", params(KeyListQuery), responses((status = 200, description = "A page, in id order", body = [ApiKey]), crate::openapi::Errors))]
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,
@@ -276,17 +270,14 @@ impl Resource for Row {
     }
 
     async fn apply(&mut self, p: KeyPatch, state: &AppState) -> ApiResult<()> {
-        set(&mut self.name, p.name, |v| name(v, "name"))?;
+        set(&mut self.name, p.name, |v| Ok(v.into_string()))?;
         if let Some(models) = p.models {
             self.models_json = check_models(state, &models).await?;
         }
-        set(&mut self.rpm, p.rpm, |v| check_limit(v, "rpm"))?;
-        set(&mut self.tpm, p.tpm, |v| check_limit(v, "tpm"))?;
-        set(&mut self.max_concurrent, p.max_concurrent, |v| {
-            check_limit(v, "max_concurrent")
-        })?;
+        let limits = [&mut self.rpm, &mut self.tpm, &mut self.max_concurrent];
+        patch_limits(limits, [p.rpm, p.tpm, p.max_concurrent]);
         set(&mut self.budget_nanos, p.budget_usd, |v| {
-            optional_usd_to_nanos(v, "budget_usd")
+            Ok(v.map(Usd::nanos))
         })?;
         // A new period starts counting at the start of the current one; the
         // spend so far is not reset (POST .../reset-spend does that).
@@ -297,8 +288,7 @@ impl Resource for Row {
             }
         }
         set(&mut self.expires_at, p.expires_at, |v| {
-            check_expiry(v)?;
-            Ok(v)
+            Ok(v.map(UnixSeconds::get))
         })
     }
 
@@ -307,7 +297,10 @@ impl Resource for Row {
     }
 }
 
+super::resource::shared_handlers!(one: Row, "keys", "/admin/keys/{id}", KeyPatch, ApiKey);
+
 /// Revokes at once; revoking twice is not an error.
+#[utoipa::path(delete, path = "/admin/keys/{id}", tag = "keys", params(("id" = String, Path)), responses((status = 200, description = "Revoked; the record stays", body = ApiKey), crate::openapi::Errors))]
 pub async fn revoke(
     _: Admin,
     State(state): State<AppState>,
@@ -322,6 +315,7 @@ pub async fn revoke(
 
 /// `POST /admin/keys/{id}/reset-spend`: the key's spend starts again from 0
 /// now (its lifetime spend stays); the filters get it with the snapshot.
+#[utoipa::path(post, path = "/admin/keys/{id}/reset-spend", tag = "keys", params(("id" = String, Path)), responses((status = 200, description = "As stored", body = ApiKey), crate::openapi::Errors))]
 pub async fn reset_spend(
     _: Admin,
     State(state): State<AppState>,
@@ -335,6 +329,7 @@ pub async fn reset_spend(
 
 /// A new secret for the same key (same id, limits and spend); the old secret
 /// stops working as soon as the filters have the new snapshot.
+#[utoipa::path(post, path = "/admin/keys/{id}/rotate", tag = "keys", params(("id" = String, Path)), responses((status = 200, description = "With its new secret (shown once)", body = ApiKey), crate::openapi::Errors))]
 pub async fn rotate(
     _: Admin,
     State(state): State<AppState>,

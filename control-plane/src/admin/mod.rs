@@ -17,13 +17,12 @@ mod upstream_url;
 mod usage;
 mod usage_export;
 
-use axum::routing::{get, post};
-use axum::Router;
+use std::sync::Arc;
 
-use crate::db::accounts::Row as AccountRow;
-use crate::db::groups::Row as GroupRow;
-use crate::db::keys::Row as KeyRow;
-use crate::db::models::Row as ModelRow;
+use axum::{Extension, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::state::AppState;
 
 /// The usage summary's sums over a range (the key holder's billing route
@@ -31,74 +30,43 @@ use crate::state::AppState;
 pub use summary::summarise;
 pub use usage::summary_answer;
 
+/// Every admin route, each registered with its OpenAPI operation in one
+/// `routes!` call (one call a path): a route cannot be added without being
+/// documented, nor documented without being routed.
+pub fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(accounts::create, accounts::list))
+        .routes(routes!(accounts::get, accounts::patch, accounts::delete))
+        .routes(routes!(accounts::credit))
+        .routes(routes!(groups::create, groups::list))
+        .routes(routes!(groups::get, groups::patch, groups::delete))
+        .routes(routes!(keys::create, keys::list))
+        .routes(routes!(keys::get, keys::patch, keys::revoke))
+        .routes(routes!(keys::rotate))
+        .routes(routes!(keys::reset_spend))
+        .routes(routes!(operators::create, operators::list))
+        .routes(routes!(operators::delete))
+        .routes(routes!(providers::create, providers::list))
+        .routes(routes!(providers::get, providers::patch, providers::delete))
+        .routes(routes!(provider_keys::add))
+        .routes(routes!(provider_keys::patch, provider_keys::remove))
+        .routes(routes!(crate::openapi::get))
+        .routes(routes!(usage::list))
+        .routes(routes!(usage::summary))
+        .routes(routes!(usage::streams))
+        .routes(routes!(usage_export::export))
+        .routes(routes!(models::create, models::list))
+        .routes(routes!(models::get, models::patch, models::delete))
+}
+
+/// The admin routes, and the document they make served at
+/// `/admin/openapi.json`.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/admin/accounts",
-            post(resource::create::<AccountRow>).get(resource::list::<AccountRow>),
-        )
-        .route(
-            "/admin/accounts/{id}",
-            get(resource::get::<AccountRow>)
-                .patch(resource::patch::<AccountRow>)
-                .delete(accounts::delete),
-        )
-        .route("/admin/accounts/{id}/credit", post(accounts::credit))
-        .route(
-            "/admin/groups",
-            post(resource::create::<GroupRow>).get(resource::list::<GroupRow>),
-        )
-        .route(
-            "/admin/groups/{id}",
-            get(resource::get::<GroupRow>)
-                .patch(resource::patch::<GroupRow>)
-                .delete(groups::delete),
-        )
-        .route("/admin/keys", post(keys::create).get(keys::list))
-        .route(
-            "/admin/operators",
-            post(operators::create).get(operators::list),
-        )
-        .route(
-            "/admin/operators/{id}",
-            axum::routing::delete(operators::delete),
-        )
-        .route(
-            "/admin/keys/{id}",
-            get(resource::get::<KeyRow>)
-                .patch(resource::patch::<KeyRow>)
-                .delete(keys::revoke),
-        )
-        .route("/admin/keys/{id}/rotate", post(keys::rotate))
-        .route("/admin/keys/{id}/reset-spend", post(keys::reset_spend))
-        .route(
-            "/admin/providers",
-            post(providers::create).get(providers::list),
-        )
-        .route(
-            "/admin/providers/{id}",
-            get(providers::get)
-                .patch(providers::patch)
-                .delete(providers::delete),
-        )
-        .route("/admin/providers/{id}/api_keys", post(provider_keys::add))
-        .route(
-            "/admin/providers/{id}/api_keys/{key}",
-            axum::routing::patch(provider_keys::patch).delete(provider_keys::remove),
-        )
-        .route("/admin/openapi.json", get(crate::openapi::get))
-        .route("/admin/usage", get(usage::list))
-        .route("/admin/usage/summary", get(usage::summary))
-        .route("/admin/usage/export.csv", get(usage_export::export))
-        .route("/admin/usage/streams", get(usage::streams))
-        .route(
-            "/admin/models",
-            post(resource::create::<ModelRow>).get(resource::list::<ModelRow>),
-        )
-        .route(
-            "/admin/models/{*id}",
-            get(resource::get::<ModelRow>)
-                .patch(resource::patch::<ModelRow>)
-                .delete(models::delete),
-        )
+    let (router, api) = documented().split_for_parts();
+    router.layer(Extension(Arc::new(crate::openapi::finish(api))))
+}
+
+/// The document the admin routes make (for tests).
+pub fn document() -> serde_json::Value {
+    crate::openapi::finish(documented().split_for_parts().1)
 }

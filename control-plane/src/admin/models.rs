@@ -13,13 +13,13 @@ use crate::db::models::{
 };
 use crate::db::{self, Db};
 use crate::error::{ApiError, ApiResult};
-use crate::money::usd_to_nanos;
+use crate::money::Usd;
 use crate::patch::{double_option, set};
 use crate::state::AppState;
-use crate::validate::{check_slug, check_text, name};
+use crate::validate::{check_slug, check_text, Name, Slug};
 use tollgate_contract::snapshot::{Strategy, DEFAULT_ATTEMPTS, MAX_ATTEMPTS};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Model {
     pub id: String,
     pub object: &'static str,
@@ -27,7 +27,9 @@ pub struct Model {
     pub description: String,
     pub category: String,
     pub context_window: Option<i64>,
+    #[schema(value_type = Object)]
     pub pricing: Pricing,
+    #[schema(value_type = Vec<Object>)]
     pub deployments: Vec<Deployment>,
     /// The most deployments one request tries (1: no failover).
     pub max_attempts: i64,
@@ -56,17 +58,18 @@ impl TryFrom<Row> for Model {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewModel {
-    id: String,
-    name: Option<String>,
+    id: Slug,
+    name: Option<Name>,
     #[serde(default)]
     description: String,
     #[serde(default = "chat")]
     category: String,
     context_window: Option<u32>,
-    pricing: Option<Pricing>,
+    pricing: Option<Prices>,
+    #[schema(value_type = Vec<Object>)]
     deployments: Vec<Deployment>,
     max_attempts: Option<u32>,
     strategy: Option<String>,
@@ -76,15 +79,16 @@ fn chat() -> String {
     "chat".to_string()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelPatch {
-    name: Option<String>,
+    name: Option<Name>,
     description: Option<String>,
     category: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     context_window: Option<Option<u32>>,
-    pricing: Option<Pricing>,
+    pricing: Option<Prices>,
+    #[schema(value_type = Option<Vec<Object>>)]
     deployments: Option<Vec<Deployment>>,
     max_attempts: Option<u32>,
     strategy: Option<String>,
@@ -171,15 +175,20 @@ fn description(v: String) -> ApiResult<String> {
     Ok(v)
 }
 
-fn price(p: Option<Pricing>) -> ApiResult<(i64, i64)> {
-    let p = p.unwrap_or(Pricing {
-        input_per_1m: 0.0,
-        output_per_1m: 0.0,
-    });
-    Ok((
-        usd_to_nanos(p.input_per_1m, "pricing.input_per_1m")?,
-        usd_to_nanos(p.output_per_1m, "pricing.output_per_1m")?,
-    ))
+/// Prices in USD per million tokens as a create or PATCH body gives them
+/// (`Usd` each: a bad one is a 400 naming `pricing.input_per_1m`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Prices {
+    input_per_1m: Usd,
+    output_per_1m: Usd,
+}
+
+/// The stored nanos of each price (none given: free).
+fn price(p: Option<Prices>) -> (i64, i64) {
+    p.map_or((0, 0), |p| {
+        (p.input_per_1m.nanos(), p.output_per_1m.nanos())
+    })
 }
 
 impl Resource for Row {
@@ -191,14 +200,14 @@ impl Resource for Row {
     }
 
     async fn apply(&mut self, p: ModelPatch, state: &AppState) -> ApiResult<()> {
-        set(&mut self.name, p.name, |v| name(v, "name"))?;
+        set(&mut self.name, p.name, |v| Ok(v.into_string()))?;
         set(&mut self.description, p.description, description)?;
         set(&mut self.category, p.category, check_category)?;
         set(&mut self.context_window, p.context_window, |v| {
             Ok(v.map(i64::from))
         })?;
         if let Some(v) = p.pricing {
-            (self.input_nanos_per_1m, self.output_nanos_per_1m) = price(Some(v))?;
+            (self.input_nanos_per_1m, self.output_nanos_per_1m) = price(Some(v));
         }
         set(&mut self.max_attempts, p.max_attempts, max_attempts)?;
         set(&mut self.strategy, p.strategy, strategy)?;
@@ -217,16 +226,16 @@ impl Creatable for Row {
     type New = NewModel;
 
     async fn create(new: NewModel, state: &AppState) -> ApiResult<Row> {
-        check_slug(&new.id, "id")?;
-        let name = name(new.name.unwrap_or_else(|| new.id.clone()), "name")?;
+        let id = new.id.into_string();
+        let name = new.name.map_or_else(|| id.clone(), Name::into_string);
         let description = description(new.description)?;
         let category = check_category(new.category)?;
         let deployments_json = check_deployments(state, &new.deployments).await?;
-        let (input_nanos_per_1m, output_nanos_per_1m) = price(new.pricing)?;
+        let (input_nanos_per_1m, output_nanos_per_1m) = price(new.pricing);
         let max_attempts = max_attempts(new.max_attempts.unwrap_or(DEFAULT_ATTEMPTS))?;
         let strategy = strategy(new.strategy.unwrap_or_else(|| "weighted".to_string()))?;
         Ok(Row {
-            id: new.id,
+            id,
             name,
             description,
             category,
@@ -246,6 +255,10 @@ impl Creatable for Row {
     }
 }
 
+super::resource::shared_handlers!(many: Row, "models", "/admin/models", NewModel, Model);
+super::resource::shared_handlers!(one: Row, "models", "/admin/models/{*id}", ModelPatch, Model);
+
+#[utoipa::path(delete, path = "/admin/models/{*id}", tag = "models", params(("id" = String, Path)), responses((status = 204, description = "Deleted"), crate::openapi::Errors))]
 pub async fn delete(
     _: Admin,
     State(state): State<AppState>,

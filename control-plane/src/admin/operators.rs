@@ -21,9 +21,10 @@ use crate::ui::password;
 pub const MIN_PASSWORD: usize = 12;
 pub const MAX_PASSWORD: usize = 256;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Operator {
     id: String,
+    #[schema(value_type = String)]
     object: &'static str,
     name: String,
     created_at: i64,
@@ -40,10 +41,14 @@ impl From<Row> for Operator {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewOperator {
+    /// 1 to 64 letters, digits, `.`, `_`, `-` or `@`.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     name: String,
+    /// 12 to 256 characters; kept as its Argon2id hash, never answered.
+    #[schema(min_length = 12, max_length = 256, write_only)]
     password: String,
 }
 
@@ -75,6 +80,7 @@ fn check_password(password: &str) -> ApiResult<()> {
     }
 }
 
+#[utoipa::path(post, path = "/admin/operators", tag = "operators", request_body = NewOperator, responses((status = 201, description = "Created (the password is never answered)", body = Operator), crate::openapi::Errors))]
 pub async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -93,6 +99,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
+#[utoipa::path(get, path = "/admin/operators", tag = "operators", responses((status = 200, description = "Every operator (names, never passwords)"), crate::openapi::Errors))]
 pub async fn list(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let data: Vec<Operator> = operators::all(&state.db)
         .await?
@@ -104,6 +111,7 @@ pub async fn list(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Val
     ))
 }
 
+#[utoipa::path(delete, path = "/admin/operators/{id}", tag = "operators", params(("id" = String, Path)), responses((status = 204, description = "Deleted; its sessions end"), crate::openapi::Errors))]
 pub async fn delete(
     _: Admin,
     State(state): State<AppState>,

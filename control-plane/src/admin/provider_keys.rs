@@ -16,16 +16,20 @@ use crate::db::providers::{PoolChange, StoredCredential};
 use crate::error::{parse_json, ApiError, ApiResult};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ProviderApiKey)]
 pub struct NewKey {
+    #[schema(write_only)]
     api_key: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ProviderApiKeyPatch)]
 pub struct KeyPatch {
     /// A new secret for this credential (its state starts afresh).
+    #[schema(write_only)]
     api_key: Option<String>,
     /// `true` re-enables a disabled credential.
     enabled: Option<bool>,
@@ -47,6 +51,7 @@ async fn change_pool(
 }
 
 /// `POST /admin/providers/{id}/api_keys`: one more credential.
+#[utoipa::path(post, path = "/admin/providers/{id}/api_keys", tag = "providers", params(("id" = String, Path)), request_body = NewKey, responses((status = 201, description = "The provider, with the credential added", body = Provider), crate::openapi::Errors))]
 pub async fn add(
     _: Admin,
     State(state): State<AppState>,
@@ -90,6 +95,7 @@ fn find<'a>(
 /// `PATCH /admin/providers/{id}/api_keys/{key}`: a new secret, or
 /// `{"enabled": true}` after a disable. Either raises its generation, so
 /// that the gateways' marks on it no longer hold.
+#[utoipa::path(patch, path = "/admin/providers/{id}/api_keys/{key}", tag = "providers", params(("id" = String, Path), ("key" = String, Path, description = "the credential's id")), request_body = KeyPatch, responses((status = 200, description = "The provider as stored", body = Provider), crate::openapi::Errors))]
 pub async fn patch(
     _: Admin,
     State(state): State<AppState>,
@@ -129,6 +135,7 @@ pub async fn patch(
 }
 
 /// `DELETE /admin/providers/{id}/api_keys/{key}`.
+#[utoipa::path(delete, path = "/admin/providers/{id}/api_keys/{key}", tag = "providers", params(("id" = String, Path), ("key" = String, Path, description = "the credential's id")), responses((status = 200, description = "The provider as stored", body = Provider), crate::openapi::Errors))]
 pub async fn remove(
     _: Admin,
     State(state): State<AppState>,

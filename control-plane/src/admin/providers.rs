@@ -11,7 +11,7 @@ use axum::Json;
 
 use super::key_pool::{self, KeyShown};
 use super::resource::{self, Creatable, Resource};
-use super::upstream_url::check_base_url;
+use super::upstream_url::BaseUrl;
 use crate::auth::Admin;
 use crate::clock::now_ms;
 use crate::db::providers::{Row, StoredCredential, KINDS};
@@ -21,16 +21,19 @@ use crate::ids::new_id;
 use crate::pages::{List, PageQuery};
 use crate::patch::set;
 use crate::state::AppState;
-use crate::validate::{check_slug, name};
+use crate::validate::{Name, Slug};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Provider {
     id: String,
     object: &'static str,
     name: String,
     kind: String,
+    #[schema(format = "uri")]
     base_url: String,
     has_api_key: bool,
+    /// Each credential as id, hint and state (never the secret).
+    #[schema(value_type = Vec<Object>)]
     api_keys: Vec<KeyShown>,
     created_at: i64,
 }
@@ -49,6 +52,7 @@ pub async fn written(state: &AppState, id: &str) -> ApiResult<Json<Provider>> {
     Ok(Json(shown.add_benches(state)))
 }
 
+#[utoipa::path(get, path = "/admin/providers/{id}", tag = "providers", params(("id" = String, Path)), responses((status = 200, description = "OK", body = Provider), crate::openapi::Errors))]
 pub async fn get(
     admin: Admin,
     State(state): State<AppState>,
@@ -58,6 +62,7 @@ pub async fn get(
     Ok(Json(shown.add_benches(&state)))
 }
 
+#[utoipa::path(get, path = "/admin/providers", tag = "providers", params(crate::pages::PageQuery), responses((status = 200, description = "A page, in id order", body = [Provider]), crate::openapi::Errors))]
 pub async fn list(
     admin: Admin,
     State(state): State<AppState>,
@@ -72,6 +77,7 @@ pub async fn list(
     Ok(Json(list))
 }
 
+#[utoipa::path(post, path = "/admin/providers", tag = "providers", request_body = NewProvider, responses((status = 201, description = "Created", body = Provider), crate::openapi::Errors))]
 pub async fn create(
     admin: Admin,
     State(state): State<AppState>,
@@ -81,6 +87,7 @@ pub async fn create(
     Ok((status, Json(shown.add_benches(&state))))
 }
 
+#[utoipa::path(patch, path = "/admin/providers/{id}", tag = "providers", params(("id" = String, Path)), request_body = ProviderPatch, responses((status = 200, description = "As stored", body = Provider), crate::openapi::Errors))]
 pub async fn patch(
     admin: Admin,
     State(state): State<AppState>,
@@ -91,17 +98,21 @@ pub async fn patch(
     Ok(Json(shown.add_benches(&state)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProvider {
-    id: Option<String>,
-    name: Option<String>,
+    id: Option<Slug>,
+    name: Option<Name>,
     #[serde(default = "default_kind")]
     kind: String,
+    #[schema(format = "uri")]
     base_url: String,
+    /// One credential (a pool of one).
     #[serde(default)]
+    #[schema(write_only)]
     api_key: String,
-    /// A key pool (instead of `api_key`).
+    /// A key pool (instead of `api_key`): requests rotate over it.
+    #[schema(write_only, max_items = 16)]
     api_keys: Option<Vec<String>>,
 }
 
@@ -109,15 +120,18 @@ fn default_kind() -> String {
     "openai".to_string()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderPatch {
-    name: Option<String>,
+    name: Option<Name>,
     kind: Option<String>,
+    #[schema(format = "uri")]
     base_url: Option<String>,
     /// Replaces the pool with this one credential.
+    #[schema(write_only)]
     api_key: Option<String>,
     /// Replaces the pool.
+    #[schema(write_only)]
     api_keys: Option<Vec<String>>,
 }
 
@@ -152,7 +166,7 @@ fn pool_of(
 }
 
 fn base_url(state: &AppState, url: &str) -> ApiResult<String> {
-    check_base_url(url, state.settings.allow_private_upstreams)
+    BaseUrl::parse(url, state.settings.allow_private_upstreams).map(BaseUrl::into_string)
 }
 
 impl Resource for Row {
@@ -174,7 +188,7 @@ impl Resource for Row {
     }
 
     async fn apply(&mut self, p: ProviderPatch, state: &AppState) -> ApiResult<()> {
-        set(&mut self.name, p.name, |v| name(v, "name"))?;
+        set(&mut self.name, p.name, |v| Ok(v.into_string()))?;
         set(&mut self.kind, p.kind, check_kind)?;
         set(&mut self.base_url, p.base_url, |v| base_url(state, &v))?;
         if let Some(pool) = pool_of(state, p.api_key, p.api_keys)? {
@@ -192,16 +206,10 @@ impl Creatable for Row {
     type New = NewProvider;
 
     async fn create(new: NewProvider, state: &AppState) -> ApiResult<Row> {
-        let id = match new.id {
-            Some(id) => {
-                check_slug(&id, "id")?;
-                id
-            }
-            None => new_id("prov"),
-        };
+        let id = new.id.map_or_else(|| new_id("prov"), Slug::into_string);
         let api_key = (!new.api_key.is_empty()).then_some(new.api_key);
         let mut row = Row {
-            name: name(new.name.unwrap_or_else(|| id.clone()), "name")?,
+            name: new.name.map_or_else(|| id.clone(), Name::into_string),
             id,
             kind: check_kind(new.kind)?,
             base_url: base_url(state, &new.base_url)?,
@@ -221,6 +229,7 @@ impl Creatable for Row {
 }
 
 /// Refused while a model still deploys on it.
+#[utoipa::path(delete, path = "/admin/providers/{id}", tag = "providers", params(("id" = String, Path)), responses((status = 204, description = "Deleted"), crate::openapi::Errors))]
 pub async fn delete(
     _: Admin,
     State(state): State<AppState>,

@@ -107,3 +107,55 @@ pub async fn written<R: Resource>(state: &AppState, id: &str) -> ApiResult<Json<
 async fn shown<R: Resource>(state: &AppState, id: &str) -> ApiResult<Json<R::Shown>> {
     Ok(Json(load::<R>(&state.db, id).await?.show()?))
 }
+
+/// The shared handlers of one resource as plain functions, each with its
+/// OpenAPI operation (`utoipa_axum::routes!` takes no generic handler):
+/// `many` makes `create` and `list` on the collection's path, `one` makes
+/// `get` and `patch` on the item's.
+macro_rules! shared_handlers {
+    (many: $row:ty, $tag:tt, $path:tt, $new:ident, $shown:ident) => {
+        #[utoipa::path(post, path = $path, tag = $tag, request_body = $new,
+            responses((status = 201, description = "Created", body = $shown), $crate::openapi::Errors))]
+        pub async fn create(
+            admin: $crate::auth::Admin,
+            state: axum::extract::State<$crate::state::AppState>,
+            body: axum::body::Bytes,
+        ) -> $crate::error::ApiResult<(axum::http::StatusCode, axum::Json<$shown>)> {
+            $crate::admin::resource::create::<$row>(admin, state, body).await
+        }
+
+        #[utoipa::path(get, path = $path, tag = $tag, params($crate::pages::PageQuery),
+            responses((status = 200, description = "A page, in id order", body = [$shown]), $crate::openapi::Errors))]
+        pub async fn list(
+            admin: $crate::auth::Admin,
+            state: axum::extract::State<$crate::state::AppState>,
+            page: $crate::error::Q<$crate::pages::PageQuery>,
+        ) -> $crate::error::ApiResult<axum::Json<$crate::pages::List<$shown>>> {
+            $crate::admin::resource::list::<$row>(admin, state, page).await
+        }
+    };
+    (one: $row:ty, $tag:tt, $path:tt, $patch:ident, $shown:ident) => {
+        #[utoipa::path(get, path = $path, tag = $tag, params(("id" = String, Path)),
+            responses((status = 200, description = "OK", body = $shown), $crate::openapi::Errors))]
+        pub async fn get(
+            admin: $crate::auth::Admin,
+            state: axum::extract::State<$crate::state::AppState>,
+            id: axum::extract::Path<String>,
+        ) -> $crate::error::ApiResult<axum::Json<$shown>> {
+            $crate::admin::resource::get::<$row>(admin, state, id).await
+        }
+
+        #[utoipa::path(patch, path = $path, tag = $tag, params(("id" = String, Path)), request_body = $patch,
+            responses((status = 200, description = "As stored", body = $shown), $crate::openapi::Errors))]
+        pub async fn patch(
+            admin: $crate::auth::Admin,
+            state: axum::extract::State<$crate::state::AppState>,
+            id: axum::extract::Path<String>,
+            body: axum::body::Bytes,
+        ) -> $crate::error::ApiResult<axum::Json<$shown>> {
+            $crate::admin::resource::patch::<$row>(admin, state, id, body).await
+        }
+    };
+}
+
+pub(crate) use shared_handlers;

@@ -227,6 +227,23 @@ pub fn check_base_url(raw: &str, allow_private: bool) -> ApiResult<String> {
     Ok(normal)
 }
 
+/// A provider's base URL that has passed [`check_base_url`], normalised.
+/// It is parsed with the settings (whether private addresses are allowed),
+/// so it has a parse fn rather than a `Deserialize`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl(String);
+
+impl BaseUrl {
+    /// A 400 naming `base_url` when the URL is refused.
+    pub fn parse(raw: &str, allow_private: bool) -> ApiResult<BaseUrl> {
+        check_base_url(raw, allow_private).map(BaseUrl)
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 #[cfg(test)]
 #[path = "upstream_url_tests.rs"]
 mod tests;

@@ -15,8 +15,9 @@ use crate::pages::{List, PageQuery};
 use crate::state::AppState;
 use crate::usage_record::{cursor, Record};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UsageFilter {
     key_id: Option<String>,
     account_id: Option<String>,
@@ -76,6 +77,7 @@ pub struct AdminRecord {
     provider: String,
 }
 
+#[utoipa::path(get, path = "/admin/usage", tag = "usage", params(UsageFilter), responses((status = 200, description = "A page of usage records"), crate::openapi::Errors))]
 pub async fn list(
     _: Admin,
     State(state): State<AppState>,
@@ -165,6 +167,7 @@ pub struct SummaryRow {
 
 /// Totals per group (exact) and latency percentiles (from the rollup's
 /// histogram: see `summary`).
+#[utoipa::path(get, path = "/admin/usage/summary", tag = "usage", params(UsageFilter), responses((status = 200, description = "Sums grouped by `group_by`"), crate::openapi::Errors))]
 pub async fn summary(
     _: Admin,
     State(state): State<AppState>,
@@ -241,6 +244,7 @@ fn quantile(counts: &[(i64, i64)], p: f64) -> Option<i64> {
 /// `GET /admin/usage/streams`: what the rollup does not keep, over the
 /// filter's range from the records: the time to first token of streams
 /// (exact p50/p95) and the tokens that were estimated.
+#[utoipa::path(get, path = "/admin/usage/streams", tag = "usage", params(UsageFilter), responses((status = 200, description = "Streaming usage"), crate::openapi::Errors))]
 pub async fn streams(
     _: Admin,
     State(state): State<AppState>,

@@ -119,6 +119,7 @@ async fn next_chunk(mut s: Next) -> Option<(Result<Bytes, std::io::Error>, Next)
     }
 }
 
+#[utoipa::path(get, path = "/admin/usage/export.csv", tag = "usage", params(UsageFilter), responses((status = 200, description = "Every matching record as CSV (text/csv), streamed", content_type = "text/csv"), crate::openapi::Errors))]
 pub async fn export(
     _: Admin,
     State(state): State<AppState>,

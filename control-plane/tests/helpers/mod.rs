@@ -89,6 +89,15 @@ pub struct TestApp {
     postgres: Option<(String, String)>,
 }
 
+/// An app with a key on an account and a provider `p1`, what the
+/// bad-input tests start from: `(app, key id, account id)`.
+pub async fn spawn_with_key_and_provider(backend: Backend) -> (TestApp, String, String) {
+    let app = spawn_app(backend).await;
+    let (key, _, account) = app.key().await;
+    app.provider("p1").await;
+    (app, key, account)
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     let data_dir = std::env::temp_dir().join(unique("tollgate-cp-test"));
     let (database_url, postgres) = match backend {
@@ -257,6 +266,13 @@ impl TestApp {
             .admin_ok("POST", "/admin/accounts", Some(&json!({"name": name})), 201)
             .await;
         account["id"].as_str().expect("account id").to_string()
+    }
+
+    /// A new provider `id` at a public URL, with no credential; its answer.
+    pub async fn provider(&self, id: &str) -> Value {
+        let body = json!({"id": id, "base_url": "https://example.com/v1"});
+        self.admin_ok("POST", "/admin/providers", Some(&body), 201)
+            .await
     }
 
     /// A new key on a new account: `(key id, secret, account id)`.
