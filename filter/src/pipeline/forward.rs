@@ -53,7 +53,7 @@ impl Request {
             .get(&f.provider)
             .filter(|u| u.pool.len() > 1)
         {
-            let start = crate::credentials::next_start();
+            let start = crate::credentials::next_start(&up.id);
             let chosen = crate::credentials::choose(store, up, start, &[], now_ms)
                 .or_else(|| up.pool.get(start % up.pool.len()));
             if let Some(k) = chosen {
