@@ -46,7 +46,7 @@ def provider(stack, base_url: str) -> str:
 
 def model(stack, *deployments: tuple, max_attempts: int | None = None, strategy: str | None = None) -> str:
     """A model whose deployments are (provider, upstream model, priority[,
-    first-byte timeout in ms])."""
+    first-byte timeout in ms[, idle timeout in ms]])."""
     mid = f"fo-{tag()}"
     stack.must("POST", "/admin/models", {
         "id": mid,
@@ -55,7 +55,8 @@ def model(stack, *deployments: tuple, max_attempts: int | None = None, strategy:
         "pricing": {"input_per_1m": 1.0, "output_per_1m": 2.0},
         "deployments": [
             {"provider": d[0], "upstream_model": d[1], "priority": d[2], "weight": 1,
-             **({"first_byte_timeout_ms": d[3]} if len(d) > 3 else {})}
+             **({"first_byte_timeout_ms": d[3]} if len(d) > 3 and d[3] else {}),
+             **({"idle_timeout_ms": d[4]} if len(d) > 4 else {})}
             for d in deployments
         ],
     })
@@ -126,6 +127,8 @@ def fleet(stack, test_ca):
         "paced": Mock(stack, "paced", "x-mock-chunk-delay-ms=300", "x-mock-words=10"),
         # A chunk a second for 40 s (issue 11: no total-duration cut).
         "long": Mock(stack, "long", "x-mock-chunk-delay-ms=1000", "x-mock-words=40"),
+        # The first chunk at once, the next after 3 s: a stalled stream.
+        "stall": Mock(stack, "stall", "x-mock-chunk-delay-ms=3000", "x-mock-words=3"),
         # Headers after 150 ms: slower than "ok", not dead.
         "lag": Mock(stack, "lag", "x-mock-delay-ms=150"),
     }
@@ -154,7 +157,12 @@ def fleet(stack, test_ca):
         "tls": model(stack, (p["dead"], "up-dead", 0), (p["tls"], "up-ok", 1)),
         "slow": model(stack, (p["slow"], "up-slow", 0, 1000), (p["ok"], "up-ok", 1)),
         "all_slow": model(stack, (p["slow"], "up-slow", 0, 500), (p["slow_b"], "up-slow", 1, 500)),
-        "paced": model(stack, (p["paced"], "up-paced", 0, 1000), (p["ok2"], "up-ok2", 1)),
+        # Chunks every 300 ms: within its 1 s first-byte and idle timeouts.
+        "paced": model(stack, (p["paced"], "up-paced", 0, 1000, 1000), (p["ok2"], "up-ok2", 1)),
+        # Silent for 3 s between chunks, with a 1 s idle timeout: through a
+        # failover cluster and through the forward proxy.
+        "stall": model(stack, (p["stall"], "up-stall", 0, None, 1000), (p["ok2"], "up-ok2", 1)),
+        "stall_single": model(stack, (p["stall"], "up-stall", 0, None, 1000)),
         # Two of one priority, shared by weight: until one answers 429.
         "cool": model(stack, (p["e429"], "up-429", 0), (p["ok"], "up-ok", 0)),
         "tls_bad_name": model(stack, (p["dead"], "up-dead", 0), (p["tls_bad_name"], "up-ok", 1)),
@@ -162,10 +170,14 @@ def fleet(stack, test_ca):
         # decides whether the healthy one is reached.
         "capped": model(stack, (p["e503"], "up-503", 0), (p["e500"], "up-500", 1), (p["ok"], "up-ok", 2),
                         max_attempts=2),
-        "long": model(stack, (p["long"], "up-long", 0, 2000), (p["ok2"], "up-ok2", 1)),
-        "long_single": model(stack, (p["long"], "up-long", 0)),
+        # A chunk a second, with a 2 s first-byte and a 2.5 s idle timeout.
+        "long": model(stack, (p["long"], "up-long", 0, 2000, 2500), (p["ok2"], "up-ok2", 1)),
+        "long_single": model(stack, (p["long"], "up-long", 0, None, 2500)),
         "fastest": model(stack, (p["lag"], "up-lag", 0), (p["ok"], "up-ok", 0), strategy="least_latency"),
         "probe": model(stack, (p["flaky"], "up-flaky", 0), (p["ok2"], "up-ok2", 1)),
+        # Four deployments, no max_attempts: the default 3 tries three.
+        "default_cap": model(stack, (p["e503"], "up-503", 0), (p["e500"], "up-500", 1), (p["dead"], "up-dead", 2),
+                             (p["ok"], "up-ok", 3)),
         "deep": model(stack, (p["e503"], "up-503", 0), (p["e500"], "up-500", 1), (p["e429"], "up-429", 2),
                       (p["ok"], "up-ok", 3), max_attempts=4),
     }
@@ -238,6 +250,20 @@ def test_the_first_byte_timeout_does_not_cut_a_stream_that_has_started(stack, ke
     assert (record["cut"], record["attempts"]) == (False, 1), record
 
 
+@pytest.mark.parametrize("name", ["stall", "stall_single"])
+def test_a_stream_silent_past_its_deployments_idle_timeout_is_ended_and_recorded_as_cut(stack, key, fleet, name):
+    status, rid, got, _ = stream_whole(stack, key, fleet["models"][name])
+    assert status == 200
+    # The first chunk came, then nothing for longer than the idle timeout:
+    # the stream ends there, without [DONE], and is not sent again.
+    assert b"data: " in got
+    assert b"[DONE]" not in got, got[-200:]
+    assert len(fleet["mocks"]["stall"].calls(rid)) == 1
+    assert fleet["mocks"]["ok2"].calls(rid) == []
+    record = served_record(stack, rid)
+    assert (record["status"], record["cut"], record["attempts"]) == (200, True, 1), record
+
+
 def test_a_tls_deployment_whose_certificate_does_not_name_its_host_is_not_reached(stack, key, fleet):
     status, headers, body = chat(stack, key, fleet["models"]["tls_bad_name"])
     assert status == 502, body
@@ -275,6 +301,12 @@ def test_a_model_tries_no_more_deployments_than_its_max_attempts(stack, key, fle
     rid = headers["x-request-id"]
     assert (len(mocks["e503"].calls(rid)), len(mocks["e500"].calls(rid))) == (1, 1)
     assert mocks["ok"].calls(rid) == [], "the third deployment is past max_attempts"
+    # No max_attempts: three, the default.
+    status, headers, body = chat(stack, key, fleet["models"]["default_cap"])
+    assert status == 502, body
+    assert "3 deployments" in body["error"]["message"], body
+    rid = headers["x-request-id"]
+    assert [len(mocks[m].calls(rid)) for m in ("e503", "e500", "ok")] == [1, 1, 0]
     # Four attempts, more than the default three: the fourth answers.
     status, headers, body = chat(stack, key, fleet["models"]["deep"])
     assert status == 200, body
@@ -435,7 +467,7 @@ def test_a_bad_strategy_is_a_400_naming_it(stack):
 def test_a_40_s_stream_with_a_chunk_every_second_is_not_cut_on_either_route(stack, key, fleet):
     """No total-duration timeout ends a healthy stream: through a failover
     cluster (with a 2 s first-byte timeout) and through the forward proxy,
-    at once."""
+    at once, each with a 2.5 s idle timeout between chunks."""
     import concurrent.futures
 
     def stream(mid: str):
