@@ -184,18 +184,28 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
             None,
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        let text = e.to_string();
-        let param = text
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let text = e.inner().to_string();
+        // The field the error names (unknown, missing), else the top-level
+        // field whose value is of the wrong type.
+        let named = text
             .split('`')
             .nth(1)
             .filter(|_| text.starts_with("unknown field") || text.starts_with("missing field"))
             .map(str::to_string);
+        let top = e.path().iter().next().and_then(|s| match s {
+            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+            _ => None,
+        });
         ApiError::Invalid {
             message: format!("Invalid JSON body: {text}"),
-            param,
+            param: named.or(top),
         }
-    })
+    })?;
+    de.end()
+        .map_err(|e| ApiError::invalid(format!("Invalid JSON body: {e}"), None))?;
+    Ok(value)
 }
 
 /// `axum::extract::Query` with its rejection in the OpenAI error format.
