@@ -16,7 +16,7 @@ import time
 import pytest
 
 from .helpers import chat_body, stackmod, tag
-from .test_failover import chat, wait_routed
+from .failover_fleet import chat, wait_routed
 
 
 class KeyedMock:
