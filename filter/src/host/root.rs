@@ -77,6 +77,10 @@ impl Root {
     /// (`idle.rs`): a reset of its stream, as Envoy's own idle timeouts do
     /// once the response has started.
     fn end_stalled(&mut self) {
+        // No clock read (a host call) while nothing is watched.
+        if self.worker.borrow().idle.is_empty() {
+            return;
+        }
         let stalled = self.worker.borrow_mut().idle.expired(now_ms());
         for id in stalled {
             if hostcalls::set_effective_context(id).is_err() {
