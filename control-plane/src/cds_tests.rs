@@ -18,6 +18,7 @@ fn deployment(provider: &str, weight: u32, priority: u32) -> Deployment {
         weight,
         priority,
         first_byte_timeout_ms: None,
+        idle_timeout_ms: None,
     }
 }
 

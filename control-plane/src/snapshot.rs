@@ -249,6 +249,7 @@ fn model(m: db::models::Row) -> Option<Model> {
                 weight: d.weight,
                 priority: d.priority,
                 first_byte_timeout_ms: d.first_byte_timeout_ms,
+                idle_timeout_ms: d.idle_timeout_ms,
             })
             .collect(),
         id: m.id,

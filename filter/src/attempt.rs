@@ -160,7 +160,7 @@ pub fn on_attempt(snapshot: Option<&Compiled>, a: &Attempt) -> AttemptDecision {
         let Some(k) = credentials::choose(
             a.store,
             upstream,
-            credentials::next_start(),
+            credentials::next_start(&upstream.id),
             &tried,
             a.now_ms,
         ) else {

@@ -14,6 +14,7 @@ fn model(priorities: &[u32]) -> Model {
             weight: 1,
             priority: *p,
             first_byte_timeout_ms: None,
+            idle_timeout_ms: None,
         })
         .collect();
     let routes = (0..deployments.len())

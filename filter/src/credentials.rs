@@ -1,13 +1,14 @@
 //! Provider key pools (issue 11, rule 5; docs/routing.md, "Key pools"):
 //! requests rotate over a provider's credentials, round-robin on each
-//! worker. A credential answered 429 is benched for its `Retry-After` (or
+//! worker, one counter per pool. A credential answered 429 is benched for its `Retry-After` (or
 //! the cooldown), one answered 401/403 is disabled; both marks live in
 //! Envoy's shared data, so every worker of this Envoy leaves it out at once.
 //! A disabled one is reported to the control plane, which keeps it
 //! disabled (in its database, then in the snapshot) until an admin changes
 //! it; a change raises its generation, which the marks are keyed by.
 
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use tollgate_contract::health::{CredentialHealth, CredentialState, MAX_REPORTED};
 
@@ -98,16 +99,23 @@ pub fn disable(store: &dyn Store, provider: &str, k: &PoolKey, status: u16) {
 }
 
 thread_local! {
-    /// Where this worker's rotation is: one step a request.
-    static NEXT: Cell<usize> = const { Cell::new(0) };
+    /// Where this worker's rotation of each pool is, by provider id: one
+    /// step a request of that pool, so that one pool's traffic does not
+    /// move another's.
+    static NEXT: RefCell<HashMap<String, usize>> = RefCell::new(HashMap::new());
 }
 
-/// The next start of this worker's round-robin.
-pub fn next_start() -> usize {
-    NEXT.with(|n| {
-        let at = n.get();
-        n.set(at.wrapping_add(1));
-        at
+/// The next start of this worker's round-robin over `provider`'s pool.
+pub fn next_start(provider: &str) -> usize {
+    NEXT.with(|next| {
+        let mut next = next.borrow_mut();
+        if let Some(at) = next.get_mut(provider) {
+            let start = *at;
+            *at = at.wrapping_add(1);
+            return start;
+        }
+        next.insert(provider.to_string(), 1);
+        0
     })
 }
 

@@ -96,3 +96,16 @@ fn a_pool_whose_credentials_are_all_disabled_is_exhausted() {
     assert!(c.upstreams["p"].exhausted);
     assert_eq!(c.upstreams["p"].credential, None);
 }
+
+#[test]
+fn each_pool_rotates_on_its_own_counter() {
+    // Interleaved requests of two pools: each still walks its own pool in
+    // order (one counter for every pool would give each the same credential
+    // every time here).
+    let starts: Vec<(usize, usize)> = (0..3)
+        .map(|_| (next_start("pool-a"), next_start("pool-b")))
+        .collect();
+    assert_eq!(starts, [(0, 0), (1, 1), (2, 2)]);
+    assert_eq!(next_start("pool-c"), 0);
+    assert_eq!(next_start("pool-a"), 3);
+}

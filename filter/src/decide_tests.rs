@@ -55,6 +55,7 @@ fn snapshot() -> Compiled {
                     weight: 1,
                     priority: 0,
                     first_byte_timeout_ms: None,
+                    idle_timeout_ms: None,
                 }],
                 input_nanos_per_1m: 0,
                 output_nanos_per_1m: 0,
@@ -70,6 +71,7 @@ fn snapshot() -> Compiled {
                     weight: 1,
                     priority: 0,
                     first_byte_timeout_ms: None,
+                    idle_timeout_ms: None,
                 }],
                 input_nanos_per_1m: 0,
                 output_nanos_per_1m: 0,
@@ -516,6 +518,7 @@ fn a_forward_carries_the_provider_address_credential_and_rewritten_body() {
             marked: Vec::new(),
             least_latency: false,
             first_byte_timeout_ms: None,
+            idle_timeout_ms: None,
         }
     );
     let f = forward(on_body(
@@ -562,6 +565,7 @@ fn kinds_snapshot() -> Compiled {
             weight: 1,
             priority: 0,
             first_byte_timeout_ms: None,
+            idle_timeout_ms: None,
         }],
         input_nanos_per_1m: 0,
         output_nanos_per_1m: 0,

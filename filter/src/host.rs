@@ -35,6 +35,8 @@ struct Http {
     worker: Rc<RefCell<Worker>>,
     request: Request,
     replies: Rc<deferred::Deferred>,
+    /// Its response is in the worker's idle watch (`idle.rs`).
+    watched: bool,
 }
 
 /// When a local reply goes: request-side ones on the event loop's next turn
@@ -142,6 +144,13 @@ impl HttpContext for Http {
                 value.as_deref(),
             );
         }
+        if let (Then::Continue, Some(idle_ms)) = (&outcome.then, self.request.idle_timeout_ms()) {
+            self.worker
+                .borrow_mut()
+                .idle
+                .arm(self.id, idle_ms, now_ms());
+            self.watched = true;
+        }
         self.step(outcome.then, Side::Response)
     }
 
@@ -152,6 +161,15 @@ impl HttpContext for Http {
             || buffer(BufferType::HttpResponseBody, body_size),
             now_ms,
         );
+        if self.watched {
+            let idle = &mut self.worker.borrow_mut().idle;
+            if end_of_stream {
+                idle.forget(self.id);
+                self.watched = false;
+            } else {
+                idle.touch(self.id, now_ms());
+            }
+        }
         if let Some(replacement) = replacement {
             if let Err(status) =
                 hostcalls::set_buffer(BufferType::HttpResponseBody, 0, body_size, &replacement)
@@ -183,6 +201,9 @@ impl HttpContext for Http {
             let _ = hostcalls::set_property(vec!["tollgate_usage"], Some(json));
         };
         let mut worker = self.worker.borrow_mut();
+        if self.watched {
+            worker.idle.forget(self.id);
+        }
         self.request.on_end(
             &mut worker,
             &SharedData,

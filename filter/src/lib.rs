@@ -9,6 +9,7 @@ pub mod config;
 pub mod credentials;
 pub mod decide;
 pub mod health;
+pub mod idle;
 pub mod ids;
 pub mod latency;
 pub mod limits;

@@ -187,6 +187,9 @@ pub struct Request {
     /// The provider and the id of the pool credential the listener chose
     /// (a 401/403 through the forward proxy disables it).
     credential: Option<(String, String)>,
+    /// The idle timeout between body pieces of the chosen deployment, then
+    /// (from the response headers) of the one that answered.
+    idle_timeout_ms: Option<u32>,
 }
 
 impl Request {

@@ -40,6 +40,7 @@ fn snapshot() -> Compiled {
                 weight: 1,
                 priority: 0,
                 first_byte_timeout_ms: None,
+                idle_timeout_ms: None,
             }],
             input_nanos_per_1m: 2_000_000,
             output_nanos_per_1m: 8_000_000,
@@ -169,6 +170,7 @@ fn the_reservation_is_the_prompt_estimate_plus_the_output_cap_at_the_models_pric
         marked: Vec::new(),
         least_latency: false,
         first_byte_timeout_ms: None,
+        idle_timeout_ms: None,
     };
     // 401 weight -> 21 tokens (20 a token, rounded up).
     let (tokens, nanos) = estimate(&f(Some(100)));

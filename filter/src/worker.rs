@@ -62,6 +62,8 @@ pub struct Worker {
     /// any deployment (an empty one is sent once, to clear it).
     pub(crate) health_due_ms: u64,
     pub(crate) health_reported: bool,
+    /// This worker's responses with an idle timeout (`idle.rs`).
+    pub idle: crate::idle::Watch,
 }
 
 impl Worker {
@@ -81,6 +83,7 @@ impl Worker {
             metric_ids: HashMap::new(),
             health_due_ms: 0,
             health_reported: false,
+            idle: crate::idle::Watch::default(),
         }
     }
 

@@ -43,7 +43,7 @@ pub async fn handle(
         "prompt_tokens": 0, "completion_tokens": 0, "status": null, "completed": false,
     });
     let id = state.record(entry);
-    let (response, streaming) = match answer(&state, id, kind, &headers, body).await {
+    let (mut response, streaming) = match answer(&state, id, kind, &headers, body).await {
         Ok(answer) => answer,
         // Anthropic's API answers its errors in its own shape.
         Err(ApiError(status, body)) if matches!(kind, Kind::Messages | Kind::CountTokens) => (
@@ -52,6 +52,13 @@ pub async fn handle(
         ),
         Err(error) => (error.into_response(), false),
     };
+    // `x-mock-retry-after: N` goes back as `retry-after: N` on an error
+    // answer (a rate limit that says when to come back).
+    if let Some(after) = headers.get("x-mock-retry-after") {
+        if !response.status().is_success() {
+            response.headers_mut().insert("retry-after", after.clone());
+        }
+    }
     let mut fields = vec![("status", response.status().as_u16().into())];
     if !streaming {
         fields.push(("completed", true.into()));

@@ -75,6 +75,16 @@ def test_provider_credentials_are_write_only(stack):
                                                     "first_byte_timeout_ms": 50}]}, "deployments"),
     ("/admin/models", {"id": "m1", "deployments": [{"provider": "mock", "upstream_model": "x",
                                                     "first_byte_timeout_ms": 600001}]}, "deployments"),
+    ("/admin/models", {"id": "m1", "deployments": [{"provider": "mock", "upstream_model": "x",
+                                                    "idle_timeout_ms": 100}]}, "deployments"),
+    ("/admin/models", {"id": "m1", "deployments": [{"provider": "mock", "upstream_model": "x",
+                                                    "idle_timeout_ms": 120001}]}, "deployments"),
+    ("/admin/models", {"id": "m1", "max_attempts": 0, "deployments": [{"provider": "mock", "upstream_model": "x"}]},
+     "max_attempts"),
+    ("/admin/models", {"id": "m1", "max_attempts": 6, "deployments": [{"provider": "mock", "upstream_model": "x"}]},
+     "max_attempts"),
+    ("/admin/models", {"id": "m1", "max_attempts": "three",
+                       "deployments": [{"provider": "mock", "upstream_model": "x"}]}, "max_attempts"),
 ])
 def test_bad_admin_input_is_a_400_that_names_the_field(stack, account, path, body, param):
     if body.get("account_id") == "ACCOUNT":

@@ -10,7 +10,7 @@ import json
 import re
 
 from .helpers import chat_body, stackmod
-from .test_failover import model, provider, wait_routed
+from .failover_fleet import model, provider, wait_routed
 
 BOARD = stackmod.ROOT / "deploy" / "grafana" / "tollgate.json"
 

@@ -9,23 +9,26 @@ credential its own way (`--key-steer KEY:x-mock-NAME=VALUE`)."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import time
 
 import pytest
 
-from .helpers import stackmod, tag
-from .test_failover import chat, wait_routed
+from .helpers import chat_body, stackmod, tag
+from .failover_fleet import chat, wait_routed
 
 
 class KeyedMock:
     """A mock upstream; `rules` maps a credential to the `x-mock-*` header
     it is answered with."""
 
-    def __init__(self, stack, name: str, rules: dict[str, str]):
+    def __init__(self, stack, name: str, rules: dict[str, str | tuple[str, ...]]):
         self.port = stackmod.free_port()
         args = [str(stackmod.binary("tollgate-mock-upstream")), "--listen", f"127.0.0.1:{self.port}"]
         for secret, rule in rules.items():
-            args += ["--key-steer", f"{secret}:{rule}"]
+            for one in (rule,) if isinstance(rule, str) else rule:
+                args += ["--key-steer", f"{secret}:{one}"]
         self.proc = stackmod.Proc(f"mock-{name}-{self.port}", args, stack.work_dir).start(ready="listening on")
 
     @property
@@ -80,7 +83,10 @@ def pools(stack):
     """Every pool the tests use, created at once so that one wait covers
     their clusters."""
     keys = {name: secrets(3) for name in ("rotate", "bench", "disable", "all_bad")}
-    rules = {"rotate": {}, "bench": {keys["bench"][1]: "x-mock-status=429"},
+    keys |= {name: secrets(2) for name in ("pair_a", "pair_b", "retry_after")}
+    rules = {"rotate": {}, "pair_a": {}, "pair_b": {},
+             "retry_after": {keys["retry_after"][1]: ("x-mock-status=429", "x-mock-retry-after=120")},
+             "bench": {keys["bench"][1]: "x-mock-status=429"},
              "disable": {keys["disable"][1]: "x-mock-status=401"},
              "all_bad": {k: "x-mock-status=401" for k in keys["all_bad"]}}
     mocks: dict = {}
@@ -120,6 +126,27 @@ def test_requests_rotate_over_every_credential_of_a_pool(stack, key, pools):
     assert set(used) == set(pools["keys"]["rotate"])
 
 
+def test_two_pools_rotate_each_on_its_own(stack, key, pools):
+    """Requests of two pools, interleaved on one connection (so on one
+    worker): each pool walks its own credentials in turn. One counter for
+    every pool would send each pool's requests to one credential only."""
+    mids = [pools["made"][name][1] for name in ("pair_a", "pair_b")]
+    conn = http.client.HTTPConnection("127.0.0.1", stack.gateway_port, timeout=30)
+    try:
+        for _ in range(4):
+            for mid in mids:
+                conn.request("POST", "/v1/chat/completions", body=chat_body(mid),
+                             headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
+                resp = conn.getresponse()
+                body = resp.read()
+                assert resp.status == 200, body
+    finally:
+        conn.close()
+    for name in ("pair_a", "pair_b"):
+        first, second = pools["keys"][name]
+        assert pools["mocks"][name].keys_used() == [first, second, first, second], name
+
+
 def test_a_credential_answered_429_is_benched_and_the_others_carry_on(stack, key, pools):
     mock = pools["mocks"]["bench"]
     pid, mid, _ = pools["made"]["bench"]
@@ -133,16 +160,35 @@ def test_a_credential_answered_429_is_benched_and_the_others_carry_on(stack, key
     assert len(used) == 9
     shown = stackmod.wait_until(lambda: (k := api_key(stack, pid, 1))["state"] == "benched" and k, timeout=15,
                                 what="the bench in the admin API")
-    assert shown["benched_until"] > 0
+    # No Retry-After: benched for the cooldown, 30 s.
+    assert time.time() + 15 < shown["benched_until"] <= time.time() + 31, shown
     assert status_credential(stack, pid, shown["id"])["state"] == "benched"
     assert api_key(stack, pid, 0)["state"] == "active"
+
+
+def test_a_credential_answered_429_with_retry_after_is_benched_that_long(stack, key, pools):
+    mock = pools["mocks"]["retry_after"]
+    pid, mid, _ = pools["made"]["retry_after"]
+    good, limited = pools["keys"]["retry_after"]
+    for _ in range(8):
+        status, _, body = chat(stack, key, mid)
+        assert status == 200, body
+    used = mock.keys_used()
+    # Tried once (on one worker or the other), then left out for 120 s:
+    # the other credential takes the traffic.
+    assert used.count(limited) == 1, used
+    assert used.count(good) == 8, used
+    shown = stackmod.wait_until(lambda: (k := api_key(stack, pid, 1))["state"] == "benched" and k, timeout=15,
+                                what="the bench in the admin API")
+    assert time.time() + 100 < shown["benched_until"] <= time.time() + 121, shown
+    assert status_credential(stack, pid, shown["id"])["state"] == "benched"
 
 
 def test_a_credential_answered_401_is_disabled_until_an_admin_re_enables_it(stack, key, pools):
     mock = pools["mocks"]["disable"]
     pid, mid, _ = pools["made"]["disable"]
     bad = pools["keys"]["disable"][1]
-    # Rotation is per worker (one counter per worker across pools), so how
+    # Rotation is per worker (one counter per pool on each worker), so how
     # many requests reach the bad key first depends on which worker serves
     # them: go on until it was tried, then it is never tried again.
     for _ in range(30):

@@ -9,7 +9,8 @@ use super::resource::{Creatable, Resource};
 use crate::auth::Admin;
 use crate::clock::now_ms;
 use crate::db::models::{
-    encode_deployments, Deployment, Pricing, Row, FIRST_BYTE_TIMEOUT_MS, MAX_CATEGORY_CHARS,
+    encode_deployments, Deployment, Pricing, Row, FIRST_BYTE_TIMEOUT_MS, IDLE_TIMEOUT_MS,
+    MAX_CATEGORY_CHARS,
 };
 use crate::db::{self, Db};
 use crate::error::{ApiError, ApiResult};
@@ -135,6 +136,14 @@ async fn check_deployments(state: &AppState, deployments: &[Deployment]) -> ApiR
         {
             return Err(ApiError::invalid(
                 "`first_byte_timeout_ms` must be from 100 to 600000",
+                Some("deployments"),
+            ));
+        }
+        if d.idle_timeout_ms
+            .is_some_and(|t| !IDLE_TIMEOUT_MS.contains(&t))
+        {
+            return Err(ApiError::invalid(
+                "`idle_timeout_ms` must be from 500 to 120000",
                 Some("deployments"),
             ));
         }

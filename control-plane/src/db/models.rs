@@ -62,10 +62,18 @@ pub struct Deployment {
     /// before the request is tried on the next (`None`: no limit of its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_byte_timeout_ms: Option<u32>,
+    /// The longest silence between two pieces of a response body once its
+    /// headers came (`None`: only Envoy's route idle timeout, 120 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_ms: Option<u32>,
 }
 
 /// The range a deployment's `first_byte_timeout_ms` may take.
 pub const FIRST_BYTE_TIMEOUT_MS: std::ops::RangeInclusive<u32> = 100..=600_000;
+/// The range a deployment's `idle_timeout_ms` may take: the filter checks
+/// every tick (100 ms), and Envoy's route idle timeout (120 s) ends a
+/// longer silence first.
+pub const IDLE_TIMEOUT_MS: std::ops::RangeInclusive<u32> = 500..=120_000;
 
 fn one() -> u32 {
     1

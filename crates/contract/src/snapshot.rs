@@ -199,6 +199,11 @@ pub struct Deployment {
     /// tried on the next deployment (504 when none is left).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_byte_timeout_ms: Option<u32>,
+    /// Once response headers came, the longest silence between two pieces
+    /// of the body before the gateway ends the response (a stalled stream
+    /// ends without its last event, and its usage record says `cut`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_ms: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -75,6 +75,9 @@ pub struct Forward {
     /// The chosen deployment's first-byte timeout (Envoy's per-try timeout:
     /// it applies to each attempt of the request).
     pub first_byte_timeout_ms: Option<u32>,
+    /// The chosen deployment's idle timeout between body pieces (the
+    /// deployment that answers decides, `pipeline/response.rs`).
+    pub idle_timeout_ms: Option<u32>,
 }
 
 /// What the body decides: send it on, or answer it here.
@@ -271,6 +274,7 @@ pub fn on_body_with(
         marked,
         least_latency: model.strategy == tollgate_contract::snapshot::Strategy::LeastLatency,
         first_byte_timeout_ms: deployment.first_byte_timeout_ms,
+        idle_timeout_ms: deployment.idle_timeout_ms,
     })))
 }
 

@@ -73,6 +73,26 @@ impl Root {
 
     /// The deployments' health, for `/api/status`; the answer is not waited
     /// for (the next report says it again).
+    /// Ends each response silent past its deployment's idle timeout
+    /// (`idle.rs`): a reset of its stream, as Envoy's own idle timeouts do
+    /// once the response has started.
+    fn end_stalled(&mut self) {
+        // No clock read (a host call) while nothing is watched.
+        if self.worker.borrow().idle.is_empty() {
+            return;
+        }
+        let stalled = self.worker.borrow_mut().idle.expired(now_ms());
+        for id in stalled {
+            if hostcalls::set_effective_context(id).is_err() {
+                continue;
+            }
+            log::warn!("#{id} tollgate: the upstream was silent past its idle timeout; the response is ended");
+            if let Err(status) = hostcalls::reset_http_response() {
+                log::error!("#{id} tollgate: cannot end a stalled response: {status:?}");
+            }
+        }
+    }
+
     fn report_health(&mut self) {
         let Some(call) = self.worker.borrow_mut().health_call(&SharedData, now_ms()) else {
             return;
@@ -211,6 +231,7 @@ impl RootContext for Root {
         self.lease();
         self.report_health();
         self.worker.borrow_mut().drop_retired();
+        self.end_stalled();
     }
 
     fn on_queue_ready(&mut self, queue_id: u32) {
@@ -226,6 +247,7 @@ impl RootContext for Root {
             worker: Rc::clone(&self.worker),
             request: Request::default(),
             replies: Rc::clone(&self.replies),
+            watched: false,
         }))
     }
 

@@ -53,7 +53,7 @@ impl Request {
             .get(&f.provider)
             .filter(|u| u.pool.len() > 1)
         {
-            let start = crate::credentials::next_start();
+            let start = crate::credentials::next_start(&up.id);
             let chosen = crate::credentials::choose(store, up, start, &[], now_ms)
                 .or_else(|| up.pool.get(start % up.pool.len()));
             if let Some(k) = chosen {
@@ -70,6 +70,7 @@ impl Request {
         self.measured = f.least_latency.then(|| (f.model.clone(), f.deployment));
         self.operation = admitted.endpoint.name();
         self.attempts = 1;
+        self.idle_timeout_ms = f.idle_timeout_ms;
         let account = snapshot.accounts.get(&admitted.key.account_id);
         let plan = plan(&config, &admitted.key, account);
         if !plan.is_empty() && f.metered {

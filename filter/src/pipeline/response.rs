@@ -42,6 +42,7 @@ impl Request {
                     ) {
                         meter.served_by(provider, upstream_model);
                     }
+                    self.idle_timeout_ms = route::idle_timeout_of(snapshot, &routed.model, index);
                 }
             }
             let tried = match (served, &self.routed) {
@@ -118,6 +119,13 @@ impl Request {
             body: BodyChange::Keep,
             then: Then::Continue,
         }
+    }
+
+    /// Once the response headers came: how long the deployment that answered
+    /// may stay silent between two pieces of the body (`idle.rs`).
+    pub fn idle_timeout_ms(&self) -> Option<u64> {
+        self.meter.as_ref()?;
+        self.idle_timeout_ms.map(u64::from)
     }
 
     fn disable_credential(&self, store: &dyn Store, status: u16) {

@@ -93,6 +93,16 @@ pub fn deployment_of(snapshot: &Compiled, model: &str, index: u32) -> Option<(St
     Some((d.provider.clone(), d.upstream_model.clone()))
 }
 
+/// The idle timeout between body pieces of a model's deployment.
+pub fn idle_timeout_of(snapshot: &Compiled, model: &str, index: u32) -> Option<u32> {
+    snapshot
+        .models
+        .get(model)?
+        .deployments
+        .get(index as usize)?
+        .idle_timeout_ms
+}
+
 /// What a client gets instead of a 5xx left after every retry Envoy made:
 /// the gateway's own error, which names how many deployments were tried and
 /// never a provider's address. `from_upstream`: a provider's answer (else
