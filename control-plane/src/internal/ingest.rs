@@ -95,11 +95,20 @@ fn note_health(state: &AppState, records: &[UsageRecord]) {
             continue;
         }
         let at_ms = i64::try_from(r.created_at_ms).unwrap_or(i64::MAX);
-        let entry = health.entry(r.provider.clone()).or_insert(ProviderHealth {
-            last_status: r.status,
-            at_ms,
-            recent_errors: 0,
-        });
+        // The provider's name copied only the first time it is seen.
+        if !health.contains_key(&r.provider) {
+            health.insert(
+                r.provider.clone(),
+                ProviderHealth {
+                    last_status: r.status,
+                    at_ms,
+                    recent_errors: 0,
+                },
+            );
+        }
+        let Some(entry) = health.get_mut(&r.provider) else {
+            continue;
+        };
         if at_ms >= entry.at_ms {
             entry.last_status = r.status;
             entry.at_ms = at_ms;
