@@ -2,9 +2,9 @@
 //!
 //! Ingestion is idempotent on the filter-minted `request_id`: each record is
 //! `INSERT ... ON CONFLICT DO NOTHING`, and only a record that was really
-//! inserted moves money and is queued for the rollup, in the same
-//! transaction (`db::usage::insert_batch`; `db::rollup_writer` adds the
-//! queued records to the rollup after the commit).
+//! inserted moves money, in the same transaction, and reaches the rollup
+//! (`db::usage::insert_batch`; `db::rollup_writer` adds the records to the
+//! rollup after the commit).
 //! The batch is acknowledged (200) only after the commit, so a batch whose
 //! answer was lost is simply sent again and counts once.
 
