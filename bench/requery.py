@@ -31,9 +31,10 @@ def main() -> int:
     ap.add_argument("--fill-postgres", metavar="DBNAME",
                     help="instead of SQLite: create this PostgreSQL database, make its schema with the last "
                          "binary, fill it with --records records, answer from it, and drop it")
+    ap.add_argument("--database-url", help="instead of SQLite: an existing PostgreSQL database, kept")
     args = ap.parse_args()
     binaries = [tuple(b.split("=", 2)) for b in args.binary]
-    backend, url = "sqlite", None
+    backend, url = ("postgres", args.database_url) if args.database_url else ("sqlite", None)
     if args.fill_postgres:
         backend, url = "postgres", f"postgres://127.0.0.1:5432/{args.fill_postgres}"
         run.psql(f"CREATE DATABASE {args.fill_postgres}")
