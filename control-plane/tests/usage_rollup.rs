@@ -108,8 +108,18 @@ async fn summaries_over_any_range_are_exact_for_counts_tokens_and_cost() {
         app.call("POST", "/internal/usage", &Auth::FilterSecret, Some(&again))
             .await;
 
-        let ranges: [(Option<i64>, Option<i64>); 9] = [
+        let ranges: [(Option<i64>, Option<i64>); 11] = [
             (None, None),
+            // Edges near an hour's end (until) or start (both): read as the
+            // whole hour less the records outside the range.
+            (
+                Some(T0 + D + 11 * H - 3000),
+                Some(T0 + 3 * D + 2 * H - 4000),
+            ),
+            (
+                Some(T0 + 2 * D + 5 * H + 60_000),
+                Some(T0 + 2 * D + 7 * H - 60_000),
+            ),
             // A day cut mid-hour: 14 whole hours of one day (the day less
             // its first 10), 9 of the next.
             (

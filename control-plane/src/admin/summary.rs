@@ -104,7 +104,13 @@ pub async fn summarise(db: &Db, f: &Filter, group: GroupBy) -> ApiResult<BTreeMa
     // Every record committed before now, in the rollup.
     rollup_writer::drain(db).await?;
     let hourly = rollup::has_hours(f, group);
-    let mut plan = plan(f.since_ms, f.until_ms, hourly && group != GroupBy::Hour);
+    // A partial hour at an edge that is more than half of its hour: the
+    // whole hour from the rollup, less the records of its other part.
+    let (mut since, mut until, mut cut_out) = (f.since_ms, f.until_ms, Vec::new());
+    if hourly && f.status.is_none() {
+        (since, until, cut_out) = widen_to_hours(since, until);
+    }
+    let mut plan = plan(since, until, hourly && group != GroupBy::Hour);
     if f.status.is_some() || (group == GroupBy::Hour && !hourly) {
         // The rollup keeps no status, and no hours per model and key: such
         // a summary reads the records.
@@ -127,26 +133,15 @@ pub async fn summarise(db: &Db, f: &Filter, group: GroupBy) -> ApiResult<BTreeMa
         plan.raw.extend(hours);
     }
     let mut out: BTreeMap<String, Sums> = BTreeMap::new();
-    for (a, b) in &plan.raw {
-        let edge = Filter {
-            since_ms: Some(*a),
-            until_ms: Some(*b),
-            ..f.clone()
-        };
-        for t in usage_report::totals(db, &edge, group).await? {
-            out.entry(t.grp).or_default().merge(&Sums {
-                requests: t.requests,
-                errors: t.errors,
-                input_tokens: t.input_tokens,
-                output_tokens: t.output_tokens,
-                cost_nanos: t.cost_nanos,
-                ..Sums::default()
-            });
+    for range in &plan.raw {
+        for (grp, sums) in from_records(db, f, group, *range, |b| b).await? {
+            out.entry(grp).or_default().merge(&sums);
         }
-        for c in usage_report::latency_counts(db, &edge, group).await? {
-            let sums = out.entry(c.grp).or_default();
-            let b = &mut sums.buckets[rollup::bucket(c.latency_ms)];
-            *b = b.saturating_add(c.n);
+    }
+    for range in &cut_out {
+        let slot = |b| rollup::slot(f, group, b);
+        for (grp, sums) in from_records(db, f, group, *range, slot).await? {
+            out.entry(grp).or_default().less(&sums);
         }
     }
     let spans = plan
@@ -166,6 +161,65 @@ pub async fn summarise(db: &Db, f: &Filter, group: GroupBy) -> ApiResult<BTreeMa
     }
     // A group whose records all fell in the hours taken out.
     out.retain(|_, s| s.requests > 0);
+    Ok(out)
+}
+
+/// `[since, until)` widened to the whole hour at each edge where the part
+/// outside the range is the shorter, and those parts (to take out again,
+/// read from the records). Not within one hour.
+fn widen_to_hours(
+    since: Option<i64>,
+    until: Option<i64>,
+) -> (Option<i64>, Option<i64>, Vec<(i64, i64)>) {
+    let mut out = Vec::new();
+    let (Some(s), Some(u)) = (since, until) else {
+        return (since, until, out);
+    };
+    if s < 0 || floor_to(s, HOUR_MS) == floor_to(u.saturating_sub(1), HOUR_MS) {
+        return (since, until, out);
+    }
+    let (mut s2, mut u2) = (s, u);
+    if s - floor_to(s, HOUR_MS) < ceil_to(s, HOUR_MS) - s {
+        s2 = floor_to(s, HOUR_MS);
+        out.push((s2, s));
+    }
+    if u < END_OF_TIME && ceil_to(u, HOUR_MS) - u < u - floor_to(u, HOUR_MS) {
+        u2 = ceil_to(u, HOUR_MS);
+        out.push((u, u2));
+    }
+    (Some(s2), Some(u2), out)
+}
+
+/// The sums per group of the records in `[a, b)` (under the filter), each
+/// latency bucket counted at `slot(bucket)`.
+async fn from_records(
+    db: &Db,
+    f: &Filter,
+    group: GroupBy,
+    (a, b): (i64, i64),
+    slot: impl Fn(usize) -> usize,
+) -> ApiResult<BTreeMap<String, Sums>> {
+    let edge = Filter {
+        since_ms: Some(a),
+        until_ms: Some(b),
+        ..f.clone()
+    };
+    let mut out: BTreeMap<String, Sums> = BTreeMap::new();
+    for t in usage_report::totals(db, &edge, group).await? {
+        out.entry(t.grp).or_default().merge(&Sums {
+            requests: t.requests,
+            errors: t.errors,
+            input_tokens: t.input_tokens,
+            output_tokens: t.output_tokens,
+            cost_nanos: t.cost_nanos,
+            ..Sums::default()
+        });
+    }
+    for c in usage_report::latency_counts(db, &edge, group).await? {
+        let sums = out.entry(c.grp).or_default();
+        let b = &mut sums.buckets[slot(rollup::bucket(c.latency_ms))];
+        *b = b.saturating_add(c.n);
+    }
     Ok(out)
 }
 
@@ -241,6 +295,25 @@ mod tests {
         assert_eq!(plan(None, None, true).days, Some((0, END_OF_TIME)));
         assert!(plan(None, None, true).raw.is_empty());
         assert_eq!(plan(Some(5), Some(5), true), Plan::default());
+    }
+
+    #[test]
+    fn an_edge_past_half_its_hour_is_the_whole_hour_less_the_rest() {
+        // 05:10 to 07:55: both edges widened, 05:00-05:10 and 07:55-08:00 out.
+        let (s, u) = (5 * H + H / 6, 7 * H + 11 * H / 12);
+        assert_eq!(
+            widen_to_hours(Some(s), Some(u)),
+            (Some(5 * H), Some(8 * H), vec![(5 * H, s), (u, 8 * H)])
+        );
+        // 05:50 to 07:05: neither.
+        let (s, u) = (5 * H + 5 * H / 6, 7 * H + H / 12);
+        assert_eq!(widen_to_hours(Some(s), Some(u)), (Some(s), Some(u), vec![]));
+        // Within one hour, or an open end: as they are.
+        assert_eq!(widen_to_hours(Some(H + 1), Some(2 * H - 1)).2, vec![]);
+        assert_eq!(
+            widen_to_hours(None, Some(H + 9)),
+            (None, Some(H + 9), vec![])
+        );
     }
 
     #[test]

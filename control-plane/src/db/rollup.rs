@@ -10,7 +10,7 @@
 //! fine ones each, migration 0006: fewer columns to bind at ingest and to
 //! sum in a summary).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row as _, Transaction};
@@ -171,8 +171,9 @@ pub struct Fact {
 pub const FACT_COLUMNS: &str = "id, created_at_ms, model, key_id, account_id, status, \
 input_tokens, output_tokens, cost_nanos, latency_ms";
 
-/// `(view, span, start, model, key, account)`: one row of the rollup.
-type Cell = (usize, i64, i64, String, String, String);
+/// `(view, span, start, model, key, account)`: one row of the rollup, its
+/// text borrowed from the records being added.
+type Cell<'a> = (usize, i64, i64, &'a str, &'a str, &'a str);
 
 /// Rows per upsert (69 values each in the per-model views, 29 in the
 /// others).
@@ -186,48 +187,47 @@ fn values_per_cell(view: usize) -> usize {
     }
 }
 
+impl Sums {
+    /// Adds one record (its one latency bucket, not a whole histogram).
+    fn count(&mut self, r: &Fact, bucket: usize) {
+        self.requests = self.requests.saturating_add(1);
+        self.errors = self.errors.saturating_add(i64::from(r.status >= 400));
+        let add = |a: i64, v: i64| a.saturating_add(v.clamp(0, CELL_MAX)).min(CELL_MAX);
+        self.input_tokens = add(self.input_tokens, r.input_tokens);
+        self.output_tokens = add(self.output_tokens, r.output_tokens);
+        self.cost_nanos = add(self.cost_nanos, r.cost_nanos);
+        self.buckets[bucket] = self.buckets[bucket].saturating_add(1);
+    }
+}
+
 /// Adds the records to every cell they fall in (in the rollup writer's
-/// transaction, `rollup_writer`): summed here first, then one multi-row
-/// upsert per hundred cells, in key order (so that two transactions lock
-/// rows in the same order).
+/// transaction, `rollup_writer`): summed here first (cells keyed by the
+/// records' own text, no copy per record), then one multi-row upsert per
+/// hundred cells, in key order (so that two transactions lock rows in the
+/// same order).
 pub async fn add(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     records: &[Fact],
 ) -> ApiResult<()> {
-    let mut cells: BTreeMap<Cell, Sums> = BTreeMap::new();
+    let mut cells: HashMap<Cell<'_>, Sums> = HashMap::new();
     for r in records {
         let at = r.created_at_ms;
-        let mut one = Sums {
-            requests: 1,
-            errors: i64::from(r.status >= 400),
-            input_tokens: r.input_tokens.clamp(0, CELL_MAX),
-            output_tokens: r.output_tokens.clamp(0, CELL_MAX),
-            cost_nanos: r.cost_nanos.clamp(0, CELL_MAX),
-            ..Sums::default()
-        };
-        one.buckets[bucket(r.latency_ms)] = 1;
-        for span in [HOUR_MS, DAY_MS] {
-            let start = at - at.rem_euclid(span);
-            for (view, model, key, account) in [
-                (MODEL_VIEW, r.model.as_str(), "", ""),
-                (KEY_VIEW, "", r.key_id.as_str(), r.account_id.as_str()),
-                (
-                    ALL_VIEW,
-                    r.model.as_str(),
-                    r.key_id.as_str(),
-                    r.account_id.as_str(),
-                ),
-            ] {
-                if span == HOUR_MS && view == ALL_VIEW {
-                    continue;
-                }
-                let cell = (view, span, start, model.into(), key.into(), account.into());
-                cells.entry(cell).or_default().merge(&one);
-            }
+        let b = bucket(r.latency_ms);
+        let (hour, day) = (at - at.rem_euclid(HOUR_MS), at - at.rem_euclid(DAY_MS));
+        let (model, key, account) = (r.model.as_str(), r.key_id.as_str(), r.account_id.as_str());
+        for cell in [
+            (MODEL_VIEW, HOUR_MS, hour, model, "", ""),
+            (MODEL_VIEW, DAY_MS, day, model, "", ""),
+            (KEY_VIEW, HOUR_MS, hour, "", key, account),
+            (KEY_VIEW, DAY_MS, day, "", key, account),
+            (ALL_VIEW, DAY_MS, day, model, key, account),
+        ] {
+            cells.entry(cell).or_default().count(r, b);
         }
     }
-    let cells: Vec<(Cell, Sums)> = cells.into_iter().collect();
+    let mut cells: Vec<(Cell<'_>, Sums)> = cells.into_iter().collect();
+    cells.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     // Cells are in (view, span) order: each table's run, a hundred at a time.
     let runs = cells.chunk_by(|a, b| (a.0 .0, a.0 .1) == (b.0 .0, b.0 .1));
     for chunk in runs.flat_map(|run| run.chunks(CELLS_PER_UPSERT)) {
@@ -254,9 +254,9 @@ pub async fn add(
         for ((_, _, start, model, key, account), s) in chunk {
             q = q
                 .bind(*start)
-                .bind(model.clone())
-                .bind(key.clone())
-                .bind(account.clone())
+                .bind(*model)
+                .bind(*key)
+                .bind(*account)
                 .bind(s.requests)
                 .bind(s.errors)
                 .bind(s.input_tokens)
@@ -288,6 +288,17 @@ fn view(f: &Filter, group: GroupBy) -> usize {
         (true, true) => ALL_VIEW,
         (true, false) | (false, false) => MODEL_VIEW,
         (false, true) => KEY_VIEW,
+    }
+}
+
+/// Where a summary over its view counts a record of fine latency bucket
+/// `b`: the coarse views keep each fine bucket's count at the top of its
+/// three (what a record read back must be taken out at).
+pub fn slot(f: &Filter, group: GroupBy, b: usize) -> usize {
+    if coarse(view(f, group)) {
+        coarse_top(b / COARSE_WIDTH)
+    } else {
+        b
     }
 }
 

@@ -2,9 +2,9 @@
 //!
 //! Ingestion is idempotent on the filter-minted `request_id`: each record is
 //! `INSERT ... ON CONFLICT DO NOTHING`, and only a record that was really
-//! inserted moves money and is queued for the rollup, in the same
-//! transaction (`db::usage::insert_batch`; `db::rollup_writer` adds the
-//! queued records to the rollup after the commit).
+//! inserted moves money, in the same transaction, and reaches the rollup
+//! (`db::usage::insert_batch`; `db::rollup_writer` adds the records to the
+//! rollup after the commit).
 //! The batch is acknowledged (200) only after the commit, so a batch whose
 //! answer was lost is simply sent again and counts once.
 
@@ -95,11 +95,20 @@ fn note_health(state: &AppState, records: &[UsageRecord]) {
             continue;
         }
         let at_ms = i64::try_from(r.created_at_ms).unwrap_or(i64::MAX);
-        let entry = health.entry(r.provider.clone()).or_insert(ProviderHealth {
-            last_status: r.status,
-            at_ms,
-            recent_errors: 0,
-        });
+        // The provider's name copied only the first time it is seen.
+        if !health.contains_key(&r.provider) {
+            health.insert(
+                r.provider.clone(),
+                ProviderHealth {
+                    last_status: r.status,
+                    at_ms,
+                    recent_errors: 0,
+                },
+            );
+        }
+        let Some(entry) = health.get_mut(&r.provider) else {
+            continue;
+        };
         if at_ms >= entry.at_ms {
             entry.last_status = r.status;
             entry.at_ms = at_ms;
