@@ -101,7 +101,7 @@ def fill(db: Path, count: int, hours: bool = True) -> tuple[float, float]:
         con.commit()
         t1 = time.monotonic()
         con.executescript(rollup_backfill_sql("sqlite", hours))
-        # A control plane with the rollup's mark (migration 0011) must not
+        # A control plane with the rollup's mark (migration 0012) must not
         # add these records again.
         if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'usage_rollup_mark'").fetchone():
             con.execute("UPDATE usage_rollup_mark SET last_id = (SELECT COALESCE(MAX(id), 0) FROM usage_records)")

@@ -1,4 +1,4 @@
-//! The rollup's one writer (migrations 0010 and 0011). On PostgreSQL ingest
+//! The rollup's one writer (migrations 0010 and 0012). On PostgreSQL ingest
 //! queues the ids of the records it really inserted (`usage_rollup_pending`,
 //! insert only); the writer deletes a run of them, reads their records, sums
 //! them into cells and upserts the cells (`rollup::add`), all in one
@@ -54,7 +54,7 @@ async fn drain_run(db: &Db) -> ApiResult<usize> {
     }
 }
 
-/// SQLite (migration 0011): the records above the mark. The first statement
+/// SQLite (migration 0012): the records above the mark. The first statement
 /// writes, so the transaction holds the write lock before it reads: no
 /// record can commit meanwhile, and ids commit in order.
 async fn drain_run_after_mark(db: &Db) -> ApiResult<usize> {

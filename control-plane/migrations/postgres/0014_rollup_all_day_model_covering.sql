@@ -1,5 +1,5 @@
 -- Issue 14, PostgreSQL only: per key of one model over 30 days at 10M
--- records took 154-169 ms through 0012's index (model, start_ms). The
+-- records took 154-169 ms through 0013's index (model, start_ms). The
 -- model's 31,000 daily rows lay on 20,556 of the table's 34,800 pages,
 -- each read for a row or two (EXPLAIN ANALYZE: Bitmap Heap Scan, 123 ms
 -- with the table in the OS cache). This index carries the columns the
