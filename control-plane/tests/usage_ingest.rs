@@ -4,22 +4,12 @@
 
 mod helpers;
 
-use helpers::{backends, spawn_app, Auth};
-use serde_json::{json, Value};
+use helpers::{backends, record_json, spawn_app, Auth};
+use serde_json::json;
 
 const H: i64 = 3_600_000;
 /// 2026-11-01 00:00 UTC.
 const T0: i64 = 1_793_491_200_000;
-
-fn record_json(id: &str, key: usize, model: usize, at: i64, cost: u64) -> Value {
-    json!({
-        "request_id": id, "key_id": format!("key_{key}"), "account_id": "acct_0",
-        "model": format!("m{model}"), "upstream_model": "u", "provider": "p",
-        "status": 200, "input_tokens": 10 + key, "output_tokens": 1 + model,
-        "estimated": false, "stream": false, "latency_ms": 30 + model,
-        "ttft_ms": null, "cost_nanos": cost, "created_at_ms": at,
-    })
-}
 
 /// A batch part stored already and part new (a redelivery that grew): only
 /// the new records are accepted, counted in the rollup and charged.

@@ -10,7 +10,7 @@ mod helpers;
 
 use std::collections::BTreeMap;
 
-use helpers::{backends, spawn_app, Auth};
+use helpers::{backends, record_json, spawn_app, Auth};
 use serde_json::{json, Value};
 
 const H: i64 = 3_600_000;
@@ -261,16 +261,6 @@ async fn summaries_over_any_range_are_exact_for_counts_tokens_and_cost() {
             }
         }
     }
-}
-
-fn record_json(id: &str, key: usize, model: usize, at: i64, cost: u64) -> Value {
-    json!({
-        "request_id": id, "key_id": format!("key_{key}"), "account_id": "acct_0",
-        "model": format!("m{model}"), "upstream_model": "u", "provider": "p",
-        "status": 200, "input_tokens": 10 + key, "output_tokens": 1 + model,
-        "estimated": false, "stream": false, "latency_ms": 30 + model,
-        "ttft_ms": null, "cost_nanos": cost, "created_at_ms": at,
-    })
 }
 
 /// Batches that land in the same hour's cells, sent at once and sent again

@@ -293,3 +293,15 @@ impl TestApp {
         )
     }
 }
+
+/// A usage record as the filter posts it (`/internal/usage`): key `key_<key>`
+/// of `acct_0`, model `m<model>`, at `at` (unix ms), costing `cost` nanos.
+pub fn record_json(id: &str, key: usize, model: usize, at: i64, cost: u64) -> Value {
+    json!({
+        "request_id": id, "key_id": format!("key_{key}"), "account_id": "acct_0",
+        "model": format!("m{model}"), "upstream_model": "u", "provider": "p",
+        "status": 200, "input_tokens": 10 + key, "output_tokens": 1 + model,
+        "estimated": false, "stream": false, "latency_ms": 30 + model,
+        "ttft_ms": null, "cost_nanos": cost, "created_at_ms": at,
+    })
+}
