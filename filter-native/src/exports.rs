@@ -51,10 +51,10 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
                 abi::ABI_VERSION
             );
             // The configuration lives in `state`; this one's stats here,
-            // and the module's thread writes its counters through it.
-            let ids = std::sync::Arc::new(Ids::define(config_envoy));
+            // flushed through it on Envoy's main thread.
+            let ids = Box::new(Ids::define(config_envoy));
             metrics::adopt(config_envoy, &ids);
-            std::sync::Arc::into_raw(ids) as Module
+            Box::into_raw(ids) as Module
         }
         Ok(Err(e)) => {
             log::error!("tollgate: {e}");
@@ -70,7 +70,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(config: Module) {
     if !config.is_null() {
-        let ids = std::sync::Arc::from_raw(config as *const Ids);
+        let ids = Box::from_raw(config as *mut Ids);
         metrics::release(&ids);
     }
 }

@@ -97,9 +97,9 @@ impl Http {
             let updates = {
                 let mut worker = shared.worker();
                 worker.count_reply(reply);
-                Http::updates(&mut worker)
+                Http::take_metrics(&mut worker)
             };
-            self.write_metrics(stream, &updates);
+            self.record_histograms(stream, &updates);
         }
     }
 
@@ -120,10 +120,10 @@ impl Http {
                 end,
                 now_ms(),
             );
-            (out, Http::updates(&mut worker))
+            (out, Http::take_metrics(&mut worker))
         };
         let (outcome, updates) = outcome;
-        self.write_metrics(stream, &updates);
+        self.record_histograms(stream, &updates);
         Http::apply_headers(stream, abi::REQUEST_HEADER, &outcome);
         match outcome.then {
             Then::Continue => abi::HEADERS_CONTINUE,
@@ -165,10 +165,10 @@ impl Http {
                 read,
                 now_ms,
             );
-            (out, Http::updates(&mut worker))
+            (out, Http::take_metrics(&mut worker))
         };
         let (outcome, updates) = outcome;
-        self.write_metrics(stream, &updates);
+        self.record_histograms(stream, &updates);
         Http::apply_headers(stream, abi::REQUEST_HEADER, &outcome);
         let written = match &outcome.body {
             BodyChange::Keep => true,
@@ -231,9 +231,9 @@ impl Http {
         let updates = {
             let mut worker = shared.worker();
             self.end(&mut worker, stream, shared);
-            Http::updates(&mut worker)
+            Http::take_metrics(&mut worker)
         };
-        self.write_metrics(stream, &updates);
+        self.record_histograms(stream, &updates);
     }
 
     fn end(
@@ -254,9 +254,9 @@ impl Http {
     }
 
     /// The metric updates the pipeline left in the worker (taken while it
-    /// is locked): the counters go to the batch the module's thread writes,
-    /// the histograms are returned for `write_metrics`.
-    fn updates(worker: &mut tollgate_filter::pipeline::Worker) -> Vec<metrics::Update> {
+    /// is locked): the counters go to the batch flushed once a tick, the
+    /// histograms are returned for `record_histograms`.
+    fn take_metrics(worker: &mut tollgate_filter::pipeline::Worker) -> Vec<metrics::Update> {
         let updates = std::mem::take(&mut worker.metric_updates);
         if updates.is_empty() {
             return updates;
@@ -264,7 +264,7 @@ impl Http {
         metrics::take(updates, &mut worker.metric_ids)
     }
 
-    fn write_metrics(&self, stream: Stream, histograms: &[metrics::Update]) {
+    fn record_histograms(&self, stream: Stream, histograms: &[metrics::Update]) {
         if let (Some(ids), false) = (self.ids, histograms.is_empty()) {
             // SAFETY: the configuration outlives its filters (see `ids`).
             metrics::record(stream.0, unsafe { ids.as_ref() }, histograms);

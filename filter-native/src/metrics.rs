@@ -7,17 +7,19 @@
 //! keeps the values as tags.
 //!
 //! Histograms are recorded through the stream that measured them. Counters
-//! are added up here (`Batch`) and written once a tick by the module's own
-//! thread through the configuration (`flush`): a labelled write costs Envoy
-//! a stat lookup by name, so one per series per tick instead of five or more
-//! per request.
+//! are added up here (`BATCH`, `PENDING`) and written once a tick on Envoy's
+//! main thread, which the module's tick thread asks for through the
+//! configuration's scheduler (`flush_soon`, then `flush`): a labelled write
+//! costs Envoy a stat lookup by name, so one per series per tick instead of
+//! five or more per request.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 pub use tollgate_filter::metrics::Update;
-use tollgate_filter::metrics::{self, Kind, FAMILIES, MAX_SERIES};
+use tollgate_filter::metrics::{self, Kind, FAMILIES};
 use tollgate_filter::pipeline::Counts;
 
 use crate::abi::{self, ConfigEnvoyPtr, FilterEnvoyPtr, ModuleBuffer};
@@ -114,12 +116,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The stats of `config` (just defined, `ids`) are the ones flushed.
-pub fn adopt(config: ConfigEnvoyPtr, ids: &Arc<Ids>) {
+pub fn adopt(config: ConfigEnvoyPtr, ids: &Ids) {
     // SAFETY: `config` is Envoy's for the configuration hook this runs in.
     let scheduler =
         unsafe { abi::envoy_dynamic_module_callback_http_filter_config_scheduler_new(config) };
     let old = lock(&TARGET).replace(Target {
-        ids: Arc::as_ptr(ids) as usize,
+        ids: ids as *const Ids as usize,
         scheduler: scheduler as usize,
     });
     if let Some(old) = old {
@@ -183,23 +185,23 @@ static PENDING: [AtomicU64; 4] = [
 static BATCH: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
 /// The latest applied config version and Unix seconds of the latest
 /// answered poll (0: none).
+pub static CONFIG_VERSION: AtomicU64 = AtomicU64::new(0);
+pub static POLLED_AT: AtomicU64 = AtomicU64::new(0);
+
+/// Records shipped to the control plane (from the module's tick thread).
 pub fn shipped(n: u64) {
     PENDING[3].fetch_add(n, Ordering::Relaxed);
 }
-pub static CONFIG_VERSION: AtomicU64 = AtomicU64::new(0);
-pub static POLLED_AT: AtomicU64 = AtomicU64::new(0);
 
 /// A stream's updates, bounded in cardinality (`seen` holds the series so
 /// far): the counters join the batch, the histograms are returned for the
 /// stream to record.
 pub fn take(mut updates: Vec<Update>, seen: &mut HashMap<String, u32>) -> Vec<Update> {
     for update in &mut updates {
-        if seen.contains_key(&update.name) {
-            continue;
+        if let Cow::Owned(bounded) = metrics::series_name(&update.name, seen) {
+            update.name = bounded;
         }
-        if seen.len() >= MAX_SERIES {
-            update.name = metrics::bounded(&update.name);
-        } else {
+        if !seen.contains_key(&update.name) {
             seen.insert(update.name.clone(), 0);
         }
     }

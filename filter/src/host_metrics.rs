@@ -4,22 +4,16 @@
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
-use crate::metrics::{self, Kind, MAX_SERIES};
+use crate::metrics::{self, Kind};
 use crate::pipeline::Counts;
 use crate::worker::Worker;
 
 fn id_of(worker: &mut Worker, name: &str, kind: Kind) -> Option<u32> {
-    if let Some(id) = worker.metric_ids.get(name) {
+    let name = metrics::series_name(name, &worker.metric_ids);
+    if let Some(id) = worker.metric_ids.get(name.as_ref()) {
         return Some(*id);
     }
-    let name = if worker.metric_ids.len() >= MAX_SERIES {
-        metrics::bounded(name)
-    } else {
-        name.to_string()
-    };
-    if let Some(id) = worker.metric_ids.get(&name) {
-        return Some(*id);
-    }
+    let name = name.into_owned();
     let host_kind = match kind {
         Kind::Counter => MetricType::Counter,
         Kind::Histogram => MetricType::Histogram,

@@ -230,6 +230,21 @@ pub fn family_of(name: &str) -> Option<(usize, Vec<&str>)> {
     parts.next().is_none().then_some((index, values))
 }
 
+/// The name a series is written under: its own while it is one of the
+/// first `MAX_SERIES` a worker saw (`seen`, by name), past that with its
+/// label values as `other` (`bounded`). Both hosts keep `seen`; the wasm
+/// host's values are its stat ids.
+pub fn series_name<'a, V>(
+    name: &'a str,
+    seen: &std::collections::HashMap<String, V>,
+) -> std::borrow::Cow<'a, str> {
+    if seen.contains_key(name) || seen.len() < MAX_SERIES {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(bounded(name))
+    }
+}
+
 /// `name` with each label value past the cardinality bound as `other`.
 pub fn bounded(name: &str) -> String {
     name.split('.')

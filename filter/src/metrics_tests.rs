@@ -197,3 +197,23 @@ fn a_name_whose_labels_are_not_its_familys_has_no_family() {
         Some((8, vec!["other"]))
     );
 }
+
+#[test]
+fn past_the_bound_a_new_series_is_written_as_other_and_a_known_one_as_itself() {
+    let mut seen: std::collections::HashMap<String, u32> = (0..MAX_SERIES)
+        .map(|i| (format!("tollgate_replies.code.c{i}"), 0))
+        .collect();
+    assert_eq!(
+        series_name("tollgate_replies.code.c7", &seen),
+        "tollgate_replies.code.c7"
+    );
+    assert_eq!(
+        series_name("tollgate_replies.code.new", &seen),
+        "tollgate_replies.code.other"
+    );
+    seen.remove("tollgate_replies.code.c7");
+    assert_eq!(
+        series_name("tollgate_replies.code.new", &seen),
+        "tollgate_replies.code.new"
+    );
+}
