@@ -101,6 +101,7 @@ class Bench:
         self.only: list[str] = []
         self.plain: stk.Proc | None = None
         self.native: stk.Proc | None = None
+        self.two_workers: dict[str, stk.Proc] = {}
         self.pg_db: str | None = None
 
     # ---------------------------------------------------------------- setup
@@ -182,6 +183,29 @@ class Bench:
                                         headers=headers, timeout=2)[0] == 200,
                        timeout=30, what="the native gateway answering the demo key")
         self.native_pid = self.native.popen.pid
+
+    def start_two_worker_envoys(self) -> None:
+        """A wasm and a native gateway Envoy with --concurrency 2 on the same
+        control plane, for the memory of a snapshot per worker (wasm: one
+        VM, so one copy, per worker) against one per process (native)."""
+        st = self.st
+        self.two_workers: dict[str, stk.Proc] = {}
+        for i, (name, native) in enumerate((("wasm, 2 workers", False), ("native, 2 workers", True))):
+            port, admin = stk.free_port(), stk.free_port()
+            cfg = st.envoy_config(port, admin, f"envoy-2w-{i}")
+            env = {"TOLLGATE_FILTER_SECRET": st.filter_secret}
+            if native:
+                cfg.write_text(stk.native_envoy(cfg.read_text(), st.control_plane_port))
+                env["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = str(stk.NATIVE.parent)
+            proc = stk.Proc(f"envoy-2w-{i}", [
+                "taskset", "-c", ENVOY_CPU, str(self.envoy), "-c", str(cfg), "--concurrency", "2",
+                "--base-id", str(st.base_id + 10 + i), "--disable-hot-restart", "--log-level", "info",
+            ], self.work, env=env).start()
+            headers = {"authorization": f"Bearer {self.key}", "content-type": "application/json"}
+            stk.wait_until(lambda: stk.http("POST", f"http://127.0.0.1:{port}{CHAT}", BODY,
+                                            headers=headers, timeout=2)[0] == 200,
+                           timeout=30, what=f"the {name} gateway answering the demo key")
+            self.two_workers[name] = proc
 
     def start_plain(self) -> None:
         st = self.st
@@ -405,6 +429,7 @@ class Bench:
         self.results["keys_base_rss"] = base_rss
         # The native gateway gets the same snapshots: its memory is read beside.
         native_base = procstat.rss_mib(self.native_pid) if self.native else None
+        others = {name: (proc.popen.pid, procstat.rss_mib(proc.popen.pid)) for name, proc in self.two_workers.items()}
         headers = {"authorization": f"Bearer {self.key}", "content-type": "application/json"}
         for target in self.plan.key_steps:
             # Inserted revoked, so that the control plane's periodic refresh
@@ -473,6 +498,8 @@ class Bench:
             self.results[("keys", target)]["snapshot_mb"] = snapshot_bytes(st, target) / 2**20
             if native_base is not None:
                 self.results[("keys", target)]["native_extra"] = procstat.rss_mib(self.native_pid) - native_base
+            self.results[("keys", target)]["others"] = {
+                name: procstat.rss_mib(pid) - base for name, (pid, base) in others.items()}
             k = self.results[("keys", target)]
             log(f"keys {target:>7}: rss {rss_before:.1f} -> {rss_after:.1f} MiB, admin write {k['rebuild_ms']:.0f} ms, "
                 f"applied after {k['apply_ms']:.0f} ms; window p50 {k['p50']:.2f} p99 {k['p99']:.2f} "
@@ -480,7 +507,7 @@ class Bench:
         procstat.renice_all_threads(self.pids["cp"], 0)
 
     def stop_perf(self) -> None:
-        for proc in (self.plain, self.native):
+        for proc in (self.plain, self.native, *self.two_workers.values()):
             if proc:
                 proc.stop()
         for st in self.stacks:
@@ -657,6 +684,7 @@ class Bench:
         if proxy_only:
             return
         self.instructions()
+        self.start_two_worker_envoys()
         self.keys_at_scale()
         self.stop_perf()
         self.ingestion()
@@ -668,7 +696,7 @@ class Bench:
                 st.stop()
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
-        for proc in (self.plain, self.native):
+        for proc in (self.plain, self.native, *self.two_workers.values()):
             if proc:
                 proc.stop()
         if self.pg_db:
@@ -723,6 +751,8 @@ def keys_section(R, p, w) -> None:
     if "native_extra" in last:
         w(f"  {verdict(last['native_extra'] <= 64)}  native gateway (same snapshots, no load): <= 64 MiB extra at"
           f" {top} keys: {last['native_extra']:.1f} MiB")
+    for name, extra in last.get("others", {}).items():
+        w(f"  {name:18s} (same snapshots, no load): {extra:.1f} MiB extra at {top} keys")
     worst = max(R[("keys", t)]["p99"] for t in p.key_steps)
     w(f"  {verdict(worst <= 5)}  no p99 latency spike over 5 ms while applying: worst window p99 {worst:.2f} ms")
     w("  (admin write: POST /admin/keys until its answer, i.e. the rebuild of the snapshot; applied: from that")
@@ -877,6 +907,8 @@ def main() -> int:
         if args.keys_only:
             bench.prepare()
             bench.start_gateway()
+            bench.start_native()
+            bench.start_two_worker_envoys()
             bench.keys_at_scale()
         elif args.ingest_only:
             bench.prepare(load_generator=False)
