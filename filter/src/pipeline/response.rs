@@ -4,6 +4,7 @@
 
 use crate::decide;
 use crate::limits::{self, Store, Used};
+use crate::translate::Translator;
 use crate::worker::Worker;
 
 use super::{
@@ -43,6 +44,20 @@ impl Request {
                         meter.served_by(provider, upstream_model);
                     }
                     self.idle_timeout_ms = route::idle_timeout_of(snapshot, &routed.model, index);
+                    // A deployment of the other API answered: its answer is
+                    // translated back to the client's and metered in its
+                    // own shape.
+                    if let Some((translation, read_as)) =
+                        self.written_for.and_then(|(endpoint, wire)| {
+                            route::reshape(snapshot, &routed.model, index, endpoint, wire)
+                        })
+                    {
+                        self.translator =
+                            Translator::new(translation, &routed.model, self.started_ms / 1000);
+                        if let Some(meter) = self.meter.as_mut() {
+                            meter.read_as(read_as);
+                        }
+                    }
                 }
             }
             let tried = match (served, &self.routed) {
