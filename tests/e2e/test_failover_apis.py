@@ -51,6 +51,10 @@ def fleet(stack):
         # The reverse.
         "to_openai": model(stack, (p["anthropic_503"], "claude-503", 0), (p["openai_ok"], "gpt-ok", 1)),
         "to_openai_400": model(stack, (p["anthropic_503"], "claude-503", 0), (p["openai_400"], "gpt-400", 1)),
+        # OpenAI, Anthropic, OpenAI again: the third attempt gets the body
+        # the listener wrote, not the second attempt's translation.
+        "there_and_back": model(stack, (p["openai_503"], "gpt-503", 0), (p["anthropic_503"], "claude-503", 1),
+                                (p["openai_ok"], "gpt-ok", 2)),
     }
     wait_routed(stack, list(models.values()))
     yield {"mocks": mocks, "models": models, "providers": p}
@@ -165,6 +169,26 @@ def test_an_anthropic_stream_is_answered_by_the_openai_deployment_as_messages_ev
     assert up[0]["include_usage"], "the gateway asks for the stream's usage"
     assert final.usage.input_tokens == up[0]["prompt_tokens"] and final.usage.output_tokens == 5
     billed_once(stack, rid, up[0], p["openai_ok"], "gpt-ok")
+
+
+def test_a_third_attempt_back_on_the_client_api_gets_the_listener_body_and_its_headers(stack, key, fleet):
+    mid, mocks, p = fleet["models"]["there_and_back"], fleet["mocks"], fleet["providers"]
+    client = openai_sdk(stack, key)
+    raw = client.chat.completions.with_raw_response.create(
+        model=mid, messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}])
+    c = raw.parse()
+    rid = raw.headers["x-request-id"]
+    assert c.object == "chat.completion" and c.choices[0].message.content == WORDS
+    failed = mocks["e503"].calls(rid)
+    assert [(e["path"], e["model"]) for e in failed] == [("/v1/chat/completions", "gpt-503"),
+                                                         ("/v1/messages", "claude-503")]
+    assert failed[1]["body"]["system"] == [{"type": "text", "text": "Be brief."}]
+    up = mocks["ok"].calls(rid)
+    assert len(up) == 1 and (up[0]["path"], up[0]["model"]) == ("/v1/chat/completions", "gpt-ok")
+    assert up[0]["body"]["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert "anthropic-version" not in up[0]["headers"] and "x-api-key" not in up[0]["headers"]
+    assert up[0]["authorization"] == f"Bearer sk-{p['openai_ok']}"
+    billed_once(stack, rid, up[0], p["openai_ok"], "gpt-ok", attempts=3)
 
 
 def test_a_client_error_of_the_other_api_reaches_an_openai_client_in_openai_format(stack, key, fleet):
