@@ -143,6 +143,12 @@ impl Request {
         self.idle_timeout_ms.map(u64::from)
     }
 
+    /// The host ended this response: its deployment was silent past its
+    /// idle timeout.
+    pub fn cut_by_idle_watch(&mut self) {
+        self.idle_cut = true;
+    }
+
     fn disable_credential(&self, store: &dyn Store, status: u16) {
         let (Some((provider, id)), Some(snapshot)) = (&self.credential, self.snapshot.as_deref())
         else {
@@ -262,6 +268,11 @@ impl Request {
                 self.operation,
                 self.attempts,
             ));
+            if self.idle_cut {
+                worker
+                    .metric_updates
+                    .push(crate::metrics::for_idle_cut(&record.model));
+            }
             if c.metrics_per_key {
                 worker
                     .metric_updates
