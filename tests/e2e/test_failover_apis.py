@@ -191,6 +191,23 @@ def test_a_third_attempt_back_on_the_client_api_gets_the_listener_body_and_its_h
     billed_once(stack, rid, up[0], p["openai_ok"], "gpt-ok", attempts=3)
 
 
+def test_a_request_the_other_api_cannot_take_is_not_sent_to_it(stack, key, fleet):
+    """Anthropic's API takes a temperature up to 1: after the OpenAI
+    deployment's 503, the attempt on the Anthropic one is refused before it
+    is sent, and with no deployment left the client gets the gateway's 502."""
+    mid, mocks = fleet["models"]["to_anthropic"], fleet["mocks"]
+    client = openai_sdk(stack, key)
+    with pytest.raises(openai.APIStatusError) as err:
+        client.chat.completions.create(model=mid, temperature=1.5, messages=[{"role": "user", "content": "hi"}])
+    e = err.value
+    assert e.status_code == 502 and e.body["code"] == "upstream_error", e.body
+    rid = e.response.headers["x-request-id"]
+    assert len(mocks["e503"].calls(rid)) == 1
+    assert mocks["ok"].calls(rid) == []
+    record = served_record(stack, rid)
+    assert (record["status"], record["output_tokens"]) == (502, 0), record
+
+
 def test_a_client_error_of_the_other_api_reaches_an_openai_client_in_openai_format(stack, key, fleet):
     mid, mocks = fleet["models"]["to_anthropic_400"], fleet["mocks"]
     client = openai_sdk(stack, key)
