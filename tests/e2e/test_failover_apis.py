@@ -51,6 +51,9 @@ def fleet(stack):
         # The reverse.
         "to_openai": model(stack, (p["anthropic_503"], "claude-503", 0), (p["openai_ok"], "gpt-ok", 1)),
         "to_openai_400": model(stack, (p["anthropic_503"], "claude-503", 0), (p["openai_400"], "gpt-400", 1)),
+        # The same for an OpenAI client (its own model: a deployment's health
+        # is per model, and a third failure in a row cools it down).
+        "openai_after_anthropic": model(stack, (p["anthropic_503"], "claude-503", 0), (p["openai_ok"], "gpt-ok", 1)),
         # OpenAI, Anthropic, OpenAI again: the third attempt gets the body
         # the listener wrote, not the second attempt's translation.
         "there_and_back": model(stack, (p["openai_503"], "gpt-503", 0), (p["anthropic_503"], "claude-503", 1),
@@ -168,6 +171,33 @@ def test_an_anthropic_stream_is_answered_by_the_openai_deployment_as_messages_ev
     assert len(up) == 1 and up[0]["path"] == "/v1/chat/completions" and up[0]["stream"] is True
     assert up[0]["include_usage"], "the gateway asks for the stream's usage"
     assert final.usage.input_tokens == up[0]["prompt_tokens"] and final.usage.output_tokens == 5
+    billed_once(stack, rid, up[0], p["openai_ok"], "gpt-ok")
+
+
+def test_an_openai_client_first_sent_to_anthropic_is_answered_by_openai_as_it_asked(stack, key, fleet):
+    """The listener wrote the request for the Anthropic deployment; the
+    OpenAI one gets it translated back, and its answer needs no translation
+    (the stream's usage chunk, asked for by the gateway, is not shown to a
+    client that did not ask)."""
+    mid, mocks, p = fleet["models"]["openai_after_anthropic"], fleet["mocks"], fleet["providers"]
+    client = openai_sdk(stack, key)
+    raw = client.chat.completions.with_raw_response.create(model=mid, messages=[{"role": "user", "content": "hi"}])
+    c = raw.parse()
+    assert c.object == "chat.completion" and c.model == mid and c.choices[0].message.content == WORDS
+    rid = raw.headers["x-request-id"]
+    assert [e["path"] for e in mocks["e503"].calls(rid)] == ["/v1/messages"]
+    up = mocks["ok"].calls(rid)
+    assert len(up) == 1 and (up[0]["path"], up[0]["model"]) == ("/v1/chat/completions", "gpt-ok")
+    billed_once(stack, rid, up[0], p["openai_ok"], "gpt-ok")
+    raw = client.chat.completions.with_raw_response.create(
+        model=mid, stream=True, messages=[{"role": "user", "content": "hi"}])
+    rid = raw.headers["x-request-id"]
+    chunks = list(raw.parse())
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == WORDS
+    assert all(ch.model == mid for ch in chunks)
+    assert [ch for ch in chunks if ch.usage] == [], "the client did not ask for the usage chunk"
+    up = mocks["ok"].calls(rid)
+    assert len(up) == 1 and up[0]["include_usage"], "the gateway asked for it, to bill"
     billed_once(stack, rid, up[0], p["openai_ok"], "gpt-ok")
 
 
