@@ -215,6 +215,9 @@ impl HttpContext for UpstreamHttp {
                     self.attempt,
                     String::from_utf8_lossy(&reply.body)
                 );
+                // The request's fault, not the deployment's: no failure
+                // counted at `on_done`, as for a refusal at the headers.
+                self.served = None;
                 let _ = hostcalls::send_http_response(
                     u32::from(reply.status),
                     vec![("content-type", "application/json")],

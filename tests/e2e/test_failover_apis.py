@@ -54,6 +54,7 @@ def fleet(stack):
         # The same for an OpenAI client (its own model: a deployment's health
         # is per model, and a third failure in a row cools it down).
         "openai_after_anthropic": model(stack, (p["anthropic_503"], "claude-503", 0), (p["openai_ok"], "gpt-ok", 1)),
+        "untranslatable": model(stack, (p["openai_503"], "gpt-503", 0), (p["anthropic_ok"], "claude-ok", 1)),
         # OpenAI, Anthropic, OpenAI again: the third attempt gets the body
         # the listener wrote, not the second attempt's translation.
         "there_and_back": model(stack, (p["openai_503"], "gpt-503", 0), (p["anthropic_503"], "claude-503", 1),
@@ -224,8 +225,9 @@ def test_a_third_attempt_back_on_the_client_api_gets_the_listener_body_and_its_h
 def test_a_request_the_other_api_cannot_take_is_not_sent_to_it(stack, key, fleet):
     """Anthropic's API takes a temperature up to 1: after the OpenAI
     deployment's 503, the attempt on the Anthropic one is refused before it
-    is sent, and with no deployment left the client gets the gateway's 502."""
-    mid, mocks = fleet["models"]["to_anthropic"], fleet["mocks"]
+    is sent, and with no deployment left the client gets the gateway's 502;
+    the refusal is the request's fault, not a failure of that deployment."""
+    mid, mocks = fleet["models"]["untranslatable"], fleet["mocks"]
     client = openai_sdk(stack, key)
     with pytest.raises(openai.APIStatusError) as err:
         client.chat.completions.create(model=mid, temperature=1.5, messages=[{"role": "user", "content": "hi"}])
@@ -236,6 +238,14 @@ def test_a_request_the_other_api_cannot_take_is_not_sent_to_it(stack, key, fleet
     assert mocks["ok"].calls(rid) == []
     record = served_record(stack, rid)
     assert (record["status"], record["output_tokens"]) == (502, 0), record
+
+    def reported():
+        _, _, status = stackmod.http("GET", f"{stack.control_plane}/api/status")
+        got = {d["deployment"]: d for d in status["deployments"] if d["model"] == mid}
+        return got if got.get(0, {}).get("failures", 0) >= 1 else None
+
+    states = stackmod.wait_until(reported, timeout=15, interval=0.5, what="the 503's failure in /api/status")
+    assert (states[1]["state"], states[1]["failures"]) == ("healthy", 0), states[1]
 
 
 def test_a_client_error_of_the_other_api_reaches_an_openai_client_in_openai_format(stack, key, fleet):
