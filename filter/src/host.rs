@@ -201,8 +201,8 @@ impl HttpContext for Http {
             let _ = hostcalls::set_property(vec!["tollgate_usage"], Some(json));
         };
         let mut worker = self.worker.borrow_mut();
-        if self.watched {
-            worker.idle.forget(self.id);
+        if self.watched && worker.idle.forget(self.id) {
+            self.request.cut_by_idle_watch();
         }
         self.request.on_end(
             &mut worker,

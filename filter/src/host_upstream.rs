@@ -38,6 +38,8 @@ fn text(bytes: Option<Vec<u8>>) -> Option<String> {
 #[derive(Default)]
 pub struct UpstreamHttp {
     body_model: Option<String>,
+    /// The body is translated to this attempt's deployment's API.
+    cross: Option<attempt::cross::Cross>,
     served: Option<u32>,
     model: Option<String>,
     attempt: u32,
@@ -143,6 +145,7 @@ impl HttpContext for UpstreamHttp {
             AttemptDecision::Send {
                 headers,
                 body_model,
+                cross,
                 served,
                 credential,
             } => {
@@ -163,6 +166,7 @@ impl HttpContext for UpstreamHttp {
                     );
                 }
                 self.body_model = body_model;
+                self.cross = cross;
                 self.served = Some(served);
                 self.model = model;
                 self.credential = credential;
@@ -196,11 +200,30 @@ impl HttpContext for UpstreamHttp {
             .ok()
             .flatten()
             .unwrap_or_default();
-        if let Some(new) = attempt::rebody(&body, model) {
-            if let Err(status) =
-                hostcalls::set_buffer(BufferType::HttpRequestBody, 0, body_size, &new)
-            {
-                log::error!("tollgate upstream: cannot rewrite the body: {status:?}");
+        match attempt::cross::rebody(&body, model, self.cross) {
+            Ok(Some(new)) => {
+                if let Err(status) =
+                    hostcalls::set_buffer(BufferType::HttpRequestBody, 0, body_size, &new)
+                {
+                    log::error!("tollgate upstream: cannot rewrite the body: {status:?}");
+                }
+            }
+            Ok(None) => {}
+            Err(reply) => {
+                log::warn!(
+                    "tollgate upstream: attempt {} refused: {}",
+                    self.attempt,
+                    String::from_utf8_lossy(&reply.body)
+                );
+                // The request's fault, not the deployment's: no failure
+                // counted at `on_done`, as for a refusal at the headers.
+                self.served = None;
+                let _ = hostcalls::send_http_response(
+                    u32::from(reply.status),
+                    vec![("content-type", "application/json")],
+                    Some(&reply.body),
+                );
+                return Action::Pause;
             }
         }
         Action::Continue

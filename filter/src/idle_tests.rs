@@ -36,3 +36,14 @@ fn a_response_that_ended_is_not_watched_and_others_keep_their_own_timeouts() {
     w.touch(9, 0);
     assert!(w.is_empty());
 }
+
+#[test]
+fn forget_says_whether_the_watch_ended_the_response_once() {
+    let mut w = Watch::default();
+    w.arm(1, 500, 0);
+    w.arm(2, 500, 0);
+    assert!(!w.forget(2), "ended in time");
+    assert_eq!(w.expired(600), [1]);
+    assert!(w.forget(1), "ended by the watch");
+    assert!(!w.forget(1), "said once");
+}
