@@ -1,6 +1,7 @@
 //! Ingest's two ways in: a batch of new records (inserted with nothing
 //! read back) and one with records already stored (done again, reading back
-//! which went in): either way each record is counted and charged once.
+//! which went in): either way each record is counted and charged once, also
+//! when batches share a commit; and text goes in as sent.
 
 mod helpers;
 
@@ -42,41 +43,69 @@ async fn a_batch_of_stored_and_new_records_adds_only_the_new_ones() {
     }
 }
 
-/// Batches posted at once share a commit (`db::usage_commit`); one of them
-/// a redelivery of another racing it: every record is counted and charged
-/// once, and the redelivery is answered as duplicates.
+/// Batches posted at once share a commit (`db::usage_commit`): first five
+/// new ones, then two new ones with a redelivery of an earlier batch racing
+/// them. Every record is counted and charged once, each batch answered
+/// for its own records, and the redelivery as duplicates.
 #[tokio::test]
 async fn batches_that_arrive_together_count_each_record_once() {
     for backend in backends() {
         let app = spawn_app(backend).await;
+        let (key, _, account) = app.key().await;
         let batch = |b: usize| {
             let recs: Vec<_> = (0..50)
-                .map(|i| record_json(&format!("g-{b}-{i}"), 0, i % 5, T0 + H + i as i64, 1000))
+                .map(|i| {
+                    let mut r =
+                        record_json(&format!("g-{b}-{i}"), 0, i % 5, T0 + H + i as i64, 1000);
+                    r["key_id"] = json!(key);
+                    r["account_id"] = json!(account);
+                    r
+                })
                 .collect();
             json!({ "records": recs })
         };
-        // The sixth batch is the first sent again.
-        let batches: Vec<_> = (0..5).map(batch).chain([batch(0)]).collect();
-        let answers = futures::future::join_all(
-            batches
-                .iter()
-                .map(|b| app.call("POST", "/internal/usage", &Auth::FilterSecret, Some(b))),
-        )
-        .await;
-        let (mut accepted, mut duplicates) = (0, 0);
-        for a in &answers {
-            assert_eq!(a.status, 200, "{backend:?}: {}", a.body);
-            accepted += a.body["accepted"].as_i64().unwrap();
-            duplicates += a.body["duplicates"].as_i64().unwrap();
-        }
-        assert_eq!((accepted, duplicates), (250, 50), "{backend:?}");
+        let post_all = |batches: Vec<serde_json::Value>| {
+            let app = &app;
+            async move {
+                let answers =
+                    futures::future::join_all(batches.iter().map(|b| {
+                        app.call("POST", "/internal/usage", &Auth::FilterSecret, Some(b))
+                    }))
+                    .await;
+                answers
+                    .iter()
+                    .map(|a| {
+                        assert_eq!(a.status, 200, "{backend:?}: {}", a.body);
+                        (
+                            a.body["accepted"].as_i64().unwrap(),
+                            a.body["duplicates"].as_i64().unwrap(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        let first = post_all((0..5).map(batch).collect()).await;
+        assert_eq!(first, vec![(50, 0); 5], "{backend:?}");
+        let second = post_all(vec![batch(5), batch(0), batch(6)]).await;
+        assert_eq!(second, vec![(50, 0), (0, 50), (50, 0)], "{backend:?}");
         let s = app
             .admin_ok("GET", "/admin/usage/summary?group_by=model", None, 200)
             .await;
         assert_eq!(
             (&s["total"]["requests"], &s["total"]["cost_usd"]),
-            (&json!(250), &json!(2.5e-4)),
+            (&json!(350), &json!(3.5e-4)),
             "{backend:?}: {s}"
+        );
+        let k = app
+            .admin_ok("GET", &format!("/admin/keys/{key}"), None, 200)
+            .await;
+        let a = app
+            .admin_ok("GET", &format!("/admin/accounts/{account}"), None, 200)
+            .await;
+        assert_eq!(
+            (&k["spent_usd"], &a["spent_usd"]),
+            (&json!(3.5e-4), &json!(3.5e-4)),
+            "{backend:?}: {k} {a}"
         );
     }
 }
