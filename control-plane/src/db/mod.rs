@@ -16,7 +16,9 @@ mod rollup_sql;
 pub mod rollup_writer;
 pub mod sessions;
 pub mod usage;
+pub mod usage_commit;
 pub mod usage_filter;
+mod usage_insert;
 pub mod usage_report;
 pub mod usage_streams;
 
@@ -48,6 +50,8 @@ pub struct Db {
     pub backend: Backend,
     /// Wakes the rollup's writer (`rollup_writer`): records were queued.
     pub rollup_due: Arc<Notify>,
+    /// Ingest's batches waiting for their group's commit (`usage_commit`).
+    pub commits: Arc<usage_commit::Queue>,
 }
 
 /// The PostgreSQL channel of config changes (`NOTIFY tollgate_config`).
@@ -122,6 +126,7 @@ impl Db {
             writer,
             backend,
             rollup_due: Arc::new(Notify::new()),
+            commits: Arc::default(),
         })
     }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use super::rollup::{self, Fact, FACT_COLUMNS};
 use super::{Backend, Db};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 /// The advisory lock of the PostgreSQL drains ("tollgate rollup").
 const DRAIN_LOCK: i64 = 0x746f_6c6c_726f_6c6c;
@@ -64,14 +64,16 @@ async fn drain_run_after_mark(db: &Db) -> ApiResult<usize> {
     )
     .fetch_one(&mut *tx)
     .await?;
-    let facts: Vec<Fact> = sqlx::query_as(&format!(
-        "SELECT {FACT_COLUMNS} FROM usage_records WHERE id > $1 ORDER BY id LIMIT $2"
+    let facts: String = sqlx::query_scalar(&format!(
+        "SELECT json_group_array(json_array({FACT_COLUMNS})) FROM \
+         (SELECT {FACT_COLUMNS} FROM usage_records WHERE id > $1 ORDER BY id LIMIT $2)"
     ))
     .bind(mark)
     .bind(RUN)
-    .fetch_all(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    let Some(last) = facts.last().map(|f| f.id) else {
+    let facts = decode(&facts)?;
+    let Some(last) = facts.iter().map(|f| f.id).max() else {
         return Ok(0);
     };
     rollup::add(&mut tx, db.backend, &facts).await?;
@@ -95,21 +97,31 @@ async fn drain_run_queued(db: &Db) -> ApiResult<usize> {
         .bind(DRAIN_LOCK)
         .execute(&mut *tx)
         .await?;
-    let facts: Vec<Fact> = sqlx::query_as(&format!(
+    let facts: String = sqlx::query_scalar(&format!(
         "WITH done AS (DELETE FROM usage_rollup_pending WHERE record_id IN \
          (SELECT record_id FROM usage_rollup_pending ORDER BY record_id LIMIT $1) \
          RETURNING record_id) \
-         SELECT {FACT_COLUMNS} FROM usage_records WHERE id IN (SELECT record_id FROM done)"
+         SELECT COALESCE(json_agg(json_build_array({FACT_COLUMNS}))::text, '[]') \
+         FROM usage_records WHERE id IN (SELECT record_id FROM done)"
     ))
     .bind(RUN)
-    .fetch_all(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
+    let facts = decode(&facts)?;
     if facts.is_empty() {
         return Ok(0);
     }
     rollup::add(&mut tx, db.backend, &facts).await?;
     tx.commit().await?;
     Ok(facts.len())
+}
+
+/// A run's records, read as one JSON text (an array of [`FACT_COLUMNS`]
+/// arrays) rather than a row each: through sqlx's Any driver each row was
+/// converted to an `AnyRow` (its text copied), then each column looked up
+/// by name and its text copied again.
+fn decode(facts: &str) -> ApiResult<Vec<Fact>> {
+    serde_json::from_str(facts).map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// The writer: after each ingest (gathered) and every `IDLE_EVERY`.

@@ -3,8 +3,9 @@
 //! Ingestion is idempotent on the filter-minted `request_id`: each record is
 //! `INSERT ... ON CONFLICT DO NOTHING`, and only a record that was really
 //! inserted moves money, in the same transaction, and reaches the rollup
-//! (`db::usage::insert_batch`; `db::rollup_writer` adds the records to the
-//! rollup after the commit).
+//! (`db::usage_insert`; batches that arrive together share a transaction,
+//! `db::usage_commit`; `db::rollup_writer` adds the records to the rollup
+//! after the commit).
 //! The batch is acknowledged (200) only after the commit, so a batch whose
 //! answer was lost is simply sent again and counts once.
 
@@ -51,7 +52,8 @@ pub async fn ingest(
             ));
         }
     }
-    let (accepted, duplicates) = db::usage::insert_batch(&state.db, &batch.records).await?;
+    let (records, stored) = db::usage_commit::insert(&state.db, batch.records).await;
+    let (accepted, duplicates) = stored?;
     let m = &state.metrics;
     m.ingest_batch_seconds
         .observe(started.elapsed().as_secs_f64());
@@ -65,12 +67,12 @@ pub async fn ingest(
         })
         .inc_by(count(duplicates));
     let now = crate::clock::now_ms();
-    for r in &batch.records {
+    for r in &records {
         let lag_ms = now.saturating_sub(i64::try_from(r.created_at_ms).unwrap_or(i64::MAX));
         m.usage_lag_seconds.observe(lag_ms.max(0) as f64 / 1000.0);
     }
-    note_health(&state, &batch.records);
-    if accepted > 0 && batch.records.iter().any(|r| r.cost_nanos > 0) {
+    note_health(&state, &records);
+    if accepted > 0 && records.iter().any(|r| r.cost_nanos > 0) {
         state.config.spend_changed();
     }
     if duplicates > 0 {
