@@ -46,11 +46,11 @@ impl Stream {
             }
             raw.iter()
                 .map(|h| {
-                    let name = copy(h.key_ptr, h.key_length);
-                    (
-                        String::from_utf8_lossy(&name).into_owned(),
-                        copy(h.value_ptr, h.value_length),
-                    )
+                    // Names are ASCII: the bytes become the string as
+                    // they are (no second copy); anything else is lossy.
+                    let name = String::from_utf8(copy(h.key_ptr, h.key_length))
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                    (name, copy(h.value_ptr, h.value_length))
                 })
                 .collect()
         }
