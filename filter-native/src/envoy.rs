@@ -111,8 +111,12 @@ impl Stream {
     pub fn body(self, kind: abi::BodyType) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.body_size(kind));
         for c in self.chunks(kind) {
-            // SAFETY: Envoy lends the chunk until the hook returns.
-            out.extend_from_slice(&unsafe { copy(c.ptr, c.length) });
+            if c.ptr.is_null() || c.length == 0 {
+                continue;
+            }
+            // SAFETY: Envoy lends the chunk until the hook returns; copied
+            // straight into `out` (no copy of its own first).
+            out.extend_from_slice(unsafe { std::slice::from_raw_parts(c.ptr, c.length) });
         }
         out
     }

@@ -28,24 +28,26 @@ pub struct Update {
 /// values are counted under `other` (a bound on cardinality).
 pub const MAX_SERIES: usize = 4_000;
 
+fn allowed(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
 /// A label value as a stat name can carry it: letters, digits, `-` and `_`
-/// (a `.` would end the value), at most 64 bytes; empty is `none`.
-pub fn label(value: &str) -> String {
+/// (a `.` would end the value), at most 64 bytes; empty is `none`. A value
+/// that is one already is borrowed, not copied.
+pub fn label(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.is_empty() && value.len() <= 64 && value.chars().all(allowed) {
+        return std::borrow::Cow::Borrowed(value);
+    }
     let mut out: String = value
         .chars()
         .take(64)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if allowed(c) { c } else { '_' })
         .collect();
     if out.is_empty() {
         out.push_str("none");
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// The `status_class` label of a status.
