@@ -81,21 +81,23 @@ fn histogram(name: String, value: u64) -> Update {
 pub fn for_key(r: &UsageRecord) -> Vec<Update> {
     let key = label(&r.key_id);
     let class = status_class(r.status);
+    // Names are joined with `concat` (one allocation each, no formatting):
+    // these run at the end of every request.
     let mut out = vec![counter(
-        format!("tollgate_key_requests.key.{key}.status_class.{class}"),
+        ["tollgate_key_requests.key.", &key, ".status_class.", class].concat(),
         1,
     )];
     for (kind, n) in [("input", r.input_tokens), ("output", r.output_tokens)] {
         if n > 0 {
             out.push(counter(
-                format!("tollgate_key_tokens.key.{key}.type.{kind}"),
+                ["tollgate_key_tokens.key.", &key, ".type.", kind].concat(),
                 n,
             ));
         }
     }
     if r.cost_nanos > 0 {
         out.push(counter(
-            format!("tollgate_key_cost_nanos.key.{key}"),
+            ["tollgate_key_cost_nanos.key.", &key].concat(),
             r.cost_nanos,
         ));
     }
@@ -109,16 +111,26 @@ pub fn for_record(r: &UsageRecord, operation: &str, attempts: u32) -> Vec<Update
     let model = label(&r.model);
     let provider = label(&r.provider);
     let class = status_class(r.status);
-    let on = format!("model.{model}.provider.{provider}");
+    // The names of every request are joined with `concat` (one allocation
+    // each, no formatting); the rarer ones below are formatted.
+    let on = ["model.", &model, ".provider.", &provider].concat();
     let mut out = vec![
         counter(
-            format!(
-                "tollgate_requests.{on}.operation.{}.status_class.{class}",
-                label(operation)
-            ),
+            [
+                "tollgate_requests.",
+                &on,
+                ".operation.",
+                &label(operation),
+                ".status_class.",
+                class,
+            ]
+            .concat(),
             1,
         ),
-        histogram(format!("tollgate_request_duration_ms.{on}"), r.latency_ms),
+        histogram(
+            ["tollgate_request_duration_ms.", &on].concat(),
+            r.latency_ms,
+        ),
     ];
     if r.status >= 400 {
         out.push(counter(
@@ -133,7 +145,10 @@ pub fn for_record(r: &UsageRecord, operation: &str, attempts: u32) -> Vec<Update
         ("output", r.output_tokens),
     ] {
         if n > 0 {
-            out.push(counter(format!("tollgate_tokens.{on}.type.{kind}"), n));
+            out.push(counter(
+                ["tollgate_tokens.", &on, ".type.", kind].concat(),
+                n,
+            ));
         }
     }
     if r.estimated {
