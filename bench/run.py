@@ -303,7 +303,13 @@ class Bench:
                                      check=routed_through_failover if failover else None,
                                      env={"ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(stk.NATIVE.parent)})
             out.append((label, r))
-            log(f"instructions {label:24s} {r['per_request']:10.0f} per request ({r['requests']} requests)")
+            threads = ", ".join(f"{t}: {n / r['requests']:.0f}" for t, n in r["threads"].items())
+            idle = ", ".join(f"{t}: {n / r['idle_seconds']:.0f}" for t, n in r["idle_threads"].items())
+            log(f"instructions {label:24s} {r['per_request']:10.0f} per request net of the idle rate "
+                f"(worker {r['worker_per_request']:.0f}), "
+                f"{r['raw_per_request']:.0f} raw ({r['requests']} requests in {r['seconds']:.1f} s; "
+                f"idle {r['idle_per_s']:.0f}/s = {100 * r['timed_share']:.1f}% of the window); "
+                f"per request by thread: {threads}; idle per second by thread: {idle}")
         self.results["instructions"] = out
 
     def failover_model(self) -> bytes:
@@ -778,9 +784,15 @@ def instructions_section(R, p, w) -> None:
     base = rows[0][1]["per_request"]
     w(f"instructions per request (callgrind; Envoy --concurrency 1, {p.instr_requests} sequential non-stream requests"
       " on one connection after 50; every thread, V8's code too)")
-    w(f"  {'target':28s}{'instructions':>14s}{'/ plain':>10s}{'plain / it':>12s}")
+    w(f"  {'target':28s}{'instructions':>14s}{'/ plain':>10s}{'plain / it':>12s}{'raw':>12s}{'timed':>8s}"
+      f"{'worker':>10s}")
     for label, r in rows:
-        w(f"  {label:28s}{r['per_request']:14.0f}{r['per_request'] / base:9.2f}x{100 * base / r['per_request']:11.1f}%")
+        w(f"  {label:28s}{r['per_request']:14.0f}{r['per_request'] / base:9.2f}x{100 * base / r['per_request']:11.1f}%"
+          f"{r['raw_per_request']:12.0f}{100 * r['timed_share']:7.1f}%{r['worker_per_request']:10.0f}")
+    w("  'instructions': the window's count less the same Envoy's idle instructions per second times the window's")
+    w("  seconds (timers, polls, the native module's ticks), per request; 'raw': the whole window's count per")
+    w("  request; 'timed': the share taken out; 'worker': Envoy's worker thread alone, net of its own idle rate")
+    w("  (every filter callback runs there; the native module's threads and Envoy's main thread are not in it).")
     w("  'plain / it' is the throughput one Envoy core would keep if instructions were all that counted;")
     w("  the empty filter and the filter that only reads the body are the floor of any proxy-wasm filter in V8;")
     w("  'no access-log copy' is the gateway with usage_in_access_log false (the record is not put in filter state).")

@@ -46,11 +46,11 @@ impl Stream {
             }
             raw.iter()
                 .map(|h| {
-                    let name = copy(h.key_ptr, h.key_length);
-                    (
-                        String::from_utf8_lossy(&name).into_owned(),
-                        copy(h.value_ptr, h.value_length),
-                    )
+                    // Names are ASCII: the bytes become the string as
+                    // they are (no second copy); anything else is lossy.
+                    let name = String::from_utf8(copy(h.key_ptr, h.key_length))
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                    (name, copy(h.value_ptr, h.value_length))
                 })
                 .collect()
         }
@@ -111,8 +111,12 @@ impl Stream {
     pub fn body(self, kind: abi::BodyType) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.body_size(kind));
         for c in self.chunks(kind) {
-            // SAFETY: Envoy lends the chunk until the hook returns.
-            out.extend_from_slice(&unsafe { copy(c.ptr, c.length) });
+            if c.ptr.is_null() || c.length == 0 {
+                continue;
+            }
+            // SAFETY: Envoy lends the chunk until the hook returns; copied
+            // straight into `out` (no copy of its own first).
+            out.extend_from_slice(unsafe { std::slice::from_raw_parts(c.ptr, c.length) });
         }
         out
     }

@@ -198,6 +198,10 @@ pub fn shipped(n: u64) {
 /// stream to record.
 pub fn take(mut updates: Vec<Update>, seen: &mut HashMap<String, u32>) -> Vec<Update> {
     for update in &mut updates {
+        // A series seen before keeps its name (one lookup on this path).
+        if seen.contains_key(&update.name) {
+            continue;
+        }
         if let Cow::Owned(bounded) = metrics::series_name(&update.name, seen) {
             update.name = bounded;
         }
@@ -205,16 +209,25 @@ pub fn take(mut updates: Vec<Update>, seen: &mut HashMap<String, u32>) -> Vec<Up
             seen.insert(update.name.clone(), 0);
         }
     }
-    let (counters, histograms): (Vec<Update>, Vec<Update>) =
-        updates.into_iter().partition(|u| u.kind == Kind::Counter);
-    if !counters.is_empty() {
+    if updates.iter().any(|u| u.kind == Kind::Counter) {
         let mut batch = lock(&BATCH);
         let batch = batch.get_or_insert_with(HashMap::new);
-        for c in counters {
-            *batch.entry(c.name).or_insert(0) += c.value;
-        }
+        // The counters join the batch (a series already in it is added to
+        // in place); the histograms stay.
+        updates.retain_mut(|u| {
+            if u.kind != Kind::Counter {
+                return true;
+            }
+            match batch.get_mut(&u.name) {
+                Some(n) => *n += u.value,
+                None => {
+                    batch.insert(std::mem::take(&mut u.name), u.value);
+                }
+            }
+            false
+        });
     }
-    histograms
+    updates
 }
 
 fn labelled(values: &[&str]) -> Vec<ModuleBuffer> {

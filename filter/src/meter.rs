@@ -145,7 +145,8 @@ impl Meter {
 
     /// The record of this request, however it ended. `status` is what the
     /// client got when the meter saw no response headers (an abort, a local
-    /// reply), and `now_ms` the end time.
+    /// reply), and `now_ms` the end time. Called once: the request's ids
+    /// and names move into the record (no copy of each).
     pub fn finish(&mut self, now_ms: u64, status_if_unknown: u16) -> UsageRecord {
         if self.event_stream && !self.ended {
             // Cut short: count what had arrived, the unfinished event too.
@@ -193,14 +194,15 @@ impl Meter {
             } else {
                 self.first_byte_ms.is_some() && !self.ended
             };
-        let req = &self.req;
+        let req = &mut self.req;
+        let take = std::mem::take::<String>;
         UsageRecord {
-            request_id: req.request_id.clone(),
-            key_id: req.key_id.clone(),
-            account_id: req.account_id.clone(),
-            model: req.model.clone(),
-            upstream_model: req.upstream_model.clone(),
-            provider: req.provider.clone(),
+            request_id: take(&mut req.request_id),
+            key_id: take(&mut req.key_id),
+            account_id: take(&mut req.account_id),
+            model: take(&mut req.model),
+            upstream_model: take(&mut req.upstream_model),
+            provider: take(&mut req.provider),
             status,
             input_tokens: tokens.input,
             output_tokens: tokens.output,

@@ -28,24 +28,26 @@ pub struct Update {
 /// values are counted under `other` (a bound on cardinality).
 pub const MAX_SERIES: usize = 4_000;
 
+fn allowed(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
 /// A label value as a stat name can carry it: letters, digits, `-` and `_`
-/// (a `.` would end the value), at most 64 bytes; empty is `none`.
-pub fn label(value: &str) -> String {
+/// (a `.` would end the value), at most 64 bytes; empty is `none`. A value
+/// that is one already is borrowed, not copied.
+pub fn label(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.is_empty() && value.len() <= 64 && value.chars().all(allowed) {
+        return std::borrow::Cow::Borrowed(value);
+    }
     let mut out: String = value
         .chars()
         .take(64)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if allowed(c) { c } else { '_' })
         .collect();
     if out.is_empty() {
         out.push_str("none");
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// The `status_class` label of a status.
@@ -79,21 +81,23 @@ fn histogram(name: String, value: u64) -> Update {
 pub fn for_key(r: &UsageRecord) -> Vec<Update> {
     let key = label(&r.key_id);
     let class = status_class(r.status);
+    // Names are joined with `concat` (one allocation each, no formatting):
+    // these run at the end of every request.
     let mut out = vec![counter(
-        format!("tollgate_key_requests.key.{key}.status_class.{class}"),
+        ["tollgate_key_requests.key.", &key, ".status_class.", class].concat(),
         1,
     )];
     for (kind, n) in [("input", r.input_tokens), ("output", r.output_tokens)] {
         if n > 0 {
             out.push(counter(
-                format!("tollgate_key_tokens.key.{key}.type.{kind}"),
+                ["tollgate_key_tokens.key.", &key, ".type.", kind].concat(),
                 n,
             ));
         }
     }
     if r.cost_nanos > 0 {
         out.push(counter(
-            format!("tollgate_key_cost_nanos.key.{key}"),
+            ["tollgate_key_cost_nanos.key.", &key].concat(),
             r.cost_nanos,
         ));
     }
@@ -107,16 +111,26 @@ pub fn for_record(r: &UsageRecord, operation: &str, attempts: u32) -> Vec<Update
     let model = label(&r.model);
     let provider = label(&r.provider);
     let class = status_class(r.status);
-    let on = format!("model.{model}.provider.{provider}");
+    // The names of every request are joined with `concat` (one allocation
+    // each, no formatting); the rarer ones below are formatted.
+    let on = ["model.", &model, ".provider.", &provider].concat();
     let mut out = vec![
         counter(
-            format!(
-                "tollgate_requests.{on}.operation.{}.status_class.{class}",
-                label(operation)
-            ),
+            [
+                "tollgate_requests.",
+                &on,
+                ".operation.",
+                &label(operation),
+                ".status_class.",
+                class,
+            ]
+            .concat(),
             1,
         ),
-        histogram(format!("tollgate_request_duration_ms.{on}"), r.latency_ms),
+        histogram(
+            ["tollgate_request_duration_ms.", &on].concat(),
+            r.latency_ms,
+        ),
     ];
     if r.status >= 400 {
         out.push(counter(
@@ -131,7 +145,10 @@ pub fn for_record(r: &UsageRecord, operation: &str, attempts: u32) -> Vec<Update
         ("output", r.output_tokens),
     ] {
         if n > 0 {
-            out.push(counter(format!("tollgate_tokens.{on}.type.{kind}"), n));
+            out.push(counter(
+                ["tollgate_tokens.", &on, ".type.", kind].concat(),
+                n,
+            ));
         }
     }
     if r.estimated {

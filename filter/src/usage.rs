@@ -99,8 +99,15 @@ pub fn from_body(body: &[u8]) -> Option<Tokens> {
 
 /// The usage of a whole JSON answer and its cached part.
 pub fn usage_of_body(body: &[u8]) -> Option<(Tokens, Cache)> {
-    let chunk: Chunk = serde_json::from_slice(body).ok()?;
-    chunk.usage.map(|u| (u.tokens(), u.cache()))
+    let answer: BodyUsage = serde_json::from_slice(body).ok()?;
+    answer.usage.map(|u| (u.tokens(), u.cache()))
+}
+
+/// A whole answer's `usage`; the rest (`choices` and their text) is
+/// skipped, not built.
+#[derive(Deserialize)]
+struct BodyUsage {
+    usage: Option<UsageShape>,
 }
 
 #[derive(Deserialize)]

@@ -226,6 +226,7 @@ impl RootContext for Root {
     fn on_tick(&mut self) {
         let counts = self.worker.borrow_mut().take_counts();
         self.metrics.add_counts(counts);
+        crate::host_metrics::flush();
         self.poll();
         self.ship();
         self.lease();
