@@ -66,20 +66,38 @@ pub struct NativeConfig {
     pub filter: serde_json::Value,
 }
 
-/// Parses the configuration; for the listener role puts it in place and
-/// starts the threads once. Returns the configuration's role.
-pub fn configure(raw: &[u8]) -> Result<Role, String> {
+/// What one configuration of the module is for.
+#[derive(Debug)]
+enum Parsed {
+    Upstream,
+    Listener {
+        config: PluginConfig,
+        address: String,
+    },
+}
+
+fn parse(raw: &[u8]) -> Result<Parsed, String> {
     let native: NativeConfig =
         serde_json::from_slice(raw).map_err(|e| format!("native module configuration: {e}"))?;
     let filter = serde_json::to_vec(&native.filter).map_err(|e| e.to_string())?;
     let config = PluginConfig::parse(&filter)?;
     if config.role == Role::Upstream {
-        return Ok(Role::Upstream);
+        return Ok(Parsed::Upstream);
     }
     let address = native
         .control_plane_address
         .filter(|a| !a.trim().is_empty())
         .ok_or("native module configuration: control_plane_address is missing or empty")?;
+    Ok(Parsed::Listener { config, address })
+}
+
+/// Parses the configuration; for the listener role puts it in place and
+/// starts the threads once. Returns the configuration's role.
+pub fn configure(raw: &[u8]) -> Result<Role, String> {
+    let (config, address) = match parse(raw)? {
+        Parsed::Upstream => return Ok(Role::Upstream),
+        Parsed::Listener { config, address } => (config, address),
+    };
     let shared = shared();
     let config = Arc::new(config);
     shared.worker().config = Some(Arc::clone(&config));
@@ -219,5 +237,31 @@ fn tick_loop(shared: &'static Shared, address: &str) {
             worker.take_counts()
         };
         metrics::flush_soon(counts);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upstream_configuration_needs_no_address_and_a_listener_one_does() {
+        let upstream = br#"{"filter": {"role": "upstream", "control_plane_cluster": "cp", "filter_secret": "0123456789abcdef"}}"#;
+        assert!(matches!(parse(upstream), Ok(Parsed::Upstream)));
+        let listener =
+            br#"{"filter": {"control_plane_cluster": "cp", "filter_secret": "0123456789abcdef"}}"#;
+        let refused = parse(listener).unwrap_err();
+        assert!(refused.contains("control_plane_address"), "{refused}");
+        let empty = br#"{"control_plane_address": " ", "filter": {"control_plane_cluster": "cp", "filter_secret": "0123456789abcdef"}}"#;
+        assert!(parse(empty).is_err());
+        let ok = br#"{"control_plane_address": "127.0.0.1:1", "filter": {"control_plane_cluster": "cp", "filter_secret": "0123456789abcdef"}}"#;
+        let Ok(Parsed::Listener { config, address }) = parse(ok) else {
+            panic!("refused");
+        };
+        assert_eq!(
+            (config.role, address.as_str()),
+            (Role::Downstream, "127.0.0.1:1")
+        );
     }
 }
