@@ -40,8 +40,10 @@ import httpclient  # noqa: E402
 import instructions  # noqa: E402
 import loadgen  # noqa: E402
 import procstat  # noqa: E402
+import proxy_table  # noqa: E402
 import stack as stk  # noqa: E402
 import usagebench  # noqa: E402
+from proxy_table import pct  # noqa: E402
 
 ORIGINAL_BINARY = stk.binary
 
@@ -81,14 +83,6 @@ QUICK = Plan(1, 4, 4, 4, 3, 60, 30, [10_000], 3, 100_000, 100)
 EMPTY_FILTER = ROOT / "target" / "wasm32-wasip1" / "release" / "tollgate_bench_empty_filter.wasm"
 
 
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    s = sorted(values)
-    if not s:
-        return float("nan")
-    return s[min(len(s) - 1, max(0, int(round(p / 100 * len(s) + 0.5)) - 1))]
-
-
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -106,6 +100,8 @@ class Bench:
         # The instruction runs to make (their modes; all when empty).
         self.only: list[str] = []
         self.plain: stk.Proc | None = None
+        self.native: stk.Proc | None = None
+        self.two_workers: dict[str, stk.Proc] = {}
         self.pg_db: str | None = None
 
     # ---------------------------------------------------------------- setup
@@ -166,6 +162,50 @@ class Bench:
             "mock": st.procs["mock"].popen.pid,
             "cp": st.procs["control-plane"].popen.pid,
         }
+
+    def start_native(self) -> None:
+        """A second gateway Envoy on the same control plane and CPU 0, with the
+        native module (filter-native) in place of the wasm filter."""
+        if not stk.NATIVE.exists():
+            subprocess.run(["cargo", "build", "--quiet", "--profile", "native", "-p", "tollgate-native"],
+                           cwd=ROOT, check=True)
+        st = self.st
+        self.native_port, admin = stk.free_port(), stk.free_port()
+        cfg = st.envoy_config(self.native_port, admin, "envoy-native")
+        cfg.write_text(stk.native_envoy(cfg.read_text(), st.control_plane_port))
+        self.native = stk.Proc("envoy-native", [
+            "taskset", "-c", ENVOY_CPU, str(self.envoy), "-c", str(cfg), "--concurrency", "1",
+            "--base-id", str(st.base_id + 8), "--disable-hot-restart", "--log-level", "info",
+        ], self.work, env={"TOLLGATE_FILTER_SECRET": st.filter_secret,
+                           "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": str(stk.NATIVE.parent)}).start()
+        headers = {"authorization": f"Bearer {self.key}", "content-type": "application/json"}
+        stk.wait_until(lambda: stk.http("POST", f"http://127.0.0.1:{self.native_port}{CHAT}", BODY,
+                                        headers=headers, timeout=2)[0] == 200,
+                       timeout=30, what="the native gateway answering the demo key")
+        self.native_pid = self.native.popen.pid
+
+    def start_two_worker_envoys(self) -> None:
+        """A wasm and a native gateway Envoy with --concurrency 2 on the same
+        control plane, for the memory of a snapshot per worker (wasm: one
+        VM, so one copy, per worker) against one per process (native)."""
+        st = self.st
+        self.two_workers: dict[str, stk.Proc] = {}
+        for i, (name, native) in enumerate((("wasm, 2 workers", False), ("native, 2 workers", True))):
+            port, admin = stk.free_port(), stk.free_port()
+            cfg = st.envoy_config(port, admin, f"envoy-2w-{i}")
+            env = {"TOLLGATE_FILTER_SECRET": st.filter_secret}
+            if native:
+                cfg.write_text(stk.native_envoy(cfg.read_text(), st.control_plane_port))
+                env["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = str(stk.NATIVE.parent)
+            proc = stk.Proc(f"envoy-2w-{i}", [
+                "taskset", "-c", ENVOY_CPU, str(self.envoy), "-c", str(cfg), "--concurrency", "2",
+                "--base-id", str(st.base_id + 10 + i), "--disable-hot-restart", "--log-level", "info",
+            ], self.work, env=env).start()
+            headers = {"authorization": f"Bearer {self.key}", "content-type": "application/json"}
+            stk.wait_until(lambda: stk.http("POST", f"http://127.0.0.1:{port}{CHAT}", BODY,
+                                            headers=headers, timeout=2)[0] == 200,
+                           timeout=30, what=f"the {name} gateway answering the demo key")
+            self.two_workers[name] = proc
 
     def start_plain(self) -> None:
         st = self.st
@@ -284,7 +324,18 @@ class Bench:
         return [
             ("plain", self.plain_port, self.plain_pid, plain, BODY, PLAIN_STREAM_BODY),
             ("gateway", self.st.gateway_port, self.pids["envoy"], auth, BODY, STREAM_BODY),
-        ]
+        ] + ([("native", self.native_port, self.native_pid, auth, BODY, STREAM_BODY)] if self.native else [])
+
+    def same_core(self) -> None:
+        """Mode a again with the control plane pinned to CPU 0 beside Envoy:
+        the gateway's whole cost on one core (plain Envoy has none to add)."""
+        cp = self.pids["cp"]
+        procstat.pin_all_threads(cp, {int(ENVOY_CPU)})
+        try:
+            self.load("e.samecore", self.plan.conc_s, targets=self.targets()[1:])
+        finally:
+            procstat.pin_all_threads(cp, {CLIENT_CPU})
+        self.results[("e.samecore", "plain")] = self.results[("a.conc", "plain")]
 
     def limited_targets(self):
         auth = {"authorization": f"Bearer {self.limited_key}", "content-type": "application/json"}
@@ -376,6 +427,9 @@ class Bench:
         procstat.renice_all_threads(self.pids["cp"], 19)
         have = 0
         self.results["keys_base_rss"] = base_rss
+        # The native gateway gets the same snapshots: its memory is read beside.
+        native_base = procstat.rss_mib(self.native_pid) if self.native else None
+        others = {name: (proc.popen.pid, procstat.rss_mib(proc.popen.pid)) for name, proc in self.two_workers.items()}
         headers = {"authorization": f"Bearer {self.key}", "content-type": "application/json"}
         for target in self.plan.key_steps:
             # Inserted revoked, so that the control plane's periodic refresh
@@ -442,6 +496,10 @@ class Bench:
                 "base_p50": pct(b, 50), "base_p99": pct(b, 99), "base_max": max(b),
             }
             self.results[("keys", target)]["snapshot_mb"] = snapshot_bytes(st, target) / 2**20
+            if native_base is not None:
+                self.results[("keys", target)]["native_extra"] = procstat.rss_mib(self.native_pid) - native_base
+            self.results[("keys", target)]["others"] = {
+                name: procstat.rss_mib(pid) - base for name, (pid, base) in others.items()}
             k = self.results[("keys", target)]
             log(f"keys {target:>7}: rss {rss_before:.1f} -> {rss_after:.1f} MiB, admin write {k['rebuild_ms']:.0f} ms, "
                 f"applied after {k['apply_ms']:.0f} ms; window p50 {k['p50']:.2f} p99 {k['p99']:.2f} "
@@ -449,8 +507,9 @@ class Bench:
         procstat.renice_all_threads(self.pids["cp"], 0)
 
     def stop_perf(self) -> None:
-        if self.plain:
-            self.plain.stop()
+        for proc in (self.plain, self.native, *self.two_workers.values()):
+            if proc:
+                proc.stop()
         for st in self.stacks:
             st.stop()
         self.stacks.clear()
@@ -600,24 +659,32 @@ class Bench:
             log(f"usage query {backend} {version} {label:46s} {ms:9.1f} ms ({rows} rows)")
 
     # ---------------------------------------------------------------- the whole run
-    def run(self) -> None:
+    def run(self, proxy_only: bool = False) -> None:
         p = self.plan
         self.prepare()
         log(f"load generator: {self.tool}; control plane and mock: {self.build}")
         self.start_gateway()
         self.start_plain()
+        self.start_native()
         self.check_answers()
-        log("both targets answer; measuring")
+        log("every target answers; measuring")
         self.load("a.conc", p.conc_s)
+        self.same_core()
         self.load("b.rate", p.rate_s, rate=p.rate)
-        self.load("a.conc", p.conc_s, targets=self.limited_targets())
-        self.load("b.rate", p.rate_s, rate=p.rate, targets=self.limited_targets())
+        if not proxy_only:
+            self.load("a.conc", p.conc_s, targets=self.limited_targets())
+            self.load("b.rate", p.rate_s, rate=p.rate, targets=self.limited_targets())
         self.load("c.stream", p.stream_s, {"x-mock-words": "48"}, stream=True)
-        self.load("c.stream", p.stream_s, {"x-mock-words": "48"}, stream=True, targets=self.translated_targets())
+        if not proxy_only:
+            self.load("c.stream", p.stream_s, {"x-mock-words": "48"}, stream=True,
+                      targets=self.translated_targets())
         self.ttfb(48, p.ttfb_n, "c.ttfb")
         self.load("d.sse200", p.sse200_s, {"x-mock-words": "198"}, stream=True)
         self.ttfb(198, p.sse200_n, "d.seq")
+        if proxy_only:
+            return
         self.instructions()
+        self.start_two_worker_envoys()
         self.keys_at_scale()
         self.stop_perf()
         self.ingestion()
@@ -629,8 +696,9 @@ class Bench:
                 st.stop()
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
-        if self.plain:
-            self.plain.stop()
+        for proc in (self.plain, self.native, *self.two_workers.values()):
+            if proc:
+                proc.stop()
         if self.pg_db:
             try:
                 psql(f"DROP DATABASE IF EXISTS {self.pg_db} WITH (FORCE)")
@@ -680,6 +748,11 @@ def keys_section(R, p, w) -> None:
     top = p.key_steps[-1]
     w(f"  {verdict(last['extra'] <= 64)}  <= 64 MiB extra Envoy memory at {top} keys: {last['extra']:.1f} MiB"
       + ("" if top == 100_000 else "  (quick run: not 100k)"))
+    if "native_extra" in last:
+        w(f"  {verdict(last['native_extra'] <= 64)}  native gateway (same snapshots, no load): <= 64 MiB extra at"
+          f" {top} keys: {last['native_extra']:.1f} MiB")
+    for name, extra in last.get("others", {}).items():
+        w(f"  {name:18s} (same snapshots, no load): {extra:.1f} MiB extra at {top} keys")
     worst = max(R[("keys", t)]["p99"] for t in p.key_steps)
     w(f"  {verdict(worst <= 5)}  no p99 latency spike over 5 ms while applying: worst window p99 {worst:.2f} ms")
     w("  (admin write: POST /admin/keys until its answer, i.e. the rebuild of the snapshot; applied: from that")
@@ -711,6 +784,10 @@ def instructions_section(R, p, w) -> None:
     w("  'plain / it' is the throughput one Envoy core would keep if instructions were all that counted;")
     w("  the empty filter and the filter that only reads the body are the floor of any proxy-wasm filter in V8;")
     w("  'no access-log copy' is the gateway with usage_in_access_log false (the record is not put in filter state).")
+    by = {label: r["per_request"] / base for label, r in rows}
+    for label, want in (("gateway", 1.8), ("native gateway", 1.15)):
+        if label in by:
+            w(f"  {'PASS' if by[label] <= want else 'MISS'}  {label} <= {want}x plain (issue 13): {by[label]:.2f}x")
     w("")
 
 
@@ -721,79 +798,14 @@ def report(b: Bench, quick: bool, started: str, load_avg: str) -> str:
     w(f"Tollgate benchmark, {'QUICK smoke run' if quick else 'full run'}, {started}")
     w(f"machine: {os.cpu_count()} cores, load average at start {load_avg}. Each Envoy: --concurrency 1, pinned to CPU 0")
     w(f"  (taskset -c 0). The load generator ({b.tool}), the mock upstream, the control plane and the Python")
-    w("  clients share CPU 1. Only one target is driven at a time.")
+    w("  clients share CPU 1 (in mode e the control plane is on CPU 0 too). Only one target is driven at a time.")
+    w("  wasm: the gateway with the proxy-wasm filter; native: the gateway with the dynamic module, the same")
+    w("  control plane and configuration.")
     w(f"builds: control plane + mock {b.build}; filter {b.wasm_info}")
     w("")
 
-    def row(label, metric, key, fmt, ratio=True, diff=False):
-        pv, gv = key("plain"), key("gateway")
-        extra = ""
-        if ratio and pv:
-            extra = f"{gv / pv:8.2f}x"
-        if diff:
-            extra = f"{gv - pv:+8.3f}"
-        w(f"{label:36s}{metric:26s}{fmt.format(pv):>11s}{fmt.format(gv):>11s}  {extra}")
-
-    w(f"{'mode':36s}{'metric':26s}{'plain':>11s}{'gateway':>11s}  gw/plain (or gw-plain)")
-    w("-" * 96)
-    modes = [
-        ("a.conc", f"a. non-stream, {p.connections} conns, {p.conc_s:g} s"),
-        ("b.rate", f"b. non-stream, {p.rate} rps, {p.rate_s:g} s"),
-        ("c.stream", f"c. 50-chunk streams, {p.connections} c, {p.stream_s:g} s"),
-        ("d.sse200", f"d. 200-chunk streams, {p.connections} c, {p.sse200_s:g} s"),
-    ]
-    for mode, title in modes:
-        g = lambda n, f: f(R[(mode, n)])  # noqa: E731
-        row(title, "requests/s", lambda n: g(n, lambda r: r["res"].rps), "{:.0f}")
-        row("", "latency p50 ms", lambda n: g(n, lambda r: r["res"].p50_ms), "{:.3f}", ratio=False, diff=True)
-        row("", "latency p99 ms", lambda n: g(n, lambda r: r["res"].p99_ms), "{:.3f}", ratio=False, diff=True)
-        row("", "Envoy CPU s / 1000 req", lambda n: g(n, lambda r: r["cpu"]["envoy"] / r["res"].ok * 1000), "{:.3f}")
-        row("", "Envoy CPU busy %", lambda n: g(n, lambda r: 100 * r["cpu"]["envoy"] / r["res"].seconds), "{:.0f}",
-            ratio=False)
-        busy = lambda n: "{:.0f} | {:.0f}".format(R[(mode, n)]["cpu"].get("cpu0%", 0),  # noqa: E731
-                                                   R[(mode, n)]["cpu"].get("cpu1%", 0))
-        w(f"{'':36s}{'CPU 0 | CPU 1 busy %, all':26s}{busy('plain'):>11s}{busy('gateway'):>11s}")
-        row("", "Envoy RSS MiB after", lambda n: g(n, lambda r: r["rss"]), "{:.1f}", ratio=False, diff=True)
-        if mode in ("c.stream", "d.sse200") and R[(mode, "plain")]["res"].fb_p50_ms is not None:
-            row("", "TTFB p50 ms, under load", lambda n: g(n, lambda r: r["res"].fb_p50_ms), "{:.3f}",
-                ratio=False, diff=True)
-            row("", "TTFB p99 ms, under load", lambda n: g(n, lambda r: r["res"].fb_p99_ms), "{:.3f}",
-                ratio=False, diff=True)
-        if mode == "c.stream":
-            t = lambda n, k, q: pct(R[("c.ttfb", n)][k], q)  # noqa: E731
-            n_ttfb = R[("c.ttfb", "plain")]["n"]
-            row(f"   TTFB, {n_ttfb} sequential streams", "TTFB p50 ms", lambda n: t(n, "ttfb", 50), "{:.3f}",
-                ratio=False, diff=True)
-            row("", "TTFB p99 ms", lambda n: t(n, "ttfb", 99), "{:.3f}", ratio=False, diff=True)
-        if mode == "d.sse200":
-            t = lambda n, k, q: pct(R[("d.seq", n)][k], q)  # noqa: E731
-            n_seq = R[("d.seq", "plain")]["n"]
-            row(f"   {n_seq} sequential 200-chunk streams", "total stream p50 ms", lambda n: t(n, "total", 50),
-                "{:.3f}", ratio=False, diff=True)
-            row("", "total stream p99 ms", lambda n: t(n, "total", 99), "{:.3f}", ratio=False, diff=True)
-            w("")
-    ev = R.get("events", {})
-    w(f"events per stream (data: lines before [DONE]): 50-chunk plain {ev.get(('plain', 48))} gateway "
-      f"{ev.get(('gateway', 48))}; 200-chunk plain {ev.get(('plain', 198))} gateway {ev.get(('gateway', 198))}")
-    w("")
-
-    # targets
-    a_ratio = R[("a.conc", "gateway")]["res"].rps / R[("a.conc", "plain")]["res"].rps
-    cpu_ratio = ((R[("a.conc", "plain")]["cpu"]["envoy"] / R[("a.conc", "plain")]["res"].ok) /
-                 (R[("a.conc", "gateway")]["cpu"]["envoy"] / R[("a.conc", "gateway")]["res"].ok))
-    added_p99 = R[("b.rate", "gateway")]["res"].p99_ms - R[("b.rate", "plain")]["res"].p99_ms
-    added_ttfb = pct(R[("c.ttfb", "gateway")]["ttfb"], 50) - pct(R[("c.ttfb", "plain")]["ttfb"], 50)
-
-    def verdict(ok: bool) -> str:
-        return "PASS" if ok else "MISS"
-
-    w("targets (issue 5)")
-    w(f"  {verdict(a_ratio >= 0.85)}  non-stream throughput >= 85% of plain: {100 * a_ratio:.1f}%"
-      f"   (Envoy-CPU-bound estimate, plain CPU/req over gateway CPU/req: {100 * cpu_ratio:.1f}%)")
-    w(f"  {verdict(added_p99 <= 0.5)}  p99 added latency <= 0.5 ms at {p.rate} rps: {added_p99:+.3f} ms")
-    w(f"  {verdict(added_ttfb <= 0.2)}  stream TTFB added <= 0.2 ms at p50: {added_ttfb:+.3f} ms")
-    w("")
-
+    proxy_table.modes_table(R, p, w)
+    proxy_table.targets_section(R, p, w)
     instructions_section(R, p, w)
     keys_section(R, p, w)
     w("limit check (issue 4): the gateway with a key that has rpm, tpm and max_concurrent (never reached)")
@@ -865,6 +877,8 @@ def main() -> int:
                     help="the databases of --usage-only, comma-separated (default both)")
     ap.add_argument("--before", type=Path, default=None,
                     help="a control plane binary built earlier: ingestion and usage queries run it too, before this build")
+    ap.add_argument("--proxy-only", action="store_true",
+                    help="only modes a-e (plain, wasm and native side by side) and the sequential TTFB runs")
     ap.add_argument("--instructions-only", action="store_true",
                     help="only instructions per request under callgrind (plain, empty filter, gateway)")
     ap.add_argument("--instructions-targets", default="",
@@ -893,6 +907,8 @@ def main() -> int:
         if args.keys_only:
             bench.prepare()
             bench.start_gateway()
+            bench.start_native()
+            bench.start_two_worker_envoys()
             bench.keys_at_scale()
         elif args.ingest_only:
             bench.prepare(load_generator=False)
@@ -900,6 +916,8 @@ def main() -> int:
         elif args.usage_only:
             bench.prepare(load_generator=False)
             bench.usage_queries(tuple(args.usage_on.split(",")))
+        elif args.proxy_only:
+            bench.run(proxy_only=True)
         elif args.instructions_only:
             # Requests go one at a time from the benchmark itself: no load generator.
             bench.prepare(load_generator=False)
@@ -940,6 +958,13 @@ def main() -> int:
                 print(f"ingest {backend:9s} {version:6s} {r['per_s']:8.0f} records/s   ({r['records']} records; "
                       f"control plane CPU {r['cp_cpu']:.1f} s in {r['seconds']:.1f} s: {us:.1f} us/record, "
                       f"{1e6 / max(us, 1e-9):,.0f} records/s per core of it)")
+        return 0
+    if args.proxy_only:
+        lines = [f"Tollgate benchmark, proxying only, {started}; load average at start {load_avg}; "
+                 f"filter {bench.wasm_info}; native {stk.NATIVE.relative_to(ROOT)}"]
+        proxy_table.modes_table(bench.results, plan, lines.append)
+        proxy_table.targets_section(bench.results, plan, lines.append)
+        print("\n".join(lines))
         return 0
     table = report(bench, args.quick, started, load_avg)
     print("\n" + table, end="")

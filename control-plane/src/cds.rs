@@ -1,10 +1,11 @@
 //! Failover clusters, served to Envoy over REST-JSON CDS
 //! (`POST /v3/discovery:clusters`, docs/routing.md).
 //!
-//! For a model with several deployments of one wire shape (or one whose
-//! provider has a key pool of several credentials), cluster *k* holds
-//! deployment *k* at priority 0 and the others, ordered by (priority,
-//! weight), one per priority level (a pooled deployment one level per
+//! For a model with several deployments (of any API: the filter's upstream
+//! role translates an attempt to an OpenAI-shaped deployment after an
+//! Anthropic one and the reverse), or one whose provider has a key pool of
+//! several credentials, cluster *k* holds deployment *k* at priority 0 and
+//! the others, ordered by (priority, weight), one per priority level (a pooled deployment one level per
 //! usable credential); with the route's `previous_priorities`
 //! retries each attempt moves one level on, so a request never tries a
 //! deployment twice. A cluster's name is a hash of what it holds: a changed
@@ -65,19 +66,9 @@ fn endpoint(base_url: &str) -> Option<Address> {
     ))
 }
 
-/// The API a provider kind speaks: deployments fail over only to others
-/// that take the same request body.
-fn wire(kind: &str) -> &'static str {
-    if kind == "anthropic" {
-        "anthropic"
-    } else {
-        "openai"
-    }
-}
-
 /// Fills each model's `routes` and returns the clusters they name. A model
-/// gets routes only when at least two of its deployments speak the same
-/// API; otherwise its requests keep going through the forward proxy.
+/// gets routes only when it has at least two deployments (or credentials)
+/// to try; otherwise its requests keep going through the forward proxy.
 pub fn plan(models: &mut [Model], providers: &[Provider]) -> Vec<ClusterSpec> {
     let mut specs = Vec::new();
     for model in models.iter_mut() {
@@ -93,21 +84,15 @@ pub fn plan(models: &mut [Model], providers: &[Provider]) -> Vec<ClusterSpec> {
         let mut routes = Vec::with_capacity(model.deployments.len());
         let mut any = false;
         for (k, first) in known.iter().enumerate() {
-            let Some((first_provider, _)) = first else {
+            if first.is_none() {
                 routes.push(Route {
                     cluster: String::new(),
                     attempts: Vec::new(),
                 });
                 continue;
             };
-            let family = wire(&first_provider.kind);
             let mut others: Vec<usize> = (0..known.len())
-                .filter(|&j| j != k)
-                .filter(|&j| {
-                    known[j]
-                        .as_ref()
-                        .is_some_and(|(p, _)| wire(&p.kind) == family)
-                })
+                .filter(|&j| j != k && known[j].is_some())
                 .collect();
             others.sort_by_key(|&j| {
                 let d = &model.deployments[j];

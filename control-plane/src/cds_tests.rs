@@ -44,7 +44,7 @@ fn providers() -> Vec<Provider> {
 }
 
 #[test]
-fn each_first_choice_gets_a_cluster_of_the_same_api_in_priority_order() {
+fn each_first_choice_gets_a_cluster_of_every_api_in_priority_order() {
     let mut models = vec![model(vec![
         deployment("a", 1, 0),
         deployment("x", 5, 0),
@@ -54,14 +54,13 @@ fn each_first_choice_gets_a_cluster_of_the_same_api_in_priority_order() {
     let specs = plan(&mut models, &providers());
     let routes = &models[0].routes;
     assert_eq!(routes.len(), 4);
-    // a first, then the rest of the OpenAI-shaped ones by (priority, heavier first).
-    assert_eq!(routes[0].attempts, vec![0, 3, 2]);
-    // The Anthropic deployment has no other of its kind: no cluster.
-    assert_eq!(routes[1].cluster, "");
-    assert!(routes[1].attempts.is_empty());
-    assert_eq!(routes[2].attempts, vec![2, 0, 3]);
-    assert_eq!(routes[3].attempts, vec![3, 0, 2]);
-    assert_eq!(specs.len(), 3);
+    // a first, then the rest by (priority, heavier first), the Anthropic
+    // deployment among them (the upstream role translates).
+    assert_eq!(routes[0].attempts, vec![0, 1, 3]);
+    assert_eq!(routes[1].attempts, vec![1, 0, 3]);
+    assert_eq!(routes[2].attempts, vec![2, 1, 0]);
+    assert_eq!(routes[3].attempts, vec![3, 1, 0]);
+    assert_eq!(specs.len(), 4);
     let first = &specs[0];
     assert_eq!(first.name, routes[0].cluster);
     assert_eq!(
@@ -72,15 +71,23 @@ fn each_first_choice_gets_a_cluster_of_the_same_api_in_priority_order() {
             .collect::<Vec<_>>(),
         vec![
             ("127.0.0.1", 9001, false),
-            ("::1", 9003, false),
-            ("b.example.com", 443, true)
+            ("api.anthropic.com", 443, true),
+            ("::1", 9003, false)
         ]
     );
 }
 
 #[test]
-fn a_model_with_one_deployment_per_api_keeps_the_forward_proxy() {
-    let mut models = vec![model(vec![deployment("a", 1, 0), deployment("x", 1, 0)])];
+fn a_model_with_one_deployment_per_api_fails_over_across_them() {
+    let mut models = vec![model(vec![deployment("a", 1, 0), deployment("x", 1, 1)])];
+    assert_eq!(plan(&mut models, &providers()).len(), 2);
+    assert_eq!(models[0].routes[0].attempts, vec![0, 1]);
+    assert_eq!(models[0].routes[1].attempts, vec![1, 0]);
+}
+
+#[test]
+fn a_model_with_one_deployment_keeps_the_forward_proxy() {
+    let mut models = vec![model(vec![deployment("x", 1, 0)])];
     assert!(plan(&mut models, &providers()).is_empty());
     assert!(models[0].routes.is_empty());
 }

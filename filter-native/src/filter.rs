@@ -104,7 +104,9 @@ impl Http {
 
     fn idle(&mut self, stream: Stream, step: tollgate_filter::idle::Step) {
         let deferred = &mut self.deferred;
-        crate::idle::apply(self.id, step, || deferred.scheduler(stream.0), now_ms());
+        if crate::idle::apply(self.id, step, || deferred.scheduler(stream.0), now_ms()) {
+            self.request.cut_by_idle_watch();
+        }
     }
 
     fn count(&mut self, stream: Stream, shared: &Shared, reply: &Reply) {

@@ -44,15 +44,16 @@ pub fn next_id() -> u32 {
 }
 
 /// Applies the pipeline's step for stream `id`; an arm needs the stream's
-/// scheduler (`scheduler`, called only then).
+/// scheduler (`scheduler`, called only then). Whether the watch ended the
+/// stream (`Watch::apply`).
 pub fn apply(
     id: u32,
     step: Step,
     scheduler: impl FnOnce() -> Option<NonNull<c_void>>,
     now_ms: u64,
-) {
+) -> bool {
     if step == Step::Nothing {
-        return;
+        return false;
     }
     let mut guard = streams();
     let s = guard.get_or_insert_with(Streams::default);
@@ -60,7 +61,7 @@ pub fn apply(
         Step::Arm(_) => {
             let Some(scheduler) = scheduler() else {
                 log::warn!("tollgate native: no scheduler for the idle watch of a stream");
-                return;
+                return false;
             };
             s.schedulers.insert(id, Scheduler(scheduler));
         }
@@ -69,12 +70,12 @@ pub fn apply(
         }
         Step::Nothing | Step::Touch => {}
     }
-    s.watch.apply(id, step, now_ms);
+    s.watch.apply(id, step, now_ms)
 }
 
 /// The stream is going: its scheduler is no longer committed.
 pub fn forget(id: u32) {
-    apply(id, Step::Forget, || None, 0);
+    let _ = apply(id, Step::Forget, || None, 0);
 }
 
 /// Every stream silent past its timeout gets its [`EVENT`], once.

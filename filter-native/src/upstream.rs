@@ -5,6 +5,7 @@
 //! them at once. It only moves bytes: every decision is the pipeline's.
 
 use tollgate_filter::attempt::PREPARED;
+use tollgate_filter::reply::Reply;
 use tollgate_filter::upstream::{BodyStep, Head, HeadStep, Upstream};
 
 use crate::abi;
@@ -22,6 +23,15 @@ fn header(headers: &[(String, Vec<u8>)], name: &str) -> Option<Vec<u8>> {
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.clone())
+}
+
+/// Answers the attempt here (Envoy may retry it on the next deployment).
+fn refuse(stream: Stream, reply: &Reply) {
+    stream.send(
+        reply.status,
+        &[("content-type", "application/json")],
+        &reply.body,
+    );
 }
 
 impl UpstreamHttp {
@@ -69,6 +79,10 @@ impl UpstreamHttp {
                     log::error!("tollgate upstream: cannot rewrite the body");
                 }
                 abi::BODY_CONTINUE
+            }
+            BodyStep::Refuse(reply) => {
+                refuse(stream, &reply);
+                abi::BODY_STOP_NO_BUFFER
             }
         }
     }

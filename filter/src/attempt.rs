@@ -3,7 +3,8 @@
 //! downstream filter prepared the request for one deployment; when this
 //! attempt got another (the first one failed), the request is rewritten for
 //! the one it got: `:authority`, `:path`, the credential and the body's
-//! `model`. It also refuses an address a provider must never resolve to,
+//! `model`, and for a deployment of the other API the body translated and
+//! that API's headers (`cross.rs`). It also refuses an address a provider must never resolve to,
 //! and tells the downstream filter which deployment answered.
 
 use std::borrow::Cow;
@@ -15,13 +16,18 @@ use crate::credentials;
 use crate::limits::Store;
 use crate::reply::Reply;
 use crate::request::Body;
-use crate::routing::{self, Endpoint};
+use crate::routing::{self, Endpoint, Wire};
+
+pub mod cross;
 use crate::snapshot::Compiled;
+use cross::Cross;
 
 /// Set by the downstream filter on a request it sent to a failover cluster:
-/// `<deployment index>:<endpoint name>:<credential ids>`, the deployment the
-/// request's headers are written for and the ids of its provider's pool
-/// credentials tried on it so far (comma-separated, the current one last). Envoy keeps an upstream filter's header changes
+/// `<deployment index>:<endpoint name>:<credential ids>:<body API>`, the
+/// deployment the request's headers are written for, the ids of its
+/// provider's pool credentials tried on it so far (comma-separated, the
+/// current one last) and the API the body is written in (`openai` or
+/// `anthropic`: the listener's choice's, which no attempt changes). Envoy keeps an upstream filter's header changes
 /// for the next attempt, so the upstream role updates it when it rewrites
 /// (and cannot remove it: the next attempt needs it). It goes to the
 /// provider, and names only an index and an endpoint.
@@ -56,6 +62,8 @@ pub enum AttemptDecision {
     Send {
         headers: Vec<HeaderChange>,
         body_model: Option<String>,
+        /// The body must also be translated to the deployment's API.
+        cross: Option<Cross>,
         served: u32,
         /// The pool credential this attempt sends ("" without a pool).
         credential: String,
@@ -95,16 +103,34 @@ pub fn address_refused(address: &str, refuse_private: bool) -> bool {
     }
 }
 
-fn parse_prepared(raw: &[u8]) -> Option<(u32, Endpoint, Vec<&str>)> {
+/// What `x-tollgate-prepared` says.
+struct Plan<'a> {
+    deployment: u32,
+    endpoint: Endpoint,
+    tried: Vec<&'a str>,
+    /// `None`: the API of the deployment the headers are written for.
+    body: Option<Wire>,
+}
+
+fn parse_prepared(raw: &[u8]) -> Option<Plan<'_>> {
     let text = std::str::from_utf8(raw).ok()?;
-    let mut parts = text.splitn(3, ':');
-    let index = parts.next()?.parse().ok()?;
+    let mut parts = text.splitn(4, ':');
+    let deployment = parts.next()?.parse().ok()?;
     let endpoint = routing::endpoint_named(parts.next()?)?;
     let tried = parts
         .next()
         .map(|t| t.split(',').filter(|id| !id.is_empty()).collect())
         .unwrap_or_default();
-    Some((index, endpoint, tried))
+    let body = match parts.next() {
+        Some(name) => Some(Wire::named(name)?),
+        None => None,
+    };
+    Some(Plan {
+        deployment,
+        endpoint,
+        tried,
+        body,
+    })
 }
 
 pub fn on_attempt(snapshot: Option<&Compiled>, a: &Attempt) -> AttemptDecision {
@@ -116,7 +142,13 @@ pub fn on_attempt(snapshot: Option<&Compiled>, a: &Attempt) -> AttemptDecision {
             return refuse("The provider's address is not one this gateway connects to.");
         }
     }
-    let Some((prepared, endpoint, mut tried)) = parse_prepared(a.prepared) else {
+    let Some(Plan {
+        deployment: prepared,
+        endpoint,
+        mut tried,
+        body,
+    }) = parse_prepared(a.prepared)
+    else {
         return refuse("The request reached a failover cluster without its plan.");
     };
     let (Some(model_id), Some(got)) = (a.model, a.deployment) else {
@@ -127,6 +159,7 @@ pub fn on_attempt(snapshot: Option<&Compiled>, a: &Attempt) -> AttemptDecision {
         return AttemptDecision::Send {
             headers,
             body_model: None,
+            cross: None,
             served: got,
             credential: tried.last().copied().unwrap_or_default().to_string(),
         };
@@ -136,15 +169,22 @@ pub fn on_attempt(snapshot: Option<&Compiled>, a: &Attempt) -> AttemptDecision {
         let d = model?.deployments.get(i as usize)?;
         Some((d, snapshot.upstreams.get(&d.provider)?))
     };
-    let (Some(_), Some((d, upstream))) = (pair(prepared), pair(got)) else {
+    let (Some((_, written)), Some((d, upstream))) = (pair(prepared), pair(got)) else {
         return refuse("The deployment this attempt got is no longer configured.");
     };
+    // The headers are written for `written`'s API, the body for `body`'s.
+    let (headers_wire, wire) = (written.kind.wire(), upstream.kind.wire());
+    let cross = Cross::between(body.unwrap_or(headers_wire), wire);
+    if cross.is_some() && !cross::translatable(endpoint) {
+        return refuse("The deployment this attempt got speaks another API, which has no counterpart of this endpoint.");
+    }
     // The same deployment again without a pool to rotate: only the body's
     // model is checked.
     if got == prepared && upstream.pool.len() <= 1 {
         return AttemptDecision::Send {
             headers: vec![(Cow::Borrowed("content-length"), None)],
             body_model: Some(d.upstream_model.clone()),
+            cross,
             served: got,
             credential: tried.last().copied().unwrap_or_default().to_string(),
         };
@@ -182,12 +222,16 @@ pub fn on_attempt(snapshot: Option<&Compiled>, a: &Attempt) -> AttemptDecision {
     }
     let id = credential.map(|k| k.id.as_str()).unwrap_or_default();
     tried.push(id);
-    let plan = format!("{got}:{}:{}", endpoint.name(), tried.join(","));
+    let plan = match body {
+        Some(w) => format!("{got}:{}:{}:{}", endpoint.name(), tried.join(","), w.name()),
+        None => format!("{got}:{}:{}", endpoint.name(), tried.join(",")),
+    };
     headers.push((Cow::Borrowed(PREPARED), Some(plan.into_bytes())));
     if got == prepared {
         return AttemptDecision::Send {
             headers,
             body_model: Some(d.upstream_model.clone()),
+            cross,
             served: got,
             credential: id.to_string(),
         };
@@ -205,9 +249,11 @@ pub fn on_attempt(snapshot: Option<&Compiled>, a: &Attempt) -> AttemptDecision {
         Some(upstream.base.authority.clone().into_bytes()),
     ));
     headers.push((Cow::Borrowed(":path"), Some(path.into_bytes())));
+    headers.extend(cross::headers(headers_wire, wire));
     AttemptDecision::Send {
         headers,
         body_model: Some(d.upstream_model.clone()),
+        cross,
         served: got,
         credential: id.to_string(),
     }

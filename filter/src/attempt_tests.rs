@@ -65,6 +65,7 @@ fn the_prepared_deployment_passes_with_only_the_plan_header_removed() {
         AttemptDecision::Send {
             headers: vec![],
             body_model: None,
+            cross: None,
             served: 0,
             credential: String::new(),
         }

@@ -181,7 +181,7 @@ fn authenticate(snapshot: &Compiled, head: &Head) -> Result<Arc<Key>, Reply> {
 }
 
 mod body;
-pub use body::{on_body, on_body_with, BodyDecision, Cluster, Forward, Translation};
+pub use body::{answer_shape, on_body, on_body_with, BodyDecision, Cluster, Forward, Translation};
 
 #[cfg(test)]
 #[path = "decide_tests.rs"]

@@ -158,8 +158,8 @@ impl HttpContext for Http {
             now_ms,
         );
         let idle = self.request.idle_on_response_body(end_of_stream);
-        if idle != Step::Nothing {
-            self.worker.borrow_mut().idle.apply(self.id, idle, now_ms());
+        if idle != Step::Nothing && self.worker.borrow_mut().idle.apply(self.id, idle, now_ms()) {
+            self.request.cut_by_idle_watch();
         }
         if let Some(replacement) = replacement {
             if let Err(status) =
@@ -193,7 +193,9 @@ impl HttpContext for Http {
         };
         let mut worker = self.worker.borrow_mut();
         let idle = self.request.idle_on_end();
-        worker.idle.apply(self.id, idle, 0);
+        if worker.idle.apply(self.id, idle, 0) {
+            self.request.cut_by_idle_watch();
+        }
         self.request.on_end(
             &mut worker,
             &SharedData,

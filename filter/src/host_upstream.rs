@@ -14,6 +14,7 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 
 use crate::attempt::PREPARED;
 use crate::host_env::{now_ms, SharedData};
+use crate::reply::Reply;
 use crate::upstream::{BodyStep, Head, HeadStep, Upstream};
 use crate::worker::Worker;
 
@@ -32,6 +33,15 @@ fn property(path: &[&str]) -> Option<Vec<u8>> {
 
 fn header(map: MapType, name: &str) -> Option<Vec<u8>> {
     hostcalls::get_map_value_bytes(map, name).ok().flatten()
+}
+
+/// Answers the attempt here (Envoy may retry it on the next deployment).
+fn refuse(reply: &Reply) {
+    let _ = hostcalls::send_http_response(
+        u32::from(reply.status),
+        vec![("content-type", "application/json")],
+        Some(&reply.body),
+    );
 }
 
 #[derive(Default)]
@@ -84,11 +94,7 @@ impl HttpContext for UpstreamHttp {
                 Action::Continue
             }
             HeadStep::Refuse(reply) => {
-                let _ = hostcalls::send_http_response(
-                    u32::from(reply.status),
-                    vec![("content-type", "application/json")],
-                    Some(&reply.body),
-                );
+                refuse(&reply);
                 Action::Pause
             }
         }
@@ -111,6 +117,10 @@ impl HttpContext for UpstreamHttp {
                     log::error!("tollgate upstream: cannot rewrite the body: {status:?}");
                 }
                 Action::Continue
+            }
+            BodyStep::Refuse(reply) => {
+                refuse(&reply);
+                Action::Pause
             }
         }
     }

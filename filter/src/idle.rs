@@ -8,7 +8,7 @@
 //! deployment, so each worker keeps its own watch of its open responses and
 //! the root context looks at it every tick.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy)]
 struct Stall {
@@ -20,6 +20,8 @@ struct Stall {
 #[derive(Debug, Default)]
 pub struct Watch {
     streams: HashMap<u32, Stall>,
+    /// Ended by `expired`, until `forget` says so (once, at their end).
+    cut: HashSet<u32>,
 }
 
 impl Watch {
@@ -43,8 +45,10 @@ impl Watch {
     }
 
     /// The response ended (or its stream went): no longer watched.
-    pub fn forget(&mut self, id: u32) {
+    /// Whether this watch ended it (`expired` gave it).
+    pub fn forget(&mut self, id: u32) -> bool {
         self.streams.remove(&id);
+        !self.cut.is_empty() && self.cut.remove(&id)
     }
 
     /// The responses silent past their timeout, no longer watched: each is
@@ -62,6 +66,7 @@ impl Watch {
         out.sort_unstable();
         for id in &out {
             self.streams.remove(id);
+            self.cut.insert(*id);
         }
         out
     }
@@ -74,12 +79,20 @@ impl Watch {
         self.streams.is_empty()
     }
 
-    /// Applies what the pipeline decided for stream `id` (`Armed`).
-    pub fn apply(&mut self, id: u32, step: Step, now_ms: u64) {
+    /// Applies what the pipeline decided for stream `id` (`Armed`);
+    /// whether this watch ended the stream (a `Forget` of one `expired`
+    /// gave: the host tells the pipeline, `Request::cut_by_idle_watch`).
+    pub fn apply(&mut self, id: u32, step: Step, now_ms: u64) -> bool {
         match step {
-            Step::Nothing => {}
-            Step::Arm(idle_ms) => self.arm(id, idle_ms, now_ms),
-            Step::Touch => self.touch(id, now_ms),
+            Step::Nothing => false,
+            Step::Arm(idle_ms) => {
+                self.arm(id, idle_ms, now_ms);
+                false
+            }
+            Step::Touch => {
+                self.touch(id, now_ms);
+                false
+            }
             Step::Forget => self.forget(id),
         }
     }

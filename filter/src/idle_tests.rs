@@ -70,3 +70,14 @@ fn a_stream_that_ends_early_is_forgotten() {
     assert!(w.is_empty());
     assert!(w.expired(1000).is_empty());
 }
+
+#[test]
+fn forget_says_whether_the_watch_ended_the_response_once() {
+    let mut w = Watch::default();
+    w.arm(1, 500, 0);
+    w.arm(2, 500, 0);
+    assert!(!w.forget(2), "ended in time");
+    assert_eq!(w.expired(600), [1]);
+    assert!(w.forget(1), "ended by the watch");
+    assert!(!w.forget(1), "said once");
+}

@@ -66,6 +66,12 @@ impl Meter {
         self.req.upstream_model = upstream_model;
     }
 
+    /// The deployment that answered speaks another API than the one the
+    /// request was written for: the answer is read in `endpoint`'s shape.
+    pub fn read_as(&mut self, endpoint: Endpoint) {
+        self.req.endpoint = endpoint;
+    }
+
     /// The public model id and the provider's (of the deployment that
     /// answered).
     pub fn models(&self) -> (&str, &str) {

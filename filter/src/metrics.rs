@@ -166,6 +166,12 @@ pub fn for_reply(code: &str) -> Update {
     counter(format!("tollgate_replies.code.{}", label(code)), 1)
 }
 
+/// A response the idle watch ended (`idle.rs`): its deployment was silent
+/// past its `idle_timeout_ms`.
+pub fn for_idle_cut(model: &str) -> Update {
+    counter(format!("tollgate_idle_cuts.model.{}", label(model)), 1)
+}
+
 /// A family of series: one metric name, its kind, and the labels its stat
 /// names carry, in the order they carry them. A host that defines its
 /// stats with labels up front (the native module) defines these.
@@ -182,7 +188,7 @@ const fn family(name: &'static str, kind: Kind, labels: &'static [&'static str])
 
 const ON: &[&str] = &["model", "provider"];
 
-/// Every family `for_record`, `for_key` and `for_reply` write.
+/// Every family `for_record`, `for_key`, `for_reply` and `for_idle_cut` write.
 pub const FAMILIES: &[Family] = &[
     family(
         "tollgate_requests",
@@ -205,6 +211,7 @@ pub const FAMILIES: &[Family] = &[
     family("tollgate_time_per_output_token_us", Kind::Histogram, ON),
     family("tollgate_failover_retries", Kind::Counter, &["model"]),
     family("tollgate_replies", Kind::Counter, &["code"]),
+    family("tollgate_idle_cuts", Kind::Counter, &["model"]),
     family(
         "tollgate_key_requests",
         Kind::Counter,

@@ -167,6 +167,11 @@ fn every_series_written_belongs_to_a_family_with_its_labels_and_kind() {
     let mut all = for_record(&r, "chat_completions", 3);
     all.extend(for_key(&r));
     all.push(for_reply("rate_limited"));
+    all.push(for_idle_cut("gpt-4.1"));
+    assert_eq!(
+        all.last().map(|u| u.name.as_str()),
+        Some("tollgate_idle_cuts.model.gpt-4_1")
+    );
     let mut seen = std::collections::BTreeSet::new();
     for u in &all {
         let (index, values) = family_of(&u.name).unwrap_or_else(|| panic!("{}", u.name));

@@ -30,9 +30,7 @@ pub use crate::worker::{Counts, Worker};
 /// How much of a refused body is read and discarded before giving up on the
 /// client and answering (Envoy then resets the rest).
 pub const DRAIN_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
-/// The `anthropic-version` sent to an Anthropic provider for a client that
-/// sent none (an OpenAI client); an Anthropic client's own goes on as it is.
-pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+pub use crate::routing::ANTHROPIC_VERSION;
 
 /// A header to write: `None` removes it.
 pub type HeaderChange = (Cow<'static, str>, Option<Vec<u8>>);
@@ -187,11 +185,17 @@ pub struct Request {
     /// The provider and the id of the pool credential the listener chose
     /// (a 401/403 through the forward proxy disables it).
     credential: Option<(String, String)>,
+    /// A request sent to a failover cluster: the client's endpoint and the
+    /// API the request was written for, so that an answer from a deployment
+    /// of the other API is translated back (`route::reshape`).
+    written_for: Option<(routing::Endpoint, Wire)>,
     /// The idle timeout between body pieces of the chosen deployment, then
     /// (from the response headers) of the one that answered.
     idle_timeout_ms: Option<u32>,
     /// Its response is in the host's idle watch (`idle.rs`).
     idle: crate::idle::Armed,
+    /// Ended by the idle watch (`idle.rs`): counted in its own metric.
+    idle_cut: bool,
 }
 
 impl Request {

@@ -581,6 +581,11 @@ fn a_worker_with_no_snapshot_answers_503_and_status_is_open() {
 /// The test snapshot plus an Anthropic provider and a model on it.
 fn with_anthropic() -> Worker {
     let mut w = worker(false);
+    w.apply_snapshot(anthropic_snapshot(), 0);
+    w
+}
+
+fn anthropic_snapshot() -> Compiled {
     let mut snap = snapshot();
     let mut claude = snap.models.get("demo-chat").expect("model").clone();
     claude.id = "claude".into();
@@ -598,8 +603,7 @@ fn with_anthropic() -> Worker {
             exhausted: false,
         },
     );
-    w.apply_snapshot(snap, 0);
-    w
+    snap
 }
 
 /// An Anthropic client's request (its key in `x-api-key`): headers, then
@@ -821,4 +825,87 @@ fn a_token_count_for_a_provider_that_cannot_count_is_estimated_and_says_so() {
     let mut logged = false;
     req.on_end(&mut w, &store, NOW, || 200, |_| logged = true);
     assert!(!logged, "a count is not a billed request");
+}
+
+#[test]
+fn an_answer_from_the_anthropic_deployment_after_a_failover_is_translated_back_and_billed_as_its() {
+    let store = Mem::default();
+    let mut w = worker(false);
+    let mut failover = config(false, true);
+    failover.failover = true;
+    w.config = Some(Arc::new(failover));
+    let mut snap = anthropic_snapshot();
+    let mut mixed = snap.models.get("demo-chat").expect("model").clone();
+    mixed.id = "mixed".into();
+    let mut second = mixed.deployments[0].clone();
+    second.provider = "anth".into();
+    second.upstream_model = "claude-up".into();
+    second.priority = 1;
+    mixed.deployments.push(second);
+    mixed.routes = vec![
+        tollgate_contract::snapshot::Route {
+            cluster: "tg_mixed_a".into(),
+            attempts: vec![0, 1],
+        },
+        tollgate_contract::snapshot::Route {
+            cluster: "tg_mixed_b".into(),
+            attempts: vec![1, 0],
+        },
+    ];
+    snap.models.insert("mixed".into(), mixed);
+    w.apply_snapshot(snap, 0);
+    let mut req = Request::default();
+    let body = br#"{"model":"mixed","messages":[{"role":"user","content":"hi"}]}"#;
+    let o = send(&mut w, &store, &mut req, &bearer(1), body);
+    assert_eq!(o.then, Then::Continue);
+    // Written for the OpenAI deployment; the plan names the body's API.
+    assert_eq!(
+        written(&o, crate::attempt::PREPARED),
+        Some(Some("0:chat_completions::openai".into()))
+    );
+    // The Anthropic deployment answered the second attempt.
+    let resp = req.on_response_headers(
+        &Mem::default(),
+        || NOW,
+        || {
+            vec![
+                (":status".into(), b"200".to_vec()),
+                ("content-type".into(), b"application/json".to_vec()),
+                (crate::attempt::SERVED.into(), b"1;2".to_vec()),
+                ("x-envoy-upstream-service-time".into(), b"3".to_vec()),
+            ]
+        },
+    );
+    assert_eq!(resp.then, Then::Continue);
+    assert_eq!(written(&resp, "content-length"), Some(None));
+    let answer = br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-up","content":[{"type":"text","text":"Hi!"}],"stop_reason":"end_turn","usage":{"input_tokens":12,"output_tokens":4}}"#;
+    let out = req
+        .on_response_body(answer.len(), true, || answer.to_vec(), || NOW + 1)
+        .expect("translated");
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], "mixed");
+    assert_eq!(v["choices"][0]["message"]["content"], "Hi!");
+    assert_eq!(v["usage"]["prompt_tokens"], 12);
+    let record = record_of(&mut w, &store, &mut req);
+    assert_eq!(
+        (record.input_tokens, record.output_tokens, record.estimated),
+        (12, 4, false)
+    );
+    assert_eq!(
+        (record.provider.as_str(), record.upstream_model.as_str()),
+        ("anth", "claude-up")
+    );
+    assert_eq!(record.attempts, 2);
+    assert_eq!(
+        record.cost_nanos,
+        crate::meter::cost(
+            crate::usage::Tokens {
+                input: 12,
+                output: 4
+            },
+            2_000_000,
+            8_000_000
+        )
+    );
 }

@@ -97,6 +97,24 @@ pub enum Wire {
     Anthropic,
 }
 
+impl Wire {
+    /// Its name in `x-tollgate-prepared`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Wire::OpenAi => "openai",
+            Wire::Anthropic => "anthropic",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<Wire> {
+        match name {
+            "openai" => Some(Wire::OpenAi),
+            "anthropic" => Some(Wire::Anthropic),
+            _ => None,
+        }
+    }
+}
+
 /// What a provider speaks and how it takes its credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderKind {
@@ -138,6 +156,9 @@ impl ProviderKind {
 
 /// The `api-version` of Azure OpenAI's deployment paths (the latest GA).
 pub const AZURE_API_VERSION: &str = "2024-10-21";
+/// The `anthropic-version` sent to an Anthropic provider for a client that
+/// sent none (an OpenAI client); an Anthropic client's own goes on as it is.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// The upstream path of `endpoint` at a provider whose base URL path is
 /// `base` (no trailing `/`), for `upstream_model`.

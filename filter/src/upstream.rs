@@ -6,8 +6,10 @@
 //!
 //! - request headers: the rewrite for the deployment this attempt got, or a
 //!   refusal (`attempt::on_attempt`);
-//! - request body: whether to wait for it and what it becomes
-//!   ([`Upstream::rewrite`], the one place an attempt's body is decided);
+//! - request body: whether to wait for it and what it becomes, its model
+//!   and, for a deployment of another API, its translation
+//!   ([`Upstream::rewrite`], the one place an attempt's body is decided), or
+//!   a refusal when it cannot be translated;
 //! - response headers: which pool credential is benched (429) or disabled
 //!   (401/403) and until when, whether the deployment cools down (429) or
 //!   failed (5xx), and the `x-tollgate-served` header for the listener;
@@ -16,6 +18,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use crate::attempt::cross::Cross;
 use crate::attempt::{self, Attempt, AttemptDecision, HeaderChange, SERVED};
 use crate::credentials;
 use crate::health;
@@ -54,6 +57,9 @@ pub enum BodyStep {
     Pause,
     /// The whole body becomes this.
     Replace(Vec<u8>),
+    /// Answer this attempt here: the body cannot be sent to this
+    /// deployment (its API cannot take it). Not a failure of the deployment.
+    Refuse(Reply),
 }
 
 /// One attempt.
@@ -65,6 +71,8 @@ pub struct Upstream {
     model: Option<String>,
     /// The body's `model` must be this (`None`: the body passes as it is).
     body_model: Option<String>,
+    /// The body is translated to this attempt's deployment's API.
+    cross: Option<Cross>,
     /// Response headers came.
     answered: bool,
     /// The end was seen (a host may report it twice).
@@ -116,6 +124,7 @@ impl Upstream {
             AttemptDecision::Send {
                 headers,
                 body_model,
+                cross,
                 served,
                 credential,
             } => {
@@ -127,6 +136,7 @@ impl Upstream {
                     );
                 }
                 self.body_model = body_model;
+                self.cross = cross;
                 self.served = Some(served);
                 self.model = model.map(str::to_string);
                 self.credential = credential;
@@ -151,7 +161,11 @@ impl Upstream {
 
     /// A piece of the request body; `read` gives the whole body so far,
     /// called only once it is whole.
-    pub fn on_request_body(&self, end_of_stream: bool, read: impl FnOnce() -> Vec<u8>) -> BodyStep {
+    pub fn on_request_body(
+        &mut self,
+        end_of_stream: bool,
+        read: impl FnOnce() -> Vec<u8>,
+    ) -> BodyStep {
         if !self.reads_body() {
             return BodyStep::Continue;
         }
@@ -159,16 +173,30 @@ impl Upstream {
             return BodyStep::Pause;
         }
         match self.rewrite(&read()) {
-            Some(new) => BodyStep::Replace(new),
-            None => BodyStep::Continue,
+            Ok(Some(new)) => BodyStep::Replace(new),
+            Ok(None) => BodyStep::Continue,
+            Err(reply) => {
+                log::warn!(
+                    "tollgate upstream: attempt {} refused: {}",
+                    self.attempt,
+                    String::from_utf8_lossy(&reply.body)
+                );
+                // The request's fault, not the deployment's: no failure
+                // counted at the end, as for a refusal at the headers.
+                self.served = None;
+                BodyStep::Refuse(reply)
+            }
         }
     }
 
-    /// The body this attempt sends, when it differs from `body`: the one
-    /// place an attempt's body is decided (a translation for a provider of
-    /// another API would go here too).
-    pub fn rewrite(&self, body: &[u8]) -> Option<Vec<u8>> {
-        attempt::rebody(body, self.body_model.as_deref()?)
+    /// The body this attempt sends, when it differs from `body` (its
+    /// `model`, and its API when the deployment speaks another one): the one
+    /// place an attempt's body is decided. An error refuses the attempt.
+    pub fn rewrite(&self, body: &[u8]) -> Result<Option<Vec<u8>>, Reply> {
+        let Some(model) = self.body_model.as_deref() else {
+            return Ok(None);
+        };
+        attempt::cross::rebody(body, model, self.cross)
     }
 
     /// The response headers of this attempt (`:status` and, for a 429,

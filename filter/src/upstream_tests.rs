@@ -213,3 +213,45 @@ fn a_client_error_is_neither_a_failure_nor_a_credential_mark() {
     assert_eq!(credentials::mark(&store, "pool", &pool[0]), Mark::Usable);
     assert_eq!(health::mark(&store, "m", 0).failures, 0);
 }
+
+#[test]
+fn a_body_the_next_apis_deployment_cannot_take_refuses_the_attempt_and_is_no_failure() {
+    let json = serde_json::json!({
+        "version": 1, "keys": [],
+        "models": [{"id": "m", "deployments": [
+            {"provider": "o", "upstream_model": "gpt-o", "weight": 1, "priority": 0},
+            {"provider": "an", "upstream_model": "claude-x", "weight": 1, "priority": 1}
+        ], "routes": [{"cluster": "tg_x", "attempts": [0, 1]}]}],
+        "providers": [
+            {"id": "o", "kind": "openai", "base_url": "http://127.0.0.1:9001/v1", "api_key": "sk-o"},
+            {"id": "an", "kind": "anthropic", "base_url": "http://127.0.0.1:9002/v1", "api_key": "sk-ant"}
+        ],
+        "settings": {"max_body_bytes": 4096}
+    });
+    let s = Arc::new(Compiled::from_json(json.to_string().as_bytes()).expect("compiles"));
+    let store = Mem::default();
+    let mut u = Upstream::default();
+    let HeadStep::Send(_) = u.on_request_headers(
+        Some(s),
+        &head(b"0:chat_completions::openai", b"1:m", b"2"),
+        &store,
+        0,
+    ) else {
+        panic!("refused at the headers");
+    };
+    assert!(u.reads_body());
+    let BodyStep::Refuse(reply) = u.on_request_body(true, || b"not json".to_vec()) else {
+        panic!("sent");
+    };
+    assert_eq!(reply.status, 502);
+    u.on_done(&store, 0);
+    assert_eq!(health::mark(&store, "m", 1).failures, 0);
+    // A body it can take is translated for the Anthropic deployment.
+    let BodyStep::Replace(new) = u.on_request_body(true, || {
+        br#"{"model":"gpt-o","messages":[{"role":"user","content":"hi"}],"max_tokens":5}"#.to_vec()
+    }) else {
+        panic!("not translated");
+    };
+    let new = String::from_utf8(new).expect("utf-8");
+    assert!(new.contains(r#""model":"claude-x""#), "{new}");
+}

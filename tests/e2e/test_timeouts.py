@@ -9,11 +9,13 @@ forward proxy."""
 from __future__ import annotations
 
 import concurrent.futures
+import re
 import time
 
 import pytest
 
 from .failover_fleet import Mock, chat, model, provider, served_record, stream_whole, wait_routed
+from .helpers import stackmod
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +93,25 @@ def test_a_stream_silent_past_its_deployments_idle_timeout_is_ended_and_recorded
     assert fleet["mocks"]["ok2"].calls(rid) == []
     record = served_record(stack, rid)
     assert (record["status"], record["cut"], record["attempts"]) == (200, True, 1), record
+    # Counted as the idle watch's cut, once, under its model.
+    series = f'tollgate_idle_cuts{{model="{fleet["models"][name]}"}}'
+    assert stackmod.wait_until(lambda: idle_cuts(stack).get(series), timeout=10, what=series) == 1
+
+
+def test_a_stream_that_ends_in_time_is_not_counted_as_an_idle_cut(stack, key, fleet):
+    status, _, got, _ = stream_whole(stack, key, fleet["models"]["paced"])
+    assert status == 200 and got.rstrip().endswith(b"data: [DONE]")
+    assert f'tollgate_idle_cuts{{model="{fleet["models"]["paced"]}"}}' not in idle_cuts(stack)
+
+
+def idle_cuts(stack) -> dict[str, float]:
+    """The `tollgate_idle_cuts` series of Envoy's /stats/prometheus."""
+    out = {}
+    for line in stack.envoy_prometheus().splitlines():
+        m = re.match(r"^(tollgate_idle_cuts\{[^}]*\}) ([0-9.e+-]+)$", line)
+        if m:
+            out[m.group(1)] = float(m.group(2))
+    return out
 
 
 def test_a_40_s_stream_with_a_chunk_every_second_is_not_cut_on_either_route(stack, key, fleet):

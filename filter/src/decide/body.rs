@@ -28,6 +28,20 @@ pub enum Translation {
     FromAnthropic,
 }
 
+/// How the answer of a provider speaking `upstream`'s API reaches a client
+/// of `endpoint`: the translation, and the endpoint whose shape the meter
+/// reads (after translation to the client, or before translation from the
+/// upstream: always the one that carries the usage in OpenAI's or
+/// Anthropic's own form). The same for the listener's choice and for the
+/// deployment that answered after a failover (`pipeline/route.rs`).
+pub fn answer_shape(endpoint: Endpoint, upstream: Wire) -> (Translation, Endpoint) {
+    match (endpoint.wire(), upstream) {
+        (Wire::OpenAi, Wire::Anthropic) => (Translation::ToAnthropic, Endpoint::ChatCompletions),
+        (Wire::Anthropic, Wire::OpenAi) => (Translation::FromAnthropic, Endpoint::ChatCompletions),
+        _ => (Translation::None, endpoint),
+    }
+}
+
 /// Everything the glue needs to send a request to its provider.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Forward {
@@ -204,42 +218,28 @@ pub fn on_body_with(
         ));
     };
     let openai_usage = matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions);
-    let (new_body, translation, ask_usage, hide_usage, meter_endpoint) =
-        match (endpoint.wire(), upstream.kind.wire()) {
-            (Wire::OpenAi, Wire::OpenAi) => {
-                let ask = body.stream && openai_usage;
-                (
-                    body.rewrite(um, ask),
-                    Translation::None,
-                    ask,
-                    ask && !body.include_usage,
-                    endpoint,
-                )
-            }
-            // The translated stream always ends with a usage chunk; the
-            // meter hides it from a client that did not ask.
-            (Wire::OpenAi, Wire::Anthropic) => (
-                tollgate_translate::to_anthropic::request(raw, um).map_err(refused)?,
-                Translation::ToAnthropic,
-                false,
-                body.stream && !body.include_usage,
-                Endpoint::ChatCompletions,
-            ),
-            (Wire::Anthropic, Wire::OpenAi) => (
-                tollgate_translate::from_anthropic::request(raw, um).map_err(refused)?,
-                Translation::FromAnthropic,
-                body.stream,
-                false,
-                Endpoint::ChatCompletions,
-            ),
-            (Wire::Anthropic, Wire::Anthropic) => (
-                body.rewrite(um, false),
-                Translation::None,
-                false,
-                false,
-                endpoint,
-            ),
-        };
+    let (translation, meter_endpoint) = answer_shape(endpoint, upstream.kind.wire());
+    // `hide_usage` is the same whichever API answers a client (an answer
+    // from another deployment after a failover keeps it).
+    let (new_body, ask_usage, hide_usage) = match (endpoint.wire(), upstream.kind.wire()) {
+        (Wire::OpenAi, Wire::OpenAi) => {
+            let ask = body.stream && openai_usage;
+            (body.rewrite(um, ask), ask, ask && !body.include_usage)
+        }
+        // The translated stream always ends with a usage chunk; the
+        // meter hides it from a client that did not ask.
+        (Wire::OpenAi, Wire::Anthropic) => (
+            tollgate_translate::to_anthropic::request(raw, um).map_err(refused)?,
+            false,
+            body.stream && !body.include_usage,
+        ),
+        (Wire::Anthropic, Wire::OpenAi) => (
+            tollgate_translate::from_anthropic::request(raw, um).map_err(refused)?,
+            body.stream,
+            false,
+        ),
+        (Wire::Anthropic, Wire::Anthropic) => (body.rewrite(um, false), false, false),
+    };
     Ok(BodyDecision::Forward(Box::new(Forward {
         authority: upstream.base.authority.clone(),
         path,

@@ -66,6 +66,14 @@ impl Request {
         }
         let (route_headers, routed) =
             route::headers(&config, worker, &f, admitted.endpoint, now_ms);
+        self.written_for = routed.as_ref().map(|_| {
+            let wire = if f.anthropic_upstream {
+                Wire::Anthropic
+            } else {
+                Wire::OpenAi
+            };
+            (admitted.endpoint, wire)
+        });
         self.routed = routed;
         self.measured = f.least_latency.then(|| (f.model.clone(), f.deployment));
         self.operation = admitted.endpoint.name();

@@ -4,6 +4,7 @@
 
 use crate::decide;
 use crate::limits::{self, Store, Used};
+use crate::translate::Translator;
 use crate::worker::Worker;
 
 use super::{
@@ -43,6 +44,20 @@ impl Request {
                         meter.served_by(provider, upstream_model);
                     }
                     self.idle_timeout_ms = route::idle_timeout_of(snapshot, &routed.model, index);
+                    // A deployment of the other API answered: its answer is
+                    // translated back to the client's and metered in its
+                    // own shape.
+                    if let Some((translation, read_as)) =
+                        self.written_for.and_then(|(endpoint, wire)| {
+                            route::reshape(snapshot, &routed.model, index, endpoint, wire)
+                        })
+                    {
+                        self.translator =
+                            Translator::new(translation, &routed.model, self.started_ms / 1000);
+                        if let Some(meter) = self.meter.as_mut() {
+                            meter.read_as(read_as);
+                        }
+                    }
                 }
             }
             let tried = match (served, &self.routed) {
@@ -144,6 +159,12 @@ impl Request {
     /// The same at the end of the stream.
     pub fn idle_on_end(&mut self) -> crate::idle::Step {
         self.idle.on_end()
+    }
+
+    /// The host ended this response: its deployment was silent past its
+    /// idle timeout.
+    pub fn cut_by_idle_watch(&mut self) {
+        self.idle_cut = true;
     }
 
     fn disable_credential(&self, store: &dyn Store, status: u16) {
@@ -265,6 +286,11 @@ impl Request {
                 self.operation,
                 self.attempts,
             ));
+            if self.idle_cut {
+                worker
+                    .metric_updates
+                    .push(crate::metrics::for_idle_cut(&record.model));
+            }
             if c.metrics_per_key {
                 worker
                     .metric_updates

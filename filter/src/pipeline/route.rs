@@ -6,9 +6,9 @@ use tollgate_contract::ErrorCode;
 
 use crate::attempt::PREPARED;
 use crate::config::PluginConfig;
-use crate::decide::{Cluster, Forward};
+use crate::decide::{Cluster, Forward, Translation};
 use crate::reply::Reply;
-use crate::routing::Endpoint;
+use crate::routing::{Endpoint, Wire};
 use crate::snapshot::Compiled;
 use crate::worker::Worker;
 
@@ -58,7 +58,20 @@ pub fn headers(
         return (out, None);
     };
     let retries = attempts.saturating_sub(1).to_string();
-    let plan = format!("{}:{}:{}", f.deployment, endpoint.name(), f.credential_id);
+    // The body's API goes last: an attempt on a deployment of the other API
+    // translates it (`attempt/cross.rs`).
+    let body_wire = if f.anthropic_upstream {
+        Wire::Anthropic
+    } else {
+        Wire::OpenAi
+    };
+    let plan = format!(
+        "{}:{}:{}:{}",
+        f.deployment,
+        endpoint.name(),
+        f.credential_id,
+        body_wire.name()
+    );
     out.push(set(tollgate_contract::headers::CLUSTER, cluster.as_bytes()));
     out.push(set("x-envoy-max-retries", retries.as_bytes()));
     out.push(set(PREPARED, plan.as_bytes()));
@@ -91,6 +104,27 @@ pub fn deployment_of(snapshot: &Compiled, model: &str, index: u32) -> Option<(St
         .deployments
         .get(index as usize)?;
     Some((d.provider.clone(), d.upstream_model.clone()))
+}
+
+/// When deployment `index` of `model` answered a client of `endpoint` and
+/// speaks another API than `prepared` (the one the request was written
+/// for): the translation of its answer to the client's API and the shape
+/// the meter reads (`decide::answer_shape`). `None`: the answer is of the
+/// API the request was written for.
+pub fn reshape(
+    snapshot: &Compiled,
+    model: &str,
+    index: u32,
+    endpoint: Endpoint,
+    prepared: Wire,
+) -> Option<(Translation, Endpoint)> {
+    let d = snapshot
+        .models
+        .get(model)?
+        .deployments
+        .get(index as usize)?;
+    let wire = snapshot.upstreams.get(&d.provider)?.kind.wire();
+    (wire != prepared).then(|| crate::decide::answer_shape(endpoint, wire))
 }
 
 /// The idle timeout between body pieces of a model's deployment.

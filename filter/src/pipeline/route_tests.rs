@@ -88,8 +88,12 @@ fn a_cluster_is_used_only_once_envoy_has_had_time_to_fetch_it() {
     );
     assert_eq!(value(&hs, "x-tollgate-cluster"), Some(&b"tg_first_a"[..]));
     assert_eq!(value(&hs, "x-envoy-max-retries"), Some(&b"1"[..]));
-    // No pool credential: the list of those tried is empty.
-    assert_eq!(value(&hs, PREPARED), Some(&b"0:chat_completions:"[..]));
+    // No pool credential: the list of those tried is empty; the body is
+    // OpenAI's.
+    assert_eq!(
+        value(&hs, PREPARED),
+        Some(&b"0:chat_completions::openai"[..])
+    );
     // A new snapshot with the same cluster keeps its first sighting.
     worker.apply_snapshot(snapshot(), 20_000);
     assert!(worker.cluster_ready("tg_first_a", 20_000));
@@ -239,4 +243,50 @@ fn a_worker_reports_the_marked_deployments_every_5_s_and_once_more_when_none_are
     assert!(report.deployments.is_empty());
     assert_eq!(report.reporter.len(), 16);
     assert_eq!(worker.health_call(&store, 15_000), None);
+}
+
+#[test]
+fn an_answer_from_a_deployment_of_the_other_api_is_translated_back_and_read_in_its_shape() {
+    let json = serde_json::json!({
+        "version": 1,
+        "keys": [],
+        "models": [{
+            "id": "m",
+            "deployments": [
+                {"provider": "a", "upstream_model": "up-a", "weight": 1, "priority": 0},
+                {"provider": "x", "upstream_model": "claude", "weight": 1, "priority": 1}
+            ],
+            "routes": [{"cluster": "tg_a", "attempts": [0, 1]}, {"cluster": "tg_x", "attempts": [1, 0]}]
+        }],
+        "providers": [
+            {"id": "a", "kind": "openai", "base_url": "http://127.0.0.1:9001/v1", "api_key": "sk-a"},
+            {"id": "x", "kind": "anthropic", "base_url": "http://127.0.0.1:9002/v1", "api_key": "sk-x"}
+        ],
+        "settings": {"max_body_bytes": 4096}
+    });
+    let s = Compiled::from_json(json.to_string().as_bytes()).expect("compiles");
+    let chat = Endpoint::ChatCompletions;
+    // Answered by the deployment the request was written for: nothing.
+    assert_eq!(reshape(&s, "m", 0, chat, Wire::OpenAi), None);
+    assert_eq!(reshape(&s, "m", 1, chat, Wire::Anthropic), None);
+    // An OpenAI client answered by the Anthropic deployment.
+    assert_eq!(
+        reshape(&s, "m", 1, chat, Wire::OpenAi),
+        Some((Translation::ToAnthropic, Endpoint::ChatCompletions))
+    );
+    // An OpenAI client first sent to Anthropic, answered by OpenAI: its own API.
+    assert_eq!(
+        reshape(&s, "m", 0, chat, Wire::Anthropic),
+        Some((Translation::None, Endpoint::ChatCompletions))
+    );
+    // A Messages client: translated from OpenAI's, or its own again.
+    assert_eq!(
+        reshape(&s, "m", 0, Endpoint::Messages, Wire::Anthropic),
+        Some((Translation::FromAnthropic, Endpoint::ChatCompletions))
+    );
+    assert_eq!(
+        reshape(&s, "m", 1, Endpoint::Messages, Wire::OpenAi),
+        Some((Translation::None, Endpoint::Messages))
+    );
+    assert_eq!(reshape(&s, "m", 7, chat, Wire::OpenAi), None);
 }
