@@ -105,12 +105,7 @@ def native_envoy(rendered: str, control_plane_port: int) -> str:
     found = re.search(r"value: '(\{\"control_plane_cluster\".*\})'", rendered[start:end])
     if start < 0 or end < 0 or not found:
         raise RuntimeError("envoy.template.yaml: the wasm filter block is not where native_envoy looks")
-    # No failover clusters yet: their upstream filter is the wasm build's
-    # (which reads its snapshot from the wasm listener filter), so the
-    # native build sends every model through the forward proxy and Envoy
-    # does not fetch the clusters (each would load the .wasm on the main
-    # thread).
-    filter_config = {**json.loads(found.group(1)), "failover": False}
+    filter_config = json.loads(found.group(1))
     config = json.dumps({
         "control_plane_address": f"127.0.0.1:{control_plane_port}",
         "filter": filter_config,
@@ -126,10 +121,14 @@ def native_envoy(rendered: str, control_plane_port: int) -> str:
         f"                value: '{config}'\n"
     )
     rendered = rendered[:start] + native + rendered[end:]
-    cds, static = rendered.find("\ndynamic_resources:\n"), rendered.find("\nstatic_resources:\n")
-    if cds < 0 or static < cds:
-        raise RuntimeError("envoy.template.yaml: dynamic_resources is not where native_envoy looks")
-    rendered = rendered[:cds] + rendered[static:]
+    # The failover clusters (CDS) run the same module as their upstream
+    # filter: the node says so, and the control plane names the module in
+    # place of the .wasm (control-plane/src/cds.rs).
+    wasm_node = "\n    tollgate_wasm: "
+    if wasm_node not in rendered:
+        raise RuntimeError("envoy.template.yaml: node.metadata.tollgate_wasm is not where native_envoy looks")
+    module = NATIVE.stem.removeprefix("lib")
+    rendered = rendered.replace(wasm_node, f"\n    tollgate_native: {module}{wasm_node}", 1)
     # The module's local replies carry response code details (Envoy gives
     # them "dynamic_module" when none are set), the wasm filter's none: the
     # first local reply mapper leaves both as they are.
@@ -673,7 +672,7 @@ def render_compose(otlp_endpoint: str = "") -> str:
 FILTER_BUILDS = {
     False: "proxy-wasm (.wasm in V8): the default, the build Istio and Envoy Gateway load, with failover"
            " clusters and metrics; ./tollgate up --native for the dynamic module",
-    True: "native (an Envoy dynamic module, filter-native): no failover clusters yet"
+    True: "native (an Envoy dynamic module, filter-native): the same module in the failover clusters"
           " (docs/pipeline.md)",
 }
 

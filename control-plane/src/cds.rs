@@ -171,11 +171,21 @@ fn cluster_name(model: &Model, members: &[Member], providers: &[Provider]) -> St
 }
 
 /// What the Envoy that asks says about itself in its bootstrap's
-/// `node.metadata`: where its copy of the filter and its CA bundle are.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `node.metadata`: which build of the filter it runs and where, and where
+/// its CA bundle is.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
-    pub wasm: String,
+    pub filter: Filter,
     pub ca_bundle: String,
+}
+
+/// The build of the filter an Envoy runs, for its failover clusters'
+/// upstream filter: `tollgate_native` (the dynamic module's name) when the
+/// node names one, else `tollgate_wasm` (the `.wasm` file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filter {
+    Wasm(String),
+    Native(String),
 }
 
 impl Node {
@@ -188,8 +198,12 @@ impl Node {
                 .map(str::to_string)
                 .ok_or_else(|| format!("node.metadata.{name} is missing"))
         };
+        let filter = match field("tollgate_native") {
+            Ok(module) => Filter::Native(module),
+            Err(_) => Filter::Wasm(field("tollgate_wasm")?),
+        };
         Ok(Node {
-            wasm: field("tollgate_wasm")?,
+            filter,
             ca_bundle: field("tollgate_ca_bundle")?,
         })
     }
@@ -270,8 +284,6 @@ fn cluster(spec: &ClusterSpec, node: &Node) -> Value {
             })
         })
         .collect();
-    let upstream_config =
-        json!({ "role": "upstream", "control_plane_cluster": "tollgate_control_plane" });
     json!({
         "@type": CLUSTER_TYPE,
         "name": spec.name,
@@ -309,27 +321,7 @@ fn cluster(spec: &ClusterSpec, node: &Node) -> Value {
                 // The same filter, on each attempt: it rewrites the request
                 // for the deployment this attempt got.
                 "http_filters": [
-                    {
-                        "name": "envoy.filters.http.wasm",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                            "config": {
-                                "name": "tollgate_upstream",
-                                "root_id": "tollgate",
-                                "vm_config": {
-                                    "vm_id": "tollgate",
-                                    "runtime": "envoy.wasm.runtime.v8",
-                                    "code": { "local": { "filename": node.wasm } },
-                                    "environment_variables": { "host_env_keys": ["TOLLGATE_FILTER_SECRET"] },
-                                },
-                                "configuration": {
-                                    "@type": "type.googleapis.com/google.protobuf.StringValue",
-                                    "value": upstream_config.to_string(),
-                                },
-                                "failure_policy": "FAIL_CLOSED",
-                            },
-                        },
-                    },
+                    upstream_filter(&node.filter),
                     {
                         "name": "envoy.filters.http.upstream_codec",
                         "typed_config": {
@@ -340,6 +332,44 @@ fn cluster(spec: &ClusterSpec, node: &Node) -> Value {
             },
         },
     })
+}
+
+/// The same filter as the listener's, in its upstream role: it rewrites
+/// each attempt for the deployment it got.
+fn upstream_filter(filter: &Filter) -> Value {
+    let config = json!({ "role": "upstream", "control_plane_cluster": "tollgate_control_plane" });
+    let string = |value: String| json!({ "@type": "type.googleapis.com/google.protobuf.StringValue", "value": value });
+    match filter {
+        Filter::Wasm(file) => json!({
+            "name": "envoy.filters.http.wasm",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                "config": {
+                    "name": "tollgate_upstream",
+                    "root_id": "tollgate",
+                    "vm_config": {
+                        "vm_id": "tollgate",
+                        "runtime": "envoy.wasm.runtime.v8",
+                        "code": { "local": { "filename": file } },
+                        "environment_variables": { "host_env_keys": ["TOLLGATE_FILTER_SECRET"] },
+                    },
+                    "configuration": string(config.to_string()),
+                    "failure_policy": "FAIL_CLOSED",
+                },
+            },
+        }),
+        // The module's process-wide state is the listener filter's: the
+        // same snapshot and the same health and credential marks.
+        Filter::Native(module) => json!({
+            "name": "envoy.filters.http.dynamic_modules",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+                "dynamic_module_config": { "name": module },
+                "filter_name": "tollgate",
+                "filter_config": string(json!({ "filter": config }).to_string()),
+            },
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -135,7 +135,7 @@ fn the_discovery_response_has_no_credential_and_tls_endpoints_name_their_sni() {
     let mut models = vec![model(vec![deployment("a", 1, 0), deployment("b", 1, 0)])];
     let specs = plan(&mut models, &providers());
     let node = Node {
-        wasm: "/x/filter.wasm".into(),
+        filter: Filter::Wasm("/x/filter.wasm".into()),
         ca_bundle: "/x/ca.pem".into(),
     };
     let r = discovery_response(&specs, 7, &node);
@@ -178,11 +178,44 @@ fn the_discovery_response_has_no_credential_and_tls_endpoints_name_their_sni() {
 #[test]
 fn the_node_must_say_where_its_filter_is() {
     let ok = json!({"node": {"id": "n", "metadata": {"tollgate_wasm": "/w", "tollgate_ca_bundle": "/c"}}});
-    assert_eq!(Node::from_request(&ok).unwrap().wasm, "/w");
+    assert_eq!(
+        Node::from_request(&ok).unwrap().filter,
+        Filter::Wasm("/w".into())
+    );
     let missing = json!({"node": {"id": "n"}});
     assert!(Node::from_request(&missing)
         .unwrap_err()
         .contains("tollgate_wasm"));
+}
+
+#[test]
+fn a_native_node_gets_the_dynamic_module_as_its_clusters_upstream_filter() {
+    let native = json!({"node": {"id": "n", "metadata": {
+        "tollgate_wasm": "/w", "tollgate_native": "tollgate_native", "tollgate_ca_bundle": "/c"}}});
+    let node = Node::from_request(&native).unwrap();
+    assert_eq!(node.filter, Filter::Native("tollgate_native".into()));
+    let mut models = vec![model(vec![deployment("a", 1, 0), deployment("b", 1, 0)])];
+    let r = discovery_response(&plan(&mut models, &providers()), 1, &node);
+    let filters = &r["resources"][0]["typed_extension_protocol_options"]
+        ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"];
+    let f = &filters[0];
+    assert_eq!(f["name"], "envoy.filters.http.dynamic_modules");
+    assert_eq!(
+        f["typed_config"]["dynamic_module_config"]["name"],
+        "tollgate_native"
+    );
+    let config: Value = serde_json::from_str(
+        f["typed_config"]["filter_config"]["value"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["filter"]["role"], "upstream");
+    assert!(
+        !r.to_string().contains("/w"),
+        "no wasm file in a native node's clusters"
+    );
+    assert_eq!(filters[1]["name"], "envoy.filters.http.upstream_codec");
 }
 
 #[test]

@@ -130,8 +130,17 @@ pub const LOG_INFO: LogLevel = 2;
 pub const LOG_WARN: LogLevel = 3;
 pub const LOG_ERROR: LogLevel = 4;
 
-/// `envoy_dynamic_module_type_attribute_id`: `response.code`.
+/// `envoy_dynamic_module_type_attribute_id`: `response.code`,
+/// `upstream.address`.
 pub const ATTRIBUTE_RESPONSE_CODE: u32 = 15;
+pub const ATTRIBUTE_UPSTREAM_ADDRESS: u32 = 41;
+
+/// `envoy_dynamic_module_type_metadata_source`: the host's (`LbEndpoint`)
+/// metadata.
+pub const METADATA_SOURCE_HOST: u32 = 3;
+
+/// `envoy_dynamic_module_type_http_filter_stream_reset_reason`: LocalReset.
+pub const RESET_LOCAL: u32 = 0;
 
 /// `envoy_dynamic_module_type_metrics_result`: Success.
 pub const METRICS_SUCCESS: u32 = 0;
@@ -164,6 +173,9 @@ pub const CALLBACKS: &[&str] = &[
     "envoy_dynamic_module_callback_http_drain_body",
     "envoy_dynamic_module_callback_http_set_filter_state_bytes",
     "envoy_dynamic_module_callback_http_filter_get_attribute_int",
+    "envoy_dynamic_module_callback_http_filter_get_attribute_string",
+    "envoy_dynamic_module_callback_http_get_metadata_string",
+    "envoy_dynamic_module_callback_http_filter_reset_stream",
     "envoy_dynamic_module_callback_http_clear_route_cache",
     "envoy_dynamic_module_callback_http_filter_scheduler_new",
     "envoy_dynamic_module_callback_http_filter_scheduler_commit",
@@ -248,6 +260,27 @@ extern "C" {
         attribute_id: u32,
         result: *mut u64,
     ) -> bool;
+    /// The bytes lent in `result` are Envoy's until the hook returns.
+    pub fn envoy_dynamic_module_callback_http_filter_get_attribute_string(
+        filter: FilterEnvoyPtr,
+        attribute_id: u32,
+        result: *mut EnvoyBuffer,
+    ) -> bool;
+    /// A string of metadata `source` (e.g. the upstream host's
+    /// `filter_metadata`), namespace `ns`, key `key`.
+    pub fn envoy_dynamic_module_callback_http_get_metadata_string(
+        filter: FilterEnvoyPtr,
+        source: u32,
+        ns: ModuleBuffer,
+        key: ModuleBuffer,
+        result: *mut EnvoyBuffer,
+    ) -> bool;
+    /// Resets the stream (no further hooks but destroy).
+    pub fn envoy_dynamic_module_callback_http_filter_reset_stream(
+        filter: FilterEnvoyPtr,
+        reason: u32,
+        details: ModuleBuffer,
+    );
     /// The route is chosen again (the filter's headers pick the cluster).
     pub fn envoy_dynamic_module_callback_http_clear_route_cache(filter: FilterEnvoyPtr);
 

@@ -13,6 +13,9 @@ use tollgate_filter::reply::Reply;
 
 use crate::abi::{self, FilterEnvoyPtr};
 
+/// The scheduled event of a deferred reply.
+pub const REPLY_EVENT: u64 = 0;
+
 /// One stream's reply waiting for its turn, and the scheduler that brings it.
 #[derive(Default)]
 pub struct Deferred {
@@ -24,21 +27,31 @@ impl Deferred {
     /// Keeps `reply` for the stream's next scheduled turn; gives it back
     /// when Envoy made no scheduler (the caller then sends it at once).
     pub fn defer(&mut self, filter: FilterEnvoyPtr, reply: Reply) -> Result<(), Reply> {
+        let Some(scheduler) = self.scheduler(filter) else {
+            return Err(reply);
+        };
+        self.reply = Some(reply);
+        // SAFETY: a scheduler Envoy made for this stream and not yet deleted.
+        unsafe {
+            abi::envoy_dynamic_module_callback_http_filter_scheduler_commit(
+                scheduler.as_ptr(),
+                REPLY_EVENT,
+            )
+        };
+        Ok(())
+    }
+
+    /// The stream's scheduler, made at the first call (`None` when Envoy
+    /// makes none). The idle watch (`idle.rs`) commits it too, from its
+    /// thread, with [`crate::idle::EVENT`].
+    pub fn scheduler(&mut self, filter: FilterEnvoyPtr) -> Option<NonNull<c_void>> {
         if self.scheduler.is_none() {
             // SAFETY: the filter pointer is Envoy's for the hook this runs in.
             let made =
                 unsafe { abi::envoy_dynamic_module_callback_http_filter_scheduler_new(filter) };
             self.scheduler = NonNull::new(made);
         }
-        let Some(scheduler) = self.scheduler else {
-            return Err(reply);
-        };
-        self.reply = Some(reply);
-        // SAFETY: a scheduler Envoy made for this stream and not yet deleted.
-        unsafe {
-            abi::envoy_dynamic_module_callback_http_filter_scheduler_commit(scheduler.as_ptr(), 0)
-        };
-        Ok(())
+        self.scheduler
     }
 
     /// The reply whose turn it is.

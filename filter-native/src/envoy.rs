@@ -128,6 +128,29 @@ impl Stream {
         matches!((r.first(), b.first()), (Some(r), Some(b)) if r.ptr == b.ptr)
     }
 
+    /// The whole request body so far: what Envoy buffered, then what it
+    /// received now (once when both are the same buffer).
+    pub fn request_body(self) -> Vec<u8> {
+        if self.same_body(abi::RECEIVED_REQUEST_BODY, abi::BUFFERED_REQUEST_BODY) {
+            return self.body(abi::RECEIVED_REQUEST_BODY);
+        }
+        let mut body = self.body(abi::BUFFERED_REQUEST_BODY);
+        body.extend(self.body(abi::RECEIVED_REQUEST_BODY));
+        body
+    }
+
+    /// The whole request body becomes `new`.
+    pub fn replace_request_body(self, new: &[u8]) -> bool {
+        let same = self.same_body(abi::RECEIVED_REQUEST_BODY, abi::BUFFERED_REQUEST_BODY);
+        let buffered = self.body_size(abi::BUFFERED_REQUEST_BODY);
+        let received = self.body_size(abi::RECEIVED_REQUEST_BODY);
+        // (An upstream filter that never buffered has no buffered body at
+        // all: draining it fails.)
+        (same || buffered == 0 || self.drain(abi::BUFFERED_REQUEST_BODY, buffered))
+            && self.drain(abi::RECEIVED_REQUEST_BODY, received)
+            && self.append(abi::RECEIVED_REQUEST_BODY, new)
+    }
+
     pub fn drain(self, kind: abi::BodyType, n: usize) -> bool {
         // SAFETY: the filter pointer is Envoy's for this hook.
         unsafe { abi::envoy_dynamic_module_callback_http_drain_body(self.0, kind, n) }
@@ -177,6 +200,55 @@ impl Stream {
                 self.0,
                 ModuleBuffer::of(key.as_bytes()),
                 ModuleBuffer::of(value),
+            )
+        }
+    }
+
+    /// A string of the upstream host's metadata (`filter_metadata.<ns>.<key>`
+    /// of the endpoint Envoy chose for this attempt).
+    pub fn host_metadata(self, ns: &str, key: &str) -> Option<Vec<u8>> {
+        let mut out = EnvoyBuffer {
+            ptr: std::ptr::null(),
+            length: 0,
+        };
+        // SAFETY: the names are borrowed for the call; the bytes lent in
+        // `out` live until the hook returns and are copied here.
+        unsafe {
+            abi::envoy_dynamic_module_callback_http_get_metadata_string(
+                self.0,
+                abi::METADATA_SOURCE_HOST,
+                ModuleBuffer::of(ns.as_bytes()),
+                ModuleBuffer::of(key.as_bytes()),
+                &mut out,
+            )
+            .then(|| copy(out.ptr, out.length))
+        }
+    }
+
+    /// A string attribute (`abi::ATTRIBUTE_*`), `None` when Envoy has none.
+    pub fn attribute(self, id: u32) -> Option<Vec<u8>> {
+        let mut out = EnvoyBuffer {
+            ptr: std::ptr::null(),
+            length: 0,
+        };
+        // SAFETY: as for `host_metadata`.
+        unsafe {
+            abi::envoy_dynamic_module_callback_http_filter_get_attribute_string(
+                self.0, id, &mut out,
+            )
+            .then(|| copy(out.ptr, out.length))
+        }
+    }
+
+    /// Resets the stream, as Envoy's own idle timeouts do once a response
+    /// has started.
+    pub fn reset(self, details: &str) {
+        // SAFETY: the details are borrowed for the call only.
+        unsafe {
+            abi::envoy_dynamic_module_callback_http_filter_reset_stream(
+                self.0,
+                abi::RESET_LOCAL,
+                ModuleBuffer::of(details.as_bytes()),
             )
         }
     }

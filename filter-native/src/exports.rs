@@ -4,12 +4,18 @@
 //! watermarks) continue or do nothing.
 
 use std::ffi::{c_char, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
+
+use tollgate_filter::config::Role;
 
 use crate::abi::{self, ConfigEnvoyPtr, EnvoyBuffer, EnvoyHttpHeader, FilterEnvoyPtr};
 use crate::envoy::{EnvoyLog, Stream};
 use crate::filter::{guard, Http};
 use crate::metrics::{self, Ids};
 use crate::state;
+use crate::upstream::UpstreamHttp;
 
 type Module = *const c_void;
 
@@ -28,6 +34,23 @@ pub extern "C" fn envoy_dynamic_module_on_program_init() -> *const c_char {
     abi::ABI_VERSION_C.as_ptr().cast()
 }
 
+/// One configuration of the module: the listener filter's (with its stats)
+/// or a failover cluster's upstream filter's.
+pub enum Config {
+    Listener(Ids),
+    Upstream,
+}
+
+/// One stream's filter, of the role of its configuration.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "boxed once per stream already; a box of its own would cost the listener an allocation a request"
+)]
+pub enum Filter {
+    Listener(Http),
+    Upstream(UpstreamHttp),
+}
+
 /// # Safety
 /// Envoy passes its buffers valid for the call.
 #[no_mangle]
@@ -43,18 +66,26 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
     };
     let done = std::panic::catch_unwind(|| state::configure(raw));
     match done {
-        Ok(Ok(())) => {
+        Ok(Ok(role)) => {
             log::info!(
-                "tollgate native filter {} configured (Envoy {} ABI {})",
+                "tollgate native filter {} configured as {role:?} (Envoy {} ABI {})",
                 env!("CARGO_PKG_VERSION"),
                 abi::ENVOY_VERSION,
                 abi::ABI_VERSION
             );
-            // The configuration lives in `state`; this one's stats here,
-            // flushed through it on Envoy's main thread.
-            let ids = Box::new(Ids::define(config_envoy));
-            metrics::adopt(config_envoy, &ids);
-            Box::into_raw(ids) as Module
+            let made = match role {
+                Role::Upstream => Box::new(Config::Upstream),
+                Role::Downstream => {
+                    // The configuration lives in `state`; this one's stats
+                    // here, flushed through it on Envoy's main thread.
+                    let made = Box::new(Config::Listener(Ids::define(config_envoy)));
+                    if let Config::Listener(ids) = made.as_ref() {
+                        metrics::adopt(config_envoy, ids);
+                    }
+                    made
+                }
+            };
+            Box::into_raw(made) as Module
         }
         Ok(Err(e)) => {
             log::error!("tollgate: {e}");
@@ -70,18 +101,26 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_destroy(config: Module) {
     if !config.is_null() {
-        let ids = Box::from_raw(config as *mut Ids);
-        metrics::release(&ids);
+        if let Config::Listener(ids) = *Box::from_raw(config as *mut Config) {
+            metrics::release(&ids);
+        }
     }
 }
 
+/// # Safety
+/// `config` is a live pointer `envoy_dynamic_module_on_http_filter_config_new`
+/// returned (Envoy keeps it alive while its filters live).
 #[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_new(
+pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_new(
     config: Module,
     _filter_envoy: FilterEnvoyPtr,
 ) -> Module {
-    let ids = std::ptr::NonNull::new(config as *mut Ids);
-    Box::into_raw(Box::new(Http::new(ids))) as Module
+    let filter = match (config as *const Config).as_ref() {
+        Some(Config::Upstream) => Filter::Upstream(UpstreamHttp::default()),
+        Some(Config::Listener(ids)) => Filter::Listener(Http::new(Some(NonNull::from(ids)))),
+        None => Filter::Listener(Http::new(None)),
+    };
+    Box::into_raw(Box::new(filter)) as Module
 }
 
 /// # Safety
@@ -89,42 +128,67 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_new(
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_destroy(filter: Module) {
     if !filter.is_null() {
-        drop(Box::from_raw(filter as *mut Http));
+        let mut filter = Box::from_raw(filter as *mut Filter);
+        if let Filter::Upstream(u) = filter.as_mut() {
+            // An attempt Envoy ended without its stream-complete hook.
+            let _ = catch_unwind(AssertUnwindSafe(|| u.done(state::shared())));
+        }
+        drop(filter);
     }
 }
 
 /// # Safety
 /// `filter` is live: Envoy calls a stream's hooks on its worker, one at a time.
-unsafe fn http<'a>(filter: Module) -> &'a mut Http {
-    &mut *(filter as *mut Http)
+unsafe fn filter<'a>(filter: Module) -> &'a mut Filter {
+    &mut *(filter as *mut Filter)
+}
+
+/// Runs an upstream hook; a panic does not unwind into Envoy (the attempt
+/// goes on as it is).
+fn upstream<T>(u: &mut UpstreamHttp, fallback: T, hook: impl FnOnce(&mut UpstreamHttp) -> T) -> T {
+    catch_unwind(AssertUnwindSafe(|| hook(u))).unwrap_or_else(|_| {
+        state::PANICS.fetch_add(1, Ordering::Relaxed);
+        log::error!("tollgate native: an upstream hook panicked");
+        fallback
+    })
 }
 
 /// # Safety
-/// As for `http`.
+/// As for `filter`.
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
     envoy: FilterEnvoyPtr,
-    filter: Module,
+    module: Module,
     end_of_stream: bool,
 ) -> u32 {
     let s = Stream(envoy);
-    guard(s, http(filter), abi::HEADERS_STOP_ITERATION, |h| {
-        h.request_headers(s, state::shared(), end_of_stream)
-    })
+    match filter(module) {
+        Filter::Listener(h) => guard(s, h, abi::HEADERS_STOP_ITERATION, |h| {
+            h.request_headers(s, state::shared(), end_of_stream)
+        }),
+        Filter::Upstream(u) => upstream(u, abi::HEADERS_CONTINUE, |u| {
+            u.request_headers(s, state::shared())
+        }),
+    }
 }
 
 /// # Safety
-/// As for `http`.
+/// As for `filter`.
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
     envoy: FilterEnvoyPtr,
-    filter: Module,
+    module: Module,
     end_of_stream: bool,
 ) -> u32 {
     let s = Stream(envoy);
-    guard(s, http(filter), abi::BODY_STOP_NO_BUFFER, |h| {
-        h.request_body(s, state::shared(), end_of_stream)
-    })
+    match filter(module) {
+        Filter::Listener(h) => guard(s, h, abi::BODY_STOP_NO_BUFFER, |h| {
+            h.request_body(s, state::shared(), end_of_stream)
+        }),
+        Filter::Upstream(u) => {
+            upstream(u, abi::BODY_CONTINUE, |u| u.request_body(s, end_of_stream))
+        }
+    }
 }
 
 #[no_mangle]
@@ -136,31 +200,39 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
 }
 
 /// # Safety
-/// As for `http`.
+/// As for `filter`.
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
     envoy: FilterEnvoyPtr,
-    filter: Module,
+    module: Module,
     _end_of_stream: bool,
 ) -> u32 {
     let s = Stream(envoy);
-    guard(s, http(filter), abi::HEADERS_CONTINUE, |h| {
-        h.response_headers(s, state::shared())
-    })
+    match filter(module) {
+        Filter::Listener(h) => guard(s, h, abi::HEADERS_CONTINUE, |h| {
+            h.response_headers(s, state::shared())
+        }),
+        Filter::Upstream(u) => upstream(u, abi::HEADERS_CONTINUE, |u| {
+            u.response_headers(s, state::shared())
+        }),
+    }
 }
 
 /// # Safety
-/// As for `http`.
+/// As for `filter`.
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
     envoy: FilterEnvoyPtr,
-    filter: Module,
+    module: Module,
     end_of_stream: bool,
 ) -> u32 {
     let s = Stream(envoy);
-    guard(s, http(filter), abi::BODY_CONTINUE, |h| {
-        h.response_body(s, end_of_stream)
-    })
+    match filter(module) {
+        Filter::Listener(h) => guard(s, h, abi::BODY_CONTINUE, |h| {
+            h.response_body(s, end_of_stream)
+        }),
+        Filter::Upstream(_) => abi::BODY_CONTINUE,
+    }
 }
 
 #[no_mangle]
@@ -172,17 +244,21 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(
 }
 
 /// # Safety
-/// As for `http`.
+/// As for `filter`.
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(
     envoy: FilterEnvoyPtr,
-    filter: Module,
+    module: Module,
 ) {
     let s = Stream(envoy);
-    let h = http(filter);
-    // The stream is over: a panic here has nobody left to answer.
-    h.mark_answered();
-    guard(s, h, (), |h| h.complete(s, state::shared()));
+    match filter(module) {
+        Filter::Listener(h) => {
+            // The stream is over: a panic here has nobody left to answer.
+            h.mark_answered();
+            guard(s, h, (), |h| h.complete(s, state::shared()));
+        }
+        Filter::Upstream(u) => upstream(u, (), |u| u.done(state::shared())),
+    }
 }
 
 #[no_mangle]
@@ -249,15 +325,17 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_reset(
 }
 
 /// # Safety
-/// As for `http`.
+/// As for `filter`.
 #[no_mangle]
 pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
     envoy: FilterEnvoyPtr,
-    filter: Module,
-    _event_id: u64,
+    module: Module,
+    event_id: u64,
 ) {
     let s = Stream(envoy);
-    guard(s, http(filter), (), |h| h.scheduled(s));
+    if let Filter::Listener(h) = filter(module) {
+        guard(s, h, (), |h| h.scheduled(s, event_id));
+    }
 }
 
 #[no_mangle]
@@ -285,9 +363,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
     config: Module,
     _event_id: u64,
 ) {
-    if config.is_null() {
-        return;
+    if let Some(Config::Listener(ids)) = (config as *const Config).as_ref() {
+        let _ = catch_unwind(AssertUnwindSafe(|| metrics::flush(config_envoy, ids)));
     }
-    let ids = &*(config as *const Ids);
-    let _ = std::panic::catch_unwind(|| metrics::flush(config_envoy, ids));
 }

@@ -12,6 +12,7 @@ use tollgate_filter::reply::Reply;
 use crate::abi;
 use crate::deferred::Deferred;
 use crate::envoy::Stream;
+use crate::idle;
 use crate::metrics::{self, Ids};
 use crate::state::{self, now_ms, Shared};
 
@@ -20,7 +21,6 @@ use crate::state::{self, now_ms, Shared};
 pub const USAGE_FILTER_STATE: &str = "tollgate_usage";
 
 /// One stream's filter.
-#[derive(Default)]
 pub struct Http {
     request: Request,
     /// A local reply was sent: nothing more to do for this stream.
@@ -30,6 +30,8 @@ pub struct Http {
     ids: Option<std::ptr::NonNull<Ids>>,
     /// A request-side reply waiting for the next turn of the event loop.
     deferred: Deferred,
+    /// The stream's id in the idle watch (`idle.rs`).
+    id: u32,
 }
 
 /// Runs a hook; a panic does not unwind into Envoy: it is counted, logged,
@@ -85,10 +87,25 @@ impl Http {
         }
     }
 
-    /// The stream's scheduled turn: the deferred reply goes out.
-    pub fn scheduled(&mut self, stream: Stream) {
+    /// The stream's scheduled turn: the deferred reply goes out, or (from
+    /// the idle watch) the stalled response is ended.
+    pub fn scheduled(&mut self, stream: Stream, event: u64) {
+        if event == idle::EVENT {
+            log::warn!(
+                "tollgate: the upstream was silent past its idle timeout; the response is ended"
+            );
+            stream.reset("tollgate_idle_timeout");
+            return;
+        }
         if let Some(reply) = self.deferred.take() {
             send(stream, &self.request, &reply);
+        }
+    }
+
+    fn idle(&mut self, stream: Stream, step: tollgate_filter::idle::Step) {
+        let deferred = &mut self.deferred;
+        if crate::idle::apply(self.id, step, || deferred.scheduler(stream.0), now_ms()) {
+            self.request.cut_by_idle_watch();
         }
     }
 
@@ -200,6 +217,8 @@ impl Http {
             stream.headers(abi::RESPONSE_HEADER)
         });
         Http::apply_headers(stream, abi::RESPONSE_HEADER, &outcome);
+        let step = self.request.idle_on_response_headers(&outcome.then);
+        self.idle(stream, step);
         match outcome.then {
             Then::Continue | Then::Pause => abi::HEADERS_CONTINUE,
             Then::Reply(reply) => {
@@ -217,6 +236,8 @@ impl Http {
             || stream.body(abi::RECEIVED_RESPONSE_BODY),
             now_ms,
         );
+        let step = self.request.idle_on_response_body(end);
+        self.idle(stream, step);
         if let Some(new) = replacement {
             if !(stream.drain(abi::RECEIVED_RESPONSE_BODY, size)
                 && stream.append(abi::RECEIVED_RESPONSE_BODY, &new))
@@ -228,6 +249,8 @@ impl Http {
     }
 
     pub fn complete(&mut self, stream: Stream, shared: &Shared) {
+        let step = self.request.idle_on_end();
+        self.idle(stream, step);
         let updates = {
             let mut worker = shared.worker();
             self.end(&mut worker, stream, shared);
@@ -275,13 +298,26 @@ impl Http {
 impl Http {
     pub fn new(ids: Option<std::ptr::NonNull<Ids>>) -> Http {
         Http {
+            request: Request::default(),
+            answered: false,
             ids,
-            ..Http::default()
+            deferred: Deferred::default(),
+            id: crate::idle::next_id(),
         }
     }
 
     /// No reply may be sent on this stream any more.
     pub fn mark_answered(&mut self) {
         self.answered = true;
+    }
+}
+
+impl Drop for Http {
+    /// Out of the idle watch before its scheduler is deleted (`deferred`,
+    /// dropped after this).
+    fn drop(&mut self) {
+        if self.request.idle_on_end() != tollgate_filter::idle::Step::Nothing {
+            idle::forget(self.id);
+        }
     }
 }

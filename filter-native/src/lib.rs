@@ -11,9 +11,11 @@ mod envoy;
 mod exports;
 mod filter;
 pub mod http;
+mod idle;
 mod metrics;
 mod state;
 pub mod store;
+mod upstream;
 
 #[cfg(test)]
 mod tests {

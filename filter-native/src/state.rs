@@ -52,42 +52,80 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The module's configuration (`filter_config` in Envoy's): where the
-/// control plane listens, and the filter's own configuration, the same
-/// JSON as the wasm build's.
+/// The module's configuration (`filter_config` in Envoy's): the filter's
+/// own configuration, the same JSON as the wasm build's, and for the
+/// listener role where the control plane listens. A failover cluster's
+/// upstream filter (`"role": "upstream"`) needs no address: it reads the
+/// listener's snapshot and marks the same store, in the same process.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NativeConfig {
     /// `host:port` of the control plane.
-    pub control_plane_address: String,
+    #[serde(default)]
+    pub control_plane_address: Option<String>,
     pub filter: serde_json::Value,
 }
 
-/// Parses the configuration, puts it in place and starts the threads once.
-pub fn configure(raw: &[u8]) -> Result<(), String> {
+/// What one configuration of the module is for.
+#[derive(Debug)]
+enum Parsed {
+    Upstream,
+    Listener {
+        config: PluginConfig,
+        address: String,
+    },
+}
+
+fn parse(raw: &[u8]) -> Result<Parsed, String> {
     let native: NativeConfig =
         serde_json::from_slice(raw).map_err(|e| format!("native module configuration: {e}"))?;
-    if native.control_plane_address.trim().is_empty() {
-        return Err("native module configuration: control_plane_address is empty".into());
-    }
     let filter = serde_json::to_vec(&native.filter).map_err(|e| e.to_string())?;
     let config = PluginConfig::parse(&filter)?;
     if config.role == Role::Upstream {
-        return Err(
-            "native module configuration: the upstream role (failover clusters) is the wasm build's only"
-                .into(),
-        );
+        return Ok(Parsed::Upstream);
     }
+    let address = native
+        .control_plane_address
+        .filter(|a| !a.trim().is_empty())
+        .ok_or("native module configuration: control_plane_address is missing or empty")?;
+    Ok(Parsed::Listener { config, address })
+}
+
+/// Parses the configuration; for the listener role puts it in place and
+/// starts the threads once. Returns the configuration's role.
+pub fn configure(raw: &[u8]) -> Result<Role, String> {
+    let (config, address) = match parse(raw)? {
+        Parsed::Upstream => return Ok(Role::Upstream),
+        Parsed::Listener { config, address } => (config, address),
+    };
     let shared = shared();
     let config = Arc::new(config);
     shared.worker().config = Some(Arc::clone(&config));
     if shared.started.set(()).is_ok() {
-        let address = native.control_plane_address;
         let a = address.clone();
         spawn("tollgate-poll", move || poll_loop(shared, &a))?;
         spawn("tollgate-tick", move || tick_loop(shared, &address))?;
+        spawn("tollgate-idle", move || idle_loop(shared))?;
     }
-    Ok(())
+    Ok(Role::Downstream)
+}
+
+fn tick_ms(shared: &Shared) -> u64 {
+    shared
+        .worker()
+        .config
+        .as_ref()
+        .map(|c| c.tick_ms)
+        .unwrap_or(100)
+}
+
+/// The idle watch, once a tick (`idle.rs`), on a thread of its own so that
+/// a slow control-plane call does not hold it up.
+fn idle_loop(shared: &'static Shared) {
+    loop {
+        std::thread::sleep(Duration::from_millis(tick_ms(shared)));
+        crate::idle::tick(now_ms());
+    }
 }
 
 fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> Result<(), String> {
@@ -165,13 +203,7 @@ fn poll_loop(shared: &'static Shared, address: &str) {
 /// replaced snapshot's keys, once a tick.
 fn tick_loop(shared: &'static Shared, address: &str) {
     loop {
-        let tick = shared
-            .worker()
-            .config
-            .as_ref()
-            .map(|c| c.tick_ms)
-            .unwrap_or(100);
-        std::thread::sleep(Duration::from_millis(tick));
+        std::thread::sleep(Duration::from_millis(tick_ms(shared)));
         for _ in 0..100 {
             let Some(call) = shared.worker().usage_call(now_ms()) else {
                 break;
@@ -205,5 +237,31 @@ fn tick_loop(shared: &'static Shared, address: &str) {
             worker.take_counts()
         };
         metrics::flush_soon(counts);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upstream_configuration_needs_no_address_and_a_listener_one_does() {
+        let upstream = br#"{"filter": {"role": "upstream", "control_plane_cluster": "cp", "filter_secret": "0123456789abcdef"}}"#;
+        assert!(matches!(parse(upstream), Ok(Parsed::Upstream)));
+        let listener =
+            br#"{"filter": {"control_plane_cluster": "cp", "filter_secret": "0123456789abcdef"}}"#;
+        let refused = parse(listener).unwrap_err();
+        assert!(refused.contains("control_plane_address"), "{refused}");
+        let empty = br#"{"control_plane_address": " ", "filter": {"control_plane_cluster": "cp", "filter_secret": "0123456789abcdef"}}"#;
+        assert!(parse(empty).is_err());
+        let ok = br#"{"control_plane_address": "127.0.0.1:1", "filter": {"control_plane_cluster": "cp", "filter_secret": "0123456789abcdef"}}"#;
+        let Ok(Parsed::Listener { config, address }) = parse(ok) else {
+            panic!("refused");
+        };
+        assert_eq!(
+            (config.role, address.as_str()),
+            (Role::Downstream, "127.0.0.1:1")
+        );
     }
 }

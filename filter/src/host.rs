@@ -12,6 +12,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, LogLevel, MapType};
 
 use crate::host_env::{now_ms, SharedData};
+use crate::idle::Step;
 use crate::pipeline::{BodyChange, Outcome, Request, Then, Worker};
 use crate::reply::Reply;
 
@@ -35,8 +36,6 @@ struct Http {
     worker: Rc<RefCell<Worker>>,
     request: Request,
     replies: Rc<deferred::Deferred>,
-    /// Its response is in the worker's idle watch (`idle.rs`).
-    watched: bool,
 }
 
 /// When a local reply goes: request-side ones on the event loop's next turn
@@ -144,12 +143,9 @@ impl HttpContext for Http {
                 value.as_deref(),
             );
         }
-        if let (Then::Continue, Some(idle_ms)) = (&outcome.then, self.request.idle_timeout_ms()) {
-            self.worker
-                .borrow_mut()
-                .idle
-                .arm(self.id, idle_ms, now_ms());
-            self.watched = true;
+        let idle = self.request.idle_on_response_headers(&outcome.then);
+        if idle != Step::Nothing {
+            self.worker.borrow_mut().idle.apply(self.id, idle, now_ms());
         }
         self.step(outcome.then, Side::Response)
     }
@@ -161,14 +157,9 @@ impl HttpContext for Http {
             || buffer(BufferType::HttpResponseBody, body_size),
             now_ms,
         );
-        if self.watched {
-            let idle = &mut self.worker.borrow_mut().idle;
-            if end_of_stream {
-                idle.forget(self.id);
-                self.watched = false;
-            } else {
-                idle.touch(self.id, now_ms());
-            }
+        let idle = self.request.idle_on_response_body(end_of_stream);
+        if idle != Step::Nothing && self.worker.borrow_mut().idle.apply(self.id, idle, now_ms()) {
+            self.request.cut_by_idle_watch();
         }
         if let Some(replacement) = replacement {
             if let Err(status) =
@@ -201,7 +192,8 @@ impl HttpContext for Http {
             let _ = hostcalls::set_property(vec!["tollgate_usage"], Some(json));
         };
         let mut worker = self.worker.borrow_mut();
-        if self.watched && worker.idle.forget(self.id) {
+        let idle = self.request.idle_on_end();
+        if worker.idle.apply(self.id, idle, 0) {
             self.request.cut_by_idle_watch();
         }
         self.request.on_end(

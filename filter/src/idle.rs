@@ -78,6 +78,83 @@ impl Watch {
     pub fn is_empty(&self) -> bool {
         self.streams.is_empty()
     }
+
+    /// Applies what the pipeline decided for stream `id` (`Armed`);
+    /// whether this watch ended the stream (a `Forget` of one `expired`
+    /// gave: the host tells the pipeline, `Request::cut_by_idle_watch`).
+    pub fn apply(&mut self, id: u32, step: Step, now_ms: u64) -> bool {
+        match step {
+            Step::Nothing => false,
+            Step::Arm(idle_ms) => {
+                self.arm(id, idle_ms, now_ms);
+                false
+            }
+            Step::Touch => {
+                self.touch(id, now_ms);
+                false
+            }
+            Step::Forget => self.forget(id),
+        }
+    }
+}
+
+/// What a host does to its watch for one stream; the pipeline decides it
+/// (`Armed`), the host applies it (`Watch::apply`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Nothing,
+    /// Watch the response: silent `idle_ms` from now, it ends.
+    Arm(u64),
+    /// A piece of the body came.
+    Touch,
+    /// No longer watched.
+    Forget,
+}
+
+/// Whether one stream's response is watched, and the step each of its
+/// events brings.
+#[derive(Debug, Default)]
+pub struct Armed {
+    watched: bool,
+}
+
+impl Armed {
+    /// The response headers: watched when the response goes on to the
+    /// client and its deployment has an idle timeout.
+    pub fn on_response_headers(&mut self, continues: bool, idle_ms: Option<u64>) -> Step {
+        match (continues, idle_ms) {
+            (true, Some(idle_ms)) => {
+                self.watched = true;
+                Step::Arm(idle_ms)
+            }
+            _ => Step::Nothing,
+        }
+    }
+
+    /// A piece of the response body; the last one ends the watch.
+    pub fn on_response_body(&mut self, end_of_stream: bool) -> Step {
+        match (self.watched, end_of_stream) {
+            (false, _) => Step::Nothing,
+            (true, false) => Step::Touch,
+            (true, true) => {
+                self.watched = false;
+                Step::Forget
+            }
+        }
+    }
+
+    /// The stream ended (however it ended).
+    pub fn on_end(&mut self) -> Step {
+        if std::mem::take(&mut self.watched) {
+            Step::Forget
+        } else {
+            Step::Nothing
+        }
+    }
+
+    pub fn watched(&self) -> bool {
+        self.watched
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod routing;
 pub mod snapshot;
 pub mod sse;
 pub mod translate;
+pub mod upstream;
 pub mod usage;
 pub mod worker;
 

@@ -192,6 +192,8 @@ pub struct Request {
     /// The idle timeout between body pieces of the chosen deployment, then
     /// (from the response headers) of the one that answered.
     idle_timeout_ms: Option<u32>,
+    /// Its response is in the host's idle watch (`idle.rs`).
+    idle: crate::idle::Armed,
     /// Ended by the idle watch (`idle.rs`): counted in its own metric.
     idle_cut: bool,
 }

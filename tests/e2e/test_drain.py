@@ -103,7 +103,8 @@ def usage_counts(stack) -> tuple[int, int]:
     """The filter's usage records made and shipped, over every worker."""
     _, _, stats = stackmod.http("GET", f"{stack.envoy_admin}/stats?filter=tollgate_usage_(records|shipped)$")
     got = dict(line.split(": ") for line in stats.decode().splitlines() if ": " in line)
-    return int(got.get("wasmcustom.tollgate_usage_records", 0)), int(got.get("wasmcustom.tollgate_usage_shipped", 0))
+    prefix = stack.stats_prefix
+    return int(got.get(f"{prefix}.tollgate_usage_records", 0)), int(got.get(f"{prefix}.tollgate_usage_shipped", 0))
 
 
 def everything_shipped(stack) -> bool:

@@ -248,7 +248,6 @@ impl RootContext for Root {
             worker: Rc::clone(&self.worker),
             request: Request::default(),
             replies: Rc::clone(&self.replies),
-            watched: false,
         }))
     }
 

@@ -143,6 +143,24 @@ impl Request {
         self.idle_timeout_ms.map(u64::from)
     }
 
+    /// What the host does to its idle watch for these response headers
+    /// (after `on_response_headers` returned `then`).
+    pub fn idle_on_response_headers(&mut self, then: &Then) -> crate::idle::Step {
+        let idle_ms = self.idle_timeout_ms();
+        self.idle
+            .on_response_headers(matches!(then, Then::Continue), idle_ms)
+    }
+
+    /// The same for a piece of the response body.
+    pub fn idle_on_response_body(&mut self, end_of_stream: bool) -> crate::idle::Step {
+        self.idle.on_response_body(end_of_stream)
+    }
+
+    /// The same at the end of the stream.
+    pub fn idle_on_end(&mut self) -> crate::idle::Step {
+        self.idle.on_end()
+    }
+
     /// The host ended this response: its deployment was silent past its
     /// idle timeout.
     pub fn cut_by_idle_watch(&mut self) {
