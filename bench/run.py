@@ -269,7 +269,8 @@ class Bench:
                 ("gateway, no access-log copy", "gateway-no-alog", gw_h),
                 ("gateway, metrics off", "gateway-no-metrics", gw_h),
                 ("gateway, failover cluster", "gateway-failover", gw_h),
-                ("native gateway", "gateway-native", gw_h)]
+                ("native gateway", "gateway-native", gw_h),
+                ("native, failover cluster", "gateway-native-failover", gw_h)]
         if not stk.NATIVE.exists():
             subprocess.run(["cargo", "build", "--quiet", "--profile", "native", "-p", "tollgate-native"],
                            cwd=ROOT, check=True)
@@ -291,11 +292,11 @@ class Bench:
                     if plugin not in text:
                         raise RuntimeError("the gateway's plugin configuration has changed: update bench/run.py")
                     cfg.write_text(text.replace(plugin, plugin + option + ',', 1))
-                if mode == "gateway-native":
+                if mode.startswith("gateway-native"):
                     cfg.write_text(stk.native_envoy(cfg.read_text(), self.st.control_plane_port))
             else:
                 cfg = self.plain_config(name, port, admin, mode)
-            failover = mode == "gateway-failover"
+            failover = bool(mode) and mode.endswith("-failover")
             r = instructions.measure(self.envoy, cfg, port, admin, self.st.base_id + 20 + i, headers,
                                      failover_body if failover else BODY, CHAT,
                                      self.plan.instr_requests, 50, self.work, name,
