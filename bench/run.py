@@ -102,6 +102,7 @@ class Bench:
         self.plain: stk.Proc | None = None
         self.native: stk.Proc | None = None
         self.two_workers: dict[str, stk.Proc] = {}
+        self.two_worker_ports: dict[str, int] = {}
         self.pg_db: str | None = None
 
     # ---------------------------------------------------------------- setup
@@ -206,6 +207,7 @@ class Bench:
                                             headers=headers, timeout=2)[0] == 200,
                            timeout=30, what=f"the {name} gateway answering the demo key")
             self.two_workers[name] = proc
+            self.two_worker_ports[name] = port
 
     def start_plain(self) -> None:
         st = self.st
@@ -435,8 +437,14 @@ class Bench:
         have = 0
         self.results["keys_base_rss"] = base_rss
         # The native gateway gets the same snapshots: its memory is read beside.
-        native_base = procstat.rss_mib(self.native_pid) if self.native else None
-        others = {name: (proc.popen.pid, procstat.rss_mib(proc.popen.pid)) for name, proc in self.two_workers.items()}
+        # The other gateway Envoys on this control plane get the same
+        # snapshots; they are stopped (SIGSTOP) while the gateway's latency
+        # is measured, so that their parsing does not take CPU 0 from it, and
+        # their memory is read once they have applied the snapshot too.
+        bystanders = {name: (proc.popen.pid, self.two_worker_ports[name]) for name, proc in self.two_workers.items()}
+        if self.native:
+            bystanders["native"] = (self.native_pid, self.native_port)
+        rss_base = {name: procstat.rss_mib(pid) for name, (pid, _) in bystanders.items()}
         headers = {"authorization": f"Bearer {self.key}", "content-type": "application/json"}
         for target in self.plan.key_steps:
             # Inserted revoked, so that the control plane's periodic refresh
@@ -457,6 +465,8 @@ class Bench:
             have = target
             self.clear_ledger()
             rss_before = procstat.rss_mib(epid)
+            for pid, _ in bystanders.values():
+                os.kill(pid, signal.SIGSTOP)
             load = httpclient.SteadyLoad(st.gateway_port, CHAT, headers, BODY, rate=200, threads=4,
                                          max_seconds=60).start()
             try:
@@ -487,6 +497,8 @@ class Bench:
                 time.sleep(1.0)
             finally:
                 load.stop()
+                for pid, _ in bystanders.values():
+                    os.kill(pid, signal.SIGCONT)
             window = load.window(t_trigger, t_applied + 1.0)
             before = load.window(load.t0 + 0.5, t_trigger - 0.3)
             bad = [s for s in window + before if s.status != 200]
@@ -503,10 +515,13 @@ class Bench:
                 "base_p50": pct(b, 50), "base_p99": pct(b, 99), "base_max": max(b),
             }
             self.results[("keys", target)]["snapshot_mb"] = snapshot_bytes(st, target) / 2**20
-            if native_base is not None:
-                self.results[("keys", target)]["native_extra"] = procstat.rss_mib(self.native_pid) - native_base
+            for name, (_, port) in bystanders.items():
+                stk.wait_until(lambda: stk.http("POST", f"http://127.0.0.1:{port}{CHAT}", BODY,
+                                                headers=new_headers, timeout=5)[0] == 200,
+                               timeout=60, what=f"the {name} gateway applying {target} keys")
+            time.sleep(0.5)
             self.results[("keys", target)]["others"] = {
-                name: procstat.rss_mib(pid) - base for name, (pid, base) in others.items()}
+                name: procstat.rss_mib(pid) - rss_base[name] for name, (pid, _) in bystanders.items()}
             k = self.results[("keys", target)]
             log(f"keys {target:>7}: rss {rss_before:.1f} -> {rss_after:.1f} MiB, admin write {k['rebuild_ms']:.0f} ms, "
                 f"applied after {k['apply_ms']:.0f} ms; window p50 {k['p50']:.2f} p99 {k['p99']:.2f} "
@@ -755,11 +770,13 @@ def keys_section(R, p, w) -> None:
     top = p.key_steps[-1]
     w(f"  {verdict(last['extra'] <= 64)}  <= 64 MiB extra Envoy memory at {top} keys: {last['extra']:.1f} MiB"
       + ("" if top == 100_000 else "  (quick run: not 100k)"))
-    if "native_extra" in last:
-        w(f"  {verdict(last['native_extra'] <= 64)}  native gateway (same snapshots, no load): <= 64 MiB extra at"
-          f" {top} keys: {last['native_extra']:.1f} MiB")
-    for name, extra in last.get("others", {}).items():
-        w(f"  {name:18s} (same snapshots, no load): {extra:.1f} MiB extra at {top} keys")
+    others = last.get("others", {})
+    if "native" in others:
+        w(f"  {verdict(others['native'] <= 64)}  native gateway (same snapshots, no load): <= 64 MiB extra at"
+          f" {top} keys: {others['native']:.1f} MiB")
+    for name, extra in others.items():
+        if name != "native":
+            w(f"  {name:18s} (same snapshots, no load): {extra:.1f} MiB extra at {top} keys")
     worst = max(R[("keys", t)]["p99"] for t in p.key_steps)
     w(f"  {verdict(worst <= 5)}  no p99 latency spike over 5 ms while applying: worst window p99 {worst:.2f} ms")
     w("  (admin write: POST /admin/keys until its answer, i.e. the rebuild of the snapshot; applied: from that")
@@ -800,7 +817,7 @@ def instructions_section(R, p, w) -> None:
     worker_base = rows[0][1]["worker_per_request"]
     by = {label: (r["worker_per_request"] / worker_base, r["per_request"] / base) for label, r in rows}
     for label, want in (("gateway", 1.8), ("native gateway", 1.15)):
-        if label in by:
+        if label in by and rows[0][0] == "plain":
             worker, net = by[label]
             w(f"  {'PASS' if worker <= want else 'MISS'}  {label} <= {want}x plain (issue 13), on the worker thread:"
               f" {worker:.2f}x (all threads, net: {net:.2f}x)")
