@@ -8,7 +8,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
+use tollgate_contract::ErrorCode;
 use tollgate_filter::config::Role;
+use tollgate_filter::reply::Reply;
 
 use crate::abi::{self, ConfigEnvoyPtr, EnvoyBuffer, EnvoyHttpHeader, FilterEnvoyPtr};
 use crate::envoy::{EnvoyLog, Stream};
@@ -143,14 +145,35 @@ unsafe fn filter<'a>(filter: Module) -> &'a mut Filter {
     &mut *(filter as *mut Filter)
 }
 
-/// Runs an upstream hook; a panic does not unwind into Envoy (the attempt
-/// goes on as it is).
-fn upstream<T>(u: &mut UpstreamHttp, fallback: T, hook: impl FnOnce(&mut UpstreamHttp) -> T) -> T {
+/// Runs an upstream hook; a panic does not unwind into Envoy: it is counted
+/// and logged, and `on_panic` says what the attempt does then.
+fn upstream<T>(
+    u: &mut UpstreamHttp,
+    on_panic: impl FnOnce() -> T,
+    hook: impl FnOnce(&mut UpstreamHttp) -> T,
+) -> T {
     catch_unwind(AssertUnwindSafe(|| hook(u))).unwrap_or_else(|_| {
         state::PANICS.fetch_add(1, Ordering::Relaxed);
         log::error!("tollgate native: an upstream hook panicked");
-        fallback
+        on_panic()
     })
+}
+
+/// A panic on an attempt's request side fails it closed: its headers may
+/// still be the previous attempt's (that deployment's credential), so the
+/// attempt is answered here with an OpenAI-format 500, never sent on.
+fn refuse_attempt<T>(s: Stream, stop: T) -> impl FnOnce() -> T {
+    move || {
+        let reply = Reply::error(ErrorCode::Internal, "The gateway failed on this request.");
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            s.send(
+                reply.status,
+                &[("content-type", "application/json")],
+                &reply.body,
+            )
+        }));
+        stop
+    }
 }
 
 /// # Safety
@@ -166,7 +189,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
         Filter::Listener(h) => guard(s, h, abi::HEADERS_STOP_ITERATION, |h| {
             h.request_headers(s, state::shared(), end_of_stream)
         }),
-        Filter::Upstream(u) => upstream(u, abi::HEADERS_CONTINUE, |u| {
+        Filter::Upstream(u) => upstream(u, refuse_attempt(s, abi::HEADERS_STOP_ITERATION), |u| {
             u.request_headers(s, state::shared())
         }),
     }
@@ -185,9 +208,9 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
         Filter::Listener(h) => guard(s, h, abi::BODY_STOP_NO_BUFFER, |h| {
             h.request_body(s, state::shared(), end_of_stream)
         }),
-        Filter::Upstream(u) => {
-            upstream(u, abi::BODY_CONTINUE, |u| u.request_body(s, end_of_stream))
-        }
+        Filter::Upstream(u) => upstream(u, refuse_attempt(s, abi::BODY_STOP_NO_BUFFER), |u| {
+            u.request_body(s, end_of_stream)
+        }),
     }
 }
 
@@ -212,9 +235,11 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
         Filter::Listener(h) => guard(s, h, abi::HEADERS_CONTINUE, |h| {
             h.response_headers(s, state::shared())
         }),
-        Filter::Upstream(u) => upstream(u, abi::HEADERS_CONTINUE, |u| {
-            u.response_headers(s, state::shared())
-        }),
+        Filter::Upstream(u) => upstream(
+            u,
+            || abi::HEADERS_CONTINUE,
+            |u| u.response_headers(s, state::shared()),
+        ),
     }
 }
 
@@ -257,7 +282,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(
             h.mark_answered();
             guard(s, h, (), |h| h.complete(s, state::shared()));
         }
-        Filter::Upstream(u) => upstream(u, (), |u| u.done(state::shared())),
+        Filter::Upstream(u) => upstream(u, || (), |u| u.done(state::shared())),
     }
 }
 
@@ -367,3 +392,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
         let _ = catch_unwind(AssertUnwindSafe(|| metrics::flush(config_envoy, ids)));
     }
 }
+
+#[cfg(test)]
+#[path = "exports_tests.rs"]
+mod tests;
