@@ -57,14 +57,17 @@ impl UpstreamHttp {
             HeadStep::Send(changes) => {
                 for (name, value) in &changes {
                     if !stream.set_header(abi::REQUEST_HEADER, name, value.as_deref()) {
-                        log::warn!("tollgate upstream: cannot set header {name}");
+                        refuse(
+                            stream,
+                            &self.upstream.not_written(&format!("header {name}")),
+                        );
+                        return abi::HEADERS_STOP_ITERATION;
                     }
                 }
                 abi::HEADERS_CONTINUE
             }
             HeadStep::Refuse(reply) => {
-                let body = reply.body.clone();
-                stream.send(reply.status, &[("content-type", "application/json")], &body);
+                refuse(stream, &reply);
                 abi::HEADERS_STOP_ITERATION
             }
         }
@@ -76,7 +79,8 @@ impl UpstreamHttp {
             BodyStep::Pause => abi::BODY_STOP_AND_BUFFER,
             BodyStep::Replace(new) => {
                 if !stream.replace_request_body(&new) {
-                    log::error!("tollgate upstream: cannot rewrite the body");
+                    refuse(stream, &self.upstream.not_written("the body"));
+                    return abi::BODY_STOP_NO_BUFFER;
                 }
                 abi::BODY_CONTINUE
             }

@@ -89,6 +89,8 @@ impl HttpContext for UpstreamHttp {
                         value.as_deref(),
                     ) {
                         log::warn!("tollgate upstream: cannot set header {name}: {status:?}");
+                        refuse(&self.upstream.not_written(&format!("header {name}")));
+                        return Action::Pause;
                     }
                 }
                 Action::Continue
@@ -115,6 +117,8 @@ impl HttpContext for UpstreamHttp {
                     hostcalls::set_buffer(BufferType::HttpRequestBody, 0, body_size, &new)
                 {
                     log::error!("tollgate upstream: cannot rewrite the body: {status:?}");
+                    refuse(&self.upstream.not_written("the body"));
+                    return Action::Pause;
                 }
                 Action::Continue
             }

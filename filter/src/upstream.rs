@@ -25,6 +25,7 @@ use crate::health;
 use crate::limits::Store;
 use crate::reply::Reply;
 use crate::snapshot::Compiled;
+use tollgate_contract::ErrorCode;
 
 /// What a host read from Envoy for one attempt's request headers.
 #[derive(Debug, Default, Clone, Copy)]
@@ -187,6 +188,22 @@ impl Upstream {
                 BodyStep::Refuse(reply)
             }
         }
+    }
+
+    /// The host could not write one of this attempt's headers or its body:
+    /// the attempt is refused, never sent on (its headers may still carry
+    /// the previous attempt's credential). The gateway's failure, not the
+    /// deployment's.
+    pub fn not_written(&mut self, what: &str) -> Reply {
+        log::error!(
+            "tollgate upstream: attempt {}: cannot write {what}; refused",
+            self.attempt
+        );
+        self.served = None;
+        Reply::error(
+            ErrorCode::Internal,
+            "The gateway could not prepare this attempt.",
+        )
     }
 
     /// The body this attempt sends, when it differs from `body` (its

@@ -255,3 +255,14 @@ fn a_body_the_next_apis_deployment_cannot_take_refuses_the_attempt_and_is_no_fai
     let new = String::from_utf8(new).expect("utf-8");
     assert!(new.contains(r#""model":"claude-x""#), "{new}");
 }
+
+#[test]
+fn an_attempt_whose_headers_cannot_be_written_is_refused_with_a_500_and_is_no_failure() {
+    let store = Mem::default();
+    let mut u = first(&store);
+    let reply = u.not_written("header authorization");
+    assert_eq!(reply.status, 500);
+    assert!(String::from_utf8_lossy(&reply.body).contains("\"type\""));
+    u.on_done(&store, 0);
+    assert_eq!(health::mark(&store, "m", 0).failures, 0);
+}
