@@ -36,20 +36,23 @@ impl Request {
             let served = route::served(header(&got, crate::attempt::SERVED));
             if let Some(routed) = &self.routed {
                 changes.push(remove(crate::attempt::SERVED));
-                if let (Some((index, _)), Some(snapshot)) = (served, self.snapshot.as_deref()) {
-                    if let (Some((provider, upstream_model)), Some(meter)) = (
-                        route::deployment_of(snapshot, &routed.model, index),
-                        self.meter.as_mut(),
-                    ) {
-                        meter.served_by(provider, upstream_model);
+                // The deployment that answered, looked up once.
+                let answered = served
+                    .zip(self.snapshot.as_deref())
+                    .and_then(|((index, _), s)| {
+                        Some((s, route::served_deployment(s, &routed.model, index)?))
+                    });
+                if let Some((snapshot, d)) = answered {
+                    if let Some(meter) = self.meter.as_mut() {
+                        meter.served_by(d.provider.clone(), d.upstream_model.clone());
                     }
-                    self.idle_timeout_ms = route::idle_timeout_of(snapshot, &routed.model, index);
+                    self.idle_timeout_ms = d.idle_timeout_ms;
                     // A deployment of the other API answered: its answer is
                     // translated back to the client's and metered in its
                     // own shape.
                     if let Some((translation, read_as)) =
                         self.written_for.and_then(|(endpoint, wire)| {
-                            route::reshape(snapshot, &routed.model, index, endpoint, wire)
+                            route::reshape_for(snapshot, d, endpoint, wire)
                         })
                     {
                         self.translator =

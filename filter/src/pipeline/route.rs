@@ -11,6 +11,7 @@ use crate::reply::Reply;
 use crate::routing::{Endpoint, Wire};
 use crate::snapshot::Compiled;
 use crate::worker::Worker;
+use tollgate_contract::snapshot::Deployment;
 
 use super::{set, HeaderChange};
 
@@ -96,45 +97,28 @@ pub fn served(raw: &[u8]) -> Option<(u32, u32)> {
     Some((d.parse().ok()?, n.parse().ok()?))
 }
 
-/// The provider and upstream model of deployment `index` of `model`.
-pub fn deployment_of(snapshot: &Compiled, model: &str, index: u32) -> Option<(String, String)> {
-    let d = snapshot
-        .models
-        .get(model)?
-        .deployments
-        .get(index as usize)?;
-    Some((d.provider.clone(), d.upstream_model.clone()))
-}
-
-/// When deployment `index` of `model` answered a client of `endpoint` and
-/// speaks another API than `prepared` (the one the request was written
-/// for): the translation of its answer to the client's API and the shape
-/// the meter reads (`decide::answer_shape`). `None`: the answer is of the
-/// API the request was written for.
-pub fn reshape(
-    snapshot: &Compiled,
+/// Deployment `index` of `model`: the one that answered (`served`).
+pub fn served_deployment<'a>(
+    snapshot: &'a Compiled,
     model: &str,
     index: u32,
+) -> Option<&'a Deployment> {
+    snapshot.models.get(model)?.deployments.get(index as usize)
+}
+
+/// When deployment `d` answered a client of `endpoint` and speaks another
+/// API than `prepared` (the one the request was written for): the
+/// translation of its answer to the client's API and the shape the meter
+/// reads (`decide::answer_shape`). `None`: the answer is of the API the
+/// request was written for.
+pub fn reshape_for(
+    snapshot: &Compiled,
+    d: &Deployment,
     endpoint: Endpoint,
     prepared: Wire,
 ) -> Option<(Translation, Endpoint)> {
-    let d = snapshot
-        .models
-        .get(model)?
-        .deployments
-        .get(index as usize)?;
     let wire = snapshot.upstreams.get(&d.provider)?.kind.wire();
     (wire != prepared).then(|| crate::decide::answer_shape(endpoint, wire))
-}
-
-/// The idle timeout between body pieces of a model's deployment.
-pub fn idle_timeout_of(snapshot: &Compiled, model: &str, index: u32) -> Option<u32> {
-    snapshot
-        .models
-        .get(model)?
-        .deployments
-        .get(index as usize)?
-        .idle_timeout_ms
 }
 
 /// What a client gets instead of a 5xx left after every retry Envoy made:

@@ -245,6 +245,17 @@ fn a_worker_reports_the_marked_deployments_every_5_s_and_once_more_when_none_are
     assert_eq!(worker.health_call(&store, 15_000), None);
 }
 
+/// `reshape_for` on deployment `index` of `model`, as `on_response_headers` calls it.
+fn reshape(
+    s: &Compiled,
+    model: &str,
+    index: u32,
+    endpoint: Endpoint,
+    prepared: Wire,
+) -> Option<(Translation, Endpoint)> {
+    reshape_for(s, served_deployment(s, model, index)?, endpoint, prepared)
+}
+
 #[test]
 fn an_answer_from_a_deployment_of_the_other_api_is_translated_back_and_read_in_its_shape() {
     let json = serde_json::json!({
